@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` (a broker on 127.0.0.1:50051 / :8080) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SDK := clients/python
+
+.PHONY: install run test test-fast lint proto proto-check clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml $(wildcard $(SDK)/pyproject.toml)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,embedded]" $(if $(wildcard $(SDK)/pyproject.toml),-e "$(SDK)[dev]",)
+	touch $@
+
+run: install  ## the broker; embedded PostgreSQL unless DATABASE_URL is set
+	$(VENV)/bin/broker serve
+
+test: install lint  ## the whole suite against a fresh database
+	$(PY) -m pytest -q
+
+test-fast: install  ## skip the slow multi-process scenarios
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install proto-check
+	$(VENV)/bin/lint-imports
+
+proto: install
+	$(PY) tools/gen_proto.py
+
+proto-check: install
+	$(PY) tools/gen_proto.py --check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

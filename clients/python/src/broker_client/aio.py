@@ -1,0 +1,99 @@
+"""The asyncio producer client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import grpc.aio
+
+from . import _requests
+from .channel import aio_channel
+from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
+from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
+from .retrying import acall_with_retry
+from .v1 import job_service_pb2_grpc
+
+
+class AsyncClient:
+    """Enqueues jobs over an asyncio gRPC channel; the asyncio twin of ``Client`` with the
+    same retry and idempotency behaviour. Create it inside the running event loop.
+
+    >>> async with AsyncClient("127.0.0.1:50051") as client:
+    ...     await client.enqueue("thumbnails", "resize", {"image": "cat.png"})
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        token: str | None = None,
+        tls: TlsOptions | None = None,
+        timeout: float | None = None,
+        retry: CallRetry | None = None,
+        options: ConnectionOptions | None = None,
+        channel: grpc.aio.Channel | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``options`` holds every connection setting; the keywords override it."""
+        self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
+        self._channel = channel if channel is not None else aio_channel(self.options)
+        self._stub = job_service_pb2_grpc.JobServiceStub(self._channel)
+        self._metadata = self.options.call_metadata()
+        self._sleep = sleep
+
+    async def enqueue(
+        self,
+        queue: str,
+        kind: str,
+        payload: Any = b"",
+        *,
+        priority: int = 0,
+        delay: Seconds | None = None,
+        run_at: datetime | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_attempts: int | None = None,
+        idempotency_key: str | None = None,
+        lease_duration: Seconds | None = None,
+        timeout: float | None = None,
+    ) -> EnqueueResult:
+        """Add one job to ``queue``; see ``Client.enqueue``."""
+        job = JobRequest(queue, kind, payload, priority, delay, run_at, dict(headers or {}),
+                         retry_policy, max_attempts, idempotency_key, lease_duration)
+        return await self.enqueue_job(job, timeout=timeout)
+
+    async def enqueue_job(self, job: JobRequest, *, timeout: float | None = None) -> EnqueueResult:
+        """``enqueue`` for a prepared JobRequest."""
+        job = job.keyed()
+        response = await self._call(self._stub.Enqueue, _requests.enqueue_request(job), timeout)
+        return _requests.result(job, response)
+
+    async def enqueue_batch(self, jobs: Iterable[JobRequest], *,
+                            timeout: float | None = None) -> list[EnqueueResult]:
+        """Add many jobs; see ``Client.enqueue_batch``."""
+        results: list[EnqueueResult] = []
+        for chunk, request in _requests.batch_requests(_requests.keyed(jobs)):
+            response = await self._call(self._stub.EnqueueBatch, request, timeout)
+            results.extend(_requests.batch_results(chunk, response))
+        return results
+
+    async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        deadline = timeout or self.options.timeout
+        return await acall_with_retry(
+            lambda: method(request, timeout=deadline, metadata=self._metadata),
+            self.options.retry, self._sleep)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()

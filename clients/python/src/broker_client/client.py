@@ -1,0 +1,108 @@
+"""The blocking producer client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from . import _requests
+from .channel import sync_channel
+from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
+from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
+from .retrying import call_with_retry
+from .v1 import job_service_pb2_grpc
+
+
+class Client:
+    """Enqueues jobs over a blocking gRPC channel. Thread-safe; make one and share it.
+
+    Every logical enqueue carries an idempotency key (yours, or a uuid4 made once per call),
+    so UNAVAILABLE and DEADLINE_EXCEEDED are retried with backoff without risking duplicates,
+    and RESOURCE_EXHAUSTED is retried after the server's RetryInfo delay. Failures that remain
+    raise a ``BrokerClientError`` subclass.
+
+    >>> with Client("127.0.0.1:50051", token="s3cret") as client:
+    ...     client.enqueue("emails", "send_email", {"to": "ada@example.com"})
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        token: str | None = None,
+        tls: TlsOptions | None = None,
+        timeout: float | None = None,
+        retry: CallRetry | None = None,
+        options: ConnectionOptions | None = None,
+        channel: grpc.Channel | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``options`` holds every connection setting; the keywords override it.
+        ``channel`` replaces the channel the options would build (tests use it)."""
+        self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
+        self._channel = channel if channel is not None else sync_channel(self.options)
+        self._stub = job_service_pb2_grpc.JobServiceStub(self._channel)
+        self._metadata = self.options.call_metadata()
+        self._sleep = sleep
+
+    def enqueue(
+        self,
+        queue: str,
+        kind: str,
+        payload: Any = b"",
+        *,
+        priority: int = 0,
+        delay: Seconds | None = None,
+        run_at: datetime | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_attempts: int | None = None,
+        idempotency_key: str | None = None,
+        lease_duration: Seconds | None = None,
+        timeout: float | None = None,
+    ) -> EnqueueResult:
+        """Add one job to ``queue``. ``payload``: bytes as is, str as UTF-8, else JSON.
+
+        ``delay`` (seconds or timedelta) or ``run_at`` (aware datetime) postpone it; lower
+        ``priority`` runs first. Returns the job id and whether this call created it.
+        """
+        job = JobRequest(queue, kind, payload, priority, delay, run_at, dict(headers or {}),
+                         retry_policy, max_attempts, idempotency_key, lease_duration)
+        return self.enqueue_job(job, timeout=timeout)
+
+    def enqueue_job(self, job: JobRequest, *, timeout: float | None = None) -> EnqueueResult:
+        """``enqueue`` for a prepared JobRequest."""
+        job = job.keyed()
+        request = _requests.enqueue_request(job)
+        response = self._call(self._stub.Enqueue, request, timeout)
+        return _requests.result(job, response)
+
+    def enqueue_batch(self, jobs: Iterable[JobRequest], *, timeout: float | None = None) -> list[EnqueueResult]:
+        """Add many jobs, up to 1,000 per call (larger inputs are split), one result per job
+        in order. Each chunk is atomic on the broker and retried as a whole."""
+        results: list[EnqueueResult] = []
+        for chunk, request in _requests.batch_requests(_requests.keyed(jobs)):
+            response = self._call(self._stub.EnqueueBatch, request, timeout)
+            results.extend(_requests.batch_results(chunk, response))
+        return results
+
+    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        deadline = timeout or self.options.timeout
+        return call_with_retry(lambda: method(request, timeout=deadline, metadata=self._metadata),
+                               self.options.retry, self._sleep)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

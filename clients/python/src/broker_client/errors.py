@@ -1,0 +1,87 @@
+"""The SDK's exceptions: one tree for call failures, and two that handlers raise.
+
+Call failures are translated from gRPC status codes in one table (``from_rpc_error``); the
+original ``grpc.RpcError`` stays reachable as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class BrokerClientError(Exception):
+    """A call to the broker failed."""
+
+    def __init__(self, message: str | None = None, *, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+        self.code = code
+
+
+class BrokerUnavailable(BrokerClientError):
+    """The broker could not be reached (or kept failing) after every retry."""
+
+
+class DeadlineExceeded(BrokerClientError):
+    """The call did not finish within its deadline, after every retry."""
+
+
+class InvalidRequest(BrokerClientError):
+    """The broker refused the request as invalid; fix the input, retrying will not help."""
+
+
+class NotFound(BrokerClientError):
+    """The broker has no such job."""
+
+
+class FailedPrecondition(BrokerClientError):
+    """The job is not in a state that allows this operation."""
+
+
+class ResourceExhausted(BrokerClientError):
+    """The broker is rate limiting or a size limit was hit."""
+
+
+class Unauthenticated(BrokerClientError):
+    """The broker did not accept the credentials (check the bearer token or client certificate)."""
+
+
+class PermissionDenied(BrokerClientError):
+    """The credentials are valid but not allowed to do this."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[BrokerClientError]] = {
+    grpc.StatusCode.UNAVAILABLE: BrokerUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidRequest,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+}
+
+
+def from_rpc_error(error: grpc.RpcError) -> BrokerClientError:
+    """The SDK exception for a failed gRPC call (raise it ``from`` the original)."""
+    code = error.code() if hasattr(error, "code") else None
+    details = error.details() if hasattr(error, "details") else None
+    cls = _BY_CODE.get(code, BrokerClientError) if code is not None else BrokerClientError
+    name = code.name if code is not None else "UNKNOWN"
+    return cls(f"{name}: {details or cls.__doc__}", code=code)
+
+
+class PermanentError(Exception):
+    """Raise from a handler when retrying cannot help: the job goes straight to the dead letter
+    queue (nack with permanent=true)."""
+
+
+class RetryLater(Exception):
+    """Raise from a handler to fail this attempt and retry after ``delay`` seconds instead of
+    the job's backoff (it still counts as an attempt)."""
+
+    def __init__(self, delay: float, message: str = "retry requested by handler") -> None:
+        if delay < 0:
+            raise ValueError(f"RetryLater delay must be >= 0, got {delay}")
+        super().__init__(message)
+        self.delay = delay

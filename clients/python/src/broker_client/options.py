@@ -1,0 +1,134 @@
+"""Connection settings shared by the producer clients and the worker."""
+
+from __future__ import annotations
+
+import pathlib
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """TLS for the channel; add a client certificate and key for mutual TLS.
+
+    All fields are PEM bytes. ``root_certificates=None`` uses the system roots.
+    """
+
+    root_certificates: bytes | None = None
+    certificate_chain: bytes | None = None
+    private_key: bytes | None = None
+    # Checks the server certificate against this name instead of the target's host.
+    server_name_override: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.certificate_chain is None) != (self.private_key is None):
+            raise ValueError("TlsOptions: certificate_chain and private_key go together (mTLS needs both)")
+
+    @classmethod
+    def from_files(
+        cls,
+        ca: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        server_name_override: str | None = None,
+    ) -> TlsOptions:
+        """Read the PEM files at the given paths (each optional)."""
+
+        def read(path: str | None) -> bytes | None:
+            return pathlib.Path(path).read_bytes() if path else None
+
+        return cls(read(ca), read(cert), read(key), server_name_override)
+
+
+@dataclass(frozen=True)
+class CallRetry:
+    """How a client retries one logical call (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
+    with a RetryInfo hint).
+
+    Backoff before retry ``n`` (1-based) is ``min(max_backoff, initial_backoff * multiplier**(n-1))``
+    with equal jitter (half fixed, half random), so a retry never fires immediately.
+    """
+
+    max_attempts: int = 5
+    initial_backoff: float = 0.1
+    max_backoff: float = 5.0
+    multiplier: float = 2.0
+    # A server's RetryInfo hint is honoured up to this many seconds.
+    max_retry_info_delay: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"CallRetry.max_attempts must be at least 1, got {self.max_attempts}")
+        if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
+            raise ValueError("CallRetry: need 0 <= initial_backoff <= max_backoff")
+        if self.multiplier < 1:
+            raise ValueError(f"CallRetry.multiplier must be at least 1, got {self.multiplier}")
+
+    def backoff(self, retry: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        ceiling = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(0, retry - 1))
+        return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Where the broker is and how to talk to it.
+
+    ``timeout`` is the deadline (seconds) of every call unless the call says otherwise;
+    ``token`` is sent as ``authorization: Bearer <token>`` metadata on every call.
+    """
+
+    target: str = DEFAULT_TARGET
+    token: str | None = None
+    tls: TlsOptions | None = None
+    timeout: float = 10.0
+    retry: CallRetry = field(default_factory=CallRetry)
+    # Pings keep idle connections through NATs and load balancers and detect dead peers.
+    keepalive_time: float = 30.0
+    keepalive_timeout: float = 10.0
+    # Reconnect within this many seconds once the broker is back.
+    max_reconnect_backoff: float = 5.0
+    # Room for a Lease of many large payloads (the gRPC default is 4 MiB).
+    max_receive_message_length: int = 64 * 1024 * 1024
+    metadata: tuple[tuple[str, str], ...] = ()
+    channel_options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.target:
+            raise ValueError("ConnectionOptions.target must be 'host:port'")
+        if self.timeout <= 0:
+            raise ValueError(f"ConnectionOptions.timeout must be positive, got {self.timeout}")
+
+    def call_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata sent with every call: the bearer token and any extra pairs."""
+        auth = (("authorization", f"Bearer {self.token}"),) if self.token else ()
+        return auth + tuple(self.metadata)
+
+    def grpc_options(self) -> list[tuple[str, Any]]:
+        """Channel arguments for grpc (keepalive, reconnect backoff, message size, TLS name)."""
+        opts: list[tuple[str, Any]] = [
+            ("grpc.keepalive_time_ms", int(self.keepalive_time * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
+            ("grpc.max_reconnect_backoff_ms", int(self.max_reconnect_backoff * 1000)),
+            ("grpc.initial_reconnect_backoff_ms", min(1000, int(self.max_reconnect_backoff * 1000))),
+            ("grpc.max_receive_message_length", self.max_receive_message_length),
+        ]
+        if self.tls and self.tls.server_name_override:
+            opts.append(("grpc.ssl_target_name_override", self.tls.server_name_override))
+        return opts + list(self.channel_options)
+
+
+def resolve(
+    target: str | None = None,
+    options: ConnectionOptions | None = None,
+    **overrides: Any,
+) -> ConnectionOptions:
+    """``options`` (or the defaults) with ``target`` and every non-None override applied."""
+    base = options or ConnectionOptions()
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if target is not None:
+        changes["target"] = target
+    return replace(base, **changes) if changes else base

@@ -1,0 +1,10 @@
+"""The asyncio worker: handlers by kind, leasing, heartbeats, batched acks, graceful stop."""
+
+from .context import JobContext
+from .execution import Outcome
+from .pool import LeaseRefused, WorkerStats
+from .registry import Handler, Registry
+from .worker import Worker, WorkerSettings
+
+__all__ = ["Handler", "JobContext", "LeaseRefused", "Outcome", "Registry", "Worker", "WorkerSettings",
+           "WorkerStats"]

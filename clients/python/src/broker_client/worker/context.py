@@ -1,0 +1,79 @@
+"""What a handler receives."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..v1 import job_service_pb2
+
+
+@dataclass
+class JobContext:
+    """One attempt of one job, as the handler sees it.
+
+    ``id`` and ``idempotency_key`` are stable across attempts: use them to make side effects
+    idempotent (the broker delivers at least once). ``lease_deadline`` moves forward with
+    every heartbeat. ``lost`` turns true when the worker no longer holds the lease (the job
+    was redelivered or cancelled): a long sync handler may check it and stop early, its
+    result will be dropped anyway.
+    """
+
+    id: str
+    kind: str
+    queue: str
+    payload: bytes
+    attempt: int = 1
+    max_attempts: int = 0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str = ""
+    priority: int = 0
+    lease_deadline: datetime | None = None
+    worker_id: str = ""
+    _lost: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def json(self) -> Any:
+        """The payload parsed as JSON."""
+        return json.loads(self.payload)
+
+    def text(self) -> str:
+        """The payload decoded as UTF-8."""
+        return self.payload.decode()
+
+    @property
+    def lost(self) -> bool:
+        """True once the lease is gone (redelivered, cancelled or the worker is aborting it)."""
+        return self._lost.is_set()
+
+    @property
+    def is_last_attempt(self) -> bool:
+        """True when a failure now sends the job to the dead letter queue."""
+        return self.max_attempts > 0 and self.attempt >= self.max_attempts
+
+    def mark_lost(self) -> None:
+        self._lost.set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Process-pool handlers get a copy; an Event does not pickle.
+        state = dict(self.__dict__)
+        state["_lost"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_lost"] = threading.Event()
+        self.__dict__.update(state)
+
+    @classmethod
+    def from_leased(cls, leased: job_service_pb2.LeasedJob, worker_id: str = "") -> JobContext:
+        """The context for a job handed out by Lease."""
+        job = leased.job
+        deadline = (leased.lease_expires_at.ToDatetime(tzinfo=timezone.utc)
+                    if leased.HasField("lease_expires_at") else None)
+        return cls(id=job.id, kind=job.kind, queue=job.queue, payload=bytes(job.payload),
+                   attempt=leased.attempt or job.attempt, max_attempts=job.max_attempts,
+                   headers=dict(job.headers), idempotency_key=job.idempotency_key,
+                   priority=job.priority, lease_deadline=deadline, worker_id=worker_id)

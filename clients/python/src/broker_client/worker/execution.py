@@ -1,0 +1,89 @@
+"""Runs one handler on one job and turns what happened into an Outcome (ack or nack)."""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from concurrent.futures import Executor as PoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PermanentError, RetryLater
+from .context import JobContext
+from .registry import Handler
+
+# Errors travel to the broker with every failed attempt; keep them readable and bounded.
+MAX_ERROR_CHARS = 8000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended: ``ok`` acks; otherwise nack with ``error`` (message and
+    traceback), straight to DEAD when ``permanent``, retried after ``retry_after`` seconds
+    when set (else the job's backoff)."""
+
+    ok: bool
+    error: str = ""
+    permanent: bool = False
+    retry_after: float | None = None
+    value: Any = None
+    exception: BaseException | None = None
+
+    def unwrap(self) -> Any:
+        """The handler's return value; re-raises its exception when the attempt failed."""
+        if self.ok:
+            return self.value
+        if self.exception is not None:
+            raise self.exception
+        raise RuntimeError(self.error)
+
+    @classmethod
+    def failed(cls, exc: BaseException) -> Outcome:
+        return cls(ok=False, error=format_error(exc), permanent=isinstance(exc, PermanentError),
+                   retry_after=exc.delay if isinstance(exc, RetryLater) else None, exception=exc)
+
+
+def format_error(exc: BaseException) -> str:
+    """``Type: message`` then the traceback, cut in the middle when too long."""
+    text = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc))
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    half = MAX_ERROR_CHARS // 2
+    return text[:half] + "\n[... traceback cut ...]\n" + text[-half:]
+
+
+class HandlerRunner:
+    """Calls handlers the way each needs: async on the loop, sync on the thread pool,
+    cpu-bound on the process pool; applies the time limit and classifies the result."""
+
+    def __init__(self, threads: PoolExecutor | None = None, processes: PoolExecutor | None = None,
+                 default_timeout: float | None = None) -> None:
+        self._threads = threads
+        self._processes = processes
+        self._default_timeout = default_timeout
+
+    async def run(self, handler: Handler | None, ctx: JobContext) -> Outcome:
+        """Run the attempt. Cancellation (lost lease, shutdown) propagates to the caller."""
+        if handler is None:
+            return Outcome(ok=False, error=f"no handler registered for kind {ctx.kind!r} on this worker")
+        timeout = handler.timeout if handler.timeout is not None else self._default_timeout
+        limit = asyncio.timeout(timeout)
+        try:
+            async with limit:
+                value = await self._call(handler, ctx)
+        except TimeoutError as exc:
+            if not limit.expired():  # the handler's own TimeoutError: an ordinary failure
+                return Outcome.failed(exc)
+            ctx.mark_lost()  # a sync handler keeps running in its thread: ask it to stop
+            return Outcome(ok=False, error=f"TimeoutError: handler ran longer than {timeout:g} s",
+                           exception=exc)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is a nack
+            return Outcome.failed(exc)
+        return Outcome(ok=True, value=value)
+
+    def _call(self, handler: Handler, ctx: JobContext) -> Any:
+        if handler.is_async:
+            return handler.func(ctx)
+        loop = asyncio.get_running_loop()
+        pool = self._processes if handler.cpu_bound and self._processes else self._threads
+        return loop.run_in_executor(pool, handler.func, ctx)

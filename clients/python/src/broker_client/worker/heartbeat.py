@@ -1,0 +1,76 @@
+"""One Heartbeat call for every lease the worker holds, whenever the oldest needs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from datetime import timezone
+
+import grpc
+
+from ..retrying import Backoff
+from ..v1 import job_service_pb2 as pb
+from .inflight import InFlight
+from .rpc import WorkerRpc
+
+log = logging.getLogger("broker_client.worker")
+
+# Check again at least this often, so a newly started job is never overlooked for long.
+MAX_SLEEP = 1.0
+
+
+class Heartbeater:
+    """Extends all held leases in one call once any of them is a third through its lease.
+
+    Leases the broker reports LOST or NOT_FOUND go to ``on_lost`` (which cancels the
+    handler). While the broker is away, calls are retried with backoff; the handlers keep
+    running and their results are checked at ack time.
+    """
+
+    def __init__(self, rpc: WorkerRpc, held: Callable[[], Collection[InFlight]],
+                 on_lost: Callable[[InFlight], None]) -> None:
+        self._rpc = rpc
+        self._held = held
+        self._on_lost = on_lost
+        self._backoff = Backoff()
+        self.calls = 0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            held = self._held()
+            due = min((i.heartbeat_due for i in held), default=loop.time() + MAX_SLEEP)
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(min(wait, MAX_SLEEP))
+                continue
+            if not await self.beat_once():
+                await self._backoff.sleep()
+
+    async def beat_once(self) -> bool:
+        """One Heartbeat for every held lease; False when the call failed."""
+        held = [i for i in self._held() if not i.lost]
+        if not held:
+            return True
+        sent_at = asyncio.get_running_loop().time()
+        try:
+            self.calls += 1
+            results = await self._rpc.heartbeat([i.ref() for i in held])
+        except grpc.RpcError as error:
+            log.warning("heartbeat for %d leases failed: %s", len(held), error.code().name)
+            return False
+        self._backoff.reset()
+        for item, result in zip(held, results, strict=False):
+            self._apply(item, result, sent_at)
+        return True
+
+    def _apply(self, item: InFlight, result: pb.LeaseResult, sent_at: float) -> None:
+        if result.outcome == pb.LEASE_OUTCOME_OK:
+            item.extended_at = sent_at
+            if result.HasField("at"):
+                item.ctx.lease_deadline = result.at.ToDatetime(tzinfo=timezone.utc)
+        elif result.outcome in (pb.LEASE_OUTCOME_LOST, pb.LEASE_OUTCOME_NOT_FOUND):
+            log.warning("lease on job %s lost (%s); cancelling its handler", item.job_id,
+                        pb.LeaseOutcome.Name(result.outcome))
+            self._on_lost(item)

@@ -1,0 +1,165 @@
+"""Keeps up to N jobs running: long-poll leases sized to the free slots, one task per job,
+and the outcome of each handed to the settler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import grpc
+
+from ..retrying import WORKER_RETRYABLE, Backoff
+from ..v1 import job_service_pb2 as pb
+from .context import JobContext
+from .execution import HandlerRunner, Outcome
+from .inflight import InFlight, lease_seconds
+from .registry import Registry
+from .rpc import WorkerRpc, duration
+from .settle import Settler
+
+log = logging.getLogger("broker_client.worker")
+
+MAX_LEASE_BATCH = 1000
+SHUTDOWN_ERROR = "worker shut down before the job finished"
+
+
+class LeaseRefused(Exception):
+    """The broker refused to lease for a reason retrying cannot fix (bad queue name,
+    credentials, permissions): the worker stops."""
+
+
+@dataclass
+class WorkerStats:
+    """Counters since the worker started."""
+
+    leased: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    # Results dropped because the lease was lost (redelivered or cancelled).
+    lost: int = 0
+    # Jobs nacked for prompt redelivery at shutdown.
+    aborted: int = 0
+    running: int = 0
+    peak_running: int = 0
+    lease_calls: int = 0
+
+
+class Pool:
+    """The worker's engine: leasing, running and settling; shutdown in two steps
+    (``drain`` then ``abort``)."""
+
+    def __init__(self, rpc: WorkerRpc, registry: Registry, runner: HandlerRunner, settler: Settler,
+                 *, concurrency: int, poll_wait: float) -> None:
+        self._rpc = rpc
+        self._registry = registry
+        self._runner = runner
+        self._settler = settler
+        self._concurrency = concurrency
+        self._poll_wait = poll_wait
+        self._slot_freed = asyncio.Event()
+        self.held: dict[str, InFlight] = {}
+        self.stats = WorkerStats()
+
+    @property
+    def free(self) -> int:
+        return self._concurrency - len(self.held)
+
+    async def lease_loop(self) -> None:
+        """Lease while slots are free; back off while the broker is away. Runs until cancelled."""
+        backoff = Backoff()
+        while True:
+            while self.free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            try:
+                self.stats.lease_calls += 1
+                jobs = await self._rpc.lease(min(self.free, MAX_LEASE_BATCH), self._poll_wait)
+            except grpc.RpcError as error:
+                if error.code() not in WORKER_RETRYABLE:
+                    raise LeaseRefused(f"Lease refused: {error.code().name}: {error.details()}") from error
+                delay = backoff.next()
+                log.warning("lease failed (%s); retrying in %.2f s", error.code().name, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            for leased in jobs:
+                self.start(leased)
+
+    def start(self, leased: pb.LeasedJob) -> InFlight:
+        """Run the handler for a leased job in its own task."""
+        loop = asyncio.get_running_loop()
+        ctx = JobContext.from_leased(leased, self._rpc.worker_id)
+        item = InFlight(leased, ctx, lease_seconds(leased, self._rpc.lease_duration), loop.time())
+        self.held[item.job_id] = item
+        self.stats.leased += 1
+        self.stats.running += 1
+        self.stats.peak_running = max(self.stats.peak_running, self.stats.running)
+        item.task = loop.create_task(self._run(item), name=f"broker-job-{item.job_id}")
+        return item
+
+    async def _run(self, item: InFlight) -> None:
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._runner.run(self._registry.get(item.ctx.kind), item.ctx)
+        except asyncio.CancelledError:
+            pass  # lost lease or shutdown; both handled below
+        finally:
+            if self.held.get(item.job_id) is item:
+                del self.held[item.job_id]
+            self.stats.running -= 1
+            self._slot_freed.set()
+        if item.lost:
+            self.stats.lost += 1
+        elif outcome is None:
+            self.stats.aborted += 1
+            self._settler.nack(pb.NackItem(lease=item.ref(), error=SHUTDOWN_ERROR, retry_after=duration(0)))
+        else:
+            self._settle(item, outcome)
+
+    def _settle(self, item: InFlight, outcome: Outcome) -> None:
+        if outcome.ok:
+            self.stats.succeeded += 1
+            self._settler.ack(item.job_id, item.token)
+            return
+        self.stats.failed += 1
+        log.info("job %s (%s) attempt %d failed: %s", item.job_id, item.ctx.kind, item.ctx.attempt,
+                 outcome.error.splitlines()[0] if outcome.error else "")
+        nack = pb.NackItem(lease=item.ref(), error=outcome.error, permanent=outcome.permanent)
+        if outcome.retry_after is not None:
+            nack.retry_after.CopyFrom(duration(outcome.retry_after))
+        self._settler.nack(nack)
+
+    def lost(self, item: InFlight) -> None:
+        """The broker no longer gives us this lease: stop the handler, drop its result."""
+        item.lost = True
+        item.ctx.mark_lost()
+        if item.task is not None:
+            item.task.cancel()
+
+    async def drain(self, grace: float, force: asyncio.Event) -> None:
+        """Wait up to ``grace`` seconds for running jobs to finish, or until ``force`` is set."""
+        tasks = {i.task for i in self.held.values() if i.task is not None}
+        if not tasks:
+            return
+        log.info("draining %d running jobs (up to %.1f s)", len(tasks), grace)
+        # asyncio.wait (unlike gather) leaves the job tasks alone when it is cancelled.
+        finished = asyncio.ensure_future(asyncio.wait(tasks))
+        forced = asyncio.ensure_future(force.wait())
+        try:
+            await asyncio.wait({finished, forced}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            finished.cancel()
+            forced.cancel()
+
+    async def abort(self) -> None:
+        """Cancel what still runs; each is nacked with retry_after=0 for prompt redelivery."""
+        items = list(self.held.values())
+        if items:
+            log.warning("stopping %d unfinished jobs; they are nacked for redelivery", len(items))
+        for item in items:
+            item.ctx.mark_lost()
+            if item.task is not None:
+                item.task.cancel()
+        await asyncio.gather(*(i.task for i in items if i.task is not None), return_exceptions=True)
+

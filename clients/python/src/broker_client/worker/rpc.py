@@ -1,0 +1,59 @@
+"""The worker's four calls, with its identity, metadata and deadlines filled in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf import duration_pb2
+
+from ..options import ConnectionOptions
+from ..v1 import job_service_pb2 as pb
+from ..v1 import job_service_pb2_grpc
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    return d
+
+
+class WorkerRpc:
+    """Lease, Heartbeat, Ack and Nack for one worker. No retries here: the loops that call
+    these decide (they keep going while the broker is away)."""
+
+    def __init__(self, stub: job_service_pb2_grpc.JobServiceStub, options: ConnectionOptions,
+                 worker_id: str, queues: Sequence[str], lease_duration: float | None = None) -> None:
+        self._stub = stub
+        self._timeout = options.timeout
+        self._metadata = options.call_metadata()
+        self.worker_id = worker_id
+        self.queues = list(queues)
+        self.lease_duration = lease_duration
+
+    async def lease(self, max_jobs: int, wait: float) -> Sequence[pb.LeasedJob]:
+        """Up to ``max_jobs`` jobs; holds up to ``wait`` seconds when none is ready."""
+        request = pb.LeaseRequest(queues=self.queues, worker_id=self.worker_id, max_jobs=max_jobs)
+        if wait > 0:
+            request.wait.CopyFrom(duration(wait))
+        if self.lease_duration is not None:
+            request.lease_duration.CopyFrom(duration(self.lease_duration))
+        # The long poll may use all of `wait`; the deadline covers it plus an ordinary call.
+        response = await self._stub.Lease(request, timeout=wait + self._timeout, metadata=self._metadata)
+        return list(response.jobs)
+
+    async def heartbeat(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
+        request = pb.HeartbeatRequest(leases=refs)
+        if self.lease_duration is not None:
+            request.lease_duration.CopyFrom(duration(self.lease_duration))
+        response = await self._stub.Heartbeat(request, timeout=self._timeout, metadata=self._metadata)
+        return list(response.results)
+
+    async def ack(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
+        response = await self._stub.Ack(pb.AckRequest(leases=refs), timeout=self._timeout,
+                                        metadata=self._metadata)
+        return list(response.results)
+
+    async def nack(self, items: Sequence[pb.NackItem]) -> Sequence[pb.LeaseResult]:
+        response = await self._stub.Nack(pb.NackRequest(items=items), timeout=self._timeout,
+                                         metadata=self._metadata)
+        return list(response.results)

@@ -1,0 +1,85 @@
+"""One run of a worker: builds its parts, runs them, and takes them down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import grpc.aio
+
+from ..channel import aio_channel
+from ..options import ConnectionOptions
+from ..v1 import job_service_pb2_grpc
+from .execution import HandlerRunner
+from .heartbeat import Heartbeater
+from .pool import Pool
+from .rpc import WorkerRpc
+from .settle import Settler
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("broker_client.worker")
+
+
+class Session:
+    """The object graph of one ``Worker.run``: channel, pools, rpc, settler, heartbeater."""
+
+    def __init__(self, worker: Worker, options: ConnectionOptions, channel: grpc.aio.Channel | None) -> None:
+        s = worker.settings
+        self._options = options
+        self._settings = s
+        self._own_channel = channel is None
+        self.channel = channel if channel is not None else aio_channel(options)
+        self.threads = ThreadPoolExecutor(s.concurrency, thread_name_prefix="broker-handler")
+        self.processes = (ProcessPoolExecutor(s.processes or None)
+                          if worker.registry.needs_process_pool else None)
+        self.rpc = WorkerRpc(job_service_pb2_grpc.JobServiceStub(self.channel), options,
+                             s.worker_id, s.queues, s.lease_duration)
+        self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size)
+        runner = HandlerRunner(self.threads, self.processes, s.handler_timeout)
+        self.pool = Pool(self.rpc, worker.registry, runner, self.settler,
+                         concurrency=s.concurrency, poll_wait=s.poll_wait)
+        self.heartbeater = Heartbeater(self.rpc, lambda: list(self.pool.held.values()), self.pool.lost)
+
+    async def run(self, stop: asyncio.Event, force: asyncio.Event) -> None:
+        """Run until ``stop`` is set (or leasing fails for good), then shut down."""
+        log.info("worker %s: queues %s, concurrency %d, broker %s", self._settings.worker_id,
+                 ",".join(self._settings.queues), self._settings.concurrency, self._options.target)
+        settling = asyncio.create_task(self.settler.run(), name="broker-settler")
+        beating = asyncio.create_task(self.heartbeater.run(), name="broker-heartbeat")
+        leasing = asyncio.create_task(self.pool.lease_loop(), name="broker-lease")
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({leasing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            await self._shutdown(leasing, settling, beating, force)
+        if leasing.done() and not leasing.cancelled() and leasing.exception() is not None:
+            raise leasing.exception()  # type: ignore[misc]
+
+    async def _shutdown(self, leasing: asyncio.Task[None], settling: asyncio.Task[None],
+                        beating: asyncio.Task[None], force: asyncio.Event) -> None:
+        # 1. No new leases. 2. Running jobs finish (heartbeats go on). 3. The rest are nacked.
+        leasing.cancel()
+        await asyncio.gather(leasing, return_exceptions=True)
+        await self.pool.drain(0 if force.is_set() else self._settings.shutdown_grace, force)
+        await self.pool.abort()
+        # 4. Deliver every ack and nack (bounded), then stop the background loops.
+        await self.settler.close(timeout=1.0 if force.is_set() else self._options.timeout)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(settling), self._options.timeout + 1)
+        for task in (settling, beating):
+            task.cancel()
+        await asyncio.gather(settling, beating, return_exceptions=True)
+        if self._own_channel:
+            await self.channel.close()
+        self.threads.shutdown(wait=False, cancel_futures=True)
+        if self.processes is not None:
+            self.processes.shutdown(wait=False, cancel_futures=True)
+        stats = self.pool.stats
+        log.info("worker %s stopped: %d succeeded, %d failed, %d lost, %d nacked at shutdown",
+                 self._settings.worker_id, stats.succeeded, stats.failed, stats.lost, stats.aborted)

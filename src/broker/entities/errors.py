@@ -1,0 +1,70 @@
+"""The broker's error tree. Each class's docstring is its default message; the gRPC edge maps
+classes to status codes in one table (broker.interface.grpc.status)."""
+
+from __future__ import annotations
+
+
+class BrokerError(Exception):
+    """The broker could not do what was asked."""
+
+    def __init__(self, message: str | None = None, **data: object) -> None:
+        self.data = data
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InvalidArgument(BrokerError):
+    """A request field is not acceptable."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}", field=field)
+
+
+class NotFound(BrokerError):
+    """No such job."""
+
+
+class JobNotFound(NotFound):
+    """No job has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} not found", job_id=job_id)
+
+
+class FailedPrecondition(BrokerError):
+    """The job is not in a state that allows this."""
+
+
+class IllegalTransition(FailedPrecondition):
+    """This state change is not part of the job's life."""
+
+    def __init__(self, job_id: str, from_state: object, to_state: object) -> None:
+        super().__init__(
+            f"job {job_id} cannot go from {from_state} to {to_state}",
+            job_id=job_id,
+        )
+
+
+class ResourceExhausted(BrokerError):
+    """Too many requests; try again later."""
+
+    def __init__(self, message: str | None = None, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class Unavailable(BrokerError):
+    """The broker cannot reach its database right now; retry with backoff."""
+
+
+class Unauthenticated(BrokerError):
+    """Missing or invalid credentials."""
+
+
+class PermissionDenied(BrokerError):
+    """These credentials do not allow this call."""

@@ -1,0 +1,133 @@
+"""The job, its states, and the one table of legal state changes."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from broker.entities.errors import IllegalTransition, InvalidArgument
+from broker.entities.retry import RetryPolicy
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+class JobState(enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED)
+
+    def __str__(self) -> str:
+        return self.value.upper()
+
+
+class Reason(enum.Enum):
+    """What caused a state change; recorded with every event."""
+
+    ENQUEUE = "enqueue"
+    LEASE = "lease"
+    ACK = "ack"
+    NACK = "nack"
+    EXPIRE = "expire"
+    REDRIVE = "redrive"
+    CANCEL = "cancel"
+
+
+P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
+                 JobState.CANCELLED)
+
+# (from, to) -> the reasons that may cause it. None is "no job yet".
+TRANSITIONS: dict[tuple[JobState | None, JobState], frozenset[Reason]] = {
+    (None, P): frozenset({Reason.ENQUEUE}),
+    (P, R): frozenset({Reason.LEASE}),
+    (R, S): frozenset({Reason.ACK}),
+    (R, P): frozenset({Reason.NACK, Reason.EXPIRE}),
+    (R, D): frozenset({Reason.NACK, Reason.EXPIRE}),
+    (D, P): frozenset({Reason.REDRIVE}),
+    (P, C): frozenset({Reason.CANCEL}),
+    (R, C): frozenset({Reason.CANCEL}),
+}
+
+
+def is_legal(from_state: JobState | None, to_state: JobState, reason: Reason) -> bool:
+    return reason in TRANSITIONS.get((from_state, to_state), frozenset())
+
+
+def check_transition(job_id: str, from_state: JobState | None, to_state: JobState,
+                     reason: Reason) -> None:
+    """Raise IllegalTransition unless `reason` may move a job from `from_state` to `to_state`."""
+    if not is_legal(from_state, to_state, reason):
+        raise IllegalTransition(job_id, from_state, to_state)
+
+
+def sources(to_state: JobState, reason: Reason) -> tuple[JobState, ...]:
+    """The states from which `reason` may lead to `to_state` (what a store guards on)."""
+    return tuple(f for (f, t), rs in TRANSITIONS.items() if t is to_state and reason in rs and f)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptError:
+    attempt: int
+    error: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as the broker holds it."""
+
+    id: str
+    queue: str
+    kind: str
+    payload: bytes
+    state: JobState
+    run_at: datetime
+    priority: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    attempt: int = 0
+    max_attempts: int = 10
+    retry: RetryPolicy = RetryPolicy()
+    lease_duration: float = 30.0
+    lease_token: str | None = None
+    lease_expires_at: datetime | None = None
+    worker_id: str | None = None
+    errors: tuple[AttemptError, ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def last_error(self) -> str | None:
+        return self.errors[-1].error if self.errors else None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One state change of a job, as the event log keeps it."""
+
+    job_id: str
+    queue: str
+    from_state: JobState | None
+    to_state: JobState
+    reason: Reason
+    attempt: int
+    at: datetime
+    kind: str = ""
+    worker_id: str | None = None
+    error: str | None = None
+    id: int = 0
+
+
+def check_job_id(job_id: str, field_name: str) -> str:
+    """Job ids are UUIDs; anything else is a malformed request rather than an unknown job."""
+    if not _UUID.fullmatch(job_id):
+        raise InvalidArgument(field_name, f"{job_id[:60]!r} is not a job id (a UUID)")
+    return job_id.lower()

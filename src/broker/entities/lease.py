@@ -1,0 +1,93 @@
+"""Leases, the fencing rule and what a failed attempt leads to."""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from broker.entities.job import JobState
+from broker.entities.retry import RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRef:
+    """A worker's claim on a job: the job and the fencing token it was leased with."""
+
+    job_id: str
+    lease_token: str
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    LOST = "lost"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseResult:
+    job_id: str
+    outcome: Outcome
+    state: JobState | None = None
+    at: datetime | None = None  # heartbeat: the new deadline; nack: the retry's run_at
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a store knows of a job when a lease call could not change it."""
+
+    state: JobState
+    lease_token: str | None
+    run_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+
+
+def settle(ref: LeaseRef, changed: bool, snapshot: Snapshot | None, done_states: tuple[JobState, ...],
+           at: datetime | None = None) -> LeaseResult:
+    """Classify one lease call.
+
+    `changed`: the store carried out the change (the job was RUNNING under this token).
+    Otherwise the call is a repeat that already succeeded when the job holds the same token
+    in one of `done_states` (what this call leads to), and lost in every other case: the
+    token is stale, the lease lapsed (the reaper clears the token) or the job was cancelled.
+    """
+    if changed:
+        return LeaseResult(ref.job_id, Outcome.OK, snapshot.state if snapshot else None, at)
+    if snapshot is None:
+        return LeaseResult(ref.job_id, Outcome.NOT_FOUND)
+    if snapshot.lease_token == ref.lease_token and snapshot.state in done_states:
+        repeat_at = snapshot.run_at if snapshot.state is JobState.PENDING else None
+        return LeaseResult(ref.job_id, Outcome.OK, snapshot.state, repeat_at)
+    return LeaseResult(ref.job_id, Outcome.LOST, snapshot.state)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt as reported (Nack) or observed (lease lapsed)."""
+
+    error: str
+    permanent: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDecision:
+    to_state: JobState
+    run_at: datetime | None  # for a retry
+
+
+def decide_failure(attempt: int, max_attempts: int, policy: RetryPolicy, failure: Failure,
+                   now: datetime, rng: random.Random | None = None) -> FailureDecision:
+    """After failed attempt `attempt`: a retry after the backoff, or the dead letter queue."""
+    if failure.permanent or attempt >= max_attempts:
+        return FailureDecision(JobState.DEAD, None)
+    if failure.retry_after is not None:
+        delay = failure.retry_after
+    else:
+        delay = policy.delay(attempt, rng)
+    return FailureDecision(JobState.PENDING, now + timedelta(seconds=delay))
+
+
+# How the reaper describes an attempt whose lease lapsed.
+LEASE_EXPIRED = Failure("lease expired")

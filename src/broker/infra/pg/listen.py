@@ -1,0 +1,91 @@
+"""The notifier: wakes long-polling leases in this process at once, and in other replicas through
+PostgreSQL's LISTEN/NOTIFY (the insert trigger sends NOTIFY broker_jobs, queue)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+
+log = logging.getLogger("broker.listen")
+CHANNEL = "broker_jobs"
+
+
+class LocalNotifier:
+    """In-process wake-ups: one asyncio.Event per waiting call."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def notify(self, queues: Sequence[str]) -> None:
+        for queue in queues:
+            for event in self._waiters.get(queue, ()):
+                event.set()
+
+    async def wait(self, queues: Sequence[str], timeout: float) -> None:
+        if self._closed:
+            return
+        event = asyncio.Event()
+        for queue in queues:
+            self._waiters.setdefault(queue, set()).add(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            for queue in queues:
+                waiting = self._waiters.get(queue)
+                if waiting is not None:
+                    waiting.discard(event)
+                    if not waiting:
+                        del self._waiters[queue]
+
+    def close(self) -> None:
+        """Wake every waiter for good: used at shutdown so long polls return at once."""
+        self._closed = True
+        for waiting in list(self._waiters.values()):
+            for event in waiting:
+                event.set()
+
+
+class PgListener:
+    """Keeps one connection LISTENing (its own, never pooled) and reconnects when it drops."""
+
+    def __init__(self, dsn: str, notifier: LocalNotifier, retry_seconds: float = 1.0) -> None:
+        self._dsn, self._notifier, self._retry = dsn, notifier, retry_seconds
+        self._conn: asyncpg.Connection | None = None
+
+    def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
+        self._notifier.notify([payload])
+
+    async def run(self) -> None:
+        """Listen until cancelled."""
+        while True:
+            try:
+                self._conn = await asyncpg.connect(self._dsn)
+                await self._conn.add_listener(CHANNEL, self._on_notify)
+                while not self._conn.is_closed():
+                    await asyncio.sleep(self._retry)
+                    await self._conn.execute("SELECT 1")  # notices a dead connection
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: reconnect after a pause
+                log.warning("listener connection lost (%s); reconnecting", exc)
+            finally:
+                await self._close()
+            await asyncio.sleep(self._retry)
+
+    async def _close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            try:
+                await asyncio.wait_for(self._conn.close(), 2)
+            except Exception:  # noqa: BLE001
+                self._conn.terminate()
+        self._conn = None

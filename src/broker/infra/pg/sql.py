@@ -1,0 +1,225 @@
+"""Every statement the PostgreSQL store runs, one per operation. $-parameters are positional;
+`now` is always a parameter so tests can move time."""
+
+JOB_COLUMNS = """id::text, queue, kind, payload, headers::text, idempotency_key, priority, state, run_at,
+    attempt, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
+    lease_token::text, lease_expires_at, worker_id, errors::text, created_at, updated_at, finished_at"""
+
+ENQUEUE = """
+WITH input AS (
+    SELECT gen_random_uuid() AS id, t.*
+    FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[],
+                $7::timestamptz[], $8::int[], $9::float8[], $10::float8[], $11::float8[],
+                $12::text[], $13::float8[]) WITH ORDINALITY
+         AS t(queue, kind, payload, headers, idempotency_key, priority, run_at, max_attempts,
+              retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, ord)
+), ins AS (
+    INSERT INTO broker_jobs (id, queue, kind, payload, headers, idempotency_key, priority, state,
+        run_at, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter,
+        lease_duration, created_at, updated_at)
+    SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority, 'pending', run_at,
+        max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, $14, $14
+    FROM input ORDER BY ord
+    ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, queue, kind
+), ev AS (
+    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
+    SELECT id, queue, NULL, 'pending', 'enqueue', 0, $14 FROM ins
+)
+SELECT input.id::text, input.queue, input.kind, input.idempotency_key, ins.id IS NOT NULL AS created
+FROM input LEFT JOIN ins ON ins.id = input.id
+ORDER BY input.ord
+"""
+
+EXISTING_KEYS = """
+SELECT queue, idempotency_key, id::text FROM broker_jobs
+WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+"""
+
+CLAIM = f"""
+WITH picked AS (
+    SELECT id FROM broker_jobs
+    WHERE state = 'pending' AND queue = ANY($1::text[]) AND run_at <= $2
+    ORDER BY priority, run_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE broker_jobs j
+    SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+        lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
+        worker_id = $4, heartbeat_at = $2, updated_at = $2
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.*
+), ev AS (
+    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
+    SELECT id, queue, 'pending', 'running', 'lease', attempt, worker_id, $2 FROM leased
+)
+SELECT {JOB_COLUMNS} FROM leased ORDER BY priority, run_at, id
+"""
+
+# Lease calls: the refs as (id, token) with their position; what changed; what is there instead.
+_REFS = """refs AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, token, ord)
+)"""
+_HELD = "j.id = refs.id AND j.lease_token::text = refs.token AND j.state = 'running'"
+_OUTCOME = """SELECT (c.id IS NOT NULL) AS changed, j.state, j.lease_token::text AS lease_token,
+    j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id
+FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id LEFT JOIN changed c ON c.id = refs.id
+ORDER BY refs.ord"""
+
+EXTEND = f"""
+WITH {_REFS}, changed AS (
+    UPDATE broker_jobs j
+    SET lease_expires_at = $3 + make_interval(secs => coalesce($4, j.lease_duration)), heartbeat_at = $3
+    FROM refs WHERE {_HELD}
+    RETURNING j.id, j.lease_expires_at
+)
+{_OUTCOME.format(at="c.lease_expires_at")}
+"""
+
+COMPLETE = f"""
+WITH {_REFS}, changed AS (
+    UPDATE broker_jobs j
+    SET state = 'succeeded', finished_at = $3, updated_at = $3, lease_expires_at = NULL
+    FROM refs WHERE {_HELD}
+    RETURNING j.id, j.queue, j.kind, j.attempt, j.worker_id
+), ev AS (
+    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
+    SELECT id, queue, 'running', 'succeeded', 'ack', attempt, worker_id, $3 FROM changed
+)
+{_OUTCOME.format(at="NULL::timestamptz")}
+"""
+
+LOCK_FOR_FAILURE = f"""
+SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+"""
+
+LOCK_EXPIRED = f"""
+SELECT {JOB_COLUMNS} FROM broker_jobs
+WHERE state = 'running' AND lease_expires_at < $1
+ORDER BY lease_expires_at LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+
+# $1 ids, $2 next states, $3 run_at (NULL keeps it), $4 errors, $5 now, $6 clear the token, $7 reason
+FAIL = """
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS u(id, state, run_at, error)
+), changed AS (
+    UPDATE broker_jobs j
+    SET state = u.state, run_at = coalesce(u.run_at, j.run_at), lease_expires_at = NULL,
+        lease_token = CASE WHEN $6 THEN NULL ELSE j.lease_token END,
+        errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', u.error, 'at', $5::timestamptz)),
+        finished_at = CASE WHEN u.state = 'dead' THEN $5 END, updated_at = $5
+    FROM u WHERE j.id = u.id AND j.state = 'running'
+    RETURNING j.id, j.queue, j.kind, j.state, j.attempt, j.worker_id, u.error, j.run_at
+)
+, ev AS (
+    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error, at)
+    SELECT id, queue, 'running', state, $7, attempt, worker_id, error, $5 FROM changed
+)
+SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at FROM changed
+"""
+
+GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
+
+HISTORY = """
+SELECT id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at
+FROM broker_events WHERE job_id = $1::uuid ORDER BY id
+"""
+
+LIST = f"""
+SELECT {JOB_COLUMNS} FROM broker_jobs
+WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR state = $2)
+  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $5
+"""
+
+STATS_STATES = """
+SELECT queue,
+    count(*) FILTER (WHERE state = 'pending' AND run_at <= $2) AS ready,
+    count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt = 0) AS scheduled,
+    count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt > 0) AS retrying,
+    count(*) FILTER (WHERE state = 'running') AS running,
+    count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE state = 'dead') AS dead,
+    count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+    coalesce(extract(epoch FROM $2 - min(run_at) FILTER (WHERE state = 'pending' AND run_at <= $2)), 0)
+        AS oldest_ready_age
+FROM broker_jobs
+WHERE cardinality($1::text[]) = 0 OR queue = ANY($1::text[])
+GROUP BY queue
+"""
+
+STATS_WINDOWS = """
+SELECT queue, at > $2 - interval '1 minute' AS last_minute,
+    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
+    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
+    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
+FROM broker_events
+WHERE at > $2 - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+GROUP BY 1, 2
+"""
+
+WORKERS = """
+SELECT worker_id, queue, count(*) AS leases, max(heartbeat_at) AS last_heartbeat
+FROM broker_jobs WHERE state = 'running'
+GROUP BY worker_id, queue ORDER BY worker_id, queue
+"""
+
+_REDRIVE = """
+WITH changed AS (
+    UPDATE broker_jobs
+    SET state = 'pending', run_at = $1, updated_at = $1, finished_at = NULL, lease_token = NULL,
+        worker_id = NULL, attempt = CASE WHEN $2 THEN 0 ELSE attempt END
+    WHERE state = 'dead' AND {where}
+    RETURNING id, queue, kind, attempt
+), ev AS (
+    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
+    SELECT id, queue, 'dead', 'pending', 'redrive', attempt, $1 FROM changed
+)
+SELECT id::text, queue, kind, attempt FROM changed
+"""
+REDRIVE_IDS = _REDRIVE.format(where="id = ANY($3::uuid[])")
+REDRIVE_QUEUE = _REDRIVE.format(where="queue = $3")
+
+CANCEL = """
+WITH old AS (
+    SELECT id, state FROM broker_jobs WHERE id = $1::uuid FOR UPDATE
+), changed AS (
+    UPDATE broker_jobs j
+    SET state = 'cancelled', finished_at = $2, updated_at = $2, lease_expires_at = NULL
+    FROM old WHERE j.id = old.id AND old.state IN ('pending', 'running')
+    RETURNING j.id, j.queue, j.kind, j.attempt, j.worker_id, old.state AS from_state
+), ev AS (
+    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
+    SELECT id, queue, from_state, 'cancelled', 'cancel', attempt, worker_id, $2 FROM changed
+)
+SELECT id::text, queue, kind, attempt, worker_id, from_state FROM changed
+"""
+
+_PURGE = """
+WITH gone AS (
+    DELETE FROM broker_jobs WHERE state = $1 AND {where} RETURNING id
+), events AS (
+    DELETE FROM broker_events WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+"""
+PURGE_IDS = _PURGE.format(where="id = ANY($2::uuid[])")
+PURGE_QUEUE = _PURGE.format(where="queue = $2")
+
+PRUNE = """
+WITH gone AS (
+    DELETE FROM broker_jobs WHERE id IN (
+        SELECT id FROM broker_jobs
+        WHERE state IN ('succeeded', 'cancelled') AND finished_at < $1
+        LIMIT $2)
+    RETURNING id
+), events AS (
+    DELETE FROM broker_events WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+"""

@@ -1,0 +1,80 @@
+"""AdminService: translates between protobuf and the operators' use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.entities.errors import InvalidArgument
+from broker.interface.grpc import mapping
+from broker.interface.grpc.context import request_id
+from broker.usecases.admin import GetJob, ListJobs, Stats
+from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
+from broker.v1 import admin_service_pb2 as pb
+from broker.v1 import admin_service_pb2_grpc, job_pb2
+
+
+@dataclass(frozen=True)
+class AdminUseCases:
+    get_job: GetJob
+    list_jobs: ListJobs
+    stats: Stats
+    redrive: RedriveJobs
+    cancel: CancelJob
+    purge: PurgeJobs
+
+
+def _state(value: int, field: str):
+    if value == job_pb2.JOB_STATE_UNSPECIFIED:
+        return None
+    if value not in mapping.STATE_FROM_WIRE:
+        raise InvalidArgument(field, f"unknown state {value}")
+    return mapping.STATE_FROM_WIRE[value]
+
+
+class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
+    def __init__(self, use: AdminUseCases) -> None:
+        self._use = use
+
+    async def GetJob(self, request: pb.GetJobRequest, context) -> pb.GetJobResponse:
+        job, events = await self._use.get_job(request.job_id)
+        response = pb.GetJobResponse()
+        mapping.job_to_wire(job, response.job)
+        for event in events:
+            mapping.event_to_wire(event, response.events.add())
+        return response
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context) -> pb.ListJobsResponse:
+        page = await self._use.list_jobs(request.queue or None, _state(request.state, "state"),
+                                         request.page_size, request.page_token)
+        response = pb.ListJobsResponse(next_page_token=page.next_token)
+        for job in page.jobs:
+            mapping.job_to_wire(job, response.jobs.add())
+        return response
+
+    async def Stats(self, request: pb.StatsRequest, context) -> pb.StatsResponse:
+        response = pb.StatsResponse()
+        response.at.GetCurrentTime()
+        for s in await self._use.stats(list(request.queues)):
+            q = response.queues.add(queue=s.queue, ready=s.ready, scheduled=s.scheduled, retrying=s.retrying,
+                                    running=s.running, succeeded=s.succeeded, dead=s.dead, cancelled=s.cancelled)
+            mapping.set_duration(q.oldest_ready_age, s.oldest_ready_age)
+            for window, out in ((s.last_minute, q.last_minute), (s.last_hour, q.last_hour)):
+                out.enqueued, out.succeeded, out.failed = window.enqueued, window.succeeded, window.failed
+                out.dead_lettered, out.failure_rate = window.dead_lettered, window.failure_rate
+        return response
+
+    async def RedriveJobs(self, request: pb.RedriveJobsRequest, context) -> pb.RedriveJobsResponse:
+        reset = request.reset_attempts if request.HasField("reset_attempts") else True
+        ids = await self._use.redrive(list(request.job_ids), request.queue or None, reset, request_id.get())
+        return pb.RedriveJobsResponse(redriven=len(ids), job_ids=ids)
+
+    async def CancelJob(self, request: pb.CancelJobRequest, context) -> pb.CancelJobResponse:
+        job = await self._use.cancel(request.job_id, request_id.get())
+        response = pb.CancelJobResponse()
+        mapping.job_to_wire(job, response.job)
+        return response
+
+    async def PurgeJobs(self, request: pb.PurgeJobsRequest, context) -> pb.PurgeJobsResponse:
+        purged = await self._use.purge(list(request.job_ids), request.queue or None,
+                                       _state(request.state, "state"))
+        return pb.PurgeJobsResponse(purged=purged)

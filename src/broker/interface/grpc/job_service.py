@@ -1,0 +1,85 @@
+"""JobService: translates between protobuf and the producer and worker use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.entities.errors import InvalidArgument
+from broker.interface.grpc import mapping
+from broker.interface.grpc.context import request_id
+from broker.usecases.ack import Ack
+from broker.usecases.enqueue import Enqueue
+from broker.usecases.heartbeat import Heartbeat
+from broker.usecases.lease import LeaseJobs, LeaseRequest
+from broker.usecases.nack import Nack, NackItem
+from broker.v1 import job_service_pb2 as pb
+from broker.v1 import job_service_pb2_grpc
+
+
+@dataclass(frozen=True)
+class JobUseCases:
+    enqueue: Enqueue
+    lease: LeaseJobs
+    heartbeat: Heartbeat
+    ack: Ack
+    nack: Nack
+
+
+class JobService(job_service_pb2_grpc.JobServiceServicer):
+    def __init__(self, use: JobUseCases) -> None:
+        self._use = use
+
+    async def Enqueue(self, request: pb.EnqueueRequest, context) -> pb.EnqueueResponse:
+        if not request.HasField("job"):
+            raise InvalidArgument("job", "is required")
+        spec = mapping.spec_from_wire(request.job, "job.")
+        [result] = await self._use.enqueue([spec], request_id.get(), batch=False)
+        return pb.EnqueueResponse(job_id=result.job_id, created=result.created)
+
+    async def EnqueueBatch(self, request: pb.EnqueueBatchRequest, context) -> pb.EnqueueBatchResponse:
+        specs = [mapping.spec_from_wire(s, f"jobs[{i}].") for i, s in enumerate(request.jobs)]
+        results = await self._use.enqueue(specs, request_id.get())
+        response = pb.EnqueueBatchResponse()
+        for r in results:
+            response.results.add(job_id=r.job_id, created=r.created)
+        return response
+
+    async def Lease(self, request: pb.LeaseRequest, context) -> pb.LeaseResponse:
+        wait = mapping.seconds(request.wait, request, "wait") or 0.0
+        jobs = await self._use.lease(LeaseRequest(
+            queues=tuple(request.queues), worker_id=request.worker_id, max_jobs=request.max_jobs,
+            lease_duration=mapping.seconds(request.lease_duration, request, "lease_duration"), wait=wait,
+        ), request_id.get())
+        response = pb.LeaseResponse()
+        for job in jobs:
+            leased = response.jobs.add(lease_token=job.lease_token, attempt=job.attempt)
+            mapping.job_to_wire(job, leased.job)
+            mapping.set_time(leased.lease_expires_at, job.lease_expires_at)
+        return response
+
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatResponse:
+        duration = mapping.seconds(request.lease_duration, request, "lease_duration")
+        results = await self._use.heartbeat(mapping.refs_from_wire(request.leases), duration)
+        response = pb.HeartbeatResponse()
+        mapping.results_to_wire(results, response.results)
+        return response
+
+    async def Ack(self, request: pb.AckRequest, context) -> pb.AckResponse:
+        results = await self._use.ack(mapping.refs_from_wire(request.leases), request_id.get())
+        response = pb.AckResponse()
+        mapping.results_to_wire(results, response.results)
+        return response
+
+    async def Nack(self, request: pb.NackRequest, context) -> pb.NackResponse:
+        items = []
+        for i, item in enumerate(request.items):
+            try:
+                retry_after = mapping.seconds(item.retry_after, item, "retry_after")
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"items[{i}].{exc.field}", str(exc).split(": ", 1)[1]) from None
+            ref = mapping.refs_from_wire([item.lease])[0]
+            items.append(NackItem(ref, item.error, item.permanent, retry_after))
+        results = await self._use.nack(items, request_id.get())
+        response = pb.NackResponse()
+        mapping.results_to_wire(results, response.results)
+        return response

@@ -1,0 +1,130 @@
+"""Wire types <-> use-case types. Unset optional fields become None; values are validated by the
+use cases, not here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from broker.entities.errors import InvalidArgument
+from broker.entities.job import Event, Job, JobState
+from broker.entities.lease import LeaseRef, LeaseResult, Outcome
+from broker.entities.retry import Jitter
+from broker.usecases.enqueue import JobSpec, RetrySpec
+from broker.v1 import job_pb2, job_service_pb2
+
+STATE_TO_WIRE = {
+    JobState.PENDING: job_pb2.JOB_STATE_PENDING, JobState.RUNNING: job_pb2.JOB_STATE_RUNNING,
+    JobState.SUCCEEDED: job_pb2.JOB_STATE_SUCCEEDED, JobState.DEAD: job_pb2.JOB_STATE_DEAD,
+    JobState.CANCELLED: job_pb2.JOB_STATE_CANCELLED,
+}
+STATE_FROM_WIRE = {v: k for k, v in STATE_TO_WIRE.items()}
+JITTER_TO_WIRE = {Jitter.NONE: job_pb2.JITTER_NONE, Jitter.FULL: job_pb2.JITTER_FULL,
+                  Jitter.EQUAL: job_pb2.JITTER_EQUAL}
+JITTER_FROM_WIRE = {v: k for k, v in JITTER_TO_WIRE.items()}
+OUTCOME_TO_WIRE = {Outcome.OK: job_service_pb2.LEASE_OUTCOME_OK, Outcome.LOST: job_service_pb2.LEASE_OUTCOME_LOST,
+                   Outcome.NOT_FOUND: job_service_pb2.LEASE_OUTCOME_NOT_FOUND}
+
+# Durations past this are absurd for any field here; beyond it floats lose the nanoseconds anyway.
+_MAX_SECONDS = 10 * 366 * 86400
+
+
+def seconds(msg, parent, field: str) -> float | None:
+    """A Duration field in seconds, or None when unset."""
+    if not parent.HasField(field):
+        return None
+    value = msg.seconds + msg.nanos / 1e9
+    if not -_MAX_SECONDS <= value <= _MAX_SECONDS:
+        raise InvalidArgument(field, "is out of range")
+    if value < 0:
+        raise InvalidArgument(field, "must not be negative")
+    return value
+
+
+def when(parent, field: str) -> datetime | None:
+    if not parent.HasField(field):
+        return None
+    stamp = getattr(parent, field)
+    try:
+        return stamp.ToDatetime(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(field, "is not a valid timestamp") from None
+
+
+def set_time(stamp: timestamp_pb2.Timestamp, value: datetime | None) -> None:
+    if value is not None:
+        stamp.FromDatetime(value)
+
+
+def set_duration(msg: duration_pb2.Duration, value: float) -> None:
+    msg.FromNanoseconds(int(round(value * 1e9)))
+
+
+def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
+    try:
+        policy = spec.retry_policy
+        retry = RetrySpec(
+            initial_delay=seconds(policy.initial_delay, policy, "initial_delay"),
+            max_delay=seconds(policy.max_delay, policy, "max_delay"),
+            multiplier=spec.retry_policy.multiplier or None,
+            jitter=JITTER_FROM_WIRE.get(policy.jitter),
+        )
+        if policy.multiplier < 0:
+            raise InvalidArgument("multiplier", "must not be negative")
+        if policy.jitter not in JITTER_FROM_WIRE and policy.jitter != job_pb2.JITTER_UNSPECIFIED:
+            raise InvalidArgument("jitter", f"unknown value {policy.jitter}")
+        return JobSpec(
+            queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=dict(spec.headers),
+            idempotency_key=spec.idempotency_key or None, priority=spec.priority,
+            run_at=when(spec, "run_at"), max_attempts=spec.max_attempts or None, retry=retry,
+            lease_duration=seconds(spec.lease_duration, spec, "lease_duration"),
+        )
+    except InvalidArgument as exc:
+        prefix = at + ("retry_policy." if exc.field in ("initial_delay", "max_delay", "multiplier", "jitter") else "")
+        raise InvalidArgument(prefix + exc.field, str(exc).split(": ", 1)[1]) from None
+
+
+def job_to_wire(job: Job, out: job_pb2.Job) -> job_pb2.Job:
+    out.id, out.queue, out.kind, out.payload = job.id, job.queue, job.kind, job.payload
+    if job.headers:
+        out.headers.update(job.headers)
+    out.idempotency_key = job.idempotency_key or ""
+    out.priority, out.state = job.priority, STATE_TO_WIRE[job.state]
+    out.attempt, out.max_attempts = job.attempt, job.max_attempts
+    set_time(out.run_at, job.run_at)
+    policy = out.retry_policy
+    set_duration(policy.initial_delay, job.retry.initial_delay)
+    set_duration(policy.max_delay, job.retry.max_delay)
+    policy.multiplier, policy.jitter = job.retry.multiplier, JITTER_TO_WIRE[job.retry.jitter]
+    set_duration(out.lease_duration, job.lease_duration)
+    out.worker_id = job.worker_id or ""
+    set_time(out.lease_expires_at, job.lease_expires_at if job.state is JobState.RUNNING else None)
+    out.last_error = job.last_error or ""
+    for err in job.errors:
+        item = out.errors.add(attempt=err.attempt, error=err.error)
+        set_time(item.at, err.at)
+    set_time(out.created_at, job.created_at)
+    set_time(out.updated_at, job.updated_at)
+    set_time(out.finished_at, job.finished_at)
+    return out
+
+
+def event_to_wire(event: Event, out: job_pb2.JobEvent) -> None:
+    out.id, out.job_id = event.id, event.job_id
+    out.from_state = STATE_TO_WIRE[event.from_state] if event.from_state else job_pb2.JOB_STATE_UNSPECIFIED
+    out.to_state, out.attempt = STATE_TO_WIRE[event.to_state], event.attempt
+    out.worker_id, out.error, out.reason = event.worker_id or "", event.error or "", event.reason.value
+    set_time(out.at, event.at)
+
+
+def refs_from_wire(leases) -> list[LeaseRef]:
+    return [LeaseRef(ref.job_id, ref.lease_token) for ref in leases]
+
+
+def results_to_wire(results: list[LeaseResult], out) -> None:
+    for r in results:
+        item = out.add(job_id=r.job_id, outcome=OUTCOME_TO_WIRE[r.outcome])
+        if r.state is not None:
+            item.state = STATE_TO_WIRE[r.state]
+        set_time(item.at, r.at)

@@ -1,0 +1,1 @@
+"""One interactor per operation, and the ports they need. Imports only broker.entities."""

@@ -1,0 +1,103 @@
+"""Enqueue: validate job specs, resolve queue defaults, insert them idempotently."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from broker.entities.errors import InvalidArgument
+from broker.entities.queue import Limits, QueueConfig, check_queue_name
+from broker.entities.retry import Jitter, RetryPolicy
+from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySpec:
+    """Per-job overrides of the queue's retry policy; None keeps the queue's value."""
+
+    initial_delay: float | None = None
+    max_delay: float | None = None
+    multiplier: float | None = None
+    jitter: Jitter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What to run, as a caller describes it. None means the queue's default."""
+
+    queue: str
+    kind: str
+    payload: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    priority: int = 0
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+    retry: RetrySpec = RetrySpec()
+    lease_duration: float | None = None
+
+
+class Enqueue:
+    """Adds jobs. A key the queue already holds returns the existing job with created=False."""
+
+    def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
+                 queues: QueueConfig, limits: Limits) -> None:
+        self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
+        self._queues, self._limits = queues, limits
+
+    async def __call__(self, specs: Sequence[JobSpec], request_id: str | None = None,
+                       batch: bool = True) -> list[Inserted]:
+        if batch:
+            self._limits.check_batch(len(specs), "jobs")
+        now = self._clock.now()
+        prefix = (lambda i: f"jobs[{i}].") if batch else (lambda i: "job.")
+        jobs = [self._validate(spec, now, prefix(i)) for i, spec in enumerate(specs)]
+        inserted, events = await self._store.enqueue(jobs, now)
+        self._events.record(events, request_id)
+        ready = {e.queue for e in events}
+        if ready:
+            self._notifier.notify(sorted(ready))
+        return inserted
+
+    def _validate(self, spec: JobSpec, now: datetime, at: str) -> NewJob:
+        limits = self._limits
+        check_queue_name(spec.queue, at + "queue")
+        _check_text(spec.kind, at + "kind", 128)
+        if len(spec.payload) > limits.max_payload_bytes:
+            raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "
+                                                  f"{limits.max_payload_bytes} bytes")
+        if sum(len(k) + len(v) for k, v in spec.headers.items()) > limits.max_headers_bytes:
+            raise InvalidArgument(at + "headers", f"over the limit of {limits.max_headers_bytes} bytes")
+        key = spec.idempotency_key or None
+        if key is not None:
+            _check_text(key, at + "idempotency_key", limits.max_key_length)
+        if not -(2**31) <= spec.priority < 2**31:
+            raise InvalidArgument(at + "priority", "must fit in 32 bits")
+        defaults = self._queues.for_queue(spec.queue)
+        max_attempts = spec.max_attempts or defaults.max_attempts
+        if not 1 <= max_attempts <= limits.max_attempts:
+            raise InvalidArgument(at + "max_attempts", f"{max_attempts} is outside 1 to {limits.max_attempts}")
+        lease = spec.lease_duration if spec.lease_duration is not None else defaults.lease_duration
+        limits.check_lease_duration(lease, at + "lease_duration")
+        return NewJob(
+            queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=dict(spec.headers),
+            idempotency_key=key, priority=spec.priority, run_at=spec.run_at or now,
+            max_attempts=max_attempts, retry=_policy(defaults.retry, spec.retry, at),
+            lease_duration=lease,
+        )
+
+
+def _policy(default: RetryPolicy, spec: RetrySpec, at: str) -> RetryPolicy:
+    try:
+        return default.merged(initial_delay=spec.initial_delay, max_delay=spec.max_delay,
+                              multiplier=spec.multiplier, jitter=spec.jitter)
+    except InvalidArgument as exc:
+        raise InvalidArgument(at + exc.field, str(exc).split(": ", 1)[1]) from None
+
+
+def _check_text(value: str, field_name: str, max_length: int) -> None:
+    if not value:
+        raise InvalidArgument(field_name, "must not be empty")
+    if len(value) > max_length:
+        raise InvalidArgument(field_name, f"is {len(value)} characters; at most {max_length}")

@@ -1,0 +1,62 @@
+"""Lease: hand ready jobs to a worker, waiting for work when asked to (long poll)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.entities.errors import InvalidArgument
+from broker.entities.job import Job
+from broker.entities.queue import Limits, check_queue_name
+from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
+
+# While long-polling, look again this often even without a wake-up, so delayed jobs and
+# retries whose run_at arrives are picked up promptly.
+RECHECK_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRequest:
+    queues: tuple[str, ...]
+    worker_id: str
+    max_jobs: int
+    lease_duration: float | None = None
+    wait: float = 0.0
+
+
+class LeaseJobs:
+    """Leases up to max_jobs ready jobs; each comes with a fresh token, attempt and deadline."""
+
+    def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
+                 limits: Limits) -> None:
+        self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
+        self._limits = limits
+
+    async def __call__(self, req: LeaseRequest, request_id: str | None = None) -> list[Job]:
+        self._validate(req)
+        queues = list(dict.fromkeys(req.queues))
+        deadline = self._clock.now().timestamp() + req.wait
+        while not self._notifier.closed:
+            jobs, events = await self._store.claim(queues, req.worker_id, req.max_jobs,
+                                                   req.lease_duration, self._clock.now())
+            if jobs:
+                self._events.record(events, request_id)
+                return jobs
+            remaining = deadline - self._clock.now().timestamp()
+            if remaining <= 0:
+                break
+            await self._notifier.wait(queues, min(remaining, RECHECK_SECONDS))
+        return []
+
+    def _validate(self, req: LeaseRequest) -> None:
+        limits = self._limits
+        if not req.queues:
+            raise InvalidArgument("queues", "name at least one queue")
+        for i, queue in enumerate(req.queues):
+            check_queue_name(queue, f"queues[{i}]")
+        if not req.worker_id or len(req.worker_id) > 256:
+            raise InvalidArgument("worker_id", "must be 1-256 characters")
+        limits.check_batch(req.max_jobs, "max_jobs")
+        if req.lease_duration is not None:
+            limits.check_lease_duration(req.lease_duration, "lease_duration")
+        if not 0 <= req.wait <= limits.max_wait:
+            raise InvalidArgument("wait", f"{req.wait:g}s is outside 0s to {limits.max_wait:g}s")

@@ -1,0 +1,129 @@
+"""The ports the interactors need. Adapters live in broker.infra (PostgreSQL, clocks, notifier,
+logging and metrics); tests use the in-memory fakes in tests/fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from broker.entities.job import Event, Job, JobState
+from broker.entities.lease import Failure, FailureDecision, LeaseRef, Snapshot
+from broker.entities.retry import RetryPolicy
+from broker.entities.stats import QueueStats, WorkerLeases
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated job to insert, every default resolved."""
+
+    queue: str
+    kind: str
+    payload: bytes
+    headers: dict[str, str]
+    idempotency_key: str | None
+    priority: int
+    run_at: datetime
+    max_attempts: int
+    retry: RetryPolicy
+    lease_duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    job_id: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseCall:
+    """What a store did with one lease reference: changed it, or what it found instead."""
+
+    ref: LeaseRef
+    changed: bool
+    snapshot: Snapshot | None
+    at: datetime | None = None
+
+
+# Given a running job and how its attempt failed: where it goes next.
+Decider = Callable[[Job, Failure], FailureDecision]
+
+
+class JobStore(Protocol):
+    """Durable home of jobs and their event log. Every change is atomic, guarded by the state
+    (and lease token) it expects, and writes one event per transition in the same transaction."""
+
+    async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> tuple[list[Inserted], list[Event]]:
+        """Insert jobs; a job whose idempotency key its queue already holds is not inserted."""
+
+    async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
+                    lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
+        """Lease up to `limit` ready jobs: lowest priority, then oldest run_at; never one job twice."""
+
+    async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
+                     now: datetime) -> list[LeaseCall]:
+        """Push the deadline of leases still held under these tokens."""
+
+    async def complete(self, refs: Sequence[LeaseRef], now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        """RUNNING -> SUCCEEDED for leases still held."""
+
+    async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
+                   decide: Decider) -> tuple[list[LeaseCall], list[Event]]:
+        """RUNNING -> PENDING or DEAD, as `decide` says, for leases still held."""
+
+    async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
+        """Fail the attempts whose lease deadline passed, as `decide` says; clears their tokens."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def history(self, job_id: str) -> list[Event]: ...
+
+    async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
+                        after: tuple[datetime, str] | None) -> list[Job]:
+        """Newest first (created_at, id), strictly after the `after` cursor."""
+
+    async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]: ...
+
+    async def workers(self, now: datetime) -> list[WorkerLeases]: ...
+
+    async def redrive(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool,
+                      now: datetime) -> tuple[list[str], list[Event]]:
+        """DEAD -> PENDING (run_at now) for the given ids, or every dead job of `queue`."""
+
+    async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
+        """PENDING or RUNNING -> CANCELLED. Returns the job as it is after the call (None if unknown)
+        and the event (none when the job was not cancellable)."""
+
+    async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
+        """Delete finished jobs in `state`, by ids or whole queue, with their events."""
+
+    async def prune(self, finished_before: datetime, limit: int) -> int:
+        """Delete SUCCEEDED and CANCELLED jobs finished before the cut-off."""
+
+    async def ping(self) -> None:
+        """Raise Unavailable when the database cannot be reached."""
+
+
+class Clock(Protocol):
+    """The time. Tests move it instead of sleeping."""
+
+    def now(self) -> datetime: ...
+
+
+class Notifier(Protocol):
+    """Wakes long-polling leases when work may have arrived."""
+
+    def notify(self, queues: Sequence[str]) -> None: ...
+
+    async def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when one of `queues` was notified, the timeout passed, or the notifier closed."""
+
+    @property
+    def closed(self) -> bool: ...
+
+
+class EventSink(Protocol):
+    """Told of every state change after it committed: logs it, counts it."""
+
+    def record(self, events: Sequence[Event], request_id: str | None = None) -> None: ...

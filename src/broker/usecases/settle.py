@@ -1,0 +1,23 @@
+"""Shared checks for the calls that present leases (Heartbeat, Ack, Nack)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from broker.entities.errors import InvalidArgument
+from broker.entities.job import JobState, check_job_id
+from broker.entities.lease import LeaseRef, LeaseResult, settle
+from broker.entities.queue import Limits
+from broker.usecases.ports import LeaseCall
+
+
+def check_refs(refs: Sequence[LeaseRef], limits: Limits, field_name: str) -> None:
+    limits.check_batch(len(refs), field_name)
+    for i, ref in enumerate(refs):
+        check_job_id(ref.job_id, f"{field_name}[{i}].job_id")
+        if not ref.lease_token:
+            raise InvalidArgument(f"{field_name}[{i}].lease_token", "must not be empty")
+
+
+def results(calls: Sequence[LeaseCall], done_states: tuple[JobState, ...]) -> list[LeaseResult]:
+    return [settle(c.ref, c.changed, c.snapshot, done_states, c.at) for c in calls]

@@ -1,0 +1,81 @@
+"""Session fixtures: one fresh PostgreSQL database per test run (dropped afterwards), one
+in-process broker on loopback whose clock tests can move, and gRPC stubs for it."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import asyncpg
+import grpc
+import pytest
+
+from broker import app
+from broker.infra import settings as settings_mod
+from broker.infra.clock import ShiftedClock
+from broker.infra.pg.migrate import migrate
+from broker.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+from tests.support import admin_url, create_database, drop_database, spawn_broker  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+async def database_url():
+    admin, embedded_server = await admin_url()
+    name, url = await create_database(admin)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    yield url
+    await drop_database(admin, name)
+    if embedded_server is not None:
+        embedded_server.stop()
+
+
+@pytest.fixture(scope="session")
+async def db(database_url):
+    """A pool on the test database, for assertions on what the broker wrote."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def clock():
+    return ShiftedClock()
+
+
+def test_settings(database_url: str, **env) -> settings_mod.Settings:
+    return settings_mod.load({"DATABASE_URL": database_url, "BROKER_GRPC_ADDR": "127.0.0.1:0",
+                              "BROKER_HTTP_ADDR": "127.0.0.1:0", "BROKER_REAPER_INTERVAL": "0.1",
+                              "BROKER_HEALTH_INTERVAL": "0.2", "BROKER_SHUTDOWN_GRACE": "2",
+                              "BROKER_MIGRATE": "false", **env})
+
+
+@pytest.fixture(scope="session")
+async def broker_server(database_url, clock):
+    broker = await app.start(test_settings(database_url), clock=clock, rng=random.Random(7))
+    broker.address = broker.grpc_address
+    yield broker
+    await broker.stop(grace=1)
+
+
+@pytest.fixture(scope="session")
+async def channel(broker_server):
+    async with grpc.aio.insecure_channel(broker_server.grpc_address) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def jobs(channel):
+    return job_service_pb2_grpc.JobServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def admin(channel):
+    return admin_service_pb2_grpc.AdminServiceStub(channel)
+
+
+@pytest.fixture
+def queue():
+    """A queue name of this test's own."""
+    return f"q-{uuid.uuid4().hex[:10]}"
