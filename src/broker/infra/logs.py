@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from broker.entities.job import Event
+from broker.usecases.context import request_id
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -36,9 +37,21 @@ class HumanFormatter(logging.Formatter):
         return f"{base} {extra}" if extra else base
 
 
+class RequestIdFilter(logging.Filter):
+    """Binds the current call's request id to every line logged while serving it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            rid = request_id.get()
+            if rid is not None:
+                record.request_id = rid
+        return True
+
+
 def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
     """Route every log line to stderr (stdout stays free for command output)."""
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else
                          HumanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -1,7 +1,8 @@
-"""Per-call values that interceptors set and servicers read."""
+"""Per-call values that interceptors set and servicers read. They live in broker.usecases.context
+so that inner layers (the store, the log filter) can read them without importing gRPC."""
 
 from __future__ import annotations
 
-import contextvars
+from broker.usecases.context import deadline, principal, request_id
 
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+__all__ = ["deadline", "principal", "request_id"]
