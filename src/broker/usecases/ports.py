@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from broker.entities.auth import ApiKey
 from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import Failure, FailureDecision, LeaseRef, Snapshot
 from broker.entities.retry import RetryPolicy
@@ -103,6 +104,21 @@ class JobStore(Protocol):
 
     async def ping(self) -> None:
         """Raise Unavailable when the database cannot be reached."""
+
+
+class KeyStore(Protocol):
+    """Where API keys live: their hashes and roles, never the tokens."""
+
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def find(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not; None when there is none."""
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Every key, oldest first."""
+
+    async def revoke(self, key_id: str, now: datetime) -> ApiKey | None:
+        """Mark the key revoked (a repeat keeps the first time); None when there is none."""
 
 
 class Clock(Protocol):
