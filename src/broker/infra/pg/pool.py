@@ -7,12 +7,13 @@ import asyncpg
 from broker.infra.settings import DatabaseSettings
 
 
-async def create_pool(url: str, settings: DatabaseSettings) -> asyncpg.Pool:
+async def create_pool(url: str, settings: DatabaseSettings, size: int | None = None) -> asyncpg.Pool:
+    """`size` fixes the pool at that many connections (the operator commands need one)."""
     server_settings = {"application_name": "broker"}
     if settings.statement_timeout:
         server_settings["statement_timeout"] = str(int(settings.statement_timeout * 1000))
     return await asyncpg.create_pool(
-        url, min_size=min(settings.pool_min, settings.pool_max), max_size=settings.pool_max,
+        url, min_size=size or min(settings.pool_min, settings.pool_max), max_size=size or settings.pool_max,
         server_settings=server_settings, timeout=settings.acquire_timeout,
         # Recycle connections that sat idle a long time, and re-establish after outages.
         max_inactive_connection_lifetime=300.0,

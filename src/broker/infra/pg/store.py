@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 
-from broker.entities.errors import Unavailable
 from broker.entities.job import Event, Job, JobState, Reason
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
 from broker.entities.stats import QueueStats, WindowCounts, WorkerLeases
 from broker.infra.pg import rows, sql
+from broker.infra.pg.conn import CONNECTION_ERRORS, Connections, guarded as _guarded  # noqa: F401
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
-
-# Errors that mean "the database is away", not "the request is wrong".
-CONNECTION_ERRORS = (
-    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError, asyncpg.InterfaceError,
-)
-
-
-def _guarded(method):
-    @functools.wraps(method)
-    async def wrapper(self, *args, **kwargs):
-        try:
-            return await method(self, *args, **kwargs)
-        except CONNECTION_ERRORS as exc:
-            raise Unavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
-    return wrapper
 
 
 class PgJobStore:
@@ -38,10 +21,7 @@ class PgJobStore:
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0) -> None:
         self._pool = pool
-        self._acquire_timeout = acquire_timeout
-
-    def _conn(self):
-        return self._pool.acquire(timeout=self._acquire_timeout)
+        self._conn = Connections(pool, acquire_timeout)
 
     @_guarded
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> tuple[list[Inserted], list[Event]]:
