@@ -58,6 +58,10 @@ class ResourceExhausted(BrokerError):
         super().__init__(message)
 
 
+class DeadlineExceeded(BrokerError):
+    """The call's deadline had passed before the broker started the work; nothing was done."""
+
+
 class Unavailable(BrokerError):
     """The broker cannot reach its database right now; retry with backoff."""
 

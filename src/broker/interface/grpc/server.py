@@ -9,7 +9,6 @@ from grpc_reflection.v1alpha import reflection
 
 from broker.interface.grpc.admin_service import AdminService, AdminUseCases
 from broker.interface.grpc.job_service import JobService, JobUseCases
-from broker.interface.grpc.status import ErrorInterceptor
 from broker.v1 import admin_service_pb2, admin_service_pb2_grpc, job_service_pb2, job_service_pb2_grpc
 
 SERVICES = (
@@ -40,9 +39,9 @@ class Health:
 
 def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interceptors=(),
                  reflection_enabled: bool = True) -> grpc.aio.Server:
-    """`interceptors` run outermost first, before the error mapping."""
+    """`interceptors`: the request pipeline (interceptors.build_chain), outermost first."""
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorInterceptor()],
+        interceptors=list(interceptors),
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.so_reuseport", 0)],
@@ -55,3 +54,18 @@ def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interc
             (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
     return server
+
+
+def listen(server: grpc.aio.Server, address: str, cert: bytes | None = None, key: bytes | None = None,
+           client_ca: bytes | None = None) -> int:
+    """Bind `address`: plaintext, TLS with `cert` and `key` (PEM), and mutual TLS when
+    `client_ca` is given (clients must present a certificate it signed). Returns the port."""
+    if cert is None:
+        port = server.add_insecure_port(address)
+    else:
+        credentials = grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None)
+        port = server.add_secure_port(address, credentials)
+    if port == 0:
+        raise OSError(f"cannot listen for gRPC on {address}")
+    return port

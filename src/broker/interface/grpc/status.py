@@ -1,16 +1,15 @@
-"""The one table from domain errors to gRPC status codes, and the interceptor that applies it."""
+"""The one table from domain errors to gRPC status codes, and the rich details some carry
+(google.rpc.RetryInfo on RESOURCE_EXHAUSTED). The error stage of the pipeline
+(interceptors/errors.py) applies it."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-
 import grpc
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from broker.entities import errors
-from broker.interface.grpc.context import request_id
-
-log = logging.getLogger("broker.grpc")
 
 # Most specific first.
 STATUS = (
@@ -18,6 +17,7 @@ STATUS = (
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
@@ -31,29 +31,15 @@ def code_for(exc: errors.BrokerError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Domain errors become their status code and message; anything unexpected becomes INTERNAL
-    with the request id (the traceback goes to the log, never to the client)."""
+def details_metadata(exc: errors.BrokerError, code: grpc.StatusCode) -> tuple[tuple[str, bytes], ...]:
+    """The `grpc-status-details-bin` trailer for errors that carry more than a message: a
+    google.rpc.Status with RetryInfo when the error says how long to wait. Empty otherwise."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is None:
+        return ()
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(0, int(retry_after * 1e9)))
+    status = status_pb2.Status(code=code.value[0], message=str(exc))
+    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    return tuple(rpc_status.to_status(status).trailing_metadata)
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
-
-        async def guarded(request, context):
-            try:
-                return await inner(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except errors.BrokerError as exc:
-                await context.abort(code_for(exc), str(exc))
-            except Exception:  # noqa: BLE001 - the edge: nothing unexpected leaks to the client
-                rid = request_id.get() or uuid.uuid4().hex
-                log.exception("unexpected error", extra={"request_id": rid,
-                                                         "method": handler_call_details.method})
-                await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
-
-        return grpc.unary_unary_rpc_method_handler(
-            guarded, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)

@@ -1,0 +1,51 @@
+"""The request pipeline: the stages every RPC passes through, outermost first.
+
+    request id -> access log -> metrics -> errors -> authentication -> authorization
+               -> rate limit -> deadline -> servicer
+
+Why this order:
+- The request id comes first so that every later stage, log line and error names it.
+- Access log and metrics sit outside the error stage, so they see the final status code of
+  every call, refusals by the inner stages included, and time the whole call.
+- The error stage sits outside authentication, authorization, rate limiting and the deadline
+  check, so their refusals (domain errors) go through the one status table like the servicer's.
+- Authentication before authorization (a role needs a principal); both before rate limiting,
+  so buckets are per principal and unauthenticated floods cost no bucket state.
+- The deadline check is last: work whose deadline passed while queued behind the other stages
+  is refused right before it would start.
+
+Stages that are switched off (authentication without BROKER_AUTH, rate limiting without
+BROKER_RATE_LIMITS, the access log without BROKER_ACCESS_LOG) are left out of the chain.
+"""
+
+from __future__ import annotations
+
+from broker.interface.grpc.interceptors.access_log import AccessLogStage
+from broker.interface.grpc.interceptors.authentication import AuthenticationStage, Authenticator
+from broker.interface.grpc.interceptors.authorization import AuthorizationStage
+from broker.interface.grpc.interceptors.base import Stage
+from broker.interface.grpc.interceptors.deadline import DeadlineStage
+from broker.interface.grpc.interceptors.errors import ErrorStage
+from broker.interface.grpc.interceptors.metrics import MetricsStage, ObserveRpc, no_metrics
+from broker.interface.grpc.interceptors.rate_limit import RateLimitStage
+from broker.interface.grpc.interceptors.request_id import RequestIdStage
+from broker.usecases.rate_limit import RateLimiter
+
+
+def build_chain(*, observe_rpc: ObserveRpc = no_metrics, authenticate: Authenticator | None = None,
+                limiter: RateLimiter | None = None, access_log: bool = True) -> list[Stage]:
+    """The stages in order, outermost first, ready for grpc.aio.server(interceptors=...)."""
+    chain: list[Stage] = [RequestIdStage()]
+    if access_log:
+        chain.append(AccessLogStage())
+    chain += [MetricsStage(observe_rpc), ErrorStage()]
+    if authenticate is not None:
+        chain += [AuthenticationStage(authenticate), AuthorizationStage()]
+    if limiter is not None and limiter.enabled:
+        chain.append(RateLimitStage(limiter))
+    chain.append(DeadlineStage())
+    return chain
+
+
+__all__ = ["build_chain", "Stage", "RequestIdStage", "AccessLogStage", "MetricsStage", "ErrorStage",
+           "AuthenticationStage", "AuthorizationStage", "RateLimitStage", "DeadlineStage"]

@@ -1,0 +1,41 @@
+"""Stage 4, errors: domain errors raised by the stages inside it or by the servicer become
+their status code and message through the one table in status.py (with RetryInfo when they
+carry a wait). Anything unexpected becomes INTERNAL naming the request id; the traceback goes
+to the log, never to the client."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import grpc
+
+from broker.entities import errors
+from broker.interface.grpc.context import request_id
+from broker.interface.grpc.interceptors.base import Stage
+from broker.interface.grpc.status import code_for, details_metadata
+
+log = logging.getLogger("broker.grpc")
+
+
+class ErrorStage(Stage):
+    async def around(self, method, request, context, proceed):
+        try:
+            return await proceed(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except errors.BrokerError as exc:
+            await abort(context, exc)
+        except Exception:  # noqa: BLE001 - the edge: nothing unexpected leaks to the client
+            rid = request_id.get() or uuid.uuid4().hex
+            log.exception("unexpected error in %s", method, extra={"request_id": rid, "method": method})
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: errors.BrokerError) -> None:
+    """End the call with the error's status; keep the trailers already set (the request id)."""
+    code = code_for(exc)
+    details = details_metadata(exc, code)
+    if details:
+        await context.abort(code, str(exc), (*(context.trailing_metadata() or ()), *details))
+    await context.abort(code, str(exc))

@@ -1,0 +1,31 @@
+"""Stage 3, metrics: reports every call's method, status code name and duration to an
+`observe_rpc(method, code, seconds)` callable that the composition root injects (the
+Prometheus collectors live in infra; nothing here imports them)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from broker.interface.grpc.interceptors.base import Stage, outcome
+
+ObserveRpc = Callable[[str, str, float], None]
+
+
+def no_metrics(method: str, code: str, seconds: float) -> None:
+    """The default sink: nothing is recorded."""
+
+
+class MetricsStage(Stage):
+    def __init__(self, observe_rpc: ObserveRpc = no_metrics) -> None:
+        self._observe = observe_rpc
+
+    async def around(self, method, request, context, proceed):
+        started, failure = time.perf_counter(), None
+        try:
+            return await proceed(request, context)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            self._observe(method, outcome(context, failure).name, time.perf_counter() - started)

@@ -1,0 +1,287 @@
+"""Each pipeline stage alone, around a plain handler, with a fake ServicerContext."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from broker.entities import errors
+from broker.entities.auth import Principal, Role
+from broker.entities.rate import Rate
+from broker.interface.grpc.context import deadline, principal, request_id
+from broker.interface.grpc.interceptors import (
+    AccessLogStage, AuthenticationStage, AuthorizationStage, DeadlineStage, ErrorStage, MetricsStage,
+    RateLimitStage, RequestIdStage,
+)
+from broker.interface.grpc.interceptors.authentication import bearer
+from broker.usecases.rate_limit import RateLimiter
+from tests.unit.grpc_fakes import FakeContext, run_stages
+
+ENQUEUE = "/broker.v1.JobService/Enqueue"
+LEASE = "/broker.v1.JobService/Lease"
+HEALTH = "/grpc.health.v1.Health/Check"
+WORKER = Principal("k1", "workers", Role.WORKER)
+
+
+async def ok(request, context):
+    return "done"
+
+
+def seen():
+    """A handler that records what the call looked like from inside."""
+    calls = []
+
+    async def handler(request, context):
+        calls.append({"request_id": request_id.get(), "principal": principal.get(), "deadline": deadline.get()})
+        return "done"
+    return handler, calls
+
+
+# -- request id
+
+async def test_request_id_is_taken_from_metadata_and_returned_in_trailers():
+    handler, calls = seen()
+    ctx = FakeContext(metadata=[("x-request-id", "abc-123")])
+    assert await run_stages([RequestIdStage()], handler, context=ctx) == "done"
+    assert calls[0]["request_id"] == "abc-123"
+    assert ("x-request-id", "abc-123") in ctx.trailers
+    assert request_id.get() is None  # nothing outlives the call
+
+
+@pytest.mark.parametrize("given", [None, "", "has space", "x" * 129, "tab\there"])
+async def test_request_id_is_made_when_missing_or_unusable(given):
+    handler, calls = seen()
+    ctx = FakeContext(metadata=[("x-request-id", given)] if given is not None else [])
+    await run_stages([RequestIdStage(make=lambda: "made-1")], handler, context=ctx)
+    assert calls[0]["request_id"] == "made-1" and ctx.trailers == (("x-request-id", "made-1"),)
+
+
+async def test_request_id_survives_an_error_with_retry_info():
+    async def limited(request, context):
+        raise errors.ResourceExhausted("slow down", retry_after=1.5)
+
+    ctx = FakeContext(metadata=[("x-request-id", "r-9")])
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([RequestIdStage(), ErrorStage()], limited, context=ctx)
+    keys = [k for k, _ in ctx.trailers]
+    assert "x-request-id" in keys and "grpc-status-details-bin" in keys
+
+
+# -- access log
+
+async def test_access_log_line_names_method_status_duration_peer_principal(caplog):
+    async def as_worker(request, context):
+        principal.set(WORKER)
+        raise errors.InvalidArgument("queue", "bad")
+
+    caplog.set_level(logging.INFO, "broker.access")
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([RequestIdStage(), AccessLogStage(), ErrorStage()], as_worker,
+                         context=FakeContext(metadata=[("x-request-id", "log-1")]))
+    [record] = [r for r in caplog.records if r.name == "broker.access"]
+    assert (record.method, record.code, record.peer, record.principal) == (
+        ENQUEUE, "INVALID_ARGUMENT", "ipv4:127.0.0.1:5555", "workers")
+    assert record.duration_ms >= 0
+
+
+async def test_access_log_says_cancelled_and_deadline_exceeded(caplog):
+    async def cancelled(request, context):
+        raise asyncio.CancelledError()
+
+    caplog.set_level(logging.INFO, "broker.access")
+    for remaining, code in ((5.0, "CANCELLED"), (-0.1, "DEADLINE_EXCEEDED")):
+        with pytest.raises(asyncio.CancelledError):
+            await run_stages([AccessLogStage()], cancelled, context=FakeContext(time_remaining=remaining))
+        assert caplog.records[-1].code == code
+
+
+async def test_access_log_keeps_health_checks_at_debug(caplog):
+    caplog.set_level(logging.INFO, "broker.access")
+    await run_stages([AccessLogStage()], ok, method=HEALTH)
+    assert not caplog.records
+
+
+# -- metrics
+
+async def test_metrics_observes_method_code_and_seconds():
+    observed = []
+
+    async def missing(request, context):
+        raise errors.JobNotFound("00000000-0000-0000-0000-000000000000")
+
+    stage = MetricsStage(lambda m, c, s: observed.append((m, c, s)))
+    await run_stages([stage], ok)
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([stage, ErrorStage()], missing)
+    assert [(m, c) for m, c, _ in observed] == [(ENQUEUE, "OK"), (ENQUEUE, "NOT_FOUND")]
+    assert all(s >= 0 for _, _, s in observed)
+
+
+# -- errors
+
+@pytest.mark.parametrize("exc, code", [
+    (errors.InvalidArgument("f", "bad"), grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.JobNotFound("x"), grpc.StatusCode.NOT_FOUND),
+    (errors.IllegalTransition("x", "A", "B"), grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ResourceExhausted(), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.DeadlineExceeded(), grpc.StatusCode.DEADLINE_EXCEEDED),
+    (errors.Unavailable(), grpc.StatusCode.UNAVAILABLE),
+    (errors.Unauthenticated(), grpc.StatusCode.UNAUTHENTICATED),
+    (errors.PermissionDenied(), grpc.StatusCode.PERMISSION_DENIED),
+])
+async def test_error_stage_maps_domain_errors_through_the_table(exc, code):
+    async def failing(request, context):
+        raise exc
+
+    ctx = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([ErrorStage()], failing, context=ctx)
+    assert ctx.status == code and ctx.message == str(exc)
+
+
+async def test_error_stage_attaches_retry_info():
+    async def limited(request, context):
+        raise errors.ResourceExhausted("slow down", retry_after=0.25)
+
+    ctx = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([ErrorStage()], limited, context=ctx)
+    [blob] = [v for k, v in ctx.trailers if k == "grpc-status-details-bin"]
+    status = status_pb2.Status.FromString(blob)
+    info = error_details_pb2.RetryInfo()
+    assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0] and status.details[0].Unpack(info)
+    assert info.retry_delay.ToNanoseconds() == 250_000_000
+
+
+async def test_unexpected_exception_is_internal_with_request_id_and_no_trace(caplog):
+    async def broken(request, context):
+        raise KeyError("secret-internal-detail")
+
+    ctx = FakeContext(metadata=[("x-request-id", "req-42")])
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([RequestIdStage(), ErrorStage()], broken, context=ctx)
+    assert ctx.status == grpc.StatusCode.INTERNAL
+    assert "req-42" in ctx.message and "secret" not in ctx.message and "Traceback" not in ctx.message
+    assert any(r.exc_info and r.request_id == "req-42" for r in caplog.records)
+
+
+async def test_error_stage_lets_cancellation_through():
+    async def cancelled(request, context):
+        raise asyncio.CancelledError()
+
+    with pytest.raises(asyncio.CancelledError):
+        await run_stages([ErrorStage()], cancelled)
+
+
+# -- authentication
+
+@pytest.mark.parametrize("value, token", [
+    ("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer", None), ("", None),
+    (None, None), ("abc", None),
+])
+def test_bearer_parsing(value, token):
+    assert bearer(value) == token
+
+
+async def test_authentication_sets_the_principal():
+    tokens = []
+
+    async def authenticate(token):
+        tokens.append(token)
+        if token != "good":
+            raise errors.Unauthenticated()
+        return WORKER
+
+    handler, calls = seen()
+    await run_stages([RequestIdStage(), AuthenticationStage(authenticate)], handler,
+                     context=FakeContext(metadata=[("authorization", "Bearer good")]))
+    assert calls[0]["principal"] == WORKER
+    with pytest.raises(errors.Unauthenticated):
+        await run_stages([AuthenticationStage(authenticate)], handler,
+                         context=FakeContext(metadata=[("authorization", "Bearer bad")]))
+    assert tokens == ["good", "bad"] and len(calls) == 1
+
+
+async def test_authentication_leaves_health_open():
+    async def refuse(token):
+        raise errors.Unauthenticated()
+
+    assert await run_stages([AuthenticationStage(refuse)], ok, method=HEALTH) == "done"
+
+
+# -- authorization
+
+@pytest.mark.parametrize("role, method, allowed", [
+    (Role.PRODUCER, ENQUEUE, True), (Role.PRODUCER, LEASE, False),
+    (Role.PRODUCER, "/broker.v1.AdminService/Stats", False),
+    (Role.WORKER, LEASE, True), (Role.WORKER, "/broker.v1.JobService/Ack", True),
+    (Role.WORKER, ENQUEUE, False), (Role.WORKER, "/broker.v1.AdminService/GetJob", False),
+    (Role.ADMIN, ENQUEUE, True), (Role.ADMIN, LEASE, True), (Role.ADMIN, "/broker.v1.AdminService/PurgeJobs", True),
+    (Role.WORKER, "/broker.v1.JobService/SomethingNew", False),
+    (Role.ADMIN, "/broker.v1.JobService/SomethingNew", True),
+])
+async def test_authorization_by_role(role, method, allowed):
+    async def as_role(request, context):
+        principal.set(Principal("k", "n", role))
+        return await AuthorizationStage().around(method, request, context, ok)
+
+    # RequestIdStage gives the call fresh contextvars and resets them afterwards.
+    if allowed:
+        assert await run_stages([RequestIdStage()], as_role, method=method) == "done"
+    else:
+        with pytest.raises(errors.PermissionDenied):
+            await run_stages([RequestIdStage()], as_role, method=method)
+
+
+async def test_authorization_refuses_a_call_without_principal():
+    with pytest.raises(errors.PermissionDenied):
+        await run_stages([AuthorizationStage()], ok)
+
+
+# -- rate limiting
+
+async def test_rate_limit_per_principal_and_class():
+    now = [0.0]
+    limiter = RateLimiter({"enqueue": Rate(1, 2)}, clock=lambda: now[0])
+    stage = RateLimitStage(limiter)
+
+    async def as_(who, method=ENQUEUE):
+        async def handler(request, context):
+            principal.set(who)
+            return await stage.around(method, request, context, ok)
+        return await run_stages([RequestIdStage()], handler, method=method)
+
+    other = Principal("k2", "others", Role.PRODUCER)
+    assert [await as_(WORKER), await as_(WORKER)] == ["done", "done"]
+    with pytest.raises(errors.ResourceExhausted) as refused:
+        await as_(WORKER)
+    assert refused.value.retry_after == pytest.approx(1.0)
+    assert await as_(other) == "done"            # another principal has its own bucket
+    assert await as_(WORKER, LEASE) == "done"    # an unlimited class
+    now[0] += 1.0
+    assert await as_(WORKER) == "done"           # refilled
+
+
+# -- deadline
+
+async def test_deadline_refuses_work_whose_deadline_passed():
+    handler, calls = seen()
+    with pytest.raises(errors.DeadlineExceeded):
+        await run_stages([DeadlineStage()], handler, context=FakeContext(time_remaining=-0.01))
+    with pytest.raises(errors.DeadlineExceeded):
+        await run_stages([DeadlineStage()], handler, context=FakeContext(time_remaining=0.0))
+    assert calls == []
+
+
+async def test_deadline_is_passed_on_for_the_store():
+    handler, calls = seen()
+    before = time.monotonic()
+    await run_stages([RequestIdStage(), DeadlineStage()], handler, context=FakeContext(time_remaining=2.0))
+    await run_stages([RequestIdStage(), DeadlineStage()], handler, context=FakeContext(time_remaining=None))
+    assert before + 1.9 < calls[0]["deadline"] < time.monotonic() + 2.0
+    assert calls[1]["deadline"] is None
