@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
+from broker.entities.rate import Rate
 from broker.entities.retry import Jitter, RetryPolicy
+from broker.usecases.rate_limit import CALL_CLASSES
 
 
 class SettingsError(ValueError):
@@ -48,6 +50,22 @@ class MaintenanceSettings:
 class LogSettings:
     level: str = "INFO"
     format: str = "json"             # json or human
+    access: bool = True              # one line per RPC (logger broker.access)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    auth: bool = False               # require API keys (bearer tokens) on every RPC
+    key_cache_ttl: float = 5.0       # seconds a looked-up key is trusted: the revocation delay
+    tls_cert: str | None = None      # PEM files; with both, gRPC is served over TLS
+    tls_key: str | None = None
+    tls_client_ca: str | None = None  # PEM CA file: require client certificates it signed (mTLS)
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    # Per call class (enqueue, lease, settle, admin): a token bucket per principal. Unnamed: unlimited.
+    rates: dict[str, Rate] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,8 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     limits: Limits = field(default_factory=Limits)
     queues: QueueConfig = field(default_factory=QueueConfig)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
 
 class _Env:
@@ -120,9 +140,59 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
         health_interval=e.get("BROKER_HEALTH_INTERVAL", m.health_interval, float),
     )
     log = LogSettings(level=e.get("BROKER_LOG_LEVEL", "INFO", _choice("debug", "info", "warning", "error")),
-                      format=e.get("BROKER_LOG_FORMAT", "json", _choice("json", "human")))
-    settings = Settings(database, server, maintenance, log, _limits(e), _queues(e))
+                      format=e.get("BROKER_LOG_FORMAT", "json", _choice("json", "human")),
+                      access=e.get("BROKER_ACCESS_LOG", True, _bool))
+    settings = Settings(database, server, maintenance, log, _limits(e), _queues(e),
+                        security=_security(e), rate_limits=_rate_limits(e))
     return _override(settings, overrides)
+
+
+def _pem_file(e: _Env, name: str, marker: str) -> str | None:
+    path = e.get(name, None)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as exc:
+        raise SettingsError(f"{name}={path!r}: cannot read it ({exc.strerror})") from None
+    if b"-----BEGIN " not in text or marker.encode() not in text:
+        raise SettingsError(f"{name}={path!r}: not a PEM file with a {marker}")
+    return path
+
+
+def _security(e: _Env) -> SecuritySettings:
+    d = SecuritySettings()
+    security = SecuritySettings(
+        auth=e.get("BROKER_AUTH", d.auth, _bool),
+        key_cache_ttl=e.get("BROKER_AUTH_CACHE_TTL", d.key_cache_ttl, float),
+        tls_cert=_pem_file(e, "BROKER_TLS_CERT", "CERTIFICATE"),
+        tls_key=_pem_file(e, "BROKER_TLS_KEY", "PRIVATE KEY"),
+        tls_client_ca=_pem_file(e, "BROKER_TLS_CLIENT_CA", "CERTIFICATE"),
+    )
+    if (security.tls_cert is None) != (security.tls_key is None):
+        raise SettingsError("BROKER_TLS_CERT and BROKER_TLS_KEY go together: set both or neither")
+    if security.tls_client_ca and not security.tls_cert:
+        raise SettingsError("BROKER_TLS_CLIENT_CA needs BROKER_TLS_CERT and BROKER_TLS_KEY (mTLS is TLS first)")
+    return security
+
+
+def _rates(raw: str) -> dict[str, Rate]:
+    """`class=rate[/burst]` items separated by commas, e.g. `enqueue=200/400,lease=50`."""
+    rates = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in CALL_CLASSES:
+            raise ValueError(f"{item!r}: expected class=rate[/burst] with a class among {', '.join(CALL_CLASSES)}")
+        per_second, _, burst = value.partition("/")
+        rate = float(per_second)
+        rates[name] = Rate(rate, float(burst) if burst else max(1.0, rate))
+    return rates
+
+
+def _rate_limits(e: _Env) -> RateLimitSettings:
+    return RateLimitSettings(e.get("BROKER_RATE_LIMITS", {}, _rates))
 
 
 def _limits(e: _Env) -> Limits:
