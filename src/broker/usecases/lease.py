@@ -12,6 +12,10 @@ from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 # While long-polling, look again this often even without a wake-up, so delayed jobs and
 # retries whose run_at arrives are picked up promptly.
 RECHECK_SECONDS = 0.5
+# A long poll ends this much before the caller's deadline (at most a tenth of the time left),
+# so the caller gets its (empty) answer instead of DEADLINE_EXCEEDED and no job is claimed for a
+# call that is about to be cancelled.
+EARLY_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,7 @@ class LeaseRequest:
     max_jobs: int
     lease_duration: float | None = None
     wait: float = 0.0
+    respond_within: float | None = None  # seconds until the caller stops waiting for the answer
 
 
 class LeaseJobs:
@@ -34,7 +39,11 @@ class LeaseJobs:
     async def __call__(self, req: LeaseRequest, request_id: str | None = None) -> list[Job]:
         self._validate(req)
         queues = list(dict.fromkeys(req.queues))
-        deadline = self._clock.now().timestamp() + req.wait
+        wait = req.wait
+        if req.respond_within is not None:
+            left = max(0.0, req.respond_within)
+            wait = min(wait, left - min(EARLY_SECONDS, left / 10))
+        deadline = self._clock.now().timestamp() + wait
         while not self._notifier.closed:
             jobs, events = await self._store.claim(queues, req.worker_id, req.max_jobs,
                                                    req.lease_duration, self._clock.now())

@@ -49,6 +49,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         jobs = await self._use.lease(LeaseRequest(
             queues=tuple(request.queues), worker_id=request.worker_id, max_jobs=request.max_jobs,
             lease_duration=mapping.seconds(request.lease_duration, request, "lease_duration"), wait=wait,
+            respond_within=context.time_remaining(),
         ), request_id.get())
         response = pb.LeaseResponse()
         for job in jobs:
