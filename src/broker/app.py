@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import pathlib
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -15,27 +18,35 @@ from broker.infra import embedded
 from broker.infra.clock import SystemClock
 from broker.infra.logs import LogEventSink
 from broker.infra.pg.listen import LocalNotifier, PgListener
+from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.migrate import migrate
 from broker.infra.pg.pool import create_pool
 from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings
 from broker.interface.grpc.admin_service import AdminUseCases
+from broker.interface.grpc.interceptors import build_chain
+from broker.interface.grpc.interceptors.metrics import ObserveRpc, no_metrics
 from broker.interface.grpc.job_service import JobUseCases
-from broker.interface.grpc.server import Health, build_server
+from broker.interface.grpc.server import Health, build_server, listen
 from broker.interface.http.server import build_app
 from broker.usecases.ack import Ack
 from broker.usecases.admin import GetJob, ListJobs, Stats
+from broker.usecases.authenticate import Authenticate
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.heartbeat import Heartbeat
+from broker.usecases.keys import CreateKey, ListKeys, RevokeKey
 from broker.usecases.lease import LeaseJobs
 from broker.usecases.nack import Nack
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
 from broker.usecases.prune import PruneFinished
+from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 
 log = logging.getLogger("broker")
 REAP_BATCH = 1000
+# How long closing the pool may take at shutdown before the connections are cut.
+POOL_CLOSE_TIMEOUT = 5.0
 
 
 @dataclass
@@ -62,18 +73,29 @@ class Broker:
     def grpc_address(self) -> str:
         return f"{self.settings.server.grpc_addr.rsplit(':', 1)[0]}:{self.grpc_port}"
 
+    def begin_shutdown(self) -> None:
+        """The synchronous first step of stopping, safe to call from a signal handler: health
+        reads NOT_SERVING, no lease is handed out from now on, and waiting long polls return
+        empty at once. Both happen before any other task runs again."""
+        self.health.serving = False
+        self._notifier.close()
+
     async def stop(self, grace: float | None = None) -> None:
         """Graceful: NOT_SERVING first, long polls end, in-flight RPCs finish, loops stop, pool closes."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         grace = self.settings.server.shutdown_grace if grace is None else grace
+        self.begin_shutdown()
         await self.health.shutdown()
-        self._notifier.close()
         await self._server.stop(grace)
         await self._runner.stop()
         await self._http.cleanup()
-        await self._pool.close()
+        try:
+            await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("pool did not close within %ss; cutting its connections", POOL_CLOSE_TIMEOUT)
+            self._pool.terminate()
         if self._embedded:
             self._embedded.stop()
         log.info("broker stopped")
@@ -83,8 +105,10 @@ class Broker:
 
 
 async def start(settings: Settings, clock=None, rng: random.Random | None = None,
-                interceptors=()) -> Broker:
-    """Build and start a broker. `clock` and `rng` let tests move time and fix jitter."""
+                interceptors=(), observe_rpc: ObserveRpc = no_metrics) -> Broker:
+    """Build and start a broker. `clock` and `rng` let tests move time and fix jitter;
+    `interceptors` run outside the request pipeline; `observe_rpc` receives every call's
+    method, status code name and duration."""
     clock = clock or SystemClock()
     db, url = None, settings.database.url
     if not url:
@@ -109,10 +133,9 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         purge=PurgeJobs(store, limits),
     )
     health = Health()
-    server = build_server(jobs, admin, health, interceptors, settings.server.reflection)
-    grpc_port = server.add_insecure_port(settings.server.grpc_addr)
-    if grpc_port == 0:
-        raise OSError(f"cannot listen for gRPC on {settings.server.grpc_addr}")
+    chain = _pipeline(settings, pool, observe_rpc)
+    server = build_server(jobs, admin, health, [*interceptors, *chain], settings.server.reflection)
+    grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
     http = web.AppRunner(build_app(health), access_log=None)
     await http.setup()
@@ -134,6 +157,53 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "http": f"{host}:{http_port}", "embedded_db": bool(db)})
     return Broker(settings, grpc_port, http_port, url, health, store, reaper, pruner, server, http, runner,
                   notifier, pool, db)
+
+
+def _pipeline(settings: Settings, pool, observe_rpc: ObserveRpc) -> list:
+    sec = settings.security
+    authenticate = None
+    if sec.auth:
+        keys = CachedKeyStore(PgKeyStore(pool, settings.database.acquire_timeout), sec.key_cache_ttl)
+        authenticate = Authenticate(keys)
+    return build_chain(observe_rpc=observe_rpc, authenticate=authenticate,
+                       limiter=RateLimiter(settings.rate_limits.rates), access_log=settings.log.access)
+
+
+def _tls(settings: Settings) -> dict[str, bytes | None]:
+    sec = settings.security
+
+    def read(path: str | None) -> bytes | None:
+        return pathlib.Path(path).read_bytes() if path else None
+
+    return {"cert": read(sec.tls_cert), "key": read(sec.tls_key), "client_ca": read(sec.tls_client_ca)}
+
+
+@dataclass(frozen=True)
+class KeyAdmin:
+    """The operators' key commands, on a database of their own choosing."""
+
+    create: CreateKey
+    list: ListKeys
+    revoke: RevokeKey
+
+
+@contextlib.asynccontextmanager
+async def key_admin(settings: Settings, clock=None) -> AsyncIterator[KeyAdmin]:
+    """`broker keys ...`: a small pool on the broker's database (migrated first when allowed)."""
+    clock = clock or SystemClock()
+    db, url = None, settings.database.url
+    if not url:
+        db = await asyncio.to_thread(embedded.start, settings.database.data_dir, True)
+        url = db.url
+    pool = await create_pool(url, settings.database, size=1)
+    try:
+        if settings.database.migrate:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        keys = PgKeyStore(pool, settings.database.acquire_timeout)
+        yield KeyAdmin(CreateKey(keys, clock), ListKeys(keys), RevokeKey(keys, clock))
+    finally:
+        await pool.close()
 
 
 def _health_check(store: PgJobStore, health: Health):

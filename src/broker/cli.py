@@ -1,4 +1,5 @@
-"""Command-line entry points: `broker serve`, `broker migrate`, and the SDK's `worker`/`enqueue`."""
+"""Command-line entry points: `broker serve`, `broker migrate`, `broker keys`, and the SDK's
+`worker`/`enqueue`."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ async def _run(settings) -> int:
             log.warning("second signal: stopping now")
             os._exit(1)
         log.info("signal received: shutting down gracefully")
+        # Before any other task runs: health NOT_SERVING, no more leases, long polls return.
+        broker.begin_shutdown()
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,6 +71,49 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from broker import app
+    from broker.entities.errors import BrokerError
+
+    try:
+        settings = settings_mod.load(database__url=args.database_url)
+    except settings_mod.SettingsError as exc:
+        print(f"broker: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logs.configure("WARNING", settings.log.format)
+
+    async def run() -> int:
+        async with app.key_admin(settings) as keys:
+            if args.keys_command == "create":
+                made = await keys.create(args.name, args.role)
+                print(f"created key {made.key.id} ({made.key.role.value}) named {made.key.name!r}; "
+                      "its token follows on stdout, shown this once: store it now", file=sys.stderr)
+                print(made.token)
+            elif args.keys_command == "list":
+                rows = await keys.list()
+                print(f"{'ID':16}  {'ROLE':8}  {'CREATED (UTC)':19}  {'REVOKED (UTC)':19}  NAME")
+                for k in rows:
+                    revoked = _utc(k.revoked_at) if k.revoked_at else "-"
+                    print(f"{k.id:16}  {k.role.value:8}  {_utc(k.created_at):19}  {revoked:19}  {k.name}")
+            else:
+                key = await keys.revoke(args.key_id)
+                print(f"revoked key {key.id} ({key.name!r}); brokers refuse it within "
+                      f"{settings.security.key_cache_ttl:g}s")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except BrokerError as exc:
+        print(f"broker keys: {exc}", file=sys.stderr)
+        return 1
+
+
+def _utc(stamp) -> str:
+    from datetime import timezone
+
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _sdk(argv: list[str]) -> int:
     try:
         from broker_client.cli import main as client_main
@@ -92,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     mig = sub.add_parser("migrate", help="apply database migrations and exit")
     mig.add_argument("--database-url")
     mig.set_defaults(func=_migrate)
+    keys = sub.add_parser("keys", help="manage API keys (with BROKER_AUTH=true every RPC needs one)")
+    keys.add_argument("--database-url")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key; prints its token once")
+    create.add_argument("--name", required=True, help="who or what uses it, e.g. billing-workers")
+    create.add_argument("--role", required=True, choices=["producer", "worker", "admin"],
+                        help="producer: enqueue; worker: lease, heartbeat, ack, nack; admin: everything")
+    keys_sub.add_parser("list", help="every key with its role and dates (never a token)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key for good")
+    revoke.add_argument("key_id")
+    keys.set_defaults(func=_keys)
     sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
     sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
     args = parser.parse_args(argv)
