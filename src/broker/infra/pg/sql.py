@@ -70,7 +70,7 @@ ORDER BY refs.ord"""
 EXTEND = f"""
 WITH {_REFS}, changed AS (
     UPDATE broker_jobs j
-    SET lease_expires_at = $3 + make_interval(secs => coalesce($4, j.lease_duration)), heartbeat_at = $3
+    SET lease_expires_at = $3::timestamptz + make_interval(secs => coalesce($4, j.lease_duration)), heartbeat_at = $3
     FROM refs WHERE {_HELD}
     RETURNING j.id, j.lease_expires_at
 )
