@@ -153,7 +153,7 @@ GROUP BY queue
 """
 
 STATS_WINDOWS = """
-SELECT queue, at > $2 - interval '1 minute' AS last_minute,
+SELECT queue, at > $2::timestamptz - interval '1 minute' AS last_minute,
     count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
     count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
     count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
