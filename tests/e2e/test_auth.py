@@ -1,0 +1,115 @@
+"""Authentication and authorization through the real server: API keys as bearer tokens,
+roles, identical refusals, revocation."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from broker.v1 import admin_service_pb2 as apb, admin_service_pb2_grpc, job_service_pb2 as pb
+from broker.v1 import job_service_pb2_grpc
+from tests.brokers import key_admin, running_broker
+from tests.e2e.helpers import spec
+
+UNAUTH, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.fixture(scope="module")
+async def keys(database_url):
+    async with key_admin(database_url) as admin:
+        made = {role: await admin.create(f"test-{role}", role) for role in ("producer", "worker", "admin")}
+        revoked = await admin.create("test-revoked", "admin")
+        await admin.revoke(revoked.key.id)
+        yield {**{role: m.token for role, m in made.items()}, "revoked": revoked.token}
+
+
+@pytest.fixture(scope="module")
+async def secured(database_url):
+    async with running_broker(database_url, BROKER_AUTH="true", BROKER_AUTH_CACHE_TTL="0.2") as broker:
+        async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+            yield channel
+
+
+def bearer(token):
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def code_of(call):
+    try:
+        await call
+    except grpc.aio.AioRpcError as err:
+        return err.code(), err.details()
+    return grpc.StatusCode.OK, ""
+
+
+async def test_missing_wrong_unknown_and_revoked_keys_are_refused_alike(secured, keys):
+    jobs = job_service_pb2_grpc.JobServiceStub(secured)
+    request = pb.EnqueueRequest(job=spec("auth-q"))
+    admin_token = keys["admin"]
+    key_id = admin_token.split("_")[1]
+    attempts = [(), (("authorization", "Basic abc"),), bearer(""), bearer("nonsense"),
+                bearer(admin_token[:-2] + "xx"), bearer(f"brk_{'0' * 16}_{'a' * 43}"),
+                bearer(f"brk_{key_id}_short"), bearer(keys["revoked"])]
+    outcomes = {await code_of(jobs.Enqueue(request, metadata=m)) for m in attempts}
+    assert len(outcomes) == 1
+    [(code, details)] = outcomes
+    assert code == UNAUTH and "Bearer" in details
+
+
+@pytest.mark.parametrize("role, allowed", [
+    ("producer", {"Enqueue", "EnqueueBatch"}),
+    ("worker", {"Lease", "Heartbeat", "Ack", "Nack"}),
+    ("admin", {"Enqueue", "EnqueueBatch", "Lease", "Heartbeat", "Ack", "Nack", "GetJob", "ListJobs", "Stats"}),
+])
+async def test_roles(secured, keys, role, allowed, queue):
+    jobs = job_service_pb2_grpc.JobServiceStub(secured)
+    admin = admin_service_pb2_grpc.AdminServiceStub(secured)
+    md = bearer(keys[role])
+    calls = {
+        "Enqueue": jobs.Enqueue(pb.EnqueueRequest(job=spec(queue)), metadata=md),
+        "EnqueueBatch": jobs.EnqueueBatch(pb.EnqueueBatchRequest(jobs=[spec(queue)]), metadata=md),
+        "Lease": jobs.Lease(pb.LeaseRequest(queues=[queue], worker_id="w", max_jobs=1), metadata=md),
+        "Heartbeat": jobs.Heartbeat(pb.HeartbeatRequest(leases=[_ref()]), metadata=md),
+        "Ack": jobs.Ack(pb.AckRequest(leases=[_ref()]), metadata=md),
+        "Nack": jobs.Nack(pb.NackRequest(items=[pb.NackItem(lease=_ref())]), metadata=md),
+        "GetJob": admin.ListJobs(apb.ListJobsRequest(queue=queue), metadata=md),
+        "ListJobs": admin.ListJobs(apb.ListJobsRequest(), metadata=md),
+        "Stats": admin.Stats(apb.StatsRequest(queues=[queue]), metadata=md),
+    }
+    for name, call in calls.items():
+        code, details = await code_of(call)
+        if name in allowed:
+            assert code == grpc.StatusCode.OK, (role, name, details)
+        else:
+            assert code == DENIED, (role, name, code)
+            assert role in details
+
+
+def _ref():
+    return pb.LeaseRef(job_id="00000000-0000-0000-0000-000000000000", lease_token="t")
+
+
+async def test_health_needs_no_key(secured):
+    reply = await health_pb2_grpc.HealthStub(secured).Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_revocation_takes_effect_within_the_cache_ttl(secured, database_url):
+    import asyncio
+
+    jobs = job_service_pb2_grpc.JobServiceStub(secured)
+    async with key_admin(database_url) as admin:
+        made = await admin.create("soon-revoked", "producer")
+        request = pb.EnqueueRequest(job=spec("auth-revoke"))
+        await jobs.Enqueue(request, metadata=bearer(made.token))
+        await admin.revoke(made.key.id)
+    await asyncio.sleep(0.3)
+    assert (await code_of(jobs.Enqueue(request, metadata=bearer(made.token))))[0] == UNAUTH
+
+
+async def test_keys_are_stored_as_hashes_only(db, keys):
+    rows = await db.fetch("SELECT id, token_hash FROM broker_api_keys")
+    stored = b"".join(bytes(r["token_hash"]) + r["id"].encode() for r in rows)
+    for token in keys.values():
+        assert token.encode() not in stored and token.split("_")[2].encode() not in stored
