@@ -1,0 +1,82 @@
+"""The connection pool under load: far more concurrent RPCs than connections all complete; an
+exhausted pool answers UNAVAILABLE within the caller's deadline (never a hang); a statement cut
+off by statement_timeout is UNAVAILABLE, not INTERNAL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import pytest
+
+from broker.v1 import job_service_pb2 as pb, job_service_pb2_grpc
+from tests.brokers import running_broker
+from tests.e2e.helpers import enqueue, lease, ref, spec
+
+POOL = {"BROKER_POOL_MIN": "1", "BROKER_POOL_MAX": "2"}
+
+
+@pytest.fixture(scope="module")
+async def small(database_url):
+    async with running_broker(database_url, BROKER_ACQUIRE_TIMEOUT="1.5", BROKER_STATEMENT_TIMEOUT="0.5",
+                              **POOL) as broker:
+        async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+            yield broker, job_service_pb2_grpc.JobServiceStub(channel)
+
+
+async def test_many_more_concurrent_rpcs_than_connections_all_complete(small, queue, db):
+    broker, jobs = small
+    assert broker._pool.get_max_size() == 2
+    calls = [jobs.Enqueue(pb.EnqueueRequest(job=spec(queue)), timeout=30) for _ in range(300)]
+    replies = await asyncio.gather(*calls)
+    assert len({r.job_id for r in replies}) == 300
+    assert await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue) == 300
+
+
+async def _hold_all(broker):
+    return [await broker._pool.acquire() for _ in range(broker._pool.get_max_size())]
+
+
+async def test_exhausted_pool_is_unavailable_within_the_deadline(small, queue):
+    broker, jobs = small
+    held = await _hold_all(broker)
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await jobs.Enqueue(pb.EnqueueRequest(job=spec(queue)), timeout=0.6)
+        took = time.monotonic() - started
+    finally:
+        for conn in held:
+            await broker._pool.release(conn)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
+    assert "no database connection" in refused.value.details()
+    assert took < 0.6
+
+
+async def test_exhausted_pool_without_deadline_gives_up_after_the_acquire_timeout(small, queue):
+    broker, jobs = small
+    held = await _hold_all(broker)
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await jobs.Enqueue(pb.EnqueueRequest(job=spec(queue)))
+        took = time.monotonic() - started
+    finally:
+        for conn in held:
+            await broker._pool.release(conn)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert 1.4 < took < 5
+
+
+async def test_statement_timeout_is_unavailable(small, queue, db):
+    broker, jobs = small
+    await enqueue(jobs, queue)
+    [leased] = await lease(jobs, queue)
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM broker_jobs WHERE id = $1 FOR UPDATE", leased.job.id)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await jobs.Ack(pb.AckRequest(leases=[ref(leased)]), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
+    reply = await jobs.Ack(pb.AckRequest(leases=[ref(leased)]))  # the retry succeeds
+    assert reply.results[0].outcome == pb.LEASE_OUTCOME_OK
