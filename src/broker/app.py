@@ -77,7 +77,7 @@ class Broker:
         """The synchronous first step of stopping, safe to call from a signal handler: health
         reads NOT_SERVING, no lease is handed out from now on, and waiting long polls return
         empty at once. Both happen before any other task runs again."""
-        self.health.serving = False
+        self.health.begin_shutdown()
         self._notifier.close()
 
     async def stop(self, grace: float | None = None) -> None:

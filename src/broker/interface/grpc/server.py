@@ -25,15 +25,22 @@ class Health:
     def __init__(self) -> None:
         self.servicer = HealthServicer()
         self.serving = False
+        self.shutting_down = False
 
     async def set(self, serving: bool) -> None:
+        if self.shutting_down:  # the health loop must not bring a stopping broker back
+            return
         self.serving = serving
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICES):
             await self.servicer.set(name, status)
 
+    def begin_shutdown(self) -> None:
+        """NOT_SERVING for good, at once (the HTTP /healthz reads `serving`)."""
+        self.shutting_down, self.serving = True, False
+
     async def shutdown(self) -> None:
-        self.serving = False
+        self.begin_shutdown()
         await self.servicer.enter_graceful_shutdown()
 
 
