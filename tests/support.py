@@ -102,15 +102,16 @@ class BrokerProcess:
 
 
 @contextlib.contextmanager
-def spawn_broker(database_url: str, grpc_port: int | None = None, env: dict | None = None, **_):
-    """`broker serve` as a subprocess on free ports; stopped with SIGTERM on exit."""
+def spawn_broker(database_url: str, grpc_port: int | None = None, env: dict | None = None, stderr=None, **_):
+    """`broker serve` as a subprocess on free ports; stopped with SIGTERM on exit. `stderr`: a
+    file to receive its log lines (default: the test's own stderr)."""
     grpc_port = grpc_port or free_port()
     http_port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "BROKER_LOG_LEVEL": "WARNING",
                    "BROKER_REAPER_INTERVAL": "0.2", **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "broker.cli", "serve", "--grpc-addr", f"127.0.0.1:{grpc_port}",
-         "--http-addr", f"127.0.0.1:{http_port}"], env=environment)
+         "--http-addr", f"127.0.0.1:{http_port}"], env=environment, stderr=stderr)
     broker = BrokerProcess(process, grpc_port, http_port)
     try:
         broker.wait_healthy()
