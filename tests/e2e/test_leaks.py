@@ -1,0 +1,87 @@
+"""No leak: after thousands of RPCs, cancelled, timed-out and refused ones included, the
+broker's database connections, asyncio tasks and file descriptors are back at their baseline
+(give or take the pool's size)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import grpc
+import pytest
+
+from broker.v1 import job_service_pb2 as pb, job_service_pb2_grpc
+from tests.brokers import running_broker
+from tests.e2e.helpers import duration, spec
+
+POOL_MAX = 4
+ROUNDS = 25  # x 100 calls
+
+
+async def _connections(db) -> int:
+    return await db.fetchval("SELECT count(*) FROM pg_stat_activity "
+                             "WHERE application_name = 'broker' AND datname = current_database()")
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def _quiet(call):
+    try:
+        return await call
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+    except asyncio.CancelledError:
+        return grpc.StatusCode.CANCELLED
+
+
+async def _round(jobs, queue: str) -> list:
+    calls = []
+    for i in range(20):
+        calls.append(jobs.EnqueueBatch(pb.EnqueueBatchRequest(jobs=[spec(queue)] * 3)))
+        calls.append(jobs.Lease(pb.LeaseRequest(queues=[queue], worker_id="w", max_jobs=2)))
+        calls.append(jobs.Enqueue(pb.EnqueueRequest(job=spec("bad queue!"))))           # refused
+        calls.append(jobs.Enqueue(pb.EnqueueRequest(job=spec(queue)), timeout=0.0005))  # times out
+    polls = [jobs.Lease(pb.LeaseRequest(queues=[f"{queue}-idle"], worker_id="w", max_jobs=1, wait=duration(10)))
+             for _ in range(20)]                                                         # cancelled
+    pending = [asyncio.ensure_future(_quiet(c)) for c in calls + polls]
+    await asyncio.sleep(0.02)
+    for poll in polls:
+        poll.cancel()
+    return await asyncio.gather(*pending)
+
+
+async def test_no_leaks_after_thousands_of_rpcs(database_url, db, queue):
+    async with running_broker(database_url, BROKER_POOL_MIN="1", BROKER_POOL_MAX=str(POOL_MAX),
+                              BROKER_ACCESS_LOG="false") as broker:
+        async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+            jobs = job_service_pb2_grpc.JobServiceStub(channel)
+            await _round(jobs, queue)  # warm up: the channel, the pool, prepared statements
+            baseline = (await _connections(db), len(asyncio.all_tasks()), _fds())
+
+            outcomes = []
+            for _ in range(ROUNDS):
+                outcomes += await _round(jobs, queue)
+            codes = {o if isinstance(o, grpc.StatusCode) else grpc.StatusCode.OK for o in outcomes}
+            assert len(outcomes) == ROUNDS * 100
+            assert {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.CANCELLED,
+                    grpc.StatusCode.DEADLINE_EXCEEDED} <= codes
+            assert grpc.StatusCode.INTERNAL not in codes and grpc.StatusCode.UNKNOWN not in codes
+
+            after = await _settled(db, baseline)
+            assert after[0] <= baseline[0] + POOL_MAX, ("connections", baseline, after)
+            assert after[1] <= baseline[1] + POOL_MAX, ("tasks", baseline, after)
+            assert after[2] <= baseline[2] + POOL_MAX, ("file descriptors", baseline, after)
+            assert broker._notifier._waiters == {}  # every cancelled long poll unregistered
+
+
+async def _settled(db, baseline, tries: int = 50):
+    """Cancelled handlers finish on their own schedule: look until the counts settle (or give up
+    and let the assertions report what is left)."""
+    for _ in range(tries):
+        now = (await _connections(db), len(asyncio.all_tasks()), _fds())
+        if all(n <= b for n, b in zip(now, baseline)):
+            return now
+        await asyncio.sleep(0.1)
+    return now
