@@ -126,6 +126,19 @@ class Event:
     id: int = 0
 
 
+def check_storable(value: str, field_name: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL characters: names, keys and tokens with one are
+    refused as invalid rather than failing in the database."""
+    if "\x00" in value:
+        raise InvalidArgument(field_name, "must not contain NUL characters")
+    return value
+
+
+def storable(text: str) -> str:
+    """Free text (a worker's error message) made storable: NUL characters become U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def check_job_id(job_id: str, field_name: str) -> str:
     """Job ids are UUIDs; anything else is a malformed request rather than an unknown job."""
     if not _UUID.fullmatch(job_id):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from broker.entities.errors import InvalidArgument
+from broker.entities.job import check_storable
 from broker.entities.queue import Limits, QueueConfig, check_queue_name
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
@@ -69,6 +70,8 @@ class Enqueue:
                                                   f"{limits.max_payload_bytes} bytes")
         if sum(len(k) + len(v) for k, v in spec.headers.items()) > limits.max_headers_bytes:
             raise InvalidArgument(at + "headers", f"over the limit of {limits.max_headers_bytes} bytes")
+        for name, value in spec.headers.items():
+            check_storable(name + value, at + "headers")
         key = spec.idempotency_key or None
         if key is not None:
             _check_text(key, at + "idempotency_key", limits.max_key_length)
@@ -101,3 +104,4 @@ def _check_text(value: str, field_name: str, max_length: int) -> None:
         raise InvalidArgument(field_name, "must not be empty")
     if len(value) > max_length:
         raise InvalidArgument(field_name, f"is {len(value)} characters; at most {max_length}")
+    check_storable(value, field_name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from broker.entities.errors import InvalidArgument
-from broker.entities.job import Job
+from broker.entities.job import Job, check_storable
 from broker.entities.queue import Limits, check_queue_name
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
@@ -64,6 +64,7 @@ class LeaseJobs:
             check_queue_name(queue, f"queues[{i}]")
         if not req.worker_id or len(req.worker_id) > 256:
             raise InvalidArgument("worker_id", "must be 1-256 characters")
+        check_storable(req.worker_id, "worker_id")
         limits.check_batch(req.max_jobs, "max_jobs")
         if req.lease_duration is not None:
             limits.check_lease_duration(req.lease_duration, "lease_duration")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from broker.entities.errors import InvalidArgument
-from broker.entities.job import JobState
+from broker.entities.job import JobState, storable
 from broker.entities.lease import Failure, LeaseRef, LeaseResult, decide_failure
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, Decider, EventSink, JobStore
@@ -41,7 +41,7 @@ class Nack:
         for n, item in enumerate(items):
             if item.retry_after is not None and not 0 <= item.retry_after <= 366 * 86400:
                 raise InvalidArgument(f"items[{n}].retry_after", "must be between 0 and a year")
-        failures = [(i.ref, Failure(i.error[:MAX_ERROR_CHARS] or "nacked", i.permanent, i.retry_after))
+        failures = [(i.ref, Failure(storable(i.error[:MAX_ERROR_CHARS]) or "nacked", i.permanent, i.retry_after))
                     for i in items]
         now = self._clock.now()
         calls, events = await self._store.fail(failures, now, decider(now, self._rng))

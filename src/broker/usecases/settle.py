@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from broker.entities.errors import InvalidArgument
-from broker.entities.job import JobState, check_job_id
+from broker.entities.job import JobState, check_job_id, check_storable
 from broker.entities.lease import LeaseRef, LeaseResult, settle
 from broker.entities.queue import Limits
 from broker.usecases.ports import LeaseCall
@@ -17,6 +17,7 @@ def check_refs(refs: Sequence[LeaseRef], limits: Limits, field_name: str) -> Non
         check_job_id(ref.job_id, f"{field_name}[{i}].job_id")
         if not ref.lease_token:
             raise InvalidArgument(f"{field_name}[{i}].lease_token", "must not be empty")
+        check_storable(ref.lease_token, f"{field_name}[{i}].lease_token")
 
 
 def results(calls: Sequence[LeaseCall], done_states: tuple[JobState, ...]) -> list[LeaseResult]:
