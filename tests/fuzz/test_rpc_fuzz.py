@@ -1,0 +1,131 @@
+"""Every RPC with arbitrary field values and metadata (Hypothesis): never INTERNAL or UNKNOWN,
+never a crash, a clear status with a message, and the database unchanged when the call is
+refused. Runs against a broker of its own, with authentication on, on a database of its own
+with no background changes (the reaper and pruner run once at start, on an empty database)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import asyncpg
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from broker import app
+from broker.infra.clock import SystemClock
+from broker.infra.pg.migrate import migrate
+from broker.v1 import admin_service_pb2, job_pb2, job_service_pb2
+from tests.conftest import test_settings as _settings
+from tests.fuzz.wire import message, metadata
+from tests.support import create_database, drop_database, with_database
+
+pytestmark = pytest.mark.slow
+
+METHODS = [(f"/{svc.full_name}/{m.name}", m)
+           for module, name in ((job_service_pb2, "JobService"), (admin_service_pb2, "AdminService"))
+           for svc in [module.DESCRIPTOR.services_by_name[name]] for m in svc.methods]
+NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
+         grpc.StatusCode.CANCELLED, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DATA_LOSS}
+FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
+    (SELECT coalesce(sum(hashtext(j::text)::numeric), 0) FROM broker_jobs j),
+    (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events)"""
+QUEUE = "fuzz-q"
+# Modest by default so the suite stays fast and repeatable; for a bug hunt:
+#   FUZZ_EXAMPLES=400 FUZZ_RANDOM=1 python -m pytest tests/fuzz
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+RANDOM = bool(os.environ.get("FUZZ_RANDOM"))
+
+
+class Target:
+    def __init__(self, channel, db, tokens, known, bases) -> None:
+        self.channel, self.db, self.tokens, self.known, self.bases = channel, db, tokens, known, bases
+
+
+@pytest.fixture(scope="module")
+async def target(database_url):
+    admin = with_database(database_url, "postgres")  # the session's server, a database of our own
+    name, url = await create_database(admin)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    env = {"BROKER_AUTH": "true", "BROKER_REAPER_INTERVAL": "3600", "BROKER_PRUNE_INTERVAL": "3600",
+           "BROKER_ACCESS_LOG": "false", "BROKER_MAX_WAIT": "0.2"}
+    broker = await app.start(_settings(url, **env), clock=SystemClock(), rng=random.Random(1))
+    db = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        async with app.key_admin(_settings(url)) as keys:
+            tokens = {role: (await keys.create(f"fuzz-{role}", role)).token for role in ("producer", "worker", "admin")}
+        async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+            known, bases = await _seed(channel, tokens["admin"])
+            yield Target(channel, db, tokens, known, bases)
+    finally:
+        await broker.stop(grace=1)
+        await db.close()
+        await drop_database(admin, name)
+
+
+async def _seed(channel, token):
+    """A few real jobs (one leased), so that ids, tokens and queue names in requests hit rows;
+    and a valid request per method for the mutating strategy to start from."""
+    md = (("authorization", f"Bearer {token}"),)
+    enqueue = channel.unary_unary("/broker.v1.JobService/EnqueueBatch",
+                                  job_service_pb2.EnqueueBatchRequest.SerializeToString,
+                                  job_service_pb2.EnqueueBatchResponse.FromString)
+    lease = channel.unary_unary("/broker.v1.JobService/Lease", job_service_pb2.LeaseRequest.SerializeToString,
+                                job_service_pb2.LeaseResponse.FromString)
+    spec = job_pb2.JobSpec(queue=QUEUE, kind="k", payload=b"x")
+    reply = await enqueue(job_service_pb2.EnqueueBatchRequest(jobs=[spec] * 4), metadata=md)
+    leased = (await lease(job_service_pb2.LeaseRequest(queues=[QUEUE], worker_id="w", max_jobs=1), metadata=md)).jobs[0]
+    ids = [r.job_id for r in reply.results]
+    known = [*ids, leased.lease_token, QUEUE, "w", "k", "", "00000000-0000-0000-0000-000000000000",
+             "not-a-uuid", "a" * 129]
+    ref = job_service_pb2.LeaseRef(job_id=leased.job.id, lease_token=leased.lease_token)
+    other = next(i for i in ids if i != leased.job.id)
+    jp, ap = job_service_pb2, admin_service_pb2
+    bases = {
+        "Enqueue": jp.EnqueueRequest(job=spec), "EnqueueBatch": jp.EnqueueBatchRequest(jobs=[spec, spec]),
+        "Lease": jp.LeaseRequest(queues=[QUEUE], worker_id="w", max_jobs=1),
+        "Heartbeat": jp.HeartbeatRequest(leases=[ref]), "Ack": jp.AckRequest(leases=[ref]),
+        "Nack": jp.NackRequest(items=[jp.NackItem(lease=ref, error="e")]),
+        "GetJob": ap.GetJobRequest(job_id=other), "ListJobs": ap.ListJobsRequest(queue=QUEUE, page_size=2),
+        "Stats": ap.StatsRequest(queues=[QUEUE]), "RedriveJobs": ap.RedriveJobsRequest(job_ids=[other]),
+        "CancelJob": ap.CancelJobRequest(job_id=other), "PurgeJobs": ap.PurgeJobsRequest(job_ids=[other]),
+    }
+    return known, bases
+
+
+async def _call(target: Target, path: str, method, request, md):
+    stub = target.channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
+                                      response_deserializer=method.output_type._concrete_class.FromString)
+    before = await target.db.fetchrow(FINGERPRINT)
+    try:
+        await stub(request, metadata=md, timeout=10)
+    except grpc.aio.AioRpcError as err:
+        assert err.code() not in NEVER, (path, err.code(), err.details(), request, md)
+        assert err.details(), (path, err.code())
+        after = await target.db.fetchrow(FINGERPRINT)
+        assert tuple(after) == tuple(before), ("refused call changed the database", path, err.code(), request)
+
+
+_STRATEGIES: dict = {}
+
+
+
+def _request_strategy(method, target):
+    if method.full_name not in _STRATEGIES:
+        _STRATEGIES[method.full_name] = st.one_of(
+            message(method.input_type, target.known),
+            message(method.input_type, target.known, base=target.bases[method.name]))
+    return _STRATEGIES[method.full_name]
+
+
+@pytest.mark.parametrize("path, method", METHODS, ids=[p.rsplit("/", 1)[1] for p, _ in METHODS])
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+async def test_any_request_gets_a_clear_status(target, path, method, data):
+    request = data.draw(_request_strategy(method, target), label="request")
+    md = data.draw(metadata(target.tokens), label="metadata")
+    await _call(target, path, method, request, md)
