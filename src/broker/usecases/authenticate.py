@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from broker.entities.auth import Principal, key_id_of
+from datetime import datetime, timezone
+
+from broker.entities.auth import ApiKey, Principal, Role, key_id_of
 from broker.entities.errors import Unauthenticated
 from broker.usecases.ports import KeyStore
 
 # One message for every failure, so a caller cannot tell a missing key from a wrong or revoked one.
 REFUSED = "missing or invalid credentials: send the metadata `authorization: Bearer <API key>`"
+# Compared against when the token names no key, so that an unknown key costs the same hash and
+# comparison as a wrong secret.
+_NOBODY = ApiKey("0" * 16, "nobody", Role.PRODUCER, b"\0" * 32, datetime(1970, 1, 1, tzinfo=timezone.utc),
+                 revoked_at=datetime(1970, 1, 1, tzinfo=timezone.utc))
 
 
 class Authenticate:
@@ -19,7 +25,7 @@ class Authenticate:
 
     async def __call__(self, token: str | None) -> Principal:
         key_id = key_id_of(token) if token else None
-        key = await self._keys.find(key_id) if key_id else None
-        if key is None or not key.matches(token or "") or not key.active:
+        key = (await self._keys.find(key_id) if key_id else None) or _NOBODY
+        if not key.matches(token or "") or not key.active:
             raise Unauthenticated(REFUSED)
         return key.principal()
