@@ -70,7 +70,8 @@ ORDER BY refs.ord"""
 EXTEND = f"""
 WITH {_REFS}, changed AS (
     UPDATE broker_jobs j
-    SET lease_expires_at = $3 + make_interval(secs => coalesce($4, j.lease_duration)), heartbeat_at = $3
+    SET lease_expires_at = $3::timestamptz + make_interval(secs => coalesce($4::float8, j.lease_duration)),
+        heartbeat_at = $3
     FROM refs WHERE {_HELD}
     RETURNING j.id, j.lease_expires_at
 )
@@ -138,7 +139,7 @@ LIMIT $5
 
 STATS_STATES = """
 SELECT queue,
-    count(*) FILTER (WHERE state = 'pending' AND run_at <= $2) AS ready,
+    count(*) FILTER (WHERE state = 'pending' AND run_at <= $2::timestamptz) AS ready,
     count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt = 0) AS scheduled,
     count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt > 0) AS retrying,
     count(*) FILTER (WHERE state = 'running') AS running,
@@ -153,7 +154,7 @@ GROUP BY queue
 """
 
 STATS_WINDOWS = """
-SELECT queue, at > $2 - interval '1 minute' AS last_minute,
+SELECT queue, at > $2::timestamptz - interval '1 minute' AS last_minute,
     count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
     count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
     count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
