@@ -10,13 +10,18 @@ from collections import Counter
 import pytest
 
 from broker.entities.job import JobState, Reason, is_legal
+from tests import support
 
 
 @pytest.fixture(autouse=True)
 async def event_log_is_complete(caplog, queue, db):
     caplog.set_level(logging.INFO, logger="broker.jobs")
+    spawned_before = len(support.SPAWNED_LOGS)
     yield
-    await check_event_log(db, queue, caplog.get_records("call"))
+    records = list(caplog.get_records("call"))
+    for path in support.SPAWNED_LOGS[spawned_before:]:  # brokers the test ran as subprocesses
+        records += support.job_log_records(path)
+    await check_event_log(db, queue, records)
 
 
 async def check_event_log(db, queue: str, records) -> None:
