@@ -31,6 +31,21 @@ async def database_url():
         embedded_server.stop()
 
 
+@pytest.fixture
+async def own_database():
+    """A fresh migrated database for this test alone: for brokers on the real clock, away from the
+    session broker whose clock the tests move (its reaper would expire their leases)."""
+    admin, embedded_server = await admin_url()
+    name, url = await create_database(admin)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    yield url
+    await drop_database(admin, name)
+    if embedded_server is not None:
+        embedded_server.stop()
+
+
 @pytest.fixture(scope="session")
 async def db(database_url):
     """A pool on the test database, for assertions on what the broker wrote."""

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -27,8 +28,8 @@ async def eventually(check, attempts: int = 200, pause: float = 0.05):
     raise AssertionError("condition never held")
 
 
-async def test_database_outage_and_recovery(database_url, db, queue):
-    proxy = TcpProxy(database_url)
+async def test_database_outage_and_recovery(own_database, queue):
+    proxy = TcpProxy(own_database)
     await proxy.start()
     broker = await app.start(broker_settings(proxy.url, BROKER_ACQUIRE_TIMEOUT="2"))
     try:
@@ -72,5 +73,9 @@ async def test_database_outage_and_recovery(database_url, db, queue):
     finally:
         await broker.stop(grace=1)
         await proxy.cut()
-    stored = await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue)
+    conn = await asyncpg.connect(own_database)
+    try:
+        stored = await conn.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue)
+    finally:
+        await conn.close()
     assert stored == len(acknowledged)  # every acknowledged enqueue is there, none of the refused
