@@ -52,13 +52,20 @@ def when(parent, field: str) -> datetime | None:
         raise InvalidArgument(field, "is not a valid timestamp") from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def set_time(stamp: timestamp_pb2.Timestamp, value: datetime | None) -> None:
+    """Exact, and several times cheaper than Timestamp.FromDatetime (a hot path in Lease)."""
     if value is not None:
-        stamp.FromDatetime(value)
+        delta = value - _EPOCH
+        stamp.seconds = delta.days * 86400 + delta.seconds
+        stamp.nanos = delta.microseconds * 1000
 
 
 def set_duration(msg: duration_pb2.Duration, value: float) -> None:
-    msg.FromNanoseconds(int(round(value * 1e9)))
+    nanos = int(round(value * 1e9))
+    msg.seconds, msg.nanos = int(nanos // 1_000_000_000), int(nanos % 1_000_000_000)
 
 
 def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
