@@ -38,11 +38,17 @@ WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 
 CLAIM = f"""
 WITH picked AS (
-    SELECT id FROM broker_jobs
-    WHERE state = 'pending' AND queue = ANY($1::text[]) AND run_at <= $2
-    ORDER BY priority, run_at, id
+    -- Per queue, so the ready index yields rows in lease order (no sort of the whole backlog).
+    SELECT c.id FROM unnest($1::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at FROM broker_jobs
+        WHERE state = 'pending' AND queue = q.name AND run_at <= $2
+        ORDER BY priority, run_at, id
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ) c
+    ORDER BY c.priority, c.run_at, c.id
     LIMIT $3
-    FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE broker_jobs j
     SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
