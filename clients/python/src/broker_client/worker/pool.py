@@ -43,6 +43,8 @@ class WorkerStats:
     running: int = 0
     peak_running: int = 0
     lease_calls: int = 0
+    # Lease calls that failed and were retried (the broker or its database was away).
+    lease_failures: int = 0
 
 
 class Pool:
@@ -78,6 +80,7 @@ class Pool:
             except grpc.RpcError as error:
                 if error.code() not in WORKER_RETRYABLE:
                     raise LeaseRefused(f"Lease refused: {error.code().name}: {error.details()}") from error
+                self.stats.lease_failures += 1
                 delay = backoff.next()
                 log.warning("lease failed (%s); retrying in %.2f s", error.code().name, delay)
                 await asyncio.sleep(delay)
