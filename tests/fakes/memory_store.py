@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from broker.entities.errors import Unavailable
 from broker.entities.job import AttemptError, Event, Job, JobState, Reason, check_transition, sources
@@ -211,6 +211,8 @@ class InMemoryJobStore:
     async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[Job]:
         self._check_up()
+        if after is not None:
+            after = (after[0].astimezone(timezone.utc), after[1])  # a naive time is local, as asyncpg has it
         found = [j for j in self.jobs.values()
                  if (queue is None or j.queue == queue) and (state is None or j.state is state)
                  and (after is None or (j.created_at, j.id) < (after[0], after[1].lower()))]
