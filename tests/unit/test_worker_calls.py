@@ -14,7 +14,7 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState, Reason
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
 from broker.entities.retry import RetryPolicy
-from broker.usecases.enqueue import JobSpec, RetrySpec
+from broker.usecases.enqueue import RetrySpec
 from broker.usecases.lease import RECHECK_SECONDS, LeaseRequest
 from broker.usecases.nack import MAX_ERROR_CHARS, NackItem
 from tests.fakes import RecordingNotifier
