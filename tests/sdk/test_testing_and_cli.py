@@ -90,6 +90,11 @@ async def send(ctx):
 @extra.handler("other")
 def other(ctx):
     return None
+
+@extra.handler("block")
+def block(ctx):
+    import time
+    time.sleep(120)
 """
 
 
@@ -103,7 +108,7 @@ def jobs_module(tmp_path, monkeypatch):
 
 def test_discovery_merges_module_level_workers_and_registries(jobs_module):
     worker = find_worker("myjobs")
-    assert worker.registry.kinds == ["other", "send"] and worker.settings.queues == ("mail",)
+    assert worker.registry.kinds == ["block", "other", "send"] and worker.settings.queues == ("mail",)
     assert find_worker("myjobs:worker").registry.kinds == ["send"]
     configured = find_worker("myjobs").configured(queues=["a", "b"], concurrency=None)
     assert configured.settings.queues == ("a", "b") and configured.settings.concurrency == 3
@@ -133,3 +138,17 @@ async def test_brokerctl_worker_drains_on_sigterm_and_exits_0(fake_broker, jobs_
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
     assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1
+
+
+async def test_a_stuck_sync_handler_does_not_keep_the_worker_process_alive(fake_broker, jobs_module):
+    argv = ["enqueue", "mail", "block", "{}", "--target", fake_broker.address]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
+        "--grace", "0.2", env=env, cwd=jobs_module)
+    [job] = fake_broker.jobs.values()
+    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]

@@ -169,16 +169,17 @@ async def test_a_handlers_own_timeout_error_is_an_ordinary_failure():
 
 
 async def test_timeout_marks_the_context_lost_for_cooperative_sync_handlers():
-    stopped = threading.Event()
+    started, stopped = threading.Event(), threading.Event()
 
     def cooperative(ctx):
+        started.set()
         while not ctx.lost:
             stopped.wait(0.01)
         stopped.set()
 
-    handler = Registry().add("c", cooperative, timeout=0.05)
+    handler = Registry().add("c", cooperative, timeout=0.3)
     ctx = JobContext(id="1", kind="c", queue="q", payload=b"")
-    outcome = await HandlerRunner().run(handler, ctx)
-    assert "ran longer than 0.05 s" in outcome.error
-    await asyncio.to_thread(stopped.wait, 5)
-    assert stopped.is_set()
+    with ThreadPoolExecutor(1) as threads:
+        outcome = await HandlerRunner(threads).run(handler, ctx)
+        assert "ran longer than 0.3 s" in outcome.error
+        assert started.is_set() and await asyncio.to_thread(stopped.wait, 10)

@@ -110,7 +110,8 @@ async def test_n_slow_jobs_run_at_the_same_time(broker_server, queue):
 
 async def test_a_job_longer_than_its_lease_is_kept_by_heartbeats(broker_server, queue):
     worker = jobs_for_tests.worker.configured(queues=[queue])
-    [job_id] = await enqueue(broker_server.address, queue, 1, seconds=3.5, lease_duration=1)
+    # Lasts 1.5 leases: without heartbeats the lease would lapse and the job be redelivered.
+    [job_id] = await enqueue(broker_server.address, queue, 1, seconds=3, lease_duration=2)
     async with admin_for(broker_server.address) as admin, running(worker, broker_server.address):
         await admin.wait_all([job_id])
         job = await admin.get(job_id)
@@ -135,14 +136,14 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(broker_server, qu
 @pytest.mark.slow
 async def test_kill_9_of_a_worker_loses_no_job_and_acks_each_once(broker_server, queue):
     ids = await enqueue(broker_server.address, queue, 6, seconds=1.0)
-    proc = await spawn_worker(broker_server.address, queue, "--concurrency", "3", "--lease-duration", "1",
+    proc = await spawn_worker(broker_server.address, queue, "--concurrency", "3", "--lease-duration", "2",
                               "--worker-id", "doomed")
     async with admin_for(broker_server.address) as admin:
         await admin_wait_running(admin, ids, 3)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         states = await admin.states(ids)
-        survivor = jobs_for_tests.worker.configured(queues=[queue], concurrency=6, lease_duration=1)
+        survivor = jobs_for_tests.worker.configured(queues=[queue], concurrency=6, lease_duration=2)
         async with running(survivor, broker_server.address):
             await admin.wait_all(ids)
         histories = [await admin.get(i) for i in ids]
