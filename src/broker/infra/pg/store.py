@@ -79,7 +79,8 @@ class PgJobStore:
             found = await conn.fetch(sql.COMPLETE, *_ref_columns(refs), now)
         calls = [_call(ref, r, JobState.SUCCEEDED) for ref, r in zip(refs, found)]
         events = [Event(c.ref.job_id, r["queue"], JobState.RUNNING, JobState.SUCCEEDED, Reason.ACK,
-                        r["attempt"], now, kind=r["kind"], worker_id=r["worker_id"])
+                        r["attempt"], now, kind=r["kind"], worker_id=r["worker_id"],
+                        ran=rows.seconds_since(r["leased_at"], now))
                   for c, r in zip(calls, found) if c.changed]
         return calls, _unique(events)
 
@@ -125,7 +126,8 @@ class PgJobStore:
             sql.FAIL, [j.id for j, _ in todo], [d.to_state.value for d in decisions],
             [d.run_at for d in decisions], [f.error for _, f in todo], now, clear_token, reason.value)
         return {r[0]: (Event(r[0], r[1], JobState.RUNNING, rows.state(r[3]), reason, r[4], now,
-                             kind=r[2], worker_id=r[5], error=r[6]), r[7]) for r in found}
+                             kind=r[2], worker_id=r[5], error=r[6], ran=rows.seconds_since(r[8], now)),
+                       r[7]) for r in found}
 
     @_guarded
     async def get(self, job_id: str) -> Job | None:
