@@ -56,12 +56,17 @@ class LogEventSink:
         if not events or not self._log.isEnabledFor(logging.INFO):
             return
         for e in events:
-            self._log.info("job %s", e.reason.value, extra={
+            extra = {
                 "job_id": e.job_id, "queue": e.queue, "kind": e.kind, "attempt": e.attempt,
                 "from": e.from_state.value if e.from_state else None, "to": e.to_state.value,
                 "reason": e.reason.value, "worker": e.worker_id, "error": e.error,
                 "request_id": request_id,
-            })
+            }
+            if e.waited is not None:
+                extra["waited_seconds"] = round(e.waited, 6)
+            if e.ran is not None:
+                extra["ran_seconds"] = round(e.ran, 6)
+            self._log.info("job %s", e.reason.value, extra=extra)
 
 
 class FanOutSink:

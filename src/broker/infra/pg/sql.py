@@ -153,14 +153,26 @@ GROUP BY queue
 """
 
 STATS_WINDOWS = """
-SELECT queue, at > $2 - interval '1 minute' AS last_minute,
+SELECT queue, at > $2::timestamptz - interval '1 minute' AS last_minute,
     count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
     count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
     count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
     count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
 FROM broker_events
-WHERE at > $2 - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+WHERE at > $2::timestamptz - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
 GROUP BY 1, 2
+"""
+
+THROUGHPUT = """
+SELECT queue, date_trunc('minute', at) AS minute,
+    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
+    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
+    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
+FROM broker_events
+WHERE at > $2 AND at <= $3 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+GROUP BY 1, 2
+ORDER BY 2, 1
 """
 
 WORKERS = """

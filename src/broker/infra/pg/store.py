@@ -12,7 +12,7 @@ import asyncpg
 from broker.entities.errors import Unavailable
 from broker.entities.job import Event, Job, JobState, Reason
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
-from broker.entities.stats import QueueStats, WindowCounts, WorkerLeases
+from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.infra.pg import rows, sql
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -159,6 +159,12 @@ class PgJobStore:
     async def workers(self, now: datetime) -> list[WorkerLeases]:
         async with self._conn() as conn:
             return [WorkerLeases(r[0], r[1], r[2], r[3]) for r in await conn.fetch(sql.WORKERS)]
+
+    @_guarded
+    async def throughput(self, queues: Sequence[str], since: datetime, now: datetime) -> list[MinuteCounts]:
+        async with self._conn() as conn:
+            found = await conn.fetch(sql.THROUGHPUT, list(queues), since, now)
+        return [MinuteCounts(r[0], r[1], WindowCounts(r[2], r[3], r[4], r[5])) for r in found]
 
     @_guarded
     async def redrive(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool,
