@@ -85,3 +85,16 @@ async def test_dashboard_page_and_assets_are_served_locally(broker_server):
             async with session.get(base + asset) as r:
                 assert r.status == 200, asset
     assert "http://" not in page.replace(base, "") and "https://" not in page
+
+
+async def test_a_dashboard_write_logs_its_request_id(jobs, queue, broker_server):
+    from tests.e2e.observe import job_log
+
+    [dead_id] = await _dead(jobs, queue, 1)
+    with job_log() as lines:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{broker_server.http_port}/api/redrive",
+                                    json={"job_ids": [dead_id]}, headers={"X-Request-Id": "req-7"}) as r:
+                assert r.status == 200
+    [line] = [x for x in lines if x["queue"] == queue]
+    assert (line["job_id"], line["reason"], line["request_id"]) == (dead_id, "redrive", "req-7")
