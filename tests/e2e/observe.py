@@ -42,10 +42,11 @@ async def run_scenario(jobs, admin, clock, queue: str) -> Scenario:
 
     Roles: A, B succeed; C is nacked and retried; D is nacked permanently (dead); E's lease lapses
     and it is retried; F is ready (since 300 s ago) and never leased; G dies and is redriven; H is
-    cancelled. Retries wait 10 s (no jitter), so C and E are still waiting at the end.
+    cancelled. Retries wait 10 minutes (no jitter), so C and E are still waiting at the end
+    however slowly the test runs.
     """
     s = Scenario(queue)
-    retry = job_pb2.RetryPolicy(initial_delay=duration(10), jitter=job_pb2.JITTER_NONE)
+    retry = job_pb2.RetryPolicy(initial_delay=duration(600), jitter=job_pb2.JITTER_NONE)
     past = timestamp_pb2.Timestamp()
     past.FromDatetime(clock.now().replace(microsecond=0) - _seconds(300))
     batch = [spec(queue, max_attempts=2, retry_policy=retry) for _ in range(5)]
