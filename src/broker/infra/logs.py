@@ -77,11 +77,18 @@ class LogEventSink:
     def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
         if not events or not self._log.isEnabledFor(logging.INFO):
             return
-        entries = [{
-            "msg": f"job {e.reason.value}", "job_id": e.job_id, "queue": e.queue, "kind": e.kind,
-            "attempt": e.attempt, "from": e.from_state.value if e.from_state else None,
-            "to": e.to_state.value, "reason": e.reason.value, "worker": e.worker_id, "error": e.error,
-        } for e in events]
+        entries = []
+        for e in events:
+            entry = {
+                "msg": f"job {e.reason.value}", "job_id": e.job_id, "queue": e.queue, "kind": e.kind,
+                "attempt": e.attempt, "from": e.from_state.value if e.from_state else None,
+                "to": e.to_state.value, "reason": e.reason.value, "worker": e.worker_id, "error": e.error,
+            }
+            if e.waited is not None:
+                entry["waited_seconds"] = round(e.waited, 6)
+            if e.ran is not None:
+                entry["ran_seconds"] = round(e.ran, 6)
+            entries.append(entry)
         self._log.info("job state changes", extra={ENTRIES: entries, "request_id": request_id})
 
 

@@ -47,6 +47,12 @@ def event(row) -> Event:
     )
 
 
+def seconds_since(then: datetime | None, now: datetime) -> float | None:
+    """Seconds from `then` to `now`, never negative; None when `then` is unknown."""
+    return max(0.0, (now - then).total_seconds()) if then is not None else None
+
+
 def lease_events(jobs: list[Job], now: datetime) -> list[Event]:
+    """A leased job's run_at is when it became ready, so it waited from then until now."""
     return [Event(j.id, j.queue, JobState.PENDING, JobState.RUNNING, Reason.LEASE, j.attempt, now,
-                  kind=j.kind, worker_id=j.worker_id) for j in jobs]
+                  kind=j.kind, worker_id=j.worker_id, waited=seconds_since(j.run_at, now)) for j in jobs]

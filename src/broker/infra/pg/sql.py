@@ -53,7 +53,7 @@ WITH picked AS (
     UPDATE broker_jobs j
     SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
         lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
-        worker_id = $4, heartbeat_at = $2, updated_at = $2
+        worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
 ), ev AS (
@@ -69,7 +69,7 @@ _REFS = """refs AS (
 )"""
 _HELD = "j.id = refs.id AND j.lease_token::text = refs.token AND j.state = 'running'"
 _OUTCOME = """SELECT (c.id IS NOT NULL) AS changed, j.state, j.lease_token::text AS lease_token,
-    j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id
+    j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id, j.leased_at
 FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id LEFT JOIN changed c ON c.id = refs.id
 ORDER BY refs.ord"""
 
@@ -119,13 +119,13 @@ WITH u AS (
         errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', u.error, 'at', $5::timestamptz)),
         finished_at = CASE WHEN u.state = 'dead' THEN $5 END, updated_at = $5
     FROM u WHERE j.id = u.id AND j.state = 'running'
-    RETURNING j.id, j.queue, j.kind, j.state, j.attempt, j.worker_id, u.error, j.run_at
+    RETURNING j.id, j.queue, j.kind, j.state, j.attempt, j.worker_id, u.error, j.run_at, j.leased_at
 )
 , ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error, at)
     SELECT id, queue, 'running', state, $7, attempt, worker_id, error, $5 FROM changed
 )
-SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at FROM changed
+SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_at FROM changed
 """
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
@@ -166,8 +166,20 @@ SELECT queue, at > $2::timestamptz - interval '1 minute' AS last_minute,
     count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
     count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
 FROM broker_events
-WHERE at > $2 - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+WHERE at > $2::timestamptz - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
 GROUP BY 1, 2
+"""
+
+THROUGHPUT = """
+SELECT queue, date_trunc('minute', at) AS minute,
+    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
+    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
+    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
+FROM broker_events
+WHERE at > $2 AND at <= $3 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+GROUP BY 1, 2
+ORDER BY 2, 1
 """
 
 WORKERS = """
