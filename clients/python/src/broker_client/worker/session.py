@@ -37,8 +37,8 @@ class Session:
         self.threads = ThreadPoolExecutor(s.concurrency, thread_name_prefix="broker-handler")
         self.processes = (ProcessPoolExecutor(s.processes or None)
                           if worker.registry.needs_process_pool else None)
-        self.rpc = WorkerRpc(job_service_pb2_grpc.JobServiceStub(self.channel), options,
-                             s.worker_id, s.queues, s.lease_duration)
+        stub = job_service_pb2_grpc.JobServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.rpc = WorkerRpc(stub, options, s.worker_id, s.queues, s.lease_duration)
         self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size)
         runner = HandlerRunner(self.threads, self.processes, s.handler_timeout)
         self.pool = Pool(self.rpc, worker.registry, runner, self.settler,

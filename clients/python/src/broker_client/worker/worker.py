@@ -156,7 +156,7 @@ class Worker:
         if threading.current_thread() is not threading.main_thread():
             return []
         assert self._loop is not None
-        installed = []
+        installed: list[int] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, self._on_signal, sig)
