@@ -152,3 +152,28 @@ async def test_a_stuck_sync_handler_does_not_keep_the_worker_process_alive(fake_
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
     assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]
+
+
+async def test_a_second_sigterm_stops_at_once_and_nacks_for_redelivery(fake_broker, jobs_module):
+    argv = ["enqueue", "mail", "send", '{"sleep": 120}', "--target", fake_broker.address]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
+        "--grace", "600", env=env, cwd=jobs_module)
+    [job] = fake_broker.jobs.values()
+    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.2)
+    assert proc.returncode is None  # draining: the job has 600 s
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 1
+    assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]
+
+
+async def test_the_servers_broker_command_forwards_to_brokerctl(fake_broker, capsys):
+    from broker import cli as server_cli
+
+    argv = ["enqueue", "mail", "send", "{}", "--target", fake_broker.address]
+    assert await asyncio.to_thread(server_cli.main, argv) == 0
+    assert json.loads(capsys.readouterr().out)["job_id"] in fake_broker.jobs
