@@ -141,3 +141,21 @@ async def test_a_cancel_is_one_event_from_where_the_job_was(store, queue, t0):
 
     assert [(e.from_state, e.to_state) for e in await store.history(waiting)] == [(None, P), (P, C)]
     assert [(e.from_state, e.to_state) for e in await store.history(working)] == [(None, P), (P, R), (R, C)]
+
+
+async def test_events_carry_how_long_a_job_waited_and_ran(store, queue, t0):
+    await store.enqueue([new_job(queue, run_at=t0)], t0)
+    [job], [leased] = await store.claim([queue], "w", 1, None, seconds(t0, 3))
+    assert leased.waited == 3.0
+    _, [acked] = await store.complete([ref(job)], seconds(t0, 10))
+    assert acked.ran == 7.0
+
+
+async def test_throughput_counts_events_by_minute(store, queue, t0):
+    minute = t0.replace(second=0, microsecond=0)
+    await store.enqueue([new_job(queue, run_at=minute), new_job(queue, run_at=minute)], seconds(minute, 5))
+    [job], _ = await store.claim([queue], "w", 1, None, seconds(minute, 70))
+    await store.complete([ref(job)], seconds(minute, 80))
+    found = await store.throughput([queue], seconds(minute, -60), seconds(minute, 300))
+    assert [(m.minute, m.counts.enqueued, m.counts.succeeded) for m in found] == [
+        (minute, 2, 0), (seconds(minute, 60), 0, 1)]

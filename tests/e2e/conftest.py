@@ -18,7 +18,7 @@ async def event_log_is_complete(caplog, queue, db):
     caplog.set_level(logging.INFO, logger="broker.jobs")
     spawned_before = len(support.SPAWNED_LOGS)
     yield
-    records = list(caplog.get_records("call"))
+    records = caplog.get_records("setup") + caplog.get_records("call")
     for path in support.SPAWNED_LOGS[spawned_before:]:  # brokers the test ran as subprocesses
         records += support.job_log_records(path)
     await check_event_log(db, queue, records)

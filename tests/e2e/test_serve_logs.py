@@ -21,7 +21,7 @@ from tests.support import free_port
 async def _serve(database_url: str, fmt: str):
     grpc_port, http_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "BROKER_LOG_LEVEL": "info",
-           "BROKER_LOG_FORMAT": fmt, "BROKER_MIGRATE": "false"}
+           "BROKER_LOG_FORMAT": fmt}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "broker.cli", "serve", "--grpc-addr", f"127.0.0.1:{grpc_port}",
         "--http-addr", f"127.0.0.1:{http_port}", env=env,
@@ -42,8 +42,8 @@ async def _serve(database_url: str, fmt: str):
 
 
 @pytest.mark.parametrize("fmt", ["json", "human"])
-async def test_logs_go_to_stderr_in_the_chosen_format(database_url, queue, fmt):
-    process, grpc_port, http_port = await _serve(database_url, fmt)
+async def test_logs_go_to_stderr_in_the_chosen_format(own_database, queue, fmt):
+    process, grpc_port, http_port = await _serve(own_database, fmt)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             jobs = job_service_pb2_grpc.JobServiceStub(channel)

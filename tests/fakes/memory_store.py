@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from broker.entities.errors import Unavailable
 from broker.entities.job import AttemptError, Event, Job, JobState, Reason, check_transition, sources
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
-from broker.entities.stats import QueueStats, WindowCounts, WorkerLeases
+from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -31,6 +31,7 @@ class InMemoryJobStore:
         self.jobs: dict[str, Job] = {}
         self.events: list[Event] = []  # the event log, ids assigned
         self._heartbeats: dict[str, datetime] = {}
+        self._leased_at: dict[str, datetime] = {}  # the current or last lease's start
         self._keys: dict[tuple[str, str], str] = {}
         self._next_event_id = 1
         self.down = False
@@ -69,14 +70,15 @@ class InMemoryJobStore:
         leased, events = [], []
         for job in ready:
             check_transition(job.id, job.state, R, Reason.LEASE)
+            waited = _since(job.run_at, now)
             seconds = lease_duration if lease_duration is not None else job.lease_duration
             job = self._put(replace(job, state=R, attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
                                     lease_expires_at=now + timedelta(seconds=seconds),
                                     worker_id=worker_id, updated_at=now))
-            self._heartbeats[job.id] = now
+            self._heartbeats[job.id] = self._leased_at[job.id] = now
             leased.append(job)
             events.append(self._log(Event(job.id, job.queue, P, R, Reason.LEASE, job.attempt, now,
-                                          kind=job.kind, worker_id=worker_id)))
+                                          kind=job.kind, worker_id=worker_id, waited=waited)))
         return leased, events
 
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
@@ -107,7 +109,8 @@ class InMemoryJobStore:
             self._put(replace(job, state=S, finished_at=now, updated_at=now, lease_expires_at=None))
             changed[job.id] = (ref.lease_token, None)
             events.append(self._log(Event(job.id, job.queue, R, S, Reason.ACK, job.attempt, now,
-                                          kind=job.kind, worker_id=job.worker_id)))
+                                          kind=job.kind, worker_id=job.worker_id,
+                                          ran=_since(self._leased_at.get(job.id), now))))
         return self._calls(refs, before, changed, S), events
 
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
@@ -155,7 +158,8 @@ class InMemoryJobStore:
                 errors=job.errors + (AttemptError(job.attempt, failure.error, now),),
                 finished_at=now if to is D else None, updated_at=now))
             event = self._log(Event(job.id, job.queue, R, to, reason, job.attempt, now, kind=job.kind,
-                                    worker_id=job.worker_id, error=failure.error))
+                                    worker_id=job.worker_id, error=failure.error,
+                                    ran=_since(self._leased_at.get(job.id), now)))
             done[job.id] = (event, job.run_at)
         return done
 
@@ -238,6 +242,15 @@ class InMemoryJobStore:
                        last_hour=_window(hour.get(queue, [])))
             for queue in sorted(set(jobs) | set(hour))
         ]
+
+    async def throughput(self, queues: Sequence[str], since: datetime, now: datetime) -> list[MinuteCounts]:
+        self._check_up()
+        buckets: dict[tuple[datetime, str], list[Event]] = {}
+        for e in self.events:
+            if since < e.at <= now and (not queues or e.queue in queues):
+                buckets.setdefault((e.at.replace(second=0, microsecond=0), e.queue), []).append(e)
+        return [MinuteCounts(queue, minute, _window(found))
+                for (minute, queue), found in sorted(buckets.items())]
 
     async def workers(self, now: datetime) -> list[WorkerLeases]:
         self._check_up()
@@ -337,3 +350,7 @@ def _window(events: list[Event]) -> WindowCounts:
         failed=sum(1 for e in events if e.reason in (Reason.NACK, Reason.EXPIRE)),
         dead_lettered=sum(1 for e in events if e.to_state is D),
     )
+
+
+def _since(then: datetime | None, now: datetime) -> float | None:
+    return max(0.0, (now - then).total_seconds()) if then is not None else None

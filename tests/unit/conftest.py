@@ -16,6 +16,7 @@ from broker.usecases.enqueue import Enqueue, JobSpec
 from broker.usecases.heartbeat import Heartbeat
 from broker.usecases.lease import LeaseJobs, LeaseRequest
 from broker.usecases.nack import Nack
+from broker.usecases.overview import ReadOverview
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
@@ -49,8 +50,9 @@ class World:
         self.prune = PruneFinished(store, clock, self.retention)
         self.get_job = GetJob(store)
         self.list_jobs = ListJobs(store, limits)
-        self.stats = Stats(store, clock)
-        self.workers = Workers(store, clock)
+        self.overview = ReadOverview(store, clock, ttl=0)  # no caching: each read sees the store
+        self.stats = Stats(self.overview)
+        self.workers = Workers(self.overview)
         self.redrive = RedriveJobs(store, clock, notifier, sink, limits)
         self.cancel = CancelJob(store, clock, sink)
         self.purge = PurgeJobs(store, limits)

@@ -46,14 +46,20 @@ class JsonFormatter(logging.Formatter):
 
 
 class HumanFormatter(logging.Formatter):
+    """`time LEVEL logger: message key=value ...`; an entry's own `msg` replaces the record's."""
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         common = " ".join(f"{k}={v}" for k, v in _fields(record).items() if v is not None)
-        entries = getattr(record, ENTRIES, None) or [{}]
+        entries = getattr(record, ENTRIES, None)
+        if entries is None:
+            return f"{base} {common}" if common else base
+        prefix = base[: len(base) - len(record.getMessage())]
         lines = []
         for entry in entries:
-            extra = " ".join(f"{k}={v}" for k, v in entry.items() if v is not None)
-            lines.append(" ".join(part for part in (base, common, extra) if part))
+            extra = " ".join(f"{k}={v}" for k, v in entry.items() if v is not None and k != "msg")
+            head = prefix + str(entry.get("msg", record.getMessage()))
+            lines.append(" ".join(part for part in (head, common, extra) if part))
         return "\n".join(lines)
 
 
