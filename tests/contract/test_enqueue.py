@@ -11,7 +11,7 @@ from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.pg import sql
 from broker.infra.pg.store import _columns
 from broker.usecases.ports import Inserted
-from tests.contract.helpers import add, new_job, postgres_only_xfail, seconds, trail
+from tests.contract.helpers import add, new_job, postgres_only, seconds, trail
 
 
 async def test_enqueue_stores_pending_jobs_with_every_field(store, queue, t0):
@@ -126,12 +126,7 @@ async def _blocked(probe: asyncpg.Connection, count: int) -> None:
     raise AssertionError(f"{count} sessions never blocked")
 
 
-@postgres_only_xfail(
-    "PgJobStore.enqueue inserts a batch in request order (sql.ENQUEUE: INSERT ... SELECT ... "
-    "ORDER BY ord ... ON CONFLICT DO NOTHING), so two racing batches that share keys in a "
-    "different order wait on each other's uncommitted keys and PostgreSQL aborts one with "
-    "DeadlockDetectedError instead of returning the existing job; inserting in key order "
-    "(ORDER BY queue, idempotency_key) would make every batch take the keys in the same order")
+@postgres_only
 async def test_racing_batches_with_shared_keys_in_another_order_both_succeed(store, queue, t0, database_url):
     other = await asyncpg.connect(database_url)
     try:

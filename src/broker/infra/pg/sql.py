@@ -19,7 +19,9 @@ WITH input AS (
         lease_duration, created_at, updated_at)
     SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority, 'pending', run_at,
         max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, $14, $14
-    FROM input ORDER BY ord
+    -- Keys in a fixed order, so batches racing on the same keys wait for each other instead of
+    -- deadlocking.
+    FROM input ORDER BY queue, idempotency_key, ord
     ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, queue, kind
 ), ev AS (
@@ -70,7 +72,8 @@ _REFS = """refs AS (
 _HELD = "j.id = refs.id AND j.lease_token::text = refs.token AND j.state = 'running'"
 _OUTCOME = """SELECT (c.id IS NOT NULL) AS changed, j.state, j.lease_token::text AS lease_token,
     j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id, j.leased_at
-FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id LEFT JOIN changed c ON c.id = refs.id
+FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id
+    LEFT JOIN changed c ON c.id = refs.id AND c.token = refs.token  -- a stale ref beside the held one stays unchanged
 ORDER BY refs.ord"""
 
 EXTEND = f"""
@@ -79,7 +82,7 @@ WITH {_REFS}, changed AS (
     SET lease_expires_at = $3::timestamptz + make_interval(secs => coalesce($4::float8, j.lease_duration)),
         heartbeat_at = $3
     FROM refs WHERE {_HELD}
-    RETURNING j.id, j.lease_expires_at
+    RETURNING j.id, refs.token, j.lease_expires_at
 )
 {_OUTCOME.format(at="c.lease_expires_at")}
 """
@@ -89,7 +92,7 @@ WITH {_REFS}, changed AS (
     UPDATE broker_jobs j
     SET state = 'succeeded', finished_at = $3, updated_at = $3, lease_expires_at = NULL
     FROM refs WHERE {_HELD}
-    RETURNING j.id, j.queue, j.kind, j.attempt, j.worker_id
+    RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id
 ), ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
     SELECT id, queue, 'running', 'succeeded', 'ack', attempt, worker_id, $3 FROM changed

@@ -101,7 +101,7 @@ class PgJobStore:
             job_id = ref.job_id.lower()
             done = changed.get(job_id)
             job = locked.get(job_id)
-            if done:
+            if done and job.lease_token == ref.lease_token:  # not a stale ref beside the held one
                 event, run_at = done
                 at = run_at if event.to_state is JobState.PENDING else None
                 calls.append(LeaseCall(ref, True, Snapshot(event.to_state, ref.lease_token), at))
