@@ -1,22 +1,42 @@
-"""Extra in-process brokers with settings of their own (auth on, tiny pools, TLS...), on the
-session's test database, and channels to them."""
+"""Extra in-process brokers with settings of their own (auth on, tiny pools, TLS...), each on a
+fresh database of its own: the session broker's clock is moved by other tests, and its reaper
+would expire leases of brokers on the real clock sharing its database."""
 
 from __future__ import annotations
 
 import contextlib
 import random
 
+import asyncpg
+
 from broker import app
-from broker.infra.clock import ShiftedClock
-from tests.conftest import test_settings as _settings
+from broker.infra.clock import SystemClock
+from broker.infra.pg.migrate import migrate
+from tests.conftest import broker_settings
+from tests.support import create_database, drop_database, with_database
 
 
 @contextlib.asynccontextmanager
-async def running_broker(database_url: str, clock=None, observe_rpc=None, **env):
-    """A broker started with the session defaults plus `env` (BROKER_* names); stopped after."""
-    extra = {"observe_rpc": observe_rpc} if observe_rpc else {}
-    broker = await app.start(_settings(database_url, **env), clock=clock or ShiftedClock(),
-                             rng=random.Random(7), **extra)
+async def fresh_database(database_url: str):
+    """A migrated database on the test server, dropped afterwards; yields its URL."""
+    admin = with_database(database_url, "postgres")
+    name, url = await create_database(admin)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    try:
+        yield url
+    finally:
+        await drop_database(admin, name)
+
+
+@contextlib.asynccontextmanager
+async def running_broker(database_url: str, clock=None, **env):
+    """A broker started with the test defaults plus `env` (BROKER_* names); stopped after."""
+    broker = await app.start(broker_settings(database_url, **env), clock=clock or SystemClock(),
+                             rng=random.Random(7))
     try:
         yield broker
     finally:
@@ -25,5 +45,5 @@ async def running_broker(database_url: str, clock=None, observe_rpc=None, **env)
 
 @contextlib.asynccontextmanager
 async def key_admin(database_url: str):
-    async with app.key_admin(_settings(database_url)) as keys:
+    async with app.key_admin(broker_settings(database_url)) as keys:
         yield keys

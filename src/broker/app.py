@@ -16,7 +16,8 @@ from aiohttp import web
 from broker.entities.errors import Unavailable
 from broker.infra import embedded
 from broker.infra.clock import SystemClock
-from broker.infra.logs import LogEventSink
+from broker.infra.logs import FanOutSink, LogEventSink
+from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.migrate import migrate
@@ -26,9 +27,10 @@ from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings
 from broker.interface.grpc.admin_service import AdminUseCases
 from broker.interface.grpc.interceptors import build_chain
-from broker.interface.grpc.interceptors.metrics import ObserveRpc, no_metrics
+from broker.interface.grpc.interceptors.metrics import ObserveRpc
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, listen
+from broker.interface.http.api import DashboardUseCases
 from broker.interface.http.server import build_app
 from broker.usecases.ack import Ack
 from broker.usecases.admin import GetJob, ListJobs, Stats
@@ -39,6 +41,7 @@ from broker.usecases.keys import CreateKey, ListKeys, RevokeKey
 from broker.usecases.lease import LeaseJobs
 from broker.usecases.nack import Nack
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
+from broker.usecases.overview import ReadOverview, Throughput
 from broker.usecases.prune import PruneFinished
 from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
@@ -59,6 +62,7 @@ class Broker:
     database_url: str
     health: Health
     store: PgJobStore
+    metrics: BrokerMetrics
     reaper: ReapExpired
     pruner: PruneFinished
     _server: grpc.aio.Server
@@ -105,10 +109,9 @@ class Broker:
 
 
 async def start(settings: Settings, clock=None, rng: random.Random | None = None,
-                interceptors=(), observe_rpc: ObserveRpc = no_metrics) -> Broker:
+                interceptors=()) -> Broker:
     """Build and start a broker. `clock` and `rng` let tests move time and fix jitter;
-    `interceptors` run outside the request pipeline; `observe_rpc` receives every call's
-    method, status code name and duration."""
+    `interceptors` run outside the request pipeline (interceptors.build_chain)."""
     clock = clock or SystemClock()
     db, url = None, settings.database.url
     if not url:
@@ -119,7 +122,11 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         async with pool.acquire() as conn:
             await migrate(conn)
     store = PgJobStore(pool, settings.database.acquire_timeout)
-    notifier, sink, limits = LocalNotifier(), LogEventSink(), settings.limits
+    overview = ReadOverview(store, clock, settings.observe.stats_cache)
+    metrics = BrokerMetrics(overview, _pool_usage(pool))
+    # Every committed state change: one log line, the counters, and a stale overview.
+    notifier, limits = LocalNotifier(), settings.limits
+    sink = FanOutSink(LogEventSink(), metrics, overview)
     jobs = JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
         lease=LeaseJobs(store, clock, notifier, sink, limits),
@@ -128,16 +135,20 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         nack=Nack(store, clock, sink, limits, rng),
     )
     admin = AdminUseCases(
-        get_job=GetJob(store), list_jobs=ListJobs(store, limits), stats=Stats(store, clock),
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits), stats=Stats(overview),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )
+    dashboard = DashboardUseCases(
+        overview=overview, throughput=Throughput(store, clock), get_job=admin.get_job,
+        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
+    ) if settings.observe.dashboard else None
     health = Health()
-    chain = _pipeline(settings, pool, observe_rpc)
+    chain = _pipeline(settings, pool, metrics.observe_rpc)
     server = build_server(jobs, admin, health, [*interceptors, *chain], settings.server.reflection)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
-    http = web.AppRunner(build_app(health), access_log=None)
+    http = web.AppRunner(build_app(health, metrics.render, dashboard), access_log=None)
     await http.setup()
     host, port = settings.server.http_addr.rsplit(":", 1)
     site = web.TCPSite(http, host, int(port))
@@ -155,8 +166,15 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     await health.set(True)
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
                                       "http": f"{host}:{http_port}", "embedded_db": bool(db)})
-    return Broker(settings, grpc_port, http_port, url, health, store, reaper, pruner, server, http, runner,
-                  notifier, pool, db)
+    return Broker(settings, grpc_port, http_port, url, health, store, metrics, reaper, pruner, server, http,
+                  runner, notifier, pool, db)
+
+
+def _pool_usage(pool):
+    def usage() -> PoolUsage:
+        idle = pool.get_idle_size()
+        return PoolUsage(in_use=pool.get_size() - idle, idle=idle, max_size=pool.get_max_size())
+    return usage
 
 
 def _pipeline(settings: Settings, pool, observe_rpc: ObserveRpc) -> list:

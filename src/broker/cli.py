@@ -1,5 +1,5 @@
-"""Command-line entry points: `broker serve`, `broker migrate`, `broker keys`, and the SDK's
-`worker`/`enqueue`."""
+"""Command-line entry points: `broker serve`, `broker migrate`, `broker keys`, the operators'
+`stats` and `dlq` (broker.admin_cli), and the SDK's `worker`/`enqueue`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 
+from broker import admin_cli
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
@@ -149,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     revoke = keys_sub.add_parser("revoke", help="revoke a key for good")
     revoke.add_argument("key_id")
     keys.set_defaults(func=_keys)
+    admin_cli.add_commands(sub)
     sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
     sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
     args = parser.parse_args(argv)
+    if args.command in ("stats", "dlq"):
+        return admin_cli.run(args)
     return args.func(args)
 
 

@@ -9,15 +9,21 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from broker.v1 import admin_service_pb2 as apb, admin_service_pb2_grpc, job_service_pb2 as pb
 from broker.v1 import job_service_pb2_grpc
-from tests.brokers import key_admin, running_broker
+from tests.brokers import fresh_database, key_admin, running_broker
 from tests.e2e.helpers import spec
 
 UNAUTH, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.fixture(scope="module")
-async def keys(database_url):
-    async with key_admin(database_url) as admin:
+async def auth_db(database_url):
+    async with fresh_database(database_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def keys(auth_db):
+    async with key_admin(auth_db) as admin:
         made = {role: await admin.create(f"test-{role}", role) for role in ("producer", "worker", "admin")}
         revoked = await admin.create("test-revoked", "admin")
         await admin.revoke(revoked.key.id)
@@ -25,8 +31,8 @@ async def keys(database_url):
 
 
 @pytest.fixture(scope="module")
-async def secured(database_url):
-    async with running_broker(database_url, BROKER_AUTH="true", BROKER_AUTH_CACHE_TTL="0.2") as broker:
+async def secured(auth_db):
+    async with running_broker(auth_db, BROKER_AUTH="true", BROKER_AUTH_CACHE_TTL="0.2") as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             yield channel
 
@@ -95,11 +101,11 @@ async def test_health_needs_no_key(secured):
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-async def test_revocation_takes_effect_within_the_cache_ttl(secured, database_url):
+async def test_revocation_takes_effect_within_the_cache_ttl(secured, auth_db):
     import asyncio
 
     jobs = job_service_pb2_grpc.JobServiceStub(secured)
-    async with key_admin(database_url) as admin:
+    async with key_admin(auth_db) as admin:
         made = await admin.create("soon-revoked", "producer")
         request = pb.EnqueueRequest(job=spec("auth-revoke"))
         await jobs.Enqueue(request, metadata=bearer(made.token))
@@ -108,8 +114,14 @@ async def test_revocation_takes_effect_within_the_cache_ttl(secured, database_ur
     assert (await code_of(jobs.Enqueue(request, metadata=bearer(made.token))))[0] == UNAUTH
 
 
-async def test_keys_are_stored_as_hashes_only(db, keys):
-    rows = await db.fetch("SELECT id, token_hash FROM broker_api_keys")
+async def test_keys_are_stored_as_hashes_only(auth_db, keys):
+    import asyncpg
+
+    conn = await asyncpg.connect(auth_db)
+    try:
+        rows = await conn.fetch("SELECT id, token_hash FROM broker_api_keys")
+    finally:
+        await conn.close()
     stored = b"".join(bytes(r["token_hash"]) + r["id"].encode() for r in rows)
     for token in keys.values():
         assert token.encode() not in stored and token.split("_")[2].encode() not in stored

@@ -11,16 +11,16 @@ import grpc
 import pytest
 
 from broker.v1 import job_service_pb2 as pb, job_service_pb2_grpc
-from tests.brokers import running_broker
+from tests.brokers import fresh_database, running_broker
 from tests.e2e.helpers import duration, spec
 
 POOL_MAX = 4
 ROUNDS = 25  # x 100 calls
 
 
-async def _connections(db) -> int:
-    return await db.fetchval("SELECT count(*) FROM pg_stat_activity "
-                             "WHERE application_name = 'broker' AND datname = current_database()")
+async def _connections(db, url: str) -> int:
+    return await db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'broker' "
+                             "AND datname = $1", url.rsplit("/", 1)[1].split("?")[0])
 
 
 def _fds() -> int:
@@ -53,12 +53,12 @@ async def _round(jobs, queue: str) -> list:
 
 
 async def test_no_leaks_after_thousands_of_rpcs(database_url, db, queue):
-    async with running_broker(database_url, BROKER_POOL_MIN="1", BROKER_POOL_MAX=str(POOL_MAX),
-                              BROKER_ACCESS_LOG="false") as broker:
+    async with fresh_database(database_url) as url, running_broker(
+            url, BROKER_POOL_MIN="1", BROKER_POOL_MAX=str(POOL_MAX), BROKER_ACCESS_LOG="false") as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             jobs = job_service_pb2_grpc.JobServiceStub(channel)
             await _round(jobs, queue)  # warm up: the channel, the pool, prepared statements
-            baseline = (await _connections(db), len(asyncio.all_tasks()), _fds())
+            baseline = (await _connections(db, url), len(asyncio.all_tasks()), _fds())
 
             outcomes = []
             for _ in range(ROUNDS):
@@ -69,18 +69,18 @@ async def test_no_leaks_after_thousands_of_rpcs(database_url, db, queue):
                     grpc.StatusCode.DEADLINE_EXCEEDED} <= codes
             assert grpc.StatusCode.INTERNAL not in codes and grpc.StatusCode.UNKNOWN not in codes
 
-            after = await _settled(db, baseline)
+            after = await _settled(db, url, baseline)
             assert after[0] <= baseline[0] + POOL_MAX, ("connections", baseline, after)
             assert after[1] <= baseline[1] + POOL_MAX, ("tasks", baseline, after)
             assert after[2] <= baseline[2] + POOL_MAX, ("file descriptors", baseline, after)
             assert broker._notifier._waiters == {}  # every cancelled long poll unregistered
 
 
-async def _settled(db, baseline, tries: int = 50):
+async def _settled(db, url, baseline, tries: int = 50):
     """Cancelled handlers finish on their own schedule: look until the counts settle (or give up
     and let the assertions report what is left)."""
     for _ in range(tries):
-        now = (await _connections(db), len(asyncio.all_tasks()), _fds())
+        now = (await _connections(db, url), len(asyncio.all_tasks()), _fds())
         if all(n <= b for n, b in zip(now, baseline)):
             return now
         await asyncio.sleep(0.1)

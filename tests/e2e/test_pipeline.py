@@ -14,7 +14,7 @@ import pytest
 from broker.infra import logs
 from broker.v1 import admin_service_pb2 as apb, admin_service_pb2_grpc, job_service_pb2 as pb
 from broker.v1 import job_service_pb2_grpc
-from tests.brokers import running_broker
+from tests.brokers import fresh_database, running_broker
 from tests.e2e.helpers import spec
 
 
@@ -31,12 +31,10 @@ def log_lines():
 
 
 @pytest.fixture(scope="module")
-async def observed(database_url):
-    seen = []
-    async with running_broker(database_url, BROKER_AUTH="true",
-                              observe_rpc=lambda m, c, s: seen.append((m, c, s))) as broker:
+async def secured(database_url):
+    async with fresh_database(database_url) as url, running_broker(url, BROKER_AUTH="true") as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
-            yield broker, channel, seen
+            yield broker, channel
 
 
 async def test_request_id_round_trip_on_success_and_error(jobs, queue):
@@ -60,8 +58,8 @@ async def test_every_log_line_of_a_call_carries_its_request_id(jobs, queue, log_
     assert access["peer"].startswith("ipv") and access["duration_ms"] >= 0
 
 
-async def test_refusals_by_inner_stages_are_logged_and_measured(observed, log_lines):
-    broker, channel, seen = observed
+async def test_refusals_by_inner_stages_are_logged_and_measured(secured, log_lines):
+    broker, channel = secured
     jobs = job_service_pb2_grpc.JobServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await jobs.Enqueue(pb.EnqueueRequest(job=spec("q")), metadata=(("x-request-id", "rid-unauth"),))
@@ -69,19 +67,22 @@ async def test_refusals_by_inner_stages_are_logged_and_measured(observed, log_li
     assert ("x-request-id", "rid-unauth") in tuple(refused.value.trailing_metadata())
     [access] = [line for line in log_lines() if line.get("request_id") == "rid-unauth"]
     assert access["code"] == "UNAUTHENTICATED" and access["principal"] is None
-    assert ("/broker.v1.JobService/Enqueue", "UNAUTHENTICATED") in [(m, c) for m, c, _ in seen]
+    exposition = (await broker.metrics.render())[0].decode()
+    assert ('broker_rpc_duration_seconds_count{code="UNAUTHENTICATED",method="/broker.v1.JobService/Enqueue"} 1.0'
+            in exposition)
 
 
 async def test_unexpected_exception_is_internal_with_request_id(database_url, log_lines):
-    async with running_broker(database_url) as broker:
+    async with fresh_database(database_url) as url, running_broker(url) as broker:
         async def broken(*_args):
             raise RuntimeError("secret detail from deep inside")
 
-        broker.store.stats = broken
+        broker.store.get = broken
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             admin = admin_service_pb2_grpc.AdminServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as failed:
-                await admin.Stats(apb.StatsRequest(), metadata=(("x-request-id", "rid-boom"),))
+                await admin.GetJob(apb.GetJobRequest(job_id="00000000-0000-0000-0000-000000000000"),
+                                   metadata=(("x-request-id", "rid-boom"),))
     err = failed.value
     assert err.code() == grpc.StatusCode.INTERNAL
     assert err.details() == "internal error (request id rid-boom)"

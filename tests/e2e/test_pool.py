@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import asyncpg
 import grpc
 import pytest
 
 from broker.v1 import job_service_pb2 as pb, job_service_pb2_grpc
-from tests.brokers import running_broker
+from tests.brokers import fresh_database, running_broker
 from tests.e2e.helpers import enqueue, lease, ref, spec
 
 POOL = {"BROKER_POOL_MIN": "1", "BROKER_POOL_MAX": "2"}
@@ -19,14 +20,18 @@ POOL = {"BROKER_POOL_MIN": "1", "BROKER_POOL_MAX": "2"}
 
 @pytest.fixture(scope="module")
 async def small(database_url):
-    async with running_broker(database_url, BROKER_ACQUIRE_TIMEOUT="1.5", BROKER_STATEMENT_TIMEOUT="0.5",
-                              **POOL) as broker:
+    async with fresh_database(database_url) as url, running_broker(
+            url, BROKER_ACQUIRE_TIMEOUT="1.5", BROKER_STATEMENT_TIMEOUT="0.5", **POOL) as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
-            yield broker, job_service_pb2_grpc.JobServiceStub(channel)
+            own = await asyncpg.create_pool(url, min_size=1, max_size=2)
+            try:
+                yield broker, job_service_pb2_grpc.JobServiceStub(channel), own
+            finally:
+                await own.close()
 
 
-async def test_many_more_concurrent_rpcs_than_connections_all_complete(small, queue, db):
-    broker, jobs = small
+async def test_many_more_concurrent_rpcs_than_connections_all_complete(small, queue):
+    broker, jobs, db = small
     assert broker._pool.get_max_size() == 2
     calls = [jobs.Enqueue(pb.EnqueueRequest(job=spec(queue)), timeout=30) for _ in range(300)]
     replies = await asyncio.gather(*calls)
@@ -39,7 +44,7 @@ async def _hold_all(broker):
 
 
 async def test_exhausted_pool_is_unavailable_within_the_deadline(small, queue):
-    broker, jobs = small
+    broker, jobs, _ = small
     held = await _hold_all(broker)
     try:
         started = time.monotonic()
@@ -55,7 +60,7 @@ async def test_exhausted_pool_is_unavailable_within_the_deadline(small, queue):
 
 
 async def test_exhausted_pool_without_deadline_gives_up_after_the_acquire_timeout(small, queue):
-    broker, jobs = small
+    broker, jobs, _ = small
     held = await _hold_all(broker)
     try:
         started = time.monotonic()
@@ -69,8 +74,8 @@ async def test_exhausted_pool_without_deadline_gives_up_after_the_acquire_timeou
     assert 1.4 < took < 5
 
 
-async def test_statement_timeout_is_unavailable(small, queue, db):
-    broker, jobs = small
+async def test_statement_timeout_is_unavailable(small, queue):
+    broker, jobs, db = small
     await enqueue(jobs, queue)
     [leased] = await lease(jobs, queue)
     async with db.acquire() as conn, conn.transaction():

@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from broker.v1 import job_service_pb2 as pb, job_service_pb2_grpc
-from tests.brokers import running_broker
+from tests.brokers import fresh_database, running_broker
 from tests.e2e.helpers import spec
 
 # Nearly no refill during a test: the burst is all there is.
@@ -20,7 +20,7 @@ LIMITS = "enqueue=0.001/5,lease=1000/1000"
 
 @pytest.fixture(scope="module")
 async def limited(database_url):
-    async with running_broker(database_url, BROKER_RATE_LIMITS=LIMITS) as broker:
+    async with fresh_database(database_url) as url, running_broker(url, BROKER_RATE_LIMITS=LIMITS) as broker:
         yield broker
 
 
@@ -55,7 +55,7 @@ async def test_the_sdk_waits_exactly_as_long_as_retry_info_says(database_url, qu
     client_mod = pytest.importorskip("broker_client")
     from broker_client.options import CallRetry
 
-    async with running_broker(database_url, BROKER_RATE_LIMITS="enqueue=4/1") as broker:
+    async with fresh_database(database_url) as url, running_broker(url, BROKER_RATE_LIMITS="enqueue=4/1") as broker:
         slept = []
 
         def sleep(seconds):

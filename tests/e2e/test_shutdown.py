@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 import signal
 import time
 import urllib.request
@@ -81,17 +82,21 @@ def _signal_time(log_path) -> datetime:
     raise AssertionError(f"no {SIGNAL_LINE!r} in the broker's log")
 
 
-async def test_sigterm_under_load(database_url, db, tmp_path):
+async def test_sigterm_under_load(own_database):
     run = f"sd-{uuid.uuid4().hex[:8]}"
-    log_path = tmp_path / "broker.log"
     env = {"BROKER_LOG_LEVEL": "INFO", "BROKER_ACCESS_LOG": "false", "BROKER_SHUTDOWN_GRACE": "8",
            "BROKER_MIGRATE": "false"}
-    locker = await asyncpg.connect(database_url)
+    locker = await asyncpg.connect(own_database)
     try:
-        with open(log_path, "w") as log_file, spawn_broker(database_url, env=env, stderr=log_file) as broker:
+        with spawn_broker(own_database, env=env) as broker:
+            log_path = pathlib.Path(broker.log_path)
             async with grpc.aio.insecure_channel(broker.address) as channel:
                 load = Load(job_service_pb2_grpc.JobServiceStub(channel), run)
                 code, signalled, statuses = await _shut_down_under_load(broker, load, locker)
+        stored = await locker.fetch("SELECT id::text FROM broker_jobs WHERE id = ANY($1::uuid[])",
+                                    load.acknowledged)
+        last_lease = await locker.fetchval(
+            "SELECT max(at) FROM broker_events WHERE to_state = 'running' AND queue = $1", f"{run}-work")
     finally:
         await locker.close()
     assert code == 0
@@ -101,12 +106,9 @@ async def test_sigterm_under_load(database_url, db, tmp_path):
     assert all(at - signalled < 2.0 for at, _ in load.long_polls)  # not the 30 s they asked for
     assert set(load.errors) <= {grpc.StatusCode.UNAVAILABLE}, load.errors
 
-    stored = await db.fetch("SELECT id::text FROM broker_jobs WHERE id = ANY($1::uuid[])", load.acknowledged)
     assert len(stored) == len(load.acknowledged) > 0
 
     began = _signal_time(log_path)
-    last_lease = await db.fetchval(
-        "SELECT max(at) FROM broker_events WHERE to_state = 'running' AND queue = $1", f"{run}-work")
     # The log's timestamp is cut to the millisecond; a lease before the signal is at most 1 ms later.
     assert last_lease < began + timedelta(milliseconds=1), (last_lease, began)
     assert "broker stopped" in log_path.read_text()

@@ -7,7 +7,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests import tls
-from tests.brokers import running_broker
+from tests.brokers import fresh_database, running_broker
 
 pytestmark = pytest.mark.skipif(not tls.available(), reason="needs the openssl command")
 
@@ -30,7 +30,7 @@ async def check(address: str, credentials=None) -> grpc.StatusCode:
 
 async def test_tls(database_url, pki):
     env = {"BROKER_TLS_CERT": str(pki.server_cert), "BROKER_TLS_KEY": str(pki.server_key)}
-    async with running_broker(database_url, **env) as broker:
+    async with fresh_database(database_url) as url, running_broker(url, **env) as broker:
         trusted = grpc.ssl_channel_credentials(pki.ca.read_bytes())
         assert await check(broker.grpc_address, trusted) == grpc.StatusCode.OK
         assert await check(broker.grpc_address) == grpc.StatusCode.UNAVAILABLE  # plaintext is refused
@@ -41,7 +41,7 @@ async def test_tls(database_url, pki):
 async def test_mutual_tls(database_url, pki):
     env = {"BROKER_TLS_CERT": str(pki.server_cert), "BROKER_TLS_KEY": str(pki.server_key),
            "BROKER_TLS_CLIENT_CA": str(pki.ca)}
-    async with running_broker(database_url, **env) as broker:
+    async with fresh_database(database_url) as url, running_broker(url, **env) as broker:
         ca = pki.ca.read_bytes()
         with_cert = grpc.ssl_channel_credentials(ca, pki.client_key.read_bytes(), pki.client_cert.read_bytes())
         assert await check(broker.grpc_address, with_cert) == grpc.StatusCode.OK
