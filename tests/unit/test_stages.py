@@ -114,10 +114,12 @@ async def test_metrics_observes_method_code_and_seconds():
     async def missing(request, context):
         raise errors.JobNotFound("00000000-0000-0000-0000-000000000000")
 
-    stage = MetricsStage(lambda m, c, s: observed.append((m, c, s)))
-    await run_stages([stage], ok)
+    def observe(m, c, s):
+        observed.append((m, c, s))
+
+    await run_stages([MetricsStage(observe)], ok)
     with pytest.raises(grpc.aio.AbortError):
-        await run_stages([stage, ErrorStage()], missing)
+        await run_stages([MetricsStage(observe), ErrorStage()], missing)
     assert [(m, c) for m, c, _ in observed] == [(ENQUEUE, "OK"), (ENQUEUE, "NOT_FOUND")]
     assert all(s >= 0 for _, _, s in observed)
 
@@ -285,3 +287,27 @@ async def test_deadline_is_passed_on_for_the_store():
     await run_stages([RequestIdStage(), DeadlineStage()], handler, context=FakeContext(time_remaining=None))
     assert before + 1.9 < calls[0]["deadline"] < time.monotonic() + 2.0
     assert calls[1]["deadline"] is None
+
+
+async def test_a_stage_wraps_each_method_once():
+    calls = []
+
+    async def continuation(details):
+        calls.append(details.method)
+        return grpc.unary_unary_rpc_method_handler(ok)
+
+    class Details:
+        def __init__(self, method):
+            self.method, self.invocation_metadata = method, ()
+
+    stage = DeadlineStage()
+    first = await stage.intercept_service(continuation, Details(ENQUEUE))
+    again = await stage.intercept_service(continuation, Details(ENQUEUE))
+    other = await stage.intercept_service(continuation, Details(LEASE))
+    assert first is again and other is not first and calls == [ENQUEUE, LEASE]
+
+    async def unknown(details):
+        return None
+
+    assert await stage.intercept_service(unknown, Details("/x.Y/Z")) is None
+    assert "/x.Y/Z" not in stage._wrapped

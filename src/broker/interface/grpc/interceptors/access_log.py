@@ -13,6 +13,7 @@ from broker.interface.grpc.methods import is_open
 
 class AccessLogStage(Stage):
     def __init__(self, logger: logging.Logger | None = None) -> None:
+        super().__init__()
         self._log = logger or logging.getLogger("broker.access")
 
     async def around(self, method, request, context, proceed):

@@ -24,6 +24,7 @@ def bearer(value: str | None) -> str | None:
 
 class AuthenticationStage(Stage):
     def __init__(self, authenticate: Authenticator) -> None:
+        super().__init__()
         self._authenticate = authenticate
 
     async def around(self, method, request, context, proceed):

@@ -20,20 +20,33 @@ Proceed = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 class Stage(grpc.aio.ServerInterceptor):
-    """One step around unary-unary calls. Subclasses implement `around`."""
+    """One step around unary-unary calls. Subclasses implement `around`.
+
+    The wrapped handler is built once per method and reused: the servicers' handlers never
+    change, and every stage keeps its per-call work in `around`, so skipping the rest of the
+    chain's `intercept_service` on later calls changes nothing but the cost. Methods the server
+    does not serve are not remembered (their names come from clients)."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner, method = handler.unary_unary, handler_call_details.method
+        inner = handler.unary_unary
 
         async def run(request, context):
             return await self.around(method, request, context, inner)
 
-        return grpc.unary_unary_rpc_method_handler(
+        wrapped = self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
             run, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
+        return wrapped
 
     async def around(self, method: str, request: Any, context: grpc.aio.ServicerContext,
                      proceed: Proceed) -> Any:

@@ -18,6 +18,7 @@ def no_metrics(method: str, code: str, seconds: float) -> None:
 
 class MetricsStage(Stage):
     def __init__(self, observe_rpc: ObserveRpc = no_metrics) -> None:
+        super().__init__()
         self._observe = observe_rpc
 
     async def around(self, method, request, context, proceed):

@@ -15,6 +15,7 @@ ANONYMOUS = "anonymous"
 
 class RateLimitStage(Stage):
     def __init__(self, limiter: RateLimiter) -> None:
+        super().__init__()
         self._limiter = limiter
 
     async def around(self, method, request, context, proceed):

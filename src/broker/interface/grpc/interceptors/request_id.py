@@ -19,6 +19,7 @@ _USABLE = re.compile(r"[\x21-\x7e]{1,128}")
 
 class RequestIdStage(Stage):
     def __init__(self, make: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        super().__init__()
         self._make = make
 
     async def around(self, method, request, context, proceed):
