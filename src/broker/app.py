@@ -27,7 +27,6 @@ from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings
 from broker.interface.grpc.admin_service import AdminUseCases
 from broker.interface.grpc.interceptors import build_chain
-from broker.interface.grpc.interceptors.metrics import ObserveRpc
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, listen
 from broker.interface.http.api import DashboardUseCases
@@ -144,11 +143,13 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
     ) if settings.observe.dashboard else None
     health = Health()
-    chain = _pipeline(settings, pool, metrics.observe_rpc)
+    authenticate = _authenticator(settings, pool)
+    chain = build_chain(observe_rpc=metrics.observe_rpc, authenticate=authenticate,
+                        limiter=RateLimiter(settings.rate_limits.rates), access_log=settings.log.access)
     server = build_server(jobs, admin, health, [*interceptors, *chain], settings.server.reflection)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
-    http = web.AppRunner(build_app(health, metrics.render, dashboard), access_log=None)
+    http = web.AppRunner(build_app(health, metrics.render, dashboard, authenticate), access_log=None)
     await http.setup()
     host, port = settings.server.http_addr.rsplit(":", 1)
     site = web.TCPSite(http, host, int(port))
@@ -177,14 +178,12 @@ def _pool_usage(pool):
     return usage
 
 
-def _pipeline(settings: Settings, pool, observe_rpc: ObserveRpc) -> list:
+def _authenticator(settings: Settings, pool) -> Authenticate | None:
+    """With BROKER_AUTH on: API keys checked against their hashes, looked up through a short cache."""
     sec = settings.security
-    authenticate = None
-    if sec.auth:
-        keys = CachedKeyStore(PgKeyStore(pool, settings.database.acquire_timeout), sec.key_cache_ttl)
-        authenticate = Authenticate(keys)
-    return build_chain(observe_rpc=observe_rpc, authenticate=authenticate,
-                       limiter=RateLimiter(settings.rate_limits.rates), access_log=settings.log.access)
+    if not sec.auth:
+        return None
+    return Authenticate(CachedKeyStore(PgKeyStore(pool, settings.database.acquire_timeout), sec.key_cache_ttl))
 
 
 def _tls(settings: Settings) -> dict[str, bytes | None]:

@@ -125,3 +125,24 @@ async def test_keys_are_stored_as_hashes_only(auth_db, keys):
     stored = b"".join(bytes(r["token_hash"]) + r["id"].encode() for r in rows)
     for token in keys.values():
         assert token.encode() not in stored and token.split("_")[2].encode() not in stored
+
+
+async def test_the_dashboard_api_needs_an_admin_key(auth_db, keys):
+    import aiohttp
+
+    async with running_broker(auth_db, BROKER_AUTH="true") as broker:
+        base = f"http://127.0.0.1:{broker.http_port}"
+        async with aiohttp.ClientSession() as http:
+            async def status(path, token=None, method="GET"):
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                async with http.request(method, base + path, headers=headers,
+                                        json={"job_ids": []} if method == "POST" else None) as r:
+                    return r.status
+
+            assert await status("/api/overview") == 401
+            assert await status("/api/overview", "brk_0123456789abcdef_nope") == 401
+            assert await status("/api/overview", keys["revoked"]) == 401
+            assert await status("/api/overview", keys["worker"]) == 403
+            assert await status("/api/purge", keys["producer"], "POST") == 403
+            assert await status("/api/overview", keys["admin"]) == 200
+            assert [await status(p) for p in ("/healthz", "/metrics", "/")] == [200, 200, 200]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from broker.interface.http import api
+from broker.interface.http.auth import Authenticator, bearer_auth
 from broker.interface.http.errors import json_errors
 
 # Returns the exposition body and its content type (the metrics adapter renders it).
@@ -15,8 +16,11 @@ RenderMetrics = Callable[[], Awaitable[tuple[bytes, str]]]
 
 
 def build_app(health, render_metrics: RenderMetrics | None = None,
-              dashboard: api.DashboardUseCases | None = None) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+              dashboard: api.DashboardUseCases | None = None,
+              authenticate: Authenticator | None = None) -> web.Application:
+    """`authenticate` (with BROKER_AUTH on): the JSON API needs an admin API key."""
+    middlewares = [json_errors] + ([bearer_auth(authenticate)] if authenticate else [])
+    app = web.Application(middlewares=middlewares)
 
     async def healthz(_request: web.Request) -> web.Response:
         if health.serving:

@@ -8,12 +8,26 @@ const STATES = ["ready", "scheduled", "retrying", "running", "succeeded", "dead"
 const $ = (id) => document.getElementById(id);
 let openJob = null;
 
-async function api(path, body) {
-  const init = body === undefined ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-  };
+// With BROKER_AUTH on, the API wants an admin key: asked for once (not again if declined, until
+// the page reloads), kept for this tab only. Parallel polls share the answer.
+const TOKEN_KEY = "broker-api-key";
+let declined = false;
+
+async function api(path, body, retried) {
+  const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init = body === undefined ? { headers } : { method: "POST", headers, body: JSON.stringify(body) };
   const response = await fetch(path, init);
   const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && !retried && !declined) {
+    if (sessionStorage.getItem(TOKEN_KEY) === token) {
+      const given = window.prompt("This broker needs an API key with the admin role:");
+      if (given && given.trim()) sessionStorage.setItem(TOKEN_KEY, given.trim());
+      else declined = true;
+    }
+    if (!declined) return api(path, body, true);
+  }
   if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
   return data;
 }
