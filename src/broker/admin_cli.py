@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import time
@@ -53,13 +54,54 @@ def add_commands(sub) -> None:
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default=os.environ.get("BROKER_TARGET") or DEFAULT_TARGET,
+    env = os.environ.get
+    parser.add_argument("--target", default=env("BROKER_TARGET") or DEFAULT_TARGET,
                         help=f"the broker's gRPC address (env BROKER_TARGET, default {DEFAULT_TARGET})")
+    parser.add_argument("--token", default=env("BROKER_TOKEN"),
+                        help="an admin API key, for a broker with BROKER_AUTH on (env BROKER_TOKEN)")
+    parser.add_argument("--ca", default=env("BROKER_CA"),
+                        help="PEM file of the CA that signed the broker's certificate: use TLS (env BROKER_CA)")
+    parser.add_argument("--cert", default=env("BROKER_CLIENT_CERT"),
+                        help="PEM client certificate, for mutual TLS (env BROKER_CLIENT_CERT)")
+    parser.add_argument("--key", default=env("BROKER_CLIENT_KEY"),
+                        help="PEM key of the client certificate (env BROKER_CLIENT_KEY)")
+
+
+class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
+                                                   "wait_for_ready", "compression")), grpc.ClientCallDetails):
+    pass
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call."""
+
+    def __init__(self, token: str) -> None:
+        self._pair = ("authorization", f"Bearer {token}")
+
+    def intercept_unary_unary(self, continuation, details, request):
+        metadata = (*(details.metadata or ()), self._pair)
+        return continuation(_Details(details.method, details.timeout, metadata, details.credentials,
+                                     details.wait_for_ready, details.compression), request)
+
+
+def _channel(args: argparse.Namespace) -> grpc.Channel:
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    if args.ca or args.cert:
+        credentials = grpc.ssl_channel_credentials(
+            read(args.ca) if args.ca else None, read(args.key) if args.key else None,
+            read(args.cert) if args.cert else None)
+        channel = grpc.secure_channel(args.target, credentials)
+    else:
+        channel = grpc.insecure_channel(args.target)
+    return grpc.intercept_channel(channel, _Bearer(args.token)) if args.token else channel
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the chosen command; gRPC errors become one line on stderr and exit status 1."""
-    with grpc.insecure_channel(args.target) as channel:
+    with _channel(args) as channel:
         stub = admin_service_pb2_grpc.AdminServiceStub(channel)
         try:
             return args.func(stub, args)
