@@ -129,3 +129,21 @@ async def test_any_request_gets_a_clear_status(target, path, method, data):
     request = data.draw(_request_strategy(method, target), label="request")
     md = data.draw(metadata(target.tokens), label="metadata")
     await _call(target, path, method, request, md)
+
+
+@pytest.mark.parametrize("path, method", METHODS, ids=[p.rsplit("/", 1)[1] for p, _ in METHODS])
+@settings(max_examples=max(10, EXAMPLES // 2), deadline=None, derandomize=not RANDOM, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=st.binary(max_size=200))
+async def test_any_bytes_get_a_clear_status(target, path, method, body):
+    """Not even a message: bytes that may not parse at all."""
+    raw = target.channel.unary_unary(path, request_serializer=lambda b: b,
+                                     response_deserializer=method.output_type._concrete_class.FromString)
+    md = (("authorization", f"Bearer {target.tokens['admin']}"),)
+    before = await target.db.fetchrow(FINGERPRINT)
+    try:
+        await raw(body, metadata=md, timeout=10)
+    except grpc.aio.AioRpcError as err:
+        assert err.code() not in NEVER, (path, err.code(), err.details(), body)
+        assert tuple(await target.db.fetchrow(FINGERPRINT)) == tuple(before)
+        assert dict(err.trailing_metadata()).get("x-request-id")

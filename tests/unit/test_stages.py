@@ -172,6 +172,26 @@ async def test_unexpected_exception_is_internal_with_request_id_and_no_trace(cap
     assert any(r.exc_info and r.request_id == "req-42" for r in caplog.records)
 
 
+async def test_error_stage_refuses_unparsable_bytes_before_the_servicer():
+    handler, calls = seen()
+
+    def strict(data: bytes):
+        raise ValueError("corrupt")
+
+    async def continuation(details):
+        return grpc.unary_unary_rpc_method_handler(handler, request_deserializer=strict)
+
+    class Details:
+        method, invocation_metadata = ENQUEUE, ()
+
+    wrapped = await ErrorStage().intercept_service(continuation, Details())
+    ctx = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await wrapped.unary_unary(wrapped.request_deserializer(b"\xff"), ctx)
+    assert ctx.status == grpc.StatusCode.INVALID_ARGUMENT and ctx.message.startswith("request:")
+    assert calls == []
+
+
 async def test_error_stage_lets_cancellation_through():
     async def cancelled(request, context):
         raise asyncio.CancelledError()

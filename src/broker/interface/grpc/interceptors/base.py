@@ -44,9 +44,13 @@ class Stage(grpc.aio.ServerInterceptor):
             return await self.around(method, request, context, inner)
 
         wrapped = self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
-            run, request_deserializer=handler.request_deserializer,
+            run, request_deserializer=self.deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer)
         return wrapped
+
+    def deserializer(self, inner: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+        """The request parser gRPC will use (the outermost stage's; each passes on the inner one)."""
+        return inner
 
     async def around(self, method: str, request: Any, context: grpc.aio.ServicerContext,
                      proceed: Proceed) -> Any:
@@ -70,3 +74,25 @@ def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
         if k == key:
             return v if isinstance(v, str) else None
     return None
+
+
+class Malformed:
+    """Stands in for a request whose bytes did not parse, so that the pipeline (not gRPC's
+    generic UNKNOWN) answers it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if parse is None:
+        return None
+
+    def parse_or_mark(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's malformed input
+            return Malformed(exc)
+    return parse_or_mark

@@ -1,7 +1,8 @@
 """Stage 4, errors: domain errors raised by the stages inside it or by the servicer become
 their status code and message through the one table in status.py (with RetryInfo when they
 carry a wait). Anything unexpected becomes INTERNAL naming the request id; the traceback goes
-to the log, never to the client."""
+to the log, never to the client. A request whose bytes do not parse as its message type is
+INVALID_ARGUMENT here too (gRPC itself would answer UNKNOWN, naming a Python exception)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ import grpc
 
 from broker.entities import errors
 from broker.interface.grpc.context import request_id
-from broker.interface.grpc.interceptors.base import Stage
+from broker.interface.grpc.interceptors.base import Malformed, Stage, tolerant
 from broker.interface.grpc.status import code_for, details_metadata
 
 log = logging.getLogger("broker.grpc")
 
 
 class ErrorStage(Stage):
+    def deserializer(self, inner):
+        return tolerant(inner)
+
     async def around(self, method, request, context, proceed):
         try:
+            if isinstance(request, Malformed):
+                raise errors.InvalidArgument("request", f"the bytes are not a valid message of this method "
+                                                        f"({type(request.error).__name__})")
             return await proceed(request, context)
         except grpc.aio.AbortError:
             raise
