@@ -124,6 +124,13 @@ async def test_metrics_observes_method_code_and_seconds():
     assert all(s >= 0 for _, _, s in observed)
 
 
+async def test_a_failing_metrics_sink_does_not_fail_the_call():
+    def broken(m, c, s):
+        raise RuntimeError("registry gone")
+
+    assert await run_stages([MetricsStage(broken)], ok) == "done"
+
+
 # -- errors
 
 @pytest.mark.parametrize("exc, code", [

@@ -4,12 +4,14 @@ Prometheus collectors live in infra; nothing here imports them)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from broker.interface.grpc.interceptors.base import Stage, outcome
 
 ObserveRpc = Callable[[str, str, float], None]
+log = logging.getLogger("broker.grpc")
 
 
 def no_metrics(method: str, code: str, seconds: float) -> None:
@@ -29,4 +31,7 @@ class MetricsStage(Stage):
             failure = exc
             raise
         finally:
-            self._observe(method, outcome(context, failure).name, time.perf_counter() - started)
+            try:
+                self._observe(method, outcome(context, failure).name, time.perf_counter() - started)
+            except Exception:  # noqa: BLE001 - a metrics fault must not fail the call it measures
+                log.exception("observe_rpc failed for %s", method)
