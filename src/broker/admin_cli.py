@@ -59,12 +59,11 @@ def _target(parser: argparse.ArgumentParser) -> None:
                         help=f"the broker's gRPC address (env BROKER_TARGET, default {DEFAULT_TARGET})")
     parser.add_argument("--token", default=env("BROKER_TOKEN"),
                         help="an admin API key, for a broker with BROKER_AUTH on (env BROKER_TOKEN)")
-    parser.add_argument("--ca", default=env("BROKER_CA"),
-                        help="PEM file of the CA that signed the broker's certificate: use TLS (env BROKER_CA)")
-    parser.add_argument("--cert", default=env("BROKER_CLIENT_CERT"),
-                        help="PEM client certificate, for mutual TLS (env BROKER_CLIENT_CERT)")
-    parser.add_argument("--key", default=env("BROKER_CLIENT_KEY"),
-                        help="PEM key of the client certificate (env BROKER_CLIENT_KEY)")
+    # The same flags as the SDK's brokerctl.
+    parser.add_argument("--tls", action="store_true", help="use TLS with the system roots")
+    parser.add_argument("--tls-ca", metavar="PEM", help="root certificates (implies --tls)")
+    parser.add_argument("--tls-cert", metavar="PEM", help="client certificate chain for mutual TLS")
+    parser.add_argument("--tls-key", metavar="PEM", help="client private key for mutual TLS")
 
 
 class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
@@ -89,10 +88,10 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
         with open(path, "rb") as f:
             return f.read()
 
-    if args.ca or args.cert:
+    if args.tls or args.tls_ca or args.tls_cert:
         credentials = grpc.ssl_channel_credentials(
-            read(args.ca) if args.ca else None, read(args.key) if args.key else None,
-            read(args.cert) if args.cert else None)
+            read(args.tls_ca) if args.tls_ca else None, read(args.tls_key) if args.tls_key else None,
+            read(args.tls_cert) if args.tls_cert else None)
         channel = grpc.secure_channel(args.target, credentials)
     else:
         channel = grpc.insecure_channel(args.target)

@@ -1,5 +1,5 @@
 """The operator commands against a broker with keys and TLS: `broker keys create|list|revoke`,
-and `broker stats` with --token and --ca."""
+and `broker stats` with --token and --tls-ca."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def test_stats_with_token_over_tls(database_url, tmp_path):
         code, token, _ = await broker_cli("keys", "--database-url", url, "create", "--name", "ops", "--role", "admin")
         env = {"BROKER_AUTH": "true", "BROKER_TLS_CERT": str(pki.server_cert), "BROKER_TLS_KEY": str(pki.server_key)}
         async with running_broker(url, **env) as broker:
-            target = ("--target", broker.grpc_address, "--ca", str(pki.ca))
+            target = ("--target", broker.grpc_address, "--tls-ca", str(pki.ca))
             code, _, err = await broker_cli("stats", *target)
             assert code == 1 and "UNAUTHENTICATED" in err
             code, out, err = await broker_cli("stats", *target, env={"BROKER_TOKEN": token.strip()})
