@@ -81,9 +81,14 @@ async def acall_with_retry(call: Callable[[], Awaitable[T]], policy: CallRetry,
         attempt += 1
 
 
+# The longest RetryInfo delay the worker's loops honour.
+MAX_HINT = 60.0
+
+
 class Backoff:
     """Open-ended exponential backoff with equal jitter for the worker's loops, which keep
-    retrying for as long as the broker is away; ``reset()`` after a success."""
+    retrying for as long as the broker is away; ``reset()`` after a success. When the failed
+    call carries a RetryInfo hint (a rate limit), the hint is the wait instead."""
 
     def __init__(self, initial: float = 0.1, maximum: float = 5.0, multiplier: float = 2.0,
                  rng: random.Random | None = None) -> None:
@@ -92,14 +97,18 @@ class Backoff:
         self._rng = rng
         self.failures = 0
 
-    def next(self) -> float:
-        """Count a failure and return the seconds to wait before the next try."""
+    def next(self, error: grpc.RpcError | None = None) -> float:
+        """Count a failure and return the seconds to wait before the next try: the server's
+        RetryInfo delay when ``error`` carries one (up to a minute), else the backoff."""
         self.failures += 1
+        hint = retry_info_delay(error.trailing_metadata()) if hasattr(error, "trailing_metadata") else None
+        if hint is not None:
+            return min(hint, MAX_HINT)
         return self._policy.backoff(self.failures, self._rng)
 
-    async def sleep(self) -> None:
+    async def sleep(self, error: grpc.RpcError | None = None) -> None:
         """Count a failure and wait."""
-        await asyncio.sleep(self.next())
+        await asyncio.sleep(self.next(error))
 
     def reset(self) -> None:
         self.failures = 0

@@ -36,6 +36,7 @@ class Heartbeater:
         self._held = held
         self._on_lost = on_lost
         self._backoff = Backoff()
+        self._error: grpc.RpcError | None = None
         self.calls = 0
 
     async def run(self) -> None:
@@ -49,7 +50,7 @@ class Heartbeater:
             elif await self.beat_once():
                 await asyncio.sleep(MIN_GAP)
             else:
-                await self._backoff.sleep()
+                await self._backoff.sleep(self._error)
 
     async def beat_once(self) -> bool:
         """One Heartbeat for every held lease; False when the call failed."""
@@ -62,6 +63,7 @@ class Heartbeater:
             results = await self._rpc.heartbeat([i.ref() for i in held])
         except grpc.RpcError as error:
             log.warning("heartbeat for %d leases failed: %s", len(held), error.code().name)
+            self._error = error
             return False
         self._backoff.reset()
         for item, result in zip(held, results, strict=False):

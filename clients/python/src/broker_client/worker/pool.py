@@ -85,7 +85,7 @@ class Pool:
                 if error.code() not in WORKER_RETRYABLE:
                     raise LeaseRefused(f"Lease refused: {error.code().name}: {error.details()}") from error
                 self.stats.lease_failures += 1
-                delay = backoff.next()
+                delay = backoff.next(error)
                 log.warning("lease failed (%s); retrying in %.2f s", error.code().name, delay)
                 await asyncio.sleep(delay)
                 continue

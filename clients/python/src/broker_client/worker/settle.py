@@ -94,7 +94,7 @@ class Settler:
                     log.error("%s of %d jobs failed for good: %s", kind, len(batch), error)
                     results = [None] * len(batch)  # type: ignore[list-item]
                     break
-                delay = backoff.next()
+                delay = backoff.next(error)
                 log.warning("%s of %d jobs failed (%s); retrying in %.2f s", kind, len(batch),
                             error.code().name, delay)
                 await asyncio.sleep(delay)
