@@ -307,13 +307,15 @@ async def test_deadline_refuses_work_whose_deadline_passed():
     assert calls == []
 
 
-async def test_deadline_is_passed_on_for_the_store():
+async def test_the_deadline_is_passed_on_for_the_store_from_the_first_stage():
     handler, calls = seen()
     before = time.monotonic()
-    await run_stages([RequestIdStage(), DeadlineStage()], handler, context=FakeContext(time_remaining=2.0))
-    await run_stages([RequestIdStage(), DeadlineStage()], handler, context=FakeContext(time_remaining=None))
+    await run_stages([RequestIdStage()], handler, context=FakeContext(time_remaining=2.0))
+    await run_stages([RequestIdStage()], handler, context=FakeContext(time_remaining=None))
     assert before + 1.9 < calls[0]["deadline"] < time.monotonic() + 2.0
     assert calls[1]["deadline"] is None
+    assert deadline.get() is None
+
 
 
 async def test_a_stage_wraps_each_method_once():
