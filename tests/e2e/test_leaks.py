@@ -8,7 +8,6 @@ import asyncio
 import os
 
 import grpc
-import pytest
 
 from broker.v1 import job_service_pb2 as pb, job_service_pb2_grpc
 from tests.brokers import fresh_database, running_broker
