@@ -90,7 +90,7 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
         finally:
             await conn.close()
         for events in (True, False):
-            role = "ceiling" if events else "reference"
+            role = "reference" if events else "ceiling"
             for group, case, total, per, flight in (
                     ("enqueue-1x1", "1 job/statement, 1 in flight", profile.enqueue_single, 1, 1),
                     ("enqueue-1x32", "1 job/statement, 32 in flight", profile.enqueue_concurrent, 1, 32),
