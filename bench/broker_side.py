@@ -56,14 +56,19 @@ class BrokerUnderTest:
                 raise TimeoutError("the queue did not drain in time")
             await asyncio.sleep(poll)
 
-    async def drain_span(self) -> tuple[float, int]:
-        """Seconds from the first lease to the last ack (the broker's own event times), and acks."""
+    async def drain_span(self) -> dict:
+        """Seconds from the first lease to the last ack (the broker's own event times), acks,
+        and the jobs per Lease and per Ack call (each call stamps its events with one time)."""
         row = await self.conn.fetchrow("""
             SELECT extract(epoch FROM max(at) FILTER (WHERE reason = 'ack')
                                    - min(at) FILTER (WHERE reason = 'lease')) AS span,
-                   count(*) FILTER (WHERE reason = 'ack') AS acked
+                   count(*) FILTER (WHERE reason = 'ack') AS acked,
+                   count(DISTINCT at) FILTER (WHERE reason = 'lease') AS lease_calls,
+                   count(DISTINCT at) FILTER (WHERE reason = 'ack') AS ack_calls
             FROM broker_events""")
-        return float(row["span"]), row["acked"]
+        return {"span_s": float(row["span"]), "acked": row["acked"],
+                "jobs_per_lease_call": round(row["acked"] / max(1, row["lease_calls"]), 1),
+                "jobs_per_ack_call": round(row["acked"] / max(1, row["ack_calls"]), 1)}
 
     async def backend_cpu(self) -> dict[int, float]:
         """CPU seconds so far of each PostgreSQL backend serving the bench database."""

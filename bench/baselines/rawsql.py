@@ -69,14 +69,19 @@ async def drain_rate(url: str, events: bool, n: int, claim: int) -> dict:
                    for i in range(processes)]
         try:
             await asyncio.to_thread(procs.start_all, workers)
+            pids = await env.backend_pids(conn, env.database_name(url))
+            pg_cpu = {pid: procs.cpu_seconds(pid) for pid in pids}
             procs.go(workers)
             marks = [await asyncio.to_thread(w.expect, "done", max(60.0, n / 100)) for w in workers]
+            pg_used = sum(procs.cpu_seconds(pid) - pg_cpu[pid] for pid in pids)
+            workers_used = sum(w.cpu() for w in workers)
         finally:
             await asyncio.to_thread(procs.stop_all, workers)
         spans = [tuple(map(float, m.split()[1:])) for m in marks]
         done = await conn.fetchval("SELECT count(*) FROM broker_jobs WHERE state = 'succeeded'")
         span = max(s[1] for s in spans) - min(s[0] for s in spans)
         return {"jobs_per_s": done / span, "span_s": span, "completed": done,
+                "pg_cpu_per_1k": pg_used / done * 1000, "workers_cpu_per_1k": workers_used / done * 1000,
                 "layout": f"{processes} proc x {loops} conn"}
     finally:
         await conn.close()

@@ -31,8 +31,9 @@ async def one_run(but, n: int, concurrency: int, processes: int) -> dict:
         worker_rss = max((w.peak_rss_mb() or 0) for w in workers)
     finally:
         await asyncio.to_thread(procs.stop_all, workers)
-    span, acked = await but.drain_span()
-    return {"jobs_per_s": acked / span, "span_s": span, "acked": acked,
+    calls = await but.drain_span()
+    acked = calls["acked"]
+    return {"jobs_per_s": acked / calls["span_s"], **calls,
             "broker_cpu_per_1k": broker_used / acked * 1000, "pg_cpu_per_1k": pg_used / acked * 1000,
             "workers_cpu_per_1k": worker_cpu / acked * 1000, "worker_peak_rss_mb": worker_rss}
 
