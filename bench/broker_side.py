@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -121,3 +122,14 @@ def sdk_workers(address: str, n: int, concurrency: int, *extra: str) -> list[pro
     return [procs.Child.python(f"sdk-worker-{i}", "bench.proc.sdk_worker", "--target", address,
                                "--queue", QUEUE, "--concurrency", str(concurrency), *extra)
             for i in range(n)]
+
+
+def worker_stats(workers: list[procs.Child]) -> dict:
+    """The summed pool counters the stopped SDK workers printed (lease calls include empty ones)."""
+    total: dict[str, int] = {}
+    for w in workers:
+        for line in w.output():
+            if line.startswith("stats "):
+                for k, v in json.loads(line[6:]).items():
+                    total[k] = total.get(k, 0) + v
+    return total

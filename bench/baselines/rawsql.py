@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import asyncpg
 
 from bench import env, procs
-from bench.baselines.rawsql_sql import enqueue_args, statements
+from bench.baselines.rawsql_sql import LABELS, ROLES, enqueue_args, statements
 from bench.payload import KIND, QUEUE, payload
 from bench.profiles import Profile
 from bench.results import Figure, Results
@@ -21,12 +21,8 @@ from broker.infra.pg.migrate import migrate
 DRAIN_LAYOUT = {1: (2, 8), 100: (2, 2)}
 
 
-def label(events: bool) -> str:
-    return "with events" if events else "no events"
-
-
-async def enqueue_rate(url: str, events: bool, total: int, per_statement: int, in_flight: int) -> float:
-    enqueue_sql = statements(events)[0]
+async def enqueue_rate(url: str, variant: str, total: int, per_statement: int, in_flight: int) -> float:
+    enqueue_sql = statements(variant)[0]
     conns = [await asyncpg.connect(url) for _ in range(in_flight)]
     try:
         for c in conns:
@@ -49,7 +45,7 @@ async def enqueue_rate(url: str, events: bool, total: int, per_statement: int, i
 async def fill(url: str, n: int) -> None:
     conn = await asyncpg.connect(url)
     try:
-        enqueue_sql = statements(True)[0]
+        enqueue_sql = statements("broker")[0]
         for start in range(0, n, 1000):
             payloads = [payload(i) for i in range(start, min(start + 1000, n))]
             await conn.fetch(enqueue_sql, *enqueue_args(payloads, QUEUE, KIND, datetime.now(timezone.utc)))
@@ -58,14 +54,14 @@ async def fill(url: str, n: int) -> None:
         await conn.close()
 
 
-async def drain_rate(url: str, events: bool, n: int, claim: int) -> dict:
+async def drain_rate(url: str, variant: str, n: int, claim: int) -> dict:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("TRUNCATE broker_jobs, broker_events")
         await fill(url, n)
         processes, loops = DRAIN_LAYOUT[claim]
         workers = [procs.Child.python(f"raw-{i}", "bench.proc.rawsql_worker", "--dsn", url, "--claim", str(claim),
-                                      "--loops", str(loops), "--events", str(int(events)))
+                                      "--loops", str(loops), "--variant", variant)
                    for i in range(processes)]
         try:
             await asyncio.to_thread(procs.start_all, workers)
@@ -94,18 +90,21 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
             await migrate(conn)
         finally:
             await conn.close()
-        for events in (True, False):
-            role = "reference" if events else "ceiling"
+        # Enqueue: the broker's statement, and the same insert without the event rows (the
+        # tuned variants insert exactly as the broker does).
+        for variant in ("broker", "tuned-plain"):
             for group, case, total, per, flight in (
                     ("enqueue-1x1", "1 job/statement, 1 in flight", profile.enqueue_single, 1, 1),
                     ("enqueue-1x32", "1 job/statement, 32 in flight", profile.enqueue_concurrent, 1, 32),
                     ("enqueue-100x4", "100 jobs/statement, 4 in flight", profile.enqueue_batch, 100, 4)):
-                values = [await enqueue_rate(url, events, total, per, flight) for _ in range(profile.runs)]
-                results.add(Figure("enqueue", group, "raw-sql", f"{case}, {label(events)}", "jobs/s", values,
-                                   role=role))
+                values = [await enqueue_rate(url, variant, total, per, flight) for _ in range(profile.runs)]
+                label = "broker SQL, with events" if variant == "broker" else "no events"
+                results.add(Figure("enqueue", group, "raw-sql", f"{case}, {label}", "jobs/s", values,
+                                   role=ROLES[variant]))
+        for variant in ("broker", "tuned-events", "tuned-plain"):
             for claim, n in ((1, profile.drain_jobs_claim1), (100, profile.drain_jobs)):
-                runs = [await drain_rate(url, events, n, claim) for _ in range(profile.runs)]
+                runs = [await drain_rate(url, variant, n, claim) for _ in range(profile.runs)]
                 group = "drain" if claim == 100 else "drain-claim1"
                 results.add(Figure("drain", group, "raw-sql",
-                                   f"claim {claim}, {label(events)} ({runs[0]['layout']})", "jobs/s",
-                                   [r["jobs_per_s"] for r in runs], role=role, details=runs))
+                                   f"claim {claim}, {LABELS[variant]} ({runs[0]['layout']}, {n} jobs)", "jobs/s",
+                                   [r["jobs_per_s"] for r in runs], role=ROLES[variant], details=runs))

@@ -1,7 +1,7 @@
 """A raw-SQL worker process: the broker's claim/complete lifecycle straight from asyncpg.
 
-Each of --loops connections claims --claim jobs (FOR UPDATE SKIP LOCKED, with or without the
-event rows), completes them in one statement, and repeats until a claim comes back empty.
+Each of --loops connections claims --claim jobs (FOR UPDATE SKIP LOCKED; --variant: the
+broker's statements, or tuned ones with or without the event rows), completes them in one statement, and repeats until a claim comes back empty.
 Prints `ready`, waits for `go`, and prints `done <first claim> <last completion>` (monotonic).
 """
 
@@ -32,7 +32,7 @@ async def loop(conn: asyncpg.Connection, claim_sql: str, complete_sql: str, limi
 
 
 async def run(args: argparse.Namespace) -> None:
-    _, claim_sql, complete_sql = statements(args.events)
+    _, claim_sql, complete_sql = statements(args.variant)
     conns = [await asyncpg.connect(args.dsn) for _ in range(args.loops)]
     for conn in conns:  # prepare before the clock starts, as a long-running worker would have
         await conn.prepare(claim_sql)
@@ -52,5 +52,5 @@ if __name__ == "__main__":
     p.add_argument("--dsn", required=True)
     p.add_argument("--claim", type=int, default=100)
     p.add_argument("--loops", type=int, default=2)
-    p.add_argument("--events", type=int, default=1)
+    p.add_argument("--variant", default="broker")
     asyncio.run(run(p.parse_args()))

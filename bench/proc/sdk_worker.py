@@ -1,6 +1,6 @@
 """A bench worker process: the SDK's worker pool (broker_client.Worker) with a no-op handler.
 
-Connects, prints `ready`, waits for `go` on stdin, then runs until SIGTERM. With --record
+Connects, prints `ready`, waits for `go` on stdin, then runs until SIGTERM and prints `stats {...}` (the pool's counters). With --record
 each handler appends `<job id> <monotonic start> <monotonic end>` to a file (unbuffered,
 so a SIGKILL loses nothing written); with --hold it sleeps that long first (crash scenario).
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import os
 import sys
 import time
@@ -53,6 +55,7 @@ async def run(args: argparse.Namespace) -> None:
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await worker.run(options=options, channel=channel)
+    print("stats " + json.dumps(dataclasses.asdict(worker.stats)), flush=True)
 
 
 if __name__ == "__main__":

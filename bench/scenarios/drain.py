@@ -41,8 +41,9 @@ async def one_run(but, n: int, concurrency: int, processes: int) -> dict:
 async def run(profile: Profile, results: Results, keep_db: bool = False) -> None:
     async with broker_under_test("drain", keep_db) as but:
         for concurrency, processes in profile.drain_configs:
-            runs = [await one_run(but, profile.drain_jobs, concurrency, processes) for _ in range(profile.runs)]
-            fig = results.add(Figure("drain", "drain", "broker", case_name(concurrency, processes), "jobs/s",
+            n = profile.drain_jobs if concurrency >= 100 else profile.drain_jobs_c10
+            runs = [await one_run(but, n, concurrency, processes) for _ in range(profile.runs)]
+            fig = results.add(Figure("drain", "drain", "broker", f"{case_name(concurrency, processes)}, {n} jobs", "jobs/s",
                                      [r["jobs_per_s"] for r in runs], details=runs))
         # Cost is read from the last (largest) configuration, the same one every release.
         cost = [

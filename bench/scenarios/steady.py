@@ -11,7 +11,7 @@ import time
 
 from bench import procs
 from bench.baselines.common import read_records
-from bench.broker_side import batch_request, broker_under_test, sdk_workers
+from bench.broker_side import batch_request, broker_under_test, sdk_workers, worker_stats
 from bench.profiles import Profile
 from bench.results import Figure, Results
 from bench.stats import percentile
@@ -69,6 +69,7 @@ async def one_run(but, profile: Profile) -> dict:
         used = but.broker.cpu() - cpu
     finally:
         await asyncio.to_thread(procs.stop_all, workers)
+    pool = worker_stats(workers)
     starts = read_records(record)
     os.unlink(record)
     ordered = sorted((t, (starts[j][0] - t) * 1000) for j, t in sent.items() if j in starts)
@@ -77,7 +78,9 @@ async def one_run(but, profile: Profile) -> dict:
     return {"offered_jobs_per_s": offered, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
             "p99_first_third_ms": percentile(lat[:third], 99), "p99_last_third_ms": percentile(lat[-third:], 99),
             "max_depth": max(depths, default=0), "last_depth": depths[-1] if depths else 0,
-            "missing": len(sent) - len(lat), "broker_cpu_per_1k": used / max(1, len(sent)) * 1000}
+            "missing": len(sent) - len(lat), "broker_cpu_per_1k": used / max(1, len(sent)) * 1000,
+            "lease_calls": pool.get("lease_calls"),
+            "jobs_per_lease_call": round(pool.get("leased", 0) / max(1, pool.get("lease_calls", 0)), 2)}
 
 
 async def run(profile: Profile, results: Results, keep_db: bool = False) -> None:
