@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SDK := clients/python
 
-.PHONY: install run test test-fast lint proto proto-check bench bench-quick bench-install clean
+.PHONY: install run test test-fast test-tools lint proto proto-check bench bench-quick bench-install clean
 
 install: $(VENV)/.installed
 
@@ -17,8 +17,13 @@ $(VENV)/.installed: pyproject.toml $(wildcard $(SDK)/pyproject.toml)
 run: install  ## the broker; embedded PostgreSQL unless DATABASE_URL is set
 	$(VENV)/bin/broker serve
 
-test: install lint  ## the whole suite against a fresh database
+test: install lint test-tools  ## the whole suite against a fresh database
 	$(PY) -m pytest -q
+
+test-tools:  ## Debian's chromium (dashboard test) and promtool (metrics and alert rules), when missing
+	@# Best effort on a developer's machine (the tests that need them skip); required in CI.
+	bash tools/install-chromium.sh || [ -z "$$CI" ]
+	bash tools/install-promtool.sh || [ -z "$$CI" ]
 
 test-fast: install  ## skip the slow multi-process scenarios
 	$(PY) -m pytest -q -m "not slow"
@@ -45,4 +50,4 @@ bench-quick: bench-install  ## a one-minute smoke of the benchmark
 	$(PY) -m bench --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .tools test-artifacts

@@ -13,7 +13,8 @@ from aiohttp import web
 from broker.entities.errors import Unavailable
 from broker.infra import embedded
 from broker.infra.clock import SystemClock
-from broker.infra.logs import LogEventSink
+from broker.infra.logs import FanOutSink, LogEventSink
+from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.migrate import migrate
 from broker.infra.pg.pool import create_pool
@@ -22,7 +23,9 @@ from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings
 from broker.interface.grpc.admin_service import AdminUseCases
 from broker.interface.grpc.job_service import JobUseCases
+from broker.interface.grpc.interceptors.metrics import MetricsInterceptor
 from broker.interface.grpc.server import Health, build_server
+from broker.interface.http.api import DashboardUseCases
 from broker.interface.http.server import build_app
 from broker.usecases.ack import Ack
 from broker.usecases.admin import GetJob, ListJobs, Stats
@@ -31,6 +34,7 @@ from broker.usecases.heartbeat import Heartbeat
 from broker.usecases.lease import LeaseJobs
 from broker.usecases.nack import Nack
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
+from broker.usecases.overview import ReadOverview, Throughput
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
 
@@ -48,6 +52,7 @@ class Broker:
     database_url: str
     health: Health
     store: PgJobStore
+    metrics: BrokerMetrics
     reaper: ReapExpired
     pruner: PruneFinished
     _server: grpc.aio.Server
@@ -95,7 +100,11 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         async with pool.acquire() as conn:
             await migrate(conn)
     store = PgJobStore(pool, settings.database.acquire_timeout)
-    notifier, sink, limits = LocalNotifier(), LogEventSink(), settings.limits
+    overview = ReadOverview(store, clock, settings.observe.stats_cache)
+    metrics = BrokerMetrics(overview, _pool_usage(pool))
+    # Every committed state change: one log line, the counters, and a stale overview.
+    notifier, limits = LocalNotifier(), settings.limits
+    sink = FanOutSink(LogEventSink(), metrics, overview)
     jobs = JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
         lease=LeaseJobs(store, clock, notifier, sink, limits),
@@ -104,17 +113,23 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         nack=Nack(store, clock, sink, limits, rng),
     )
     admin = AdminUseCases(
-        get_job=GetJob(store), list_jobs=ListJobs(store, limits), stats=Stats(store, clock),
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits), stats=Stats(overview),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )
+    dashboard = DashboardUseCases(
+        overview=overview, throughput=Throughput(store, clock), get_job=admin.get_job,
+        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
+    ) if settings.observe.dashboard else None
     health = Health()
-    server = build_server(jobs, admin, health, interceptors, settings.server.reflection)
+    # Metrics outermost: it times and counts every call, refusals by later interceptors included.
+    chain = [MetricsInterceptor(metrics.observe_rpc), *interceptors]
+    server = build_server(jobs, admin, health, chain, settings.server.reflection)
     grpc_port = server.add_insecure_port(settings.server.grpc_addr)
     if grpc_port == 0:
         raise OSError(f"cannot listen for gRPC on {settings.server.grpc_addr}")
     await server.start()
-    http = web.AppRunner(build_app(health), access_log=None)
+    http = web.AppRunner(build_app(health, metrics.render, dashboard), access_log=None)
     await http.setup()
     host, port = settings.server.http_addr.rsplit(":", 1)
     site = web.TCPSite(http, host, int(port))
@@ -132,8 +147,15 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     await health.set(True)
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
                                       "http": f"{host}:{http_port}", "embedded_db": bool(db)})
-    return Broker(settings, grpc_port, http_port, url, health, store, reaper, pruner, server, http, runner,
-                  notifier, pool, db)
+    return Broker(settings, grpc_port, http_port, url, health, store, metrics, reaper, pruner, server, http,
+                  runner, notifier, pool, db)
+
+
+def _pool_usage(pool):
+    def usage() -> PoolUsage:
+        idle = pool.get_idle_size()
+        return PoolUsage(in_use=pool.get_size() - idle, idle=idle, max_size=pool.get_max_size())
+    return usage
 
 
 def _health_check(store: PgJobStore, health: Health):

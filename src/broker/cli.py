@@ -1,4 +1,5 @@
-"""Command-line entry points: `broker serve`, `broker migrate`, and the SDK's `worker`/`enqueue`."""
+"""Command-line entry points: `broker serve`, `broker migrate`, the operators' `stats` and `dlq`
+(broker.admin_cli), and the SDK's `worker`/`enqueue`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import sys
 
+from broker import admin_cli
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
@@ -92,9 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     mig = sub.add_parser("migrate", help="apply database migrations and exit")
     mig.add_argument("--database-url")
     mig.set_defaults(func=_migrate)
+    admin_cli.add_commands(sub)
     sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
     sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
     args = parser.parse_args(argv)
+    if args.command in ("stats", "dlq"):
+        return admin_cli.run(args)
     return args.func(args)
 
 

@@ -18,10 +18,21 @@ async def event_log_is_complete(caplog, queue, db):
     caplog.set_level(logging.INFO, logger="broker.jobs")
     spawned_before = len(support.SPAWNED_LOGS)
     yield
-    records = list(caplog.get_records("call"))
+    records = caplog.get_records("setup") + caplog.get_records("call")
     for path in support.SPAWNED_LOGS[spawned_before:]:  # brokers the test ran as subprocesses
         records += support.job_log_records(path)
     await check_event_log(db, queue, records)
+
+
+def job_log_entries(records) -> list[dict]:
+    """The state changes in `broker.jobs` log records (in-process records carry them as
+    `entries`; lines read back from a subprocess's JSON log are one change each)."""
+    found = []
+    for r in records:
+        if r.name != "broker.jobs":
+            continue
+        found += getattr(r, "entries", None) or [vars(r)]
+    return found
 
 
 async def check_event_log(db, queue: str, records) -> None:
@@ -32,9 +43,8 @@ async def check_event_log(db, queue: str, records) -> None:
         "SELECT job_id::text, from_state, to_state, reason, attempt FROM broker_events "
         "WHERE queue = $1 ORDER BY id", queue)
     logged = Counter(
-        (r.job_id, r.__dict__["from"], r.to, r.reason, r.attempt)
-        for r in records
-        if r.name == "broker.jobs" and getattr(r, "queue", None) == queue and r.job_id in states)
+        (e["job_id"], e["from"], e["to"], e["reason"], e["attempt"])
+        for e in job_log_entries(records) if e["queue"] == queue and e["job_id"] in states)
     rows = Counter(tuple(e) for e in events)
     assert rows == logged, "event rows and log lines differ"
     last: dict[str, str | None] = {}

@@ -288,3 +288,18 @@ async def test_stats_count_states_and_windows(jobs, admin, queue, clock):
         assert (window.enqueued, window.succeeded, window.failed, window.dead_lettered) == (5, 1, 2, 1)
         assert abs(window.failure_rate - 2 / 3) < 1e-9
     assert stats.oldest_ready_age.ToTimedelta() >= timedelta(0)
+
+
+async def test_a_job_that_kills_every_worker_ends_dead(jobs, admin, queue, clock, broker_server):
+    [job_id] = await enqueue(jobs, queue, max_attempts=2, lease_duration=duration(5),
+                             retry_policy=job_pb2.RetryPolicy(initial_delay=duration(0)))
+    for attempt in (1, 2):
+        [leased] = await lease(jobs, queue)
+        assert leased.attempt == attempt
+        clock.advance(6)  # the worker died: no heartbeat, no ack
+        await broker_server.reaper.run_once()
+    got = await get(admin, job_id)
+    assert got.job.state == DEAD
+    assert [e.error for e in got.job.errors] == ["lease expired", "lease expired"]
+    assert [e.reason for e in got.events][-1] == "expire"
+    assert await lease(jobs, queue) == []

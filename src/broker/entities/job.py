@@ -124,6 +124,10 @@ class Event:
     worker_id: str | None = None
     error: str | None = None
     id: int = 0
+    # Timings for metrics, when the store knows them (seconds): on a lease, how long the job
+    # waited since it became ready; on ack, nack or expiry, how long the attempt ran.
+    waited: float | None = None
+    ran: float | None = None
 
 
 def check_job_id(job_id: str, field_name: str) -> str:

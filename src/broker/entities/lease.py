@@ -71,6 +71,10 @@ class Failure:
     retry_after: float | None = None
 
 
+# Longer backoffs are cut to this (a century): later run_at values would not fit a datetime.
+MAX_RETRY_DELAY = 100 * 365.25 * 86400.0
+
+
 @dataclass(frozen=True, slots=True)
 class FailureDecision:
     to_state: JobState
@@ -86,7 +90,7 @@ def decide_failure(attempt: int, max_attempts: int, policy: RetryPolicy, failure
         delay = failure.retry_after
     else:
         delay = policy.delay(attempt, rng)
-    return FailureDecision(JobState.PENDING, now + timedelta(seconds=delay))
+    return FailureDecision(JobState.PENDING, now + timedelta(seconds=min(delay, MAX_RETRY_DELAY)))
 
 
 # How the reaper describes an attempt whose lease lapsed.

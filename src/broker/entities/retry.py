@@ -35,6 +35,8 @@ class RetryPolicy:
     def base_delay(self, attempt: int) -> float:
         """The delay after failed attempt number `attempt` (1-based), before jitter."""
         exponent = max(attempt, 1) - 1
+        if self.initial_delay == 0:
+            return 0.0
         try:
             raw = self.initial_delay * self.multiplier**exponent
         except OverflowError:

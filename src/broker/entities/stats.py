@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +42,12 @@ class WorkerLeases:
     queue: str
     leases: int
     last_heartbeat: object = None  # datetime of the newest lease extension
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCounts:
+    """What happened to one queue's jobs in one minute (for throughput and failure-rate charts)."""
+
+    queue: str
+    minute: datetime  # the start of the minute
+    counts: WindowCounts

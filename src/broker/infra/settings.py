@@ -51,6 +51,12 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class ObserveSettings:
+    stats_cache: float = 1.0         # seconds the Stats RPC, /metrics and the dashboard reuse one read
+    dashboard: bool = True           # serve the dashboard and its /api/ on the HTTP port
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -58,6 +64,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     limits: Limits = field(default_factory=Limits)
     queues: QueueConfig = field(default_factory=QueueConfig)
+    observe: ObserveSettings = field(default_factory=ObserveSettings)
 
 
 class _Env:
@@ -121,7 +128,10 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     )
     log = LogSettings(level=e.get("BROKER_LOG_LEVEL", "INFO", _choice("debug", "info", "warning", "error")),
                       format=e.get("BROKER_LOG_FORMAT", "json", _choice("json", "human")))
-    settings = Settings(database, server, maintenance, log, _limits(e), _queues(e))
+    o = ObserveSettings()
+    observe = ObserveSettings(stats_cache=e.get("BROKER_STATS_CACHE", o.stats_cache, float),
+                              dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool))
+    settings = Settings(database, server, maintenance, log, _limits(e), _queues(e), observe=observe)
     return _override(settings, overrides)
 
 

@@ -11,7 +11,8 @@ from broker.entities.errors import InvalidArgument, JobNotFound
 from broker.entities.job import Event, Job, JobState, check_job_id
 from broker.entities.queue import Limits, check_queue_name
 from broker.entities.stats import QueueStats, WorkerLeases
-from broker.usecases.ports import Clock, JobStore
+from broker.usecases.overview import ReadOverview
+from broker.usecases.ports import JobStore
 
 
 class GetJob:
@@ -52,25 +53,27 @@ class ListJobs:
 
 
 class Stats:
-    """Per-queue counts, the oldest ready job's age, and rates over the last minute and hour."""
+    """Per-queue counts, the oldest ready job's age, and rates over the last minute and hour;
+    read through the shared overview so the RPC, /metrics and the dashboard agree."""
 
-    def __init__(self, store: JobStore, clock: Clock) -> None:
-        self._store, self._clock = store, clock
+    def __init__(self, overview: ReadOverview) -> None:
+        self._overview = overview
 
     async def __call__(self, queues: Sequence[str] = ()) -> list[QueueStats]:
         for i, queue in enumerate(queues):
             check_queue_name(queue, f"queues[{i}]")
-        return await self._store.stats(list(queues), self._clock.now())
+        wanted = set(queues)
+        return [q for q in (await self._overview()).queues if not wanted or q.queue in wanted]
 
 
 class Workers:
     """Who holds leases now, per queue, with their last heartbeat."""
 
-    def __init__(self, store: JobStore, clock: Clock) -> None:
-        self._store, self._clock = store, clock
+    def __init__(self, overview: ReadOverview) -> None:
+        self._overview = overview
 
     async def __call__(self) -> list[WorkerLeases]:
-        return await self._store.workers(self._clock.now())
+        return list((await self._overview()).workers)
 
 
 def _encode(created_at: datetime | None, job_id: str) -> str:

@@ -11,7 +11,7 @@ from typing import Protocol
 from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import Failure, FailureDecision, LeaseRef, Snapshot
 from broker.entities.retry import RetryPolicy
-from broker.entities.stats import QueueStats, WorkerLeases
+from broker.entities.stats import MinuteCounts, QueueStats, WorkerLeases
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,9 @@ class JobStore(Protocol):
     async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]: ...
 
     async def workers(self, now: datetime) -> list[WorkerLeases]: ...
+
+    async def throughput(self, queues: Sequence[str], since: datetime, now: datetime) -> list[MinuteCounts]:
+        """Events after `since` up to `now`, counted per queue and minute, oldest minute first."""
 
     async def redrive(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool,
                       now: datetime) -> tuple[list[str], list[Event]]:

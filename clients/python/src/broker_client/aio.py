@@ -41,7 +41,7 @@ class AsyncClient:
         """``options`` holds every connection setting; the keywords override it."""
         self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
         self._channel = channel if channel is not None else aio_channel(self.options)
-        self._stub = job_service_pb2_grpc.JobServiceStub(self._channel)
+        self._stub = job_service_pb2_grpc.JobServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._metadata = self.options.call_metadata()
         self._sleep = sleep
 

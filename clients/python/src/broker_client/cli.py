@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from .client import Client
@@ -77,7 +79,26 @@ def run_worker(args: argparse.Namespace) -> int:
         queues=args.queues, concurrency=args.concurrency, lease_duration=args.lease_duration,
         poll_wait=args.poll_wait, shutdown_grace=args.shutdown_grace, worker_id=args.worker_id)
     worker.run_sync(options=connection_options(args))
-    return 0
+    code = 1 if worker.forced else 0
+    stuck = [t.name for t in _live_threads(grace=1.0)]
+    if stuck:
+        # Sync handlers cannot be interrupted and the interpreter would wait for them at exit:
+        # their jobs are already nacked, so leave now.
+        logging.getLogger("broker_client.worker").warning("exiting with handlers still running: %s", stuck)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _live_threads(grace: float) -> list[threading.Thread]:
+    """Non-daemon threads still running after giving idle pool threads ``grace`` s to exit."""
+    deadline = time.monotonic() + grace
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for t in others:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in others if t.is_alive()]
 
 
 def run_enqueue(args: argparse.Namespace) -> int:

@@ -43,8 +43,9 @@ def _build_pool() -> tuple[Any, Any]:
 Status, RetryInfo = _build_pool()
 
 
-def retry_delay(trailing_metadata: Iterable[tuple[str, str | bytes]] | None) -> float | None:
-    """Seconds the server asked us to wait (RetryInfo.retry_delay), or None when it did not say."""
+def retry_delay(trailing_metadata: Iterable[Any] | None) -> float | None:
+    """Seconds the server asked us to wait (RetryInfo.retry_delay), or None when it did not say.
+    ``trailing_metadata`` holds (key, value) pairs, as `call.trailing_metadata()` returns."""
     for key, value in trailing_metadata or ():
         if key != DETAILS_KEY or not isinstance(value, bytes):
             continue
@@ -55,7 +56,7 @@ def retry_delay(trailing_metadata: Iterable[tuple[str, str | bytes]] | None) -> 
         for detail in status.details:
             if detail.type_url == RETRY_INFO_TYPE:
                 delay = RetryInfo.FromString(detail.value).retry_delay
-                return max(0.0, delay.seconds + delay.nanos / 1e9)
+                return max(0.0, float(delay.seconds + delay.nanos / 1e9))
     return None
 
 

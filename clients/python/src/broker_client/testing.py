@@ -45,7 +45,7 @@ def _handler(target: Target, kind: str | None) -> Handler | None:
         if kind is None:
             raise ValueError("give kind= to pick the handler from a Worker or Registry")
         return registry.get(kind)
-    return Registry().add(kind or getattr(target, "__name__", "test"), target)
+    return Registry().add(kind or str(getattr(target, "__name__", "test")), target)
 
 
 async def arun_job(target: Target, payload: Any = b"", *, kind: str | None = None,

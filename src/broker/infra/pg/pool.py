@@ -16,4 +16,13 @@ async def create_pool(url: str, settings: DatabaseSettings) -> asyncpg.Pool:
         server_settings=server_settings, timeout=settings.acquire_timeout,
         # Recycle connections that sat idle a long time, and re-establish after outages.
         max_inactive_connection_lifetime=300.0,
+        reset=_reset,
     )
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """Pooled connections never change session state (LISTEN has a connection of its own), so
+    the default reset (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL: a round trip on every
+    release) is skipped; only a transaction left open is rolled back."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")

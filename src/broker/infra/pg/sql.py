@@ -19,7 +19,9 @@ WITH input AS (
         lease_duration, created_at, updated_at)
     SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority, 'pending', run_at,
         max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, $14, $14
-    FROM input ORDER BY ord
+    -- Keys in a fixed order, so batches racing on the same keys wait for each other instead of
+    -- deadlocking.
+    FROM input ORDER BY queue, idempotency_key, ord
     ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, queue, kind
 ), ev AS (
@@ -38,16 +40,22 @@ WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 
 CLAIM = f"""
 WITH picked AS (
-    SELECT id FROM broker_jobs
-    WHERE state = 'pending' AND queue = ANY($1::text[]) AND run_at <= $2
-    ORDER BY priority, run_at, id
+    -- Per queue, so the ready index yields rows in lease order (no sort of the whole backlog).
+    SELECT c.id FROM unnest($1::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at FROM broker_jobs
+        WHERE state = 'pending' AND queue = q.name AND run_at <= $2
+        ORDER BY priority, run_at, id
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ) c
+    ORDER BY c.priority, c.run_at, c.id
     LIMIT $3
-    FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE broker_jobs j
     SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
         lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
-        worker_id = $4, heartbeat_at = $2, updated_at = $2
+        worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
 ), ev AS (
@@ -63,8 +71,9 @@ _REFS = """refs AS (
 )"""
 _HELD = "j.id = refs.id AND j.lease_token::text = refs.token AND j.state = 'running'"
 _OUTCOME = """SELECT (c.id IS NOT NULL) AS changed, j.state, j.lease_token::text AS lease_token,
-    j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id
-FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id LEFT JOIN changed c ON c.id = refs.id
+    j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id, j.leased_at
+FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id
+    LEFT JOIN changed c ON c.id = refs.id AND c.token = refs.token  -- a stale ref beside the held one stays unchanged
 ORDER BY refs.ord"""
 
 EXTEND = f"""
@@ -73,7 +82,7 @@ WITH {_REFS}, changed AS (
     SET lease_expires_at = $3::timestamptz + make_interval(secs => coalesce($4::float8, j.lease_duration)),
         heartbeat_at = $3
     FROM refs WHERE {_HELD}
-    RETURNING j.id, j.lease_expires_at
+    RETURNING j.id, refs.token, j.lease_expires_at
 )
 {_OUTCOME.format(at="c.lease_expires_at")}
 """
@@ -83,7 +92,7 @@ WITH {_REFS}, changed AS (
     UPDATE broker_jobs j
     SET state = 'succeeded', finished_at = $3, updated_at = $3, lease_expires_at = NULL
     FROM refs WHERE {_HELD}
-    RETURNING j.id, j.queue, j.kind, j.attempt, j.worker_id
+    RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id
 ), ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
     SELECT id, queue, 'running', 'succeeded', 'ack', attempt, worker_id, $3 FROM changed
@@ -113,13 +122,13 @@ WITH u AS (
         errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', u.error, 'at', $5::timestamptz)),
         finished_at = CASE WHEN u.state = 'dead' THEN $5 END, updated_at = $5
     FROM u WHERE j.id = u.id AND j.state = 'running'
-    RETURNING j.id, j.queue, j.kind, j.state, j.attempt, j.worker_id, u.error, j.run_at
+    RETURNING j.id, j.queue, j.kind, j.state, j.attempt, j.worker_id, u.error, j.run_at, j.leased_at
 )
 , ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error, at)
     SELECT id, queue, 'running', state, $7, attempt, worker_id, error, $5 FROM changed
 )
-SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at FROM changed
+SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_at FROM changed
 """
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
@@ -160,8 +169,20 @@ SELECT queue, at > $2::timestamptz - interval '1 minute' AS last_minute,
     count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
     count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
 FROM broker_events
-WHERE at > $2 - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+WHERE at > $2::timestamptz - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
 GROUP BY 1, 2
+"""
+
+THROUGHPUT = """
+SELECT queue, date_trunc('minute', at) AS minute,
+    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
+    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
+    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
+FROM broker_events
+WHERE at > $2 AND at <= $3 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+GROUP BY 1, 2
+ORDER BY 2, 1
 """
 
 WORKERS = """

@@ -12,7 +12,7 @@ import asyncpg
 from broker.entities.errors import Unavailable
 from broker.entities.job import Event, Job, JobState, Reason
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
-from broker.entities.stats import QueueStats, WindowCounts, WorkerLeases
+from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.infra.pg import rows, sql
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -79,7 +79,8 @@ class PgJobStore:
             found = await conn.fetch(sql.COMPLETE, *_ref_columns(refs), now)
         calls = [_call(ref, r, JobState.SUCCEEDED) for ref, r in zip(refs, found)]
         events = [Event(c.ref.job_id, r["queue"], JobState.RUNNING, JobState.SUCCEEDED, Reason.ACK,
-                        r["attempt"], now, kind=r["kind"], worker_id=r["worker_id"])
+                        r["attempt"], now, kind=r["kind"], worker_id=r["worker_id"],
+                        ran=rows.seconds_since(r["leased_at"], now))
                   for c, r in zip(calls, found) if c.changed]
         return calls, _unique(events)
 
@@ -100,7 +101,7 @@ class PgJobStore:
             job_id = ref.job_id.lower()
             done = changed.get(job_id)
             job = locked.get(job_id)
-            if done:
+            if done and job.lease_token == ref.lease_token:  # not a stale ref beside the held one
                 event, run_at = done
                 at = run_at if event.to_state is JobState.PENDING else None
                 calls.append(LeaseCall(ref, True, Snapshot(event.to_state, ref.lease_token), at))
@@ -125,7 +126,8 @@ class PgJobStore:
             sql.FAIL, [j.id for j, _ in todo], [d.to_state.value for d in decisions],
             [d.run_at for d in decisions], [f.error for _, f in todo], now, clear_token, reason.value)
         return {r[0]: (Event(r[0], r[1], JobState.RUNNING, rows.state(r[3]), reason, r[4], now,
-                             kind=r[2], worker_id=r[5], error=r[6]), r[7]) for r in found}
+                             kind=r[2], worker_id=r[5], error=r[6], ran=rows.seconds_since(r[8], now)),
+                       r[7]) for r in found}
 
     @_guarded
     async def get(self, job_id: str) -> Job | None:
@@ -157,6 +159,12 @@ class PgJobStore:
     async def workers(self, now: datetime) -> list[WorkerLeases]:
         async with self._conn() as conn:
             return [WorkerLeases(r[0], r[1], r[2], r[3]) for r in await conn.fetch(sql.WORKERS)]
+
+    @_guarded
+    async def throughput(self, queues: Sequence[str], since: datetime, now: datetime) -> list[MinuteCounts]:
+        async with self._conn() as conn:
+            found = await conn.fetch(sql.THROUGHPUT, list(queues), since, now)
+        return [MinuteCounts(r[0], r[1], WindowCounts(r[2], r[3], r[4], r[5])) for r in found]
 
     @_guarded
     async def redrive(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool,

@@ -3,6 +3,7 @@ use cases, not here."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -10,7 +11,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
-from broker.entities.retry import Jitter
+from broker.entities.retry import Jitter, RetryPolicy
 from broker.usecases.enqueue import JobSpec, RetrySpec
 from broker.v1 import job_pb2, job_service_pb2
 
@@ -52,13 +53,20 @@ def when(parent, field: str) -> datetime | None:
         raise InvalidArgument(field, "is not a valid timestamp") from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def set_time(stamp: timestamp_pb2.Timestamp, value: datetime | None) -> None:
+    """Exact, and several times cheaper than Timestamp.FromDatetime (a hot path in Lease)."""
     if value is not None:
-        stamp.FromDatetime(value)
+        delta = value - _EPOCH
+        stamp.seconds = delta.days * 86400 + delta.seconds
+        stamp.nanos = delta.microseconds * 1000
 
 
 def set_duration(msg: duration_pb2.Duration, value: float) -> None:
-    msg.FromNanoseconds(int(round(value * 1e9)))
+    nanos = int(round(value * 1e9))
+    msg.seconds, msg.nanos = int(nanos // 1_000_000_000), int(nanos % 1_000_000_000)
 
 
 def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
@@ -85,25 +93,42 @@ def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
         raise InvalidArgument(prefix + exc.field, str(exc).split(": ", 1)[1]) from None
 
 
+@functools.lru_cache(maxsize=1024)
+def _policy_to_wire(policy: RetryPolicy) -> job_pb2.RetryPolicy:
+    """Jobs share a few policies: build each message once and copy it (a C-level copy)."""
+    out = job_pb2.RetryPolicy(multiplier=policy.multiplier, jitter=JITTER_TO_WIRE[policy.jitter])
+    set_duration(out.initial_delay, policy.initial_delay)
+    set_duration(out.max_delay, policy.max_delay)
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _duration_to_wire(seconds: float) -> duration_pb2.Duration:
+    out = duration_pb2.Duration()
+    set_duration(out, seconds)
+    return out
+
+
 def job_to_wire(job: Job, out: job_pb2.Job) -> job_pb2.Job:
+    """Lease builds one of these per job: only non-default fields are set."""
     out.id, out.queue, out.kind, out.payload = job.id, job.queue, job.kind, job.payload
     if job.headers:
         out.headers.update(job.headers)
-    out.idempotency_key = job.idempotency_key or ""
+    if job.idempotency_key:
+        out.idempotency_key = job.idempotency_key
     out.priority, out.state = job.priority, STATE_TO_WIRE[job.state]
     out.attempt, out.max_attempts = job.attempt, job.max_attempts
     set_time(out.run_at, job.run_at)
-    policy = out.retry_policy
-    set_duration(policy.initial_delay, job.retry.initial_delay)
-    set_duration(policy.max_delay, job.retry.max_delay)
-    policy.multiplier, policy.jitter = job.retry.multiplier, JITTER_TO_WIRE[job.retry.jitter]
-    set_duration(out.lease_duration, job.lease_duration)
-    out.worker_id = job.worker_id or ""
-    set_time(out.lease_expires_at, job.lease_expires_at if job.state is JobState.RUNNING else None)
-    out.last_error = job.last_error or ""
-    for err in job.errors:
-        item = out.errors.add(attempt=err.attempt, error=err.error)
-        set_time(item.at, err.at)
+    out.retry_policy.CopyFrom(_policy_to_wire(job.retry))
+    out.lease_duration.CopyFrom(_duration_to_wire(job.lease_duration))
+    if job.worker_id:
+        out.worker_id = job.worker_id
+    if job.state is JobState.RUNNING:
+        set_time(out.lease_expires_at, job.lease_expires_at)
+    if job.errors:
+        out.last_error = job.errors[-1].error
+        for err in job.errors:
+            set_time(out.errors.add(attempt=err.attempt, error=err.error).at, err.at)
     set_time(out.created_at, job.created_at)
     set_time(out.updated_at, job.updated_at)
     set_time(out.finished_at, job.finished_at)

@@ -45,7 +45,11 @@ def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interc
         interceptors=[*interceptors, ErrorInterceptor()],
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.so_reuseport", 0)],
+                 ("grpc.so_reuseport", 0),
+                 # Clients ping every 30 s to keep long polls alive through proxies: allow it
+                 # (the default answers pings more often than every 5 min with GOAWAY).
+                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                 ("grpc.keepalive_permit_without_calls", 1)],
     )
     job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(jobs), server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(admin), server)

@@ -35,10 +35,21 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Domain errors become their status code and message; anything unexpected becomes INTERNAL
     with the request id (the traceback goes to the log, never to the client)."""
 
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
     async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None or handler.unary_unary is None:
+                return handler
+            wrapped = self._wrapped[method] = self._wrap(handler, method)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """Built once per method: the servicers' handlers never change."""
         inner = handler.unary_unary
 
         async def guarded(request, context):
@@ -50,8 +61,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 await context.abort(code_for(exc), str(exc))
             except Exception:  # noqa: BLE001 - the edge: nothing unexpected leaks to the client
                 rid = request_id.get() or uuid.uuid4().hex
-                log.exception("unexpected error", extra={"request_id": rid,
-                                                         "method": handler_call_details.method})
+                log.exception("unexpected error", extra={"request_id": rid, "method": method})
                 await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
 
         return grpc.unary_unary_rpc_method_handler(

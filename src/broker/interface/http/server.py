@@ -1,12 +1,22 @@
-"""The HTTP side: /healthz now; metrics and the dashboard mount here too."""
+"""The HTTP side: /healthz, /metrics, the dashboard at / and its JSON API under /api/."""
 
 from __future__ import annotations
 
+import importlib.resources
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
+from broker.interface.http import api
+from broker.interface.http.errors import json_errors
 
-def build_app(health) -> web.Application:
-    app = web.Application()
+# Returns the exposition body and its content type (the metrics adapter renders it).
+RenderMetrics = Callable[[], Awaitable[tuple[bytes, str]]]
+
+
+def build_app(health, render_metrics: RenderMetrics | None = None,
+              dashboard: api.DashboardUseCases | None = None) -> web.Application:
+    app = web.Application(middlewares=[json_errors])
 
     async def healthz(_request: web.Request) -> web.Response:
         if health.serving:
@@ -14,4 +24,30 @@ def build_app(health) -> web.Application:
         return web.json_response({"status": "not_serving"}, status=503)
 
     app.router.add_get("/healthz", healthz)
+    if render_metrics is not None:
+        app.router.add_get("/metrics", _metrics(render_metrics))
+    if dashboard is not None:
+        api.add_routes(app, dashboard)
+        _add_dashboard(app)
     return app
+
+
+def _metrics(render: RenderMetrics):
+    async def metrics(_request: web.Request) -> web.Response:
+        body, content_type = await render()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+    return metrics
+
+
+def _add_dashboard(app: web.Application) -> None:
+    """The page and its assets, all from the package: no CDN, no build step."""
+    static = importlib.resources.files("broker.interface.http") / "static"
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.Response(text=(static / "index.html").read_text(), content_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", str(static), append_version=False)

@@ -18,6 +18,8 @@ log = logging.getLogger("broker_client.worker")
 
 # Check again at least this often, so a newly started job is never overlooked for long.
 MAX_SLEEP = 1.0
+# Never two calls back to back, whatever the leases say.
+MIN_GAP = 0.01
 
 
 class Heartbeater:
@@ -39,13 +41,14 @@ class Heartbeater:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            held = self._held()
+            held = [i for i in self._held() if not i.lost]
             due = min((i.heartbeat_due for i in held), default=loop.time() + MAX_SLEEP)
             wait = due - loop.time()
             if wait > 0:
                 await asyncio.sleep(min(wait, MAX_SLEEP))
-                continue
-            if not await self.beat_once():
+            elif await self.beat_once():
+                await asyncio.sleep(MIN_GAP)
+            else:
                 await self._backoff.sleep()
 
     async def beat_once(self) -> bool:
@@ -70,7 +73,7 @@ class Heartbeater:
             item.extended_at = sent_at
             if result.HasField("at"):
                 item.ctx.lease_deadline = result.at.ToDatetime(tzinfo=timezone.utc)
-        elif result.outcome in (pb.LEASE_OUTCOME_LOST, pb.LEASE_OUTCOME_NOT_FOUND):
+        else:  # LOST or NOT_FOUND: someone else holds the job now, or nobody does
             log.warning("lease on job %s lost (%s); cancelling its handler", item.job_id,
                         pb.LeaseOutcome.Name(result.outcome))
             self._on_lost(item)

@@ -20,10 +20,10 @@ def lease_seconds(leased: pb.LeasedJob, override: float | None, now: datetime | 
     if override:
         return override
     if leased.job.HasField("lease_duration"):
-        return leased.job.lease_duration.ToNanoseconds() / 1e9
+        return float(leased.job.lease_duration.ToNanoseconds() / 1e9)
     if leased.HasField("lease_expires_at"):
         now = now or datetime.now(timezone.utc)
-        left = (leased.lease_expires_at.ToDatetime(tzinfo=timezone.utc) - now).total_seconds()
+        left: float = (leased.lease_expires_at.ToDatetime(tzinfo=timezone.utc) - now).total_seconds()
         if left > 0:
             return left
     return DEFAULT_LEASE_SECONDS

@@ -43,6 +43,8 @@ class WorkerStats:
     running: int = 0
     peak_running: int = 0
     lease_calls: int = 0
+    # Lease calls that failed and were retried (the broker or its database was away).
+    lease_failures: int = 0
 
 
 class Pool:
@@ -60,24 +62,29 @@ class Pool:
         self._slot_freed = asyncio.Event()
         self.held: dict[str, InFlight] = {}
         self.stats = WorkerStats()
+        self.stopping = False
 
     @property
     def free(self) -> int:
         return self._concurrency - len(self.held)
 
     async def lease_loop(self) -> None:
-        """Lease while slots are free; back off while the broker is away. Runs until cancelled."""
+        """Lease while slots are free; back off while the broker is away. Returns after
+        ``stop_leasing`` (jobs a Lease call already in flight brings back still run)."""
         backoff = Backoff()
-        while True:
-            while self.free <= 0:
+        while not self.stopping:
+            while self.free <= 0 and not self.stopping:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
+            if self.stopping:
+                return
             try:
                 self.stats.lease_calls += 1
                 jobs = await self._rpc.lease(min(self.free, MAX_LEASE_BATCH), self._poll_wait)
             except grpc.RpcError as error:
                 if error.code() not in WORKER_RETRYABLE:
                     raise LeaseRefused(f"Lease refused: {error.code().name}: {error.details()}") from error
+                self.stats.lease_failures += 1
                 delay = backoff.next()
                 log.warning("lease failed (%s); retrying in %.2f s", error.code().name, delay)
                 await asyncio.sleep(delay)
@@ -85,6 +92,11 @@ class Pool:
             backoff.reset()
             for leased in jobs:
                 self.start(leased)
+
+    def stop_leasing(self) -> None:
+        """Issue no more Lease calls."""
+        self.stopping = True
+        self._slot_freed.set()
 
     def start(self, leased: pb.LeasedJob) -> InFlight:
         """Run the handler for a leased job in its own task."""

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("broker_client.worker")
 
+# At shutdown, how long a Lease call already sent may take to come back (seconds).
+IN_FLIGHT_LEASE_WAIT = 0.5
+
 
 class Session:
     """The object graph of one ``Worker.run``: channel, pools, rpc, settler, heartbeater."""
@@ -37,8 +40,8 @@ class Session:
         self.threads = ThreadPoolExecutor(s.concurrency, thread_name_prefix="broker-handler")
         self.processes = (ProcessPoolExecutor(s.processes or None)
                           if worker.registry.needs_process_pool else None)
-        self.rpc = WorkerRpc(job_service_pb2_grpc.JobServiceStub(self.channel), options,
-                             s.worker_id, s.queues, s.lease_duration)
+        stub = job_service_pb2_grpc.JobServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.rpc = WorkerRpc(stub, options, s.worker_id, s.queues, s.lease_duration)
         self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size)
         runner = HandlerRunner(self.threads, self.processes, s.handler_timeout)
         self.pool = Pool(self.rpc, worker.registry, runner, self.settler,
@@ -63,7 +66,12 @@ class Session:
 
     async def _shutdown(self, leasing: asyncio.Task[None], settling: asyncio.Task[None],
                         beating: asyncio.Task[None], force: asyncio.Event) -> None:
-        # 1. No new leases. 2. Running jobs finish (heartbeats go on). 3. The rest are nacked.
+        # 1. No new leases. A Lease call in flight may already have claimed jobs on the broker:
+        # give its reply a moment to arrive (those jobs then drain like the others) before
+        # cutting the long poll short. 2. Running jobs finish (heartbeats go on).
+        # 3. The rest are nacked.
+        self.pool.stop_leasing()
+        await asyncio.wait({leasing}, timeout=0 if force.is_set() else IN_FLIGHT_LEASE_WAIT)
         leasing.cancel()
         await asyncio.gather(leasing, return_exceptions=True)
         await self.pool.drain(0 if force.is_set() else self._settings.shutdown_grace, force)

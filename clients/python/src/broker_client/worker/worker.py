@@ -109,10 +109,19 @@ class Worker:
             stop.set()
             if force:
                 forced.set()
-        if self._loop.is_running() and threading.current_thread() is not threading.main_thread():
-            self._loop.call_soon_threadsafe(signal_stop)
-        else:
+        try:
+            in_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            in_loop = False
+        if in_loop:
             signal_stop()
+        else:
+            self._loop.call_soon_threadsafe(signal_stop)
+
+    @property
+    def forced(self) -> bool:
+        """True when the last run was stopped without waiting for running jobs."""
+        return self._force is not None and self._force.is_set()
 
     def _on_signal(self, signum: int) -> None:
         assert self._stop is not None
@@ -147,7 +156,7 @@ class Worker:
         if threading.current_thread() is not threading.main_thread():
             return []
         assert self._loop is not None
-        installed = []
+        installed: list[int] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, self._on_signal, sig)

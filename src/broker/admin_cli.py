@@ -1,0 +1,190 @@
+"""Operator commands that talk to a running broker over gRPC, like any client:
+`broker stats [--watch]` and `broker dlq list|show|redrive|purge`. Tables go to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+import grpc
+
+from broker.v1 import admin_service_pb2 as pb, admin_service_pb2_grpc, job_pb2
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+TIMEOUT = 10.0
+
+
+def add_commands(sub) -> None:
+    """Registers `stats` and `dlq` on the `broker` parser's subcommands."""
+    stats = sub.add_parser("stats", help="per-queue counts, ages and rates (the Stats RPC)")
+    _target(stats)
+    stats.add_argument("--queue", action="append", default=[], help="only this queue (repeatable)")
+    stats.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+                       help="refresh every SECONDS (default 2) until interrupted")
+    stats.set_defaults(func=_stats)
+
+    dlq = sub.add_parser("dlq", help="the dead letter queue: list, show, redrive, purge")
+    actions = dlq.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="dead jobs, newest first")
+    _target(listing)
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=_dlq_list)
+    show = actions.add_parser("show", help="one job: fields, every attempt's error, its event timeline")
+    _target(show)
+    show.add_argument("job_id")
+    show.set_defaults(func=_dlq_show)
+    for name, func, text in (("redrive", _dlq_redrive, "dead jobs back to pending"),
+                             ("purge", _dlq_purge, "delete dead jobs and their history")):
+        action = actions.add_parser(name, help=text + " (by ids, or --queue for all of a queue)")
+        _target(action)
+        action.add_argument("job_ids", nargs="*")
+        action.add_argument("--queue")
+        if name == "redrive":
+            action.add_argument("--keep-attempts", action="store_true",
+                                help="keep the attempt count instead of granting fresh attempts")
+        else:
+            action.add_argument("--yes", action="store_true", help="confirm purging a whole queue")
+        action.set_defaults(func=func)
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default=os.environ.get("BROKER_TARGET") or DEFAULT_TARGET,
+                        help=f"the broker's gRPC address (env BROKER_TARGET, default {DEFAULT_TARGET})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the chosen command; gRPC errors become one line on stderr and exit status 1."""
+    with grpc.insecure_channel(args.target) as channel:
+        stub = admin_service_pb2_grpc.AdminServiceStub(channel)
+        try:
+            return args.func(stub, args)
+        except grpc.RpcError as exc:
+            print(f"broker: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Callable[[int], bool]) -> str:
+    """Aligned columns; numeric ones to the right."""
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [c.rjust(w) if numeric(i) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+STATS_HEADERS = ("QUEUE", "READY", "SCHEDULED", "RETRYING", "RUNNING", "SUCCEEDED", "DEAD", "CANCELLED",
+                 "OLDEST_READY", "1M_OK", "1M_FAILED", "1H_FAILURE")
+
+
+def stats_table(response: pb.StatsResponse) -> str:
+    rows = [(q.queue, q.ready, q.scheduled, q.retrying, q.running, q.succeeded, q.dead, q.cancelled,
+             _age(q.oldest_ready_age.ToTimedelta().total_seconds()) if q.ready else "-",
+             q.last_minute.succeeded, q.last_minute.failed, f"{q.last_hour.failure_rate:.1%}")
+            for q in response.queues]
+    return table(STATS_HEADERS, rows, lambda i: i > 0)
+
+
+def _stats(stub, args) -> int:
+    while True:
+        response = stub.Stats(pb.StatsRequest(queues=args.queue), timeout=TIMEOUT)
+        if args.watch and sys.stdout.isatty():
+            sys.stdout.write("\x1b[H\x1b[2J")
+        if args.watch:
+            print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, every {args.watch:g}s (Ctrl-C stops)")
+        print(stats_table(response) if response.queues else "no jobs", flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)
+
+
+def _dlq_list(stub, args) -> int:
+    response = stub.ListJobs(pb.ListJobsRequest(queue=args.queue or "", state=job_pb2.JOB_STATE_DEAD,
+                                                page_size=args.limit), timeout=TIMEOUT)
+    rows = [(j.id, j.queue, j.kind, f"{j.attempt}/{j.max_attempts}", _stamp(j.finished_at),
+             _short(j.last_error)) for j in response.jobs]
+    print(table(("JOB_ID", "QUEUE", "KIND", "ATTEMPTS", "DIED", "LAST_ERROR"), rows, lambda i: i == 3)
+          if rows else "no dead jobs")
+    if response.next_page_token:
+        print(f"(more than {args.limit}; raise --limit)")
+    return 0
+
+
+def _dlq_show(stub, args) -> int:
+    response = stub.GetJob(pb.GetJobRequest(job_id=args.job_id), timeout=TIMEOUT)
+    job = response.job
+    fields = (("id", job.id), ("queue", job.queue), ("kind", job.kind),
+              ("state", job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()),
+              ("attempts", f"{job.attempt}/{job.max_attempts}"), ("priority", job.priority),
+              ("created", _stamp(job.created_at)), ("finished", _stamp(job.finished_at)),
+              ("worker", job.worker_id), ("payload", f"{len(job.payload)} bytes"))
+    print("\n".join(f"{name:<10} {value}" for name, value in fields))
+    print("\nerrors:" if job.errors else "\nerrors: none")
+    for err in job.errors:
+        print(f"  attempt {err.attempt} at {_stamp(err.at)}: {err.error}")
+    print("\ntimeline:")
+    rows = [(_stamp(e.at), f"{_state(e.from_state)} -> {_state(e.to_state)}", e.reason, e.attempt,
+             e.worker_id, _short(e.error)) for e in response.events]
+    print(table(("AT", "CHANGE", "REASON", "ATTEMPT", "WORKER", "ERROR"), rows, lambda i: i == 3))
+    return 0
+
+
+def _dlq_redrive(stub, args) -> int:
+    if not _one_target(args):
+        return 2
+    response = stub.RedriveJobs(pb.RedriveJobsRequest(job_ids=args.job_ids, queue=args.queue or "",
+                                                      reset_attempts=not args.keep_attempts), timeout=TIMEOUT)
+    print(f"redriven: {response.redriven}")
+    for job_id in response.job_ids:
+        print(job_id)
+    return 0
+
+
+def _dlq_purge(stub, args) -> int:
+    if not _one_target(args):
+        return 2
+    if args.queue and not args.yes:
+        print(f"broker: purging every dead job of {args.queue!r} needs --yes", file=sys.stderr)
+        return 2
+    response = stub.PurgeJobs(pb.PurgeJobsRequest(job_ids=args.job_ids, queue=args.queue or ""), timeout=TIMEOUT)
+    print(f"purged: {response.purged}")
+    return 0
+
+
+def _one_target(args) -> bool:
+    if bool(args.job_ids) == bool(args.queue):
+        print("broker: give job ids or --queue, not both or neither", file=sys.stderr)
+        return False
+    return True
+
+
+def _state(value: int) -> str:
+    return job_pb2.JobState.Name(value).removeprefix("JOB_STATE_").lower() if value else "-"
+
+
+def _stamp(ts) -> str:
+    if not ts.seconds and not ts.nanos:
+        return "-"
+    return ts.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,0 +1,162 @@
+"""Prometheus metrics; the one module that imports prometheus_client.
+
+Counters and histograms are fed by the event sink (every committed state change) and by the RPC
+interceptor; they count what this process did, so with several replicas Prometheus sums them.
+Gauges are read at scrape time from the shared overview (the same read as the Stats RPC and the
+dashboard) and describe the whole database, so every replica reports the same values: aggregate
+them with max, not sum. The pool gauges describe this process's own pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from broker.entities.errors import BrokerError
+from broker.entities.job import Event, JobState, Reason
+from broker.usecases.overview import Overview
+
+log = logging.getLogger("broker.metrics")
+
+# Jobs wait and run from milliseconds to an hour (leases may last 12 h; the top bucket is +Inf).
+JOB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+               1200, 1800, 3600)
+# RPCs take milliseconds, long-poll leases up to a minute.
+RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+STATES = ("ready", "scheduled", "retrying", "running", "succeeded", "dead", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    in_use: int
+    idle: int
+    max_size: int
+
+
+class BrokerMetrics:
+    """The broker's metrics in a registry of their own (several brokers may share a process)."""
+
+    def __init__(self, overview: Callable[[], Awaitable[Overview]],
+                 pool_usage: Callable[[], PoolUsage] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self._overview = overview
+        self._gauges = _GaugeCollector(pool_usage)
+        self._counters = _counters(self.registry)
+        self.wait = Histogram("broker_job_wait_seconds", "Time a job waited from ready to leased.",
+                              ["queue"], buckets=JOB_BUCKETS, registry=self.registry)
+        self.run = Histogram("broker_job_run_seconds",
+                             "Time an attempt ran from lease to ack, nack or lease expiry.",
+                             ["queue", "outcome"], buckets=JOB_BUCKETS, registry=self.registry)
+        self.rpc = Histogram("broker_rpc_duration_seconds", "gRPC calls served, by method and status code.",
+                             ["method", "code"], buckets=RPC_BUCKETS, registry=self.registry)
+        self.registry.register(self._gauges)
+
+    def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
+        """EventSink: count each state change once, and time it where the store could."""
+        for e in events:
+            for name, labels in _counts(e):
+                self._counters[name].labels(*labels).inc()
+            if e.waited is not None:
+                self.wait.labels(e.queue).observe(e.waited)
+            if e.ran is not None and e.reason in _RUN_OUTCOME:
+                self.run.labels(e.queue, _RUN_OUTCOME[e.reason]).observe(e.ran)
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        """For the metrics interceptor: one served RPC."""
+        self.rpc.labels(method, code).observe(seconds)
+
+    async def render(self) -> tuple[bytes, str]:
+        """The exposition (body, content type), gauges freshly read from the overview."""
+        try:
+            self._gauges.view = await self._overview()
+        except BrokerError as exc:  # the database is away: still expose counters, and say so
+            log.warning("metrics: cannot read the database: %s", exc)
+            self._gauges.view = None
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_COUNTERS = {
+    "enqueued": ("broker_jobs_enqueued", "Jobs enqueued.", ["queue"]),
+    "leased": ("broker_jobs_leased", "Jobs leased to workers (each attempt).", ["queue"]),
+    "succeeded": ("broker_jobs_succeeded", "Attempts acked: jobs done.", ["queue"]),
+    "failed": ("broker_jobs_failed", "Attempts nacked by workers; outcome says retried or dead.",
+               ["queue", "outcome"]),
+    "expired": ("broker_lease_expirations", "Leases that lapsed (a worker crashed or hung), counted "
+                "apart from nacks; outcome says retried or dead.", ["queue", "outcome"]),
+    "dead": ("broker_jobs_dead_lettered", "Jobs moved to the dead letter queue (nack or expiry).",
+             ["queue"]),
+    "redriven": ("broker_jobs_redriven", "Dead jobs redriven back to pending.", ["queue"]),
+    "cancelled": ("broker_jobs_cancelled", "Jobs cancelled.", ["queue"]),
+}
+_RUN_OUTCOME = {Reason.ACK: "succeeded", Reason.NACK: "failed", Reason.EXPIRE: "expired"}
+_SIMPLE = {Reason.ENQUEUE: "enqueued", Reason.LEASE: "leased", Reason.ACK: "succeeded",
+           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled"}
+
+
+def _counters(registry: CollectorRegistry) -> dict[str, Counter]:
+    return {key: Counter(name, doc, labels, registry=registry)
+            for key, (name, doc, labels) in _COUNTERS.items()}
+
+
+def _counts(e: Event) -> list[tuple[str, tuple[str, ...]]]:
+    """The counters one event increments, with their label values."""
+    if e.reason in _SIMPLE:
+        return [(_SIMPLE[e.reason], (e.queue,))]
+    dead = e.to_state is JobState.DEAD
+    counted = [("failed" if e.reason is Reason.NACK else "expired", (e.queue, "dead" if dead else "retried"))]
+    return counted + [("dead", (e.queue,))] if dead else counted
+
+
+class _GaugeCollector:
+    """Gauges from the last overview read; only queues and workers that exist now appear."""
+
+    def __init__(self, pool_usage: Callable[[], PoolUsage] | None) -> None:
+        self.view: Overview | None = None
+        self._pool_usage = pool_usage
+
+    def collect(self):
+        up = GaugeMetricFamily("broker_database_up", "Whether the last scrape could read the database.")
+        up.add_metric([], 1 if self.view else 0)
+        yield up
+        if self.view is not None:
+            yield from _view_gauges(self.view)
+        if self._pool_usage is not None:
+            yield from _pool_gauges(self._pool_usage())
+
+
+def _view_gauges(view: Overview):
+    jobs = GaugeMetricFamily("broker_jobs", "Jobs by queue and state (ready, scheduled and retrying "
+                             "are pending jobs), database-wide.", labels=["queue", "state"])
+    oldest = GaugeMetricFamily("broker_oldest_ready_job_age_seconds",
+                               "Age of the oldest ready job per queue (0 when none is ready).",
+                               labels=["queue"])
+    for q in view.queues:
+        for state in STATES:
+            jobs.add_metric([q.queue, state], getattr(q, state))
+        oldest.add_metric([q.queue], q.oldest_ready_age)
+    leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per worker and queue.",
+                               labels=["worker", "queue"])
+    workers = GaugeMetricFamily("broker_workers", "Workers holding at least one lease, per queue.",
+                                labels=["queue"])
+    per_queue: dict[str, int] = {}
+    for w in view.workers:
+        leases.add_metric([w.worker_id or "", w.queue], w.leases)
+        per_queue[w.queue] = per_queue.get(w.queue, 0) + 1
+    for queue, count in sorted(per_queue.items()):
+        workers.add_metric([queue], count)
+    return [jobs, oldest, leases, workers]
+
+
+def _pool_gauges(usage: PoolUsage):
+    pool = GaugeMetricFamily("broker_db_pool_connections", "This process's database connections.",
+                             labels=["state"])
+    pool.add_metric(["in_use"], usage.in_use)
+    pool.add_metric(["idle"], usage.idle)
+    size = GaugeMetricFamily("broker_db_pool_max_connections", "This process's pool size limit.")
+    size.add_metric([], usage.max_size)
+    return [pool, size]

@@ -1,0 +1,109 @@
+"""The JSON API under /api/ that backs the dashboard (documented in docs/observability.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from broker.entities.errors import InvalidArgument
+from broker.entities.job import JobState
+from broker.interface.http import views
+from broker.interface.http.errors import request_id
+from broker.usecases.admin import GetJob, ListJobs
+from broker.usecases.operate import PurgeJobs, RedriveJobs
+from broker.usecases.overview import ReadOverview, Throughput
+
+
+@dataclass(frozen=True)
+class DashboardUseCases:
+    overview: ReadOverview
+    throughput: Throughput
+    get_job: GetJob
+    list_jobs: ListJobs
+    redrive: RedriveJobs
+    purge: PurgeJobs
+
+
+def add_routes(app: web.Application, use: DashboardUseCases) -> None:
+    api = _Api(use)
+    app.router.add_get("/api/overview", api.overview)
+    app.router.add_get("/api/queues", api.queues)
+    app.router.add_get("/api/workers", api.workers)
+    app.router.add_get("/api/throughput", api.throughput)
+    app.router.add_get("/api/dead", api.dead)
+    app.router.add_get("/api/jobs/{job_id}", api.job)
+    app.router.add_post("/api/redrive", api.redrive)
+    app.router.add_post("/api/purge", api.purge)
+
+
+class _Api:
+    def __init__(self, use: DashboardUseCases) -> None:
+        self._use = use
+
+    async def overview(self, _request: web.Request) -> web.Response:
+        view = await self._use.overview()
+        return web.json_response({"at": views.when(view.at),
+                                  "queues": [views.queue_stats(q) for q in view.queues],
+                                  "workers": [views.worker(w) for w in view.workers]})
+
+    async def queues(self, _request: web.Request) -> web.Response:
+        view = await self._use.overview()
+        return web.json_response({"at": views.when(view.at), "queues": [views.queue_stats(q) for q in view.queues]})
+
+    async def workers(self, _request: web.Request) -> web.Response:
+        view = await self._use.overview()
+        return web.json_response({"at": views.when(view.at), "workers": [views.worker(w) for w in view.workers]})
+
+    async def throughput(self, request: web.Request) -> web.Response:
+        minutes = _int(request, "minutes", 60)
+        found = await self._use.throughput(request.query.getall("queue", []), minutes)
+        return web.json_response({"minutes": minutes, "buckets": [views.minute(m) for m in found]})
+
+    async def dead(self, request: web.Request) -> web.Response:
+        page = await self._use.list_jobs(request.query.get("queue") or None, JobState.DEAD,
+                                         _int(request, "limit", 50), request.query.get("page_token", ""))
+        return web.json_response({"jobs": [views.job_summary(j) for j in page.jobs],
+                                  "next_page_token": page.next_token})
+
+    async def job(self, request: web.Request) -> web.Response:
+        job, events = await self._use.get_job(request.match_info["job_id"])
+        return web.json_response({"job": views.job_detail(job), "events": [views.event(e) for e in events]})
+
+    async def redrive(self, request: web.Request) -> web.Response:
+        ids, queue, body = await _targets(request)
+        reset = body.get("reset_attempts", True)
+        if not isinstance(reset, bool):
+            raise InvalidArgument("reset_attempts", "must be true or false")
+        redriven = await self._use.redrive(ids, queue, reset, request_id(request))
+        return web.json_response({"redriven": len(redriven), "job_ids": redriven})
+
+    async def purge(self, request: web.Request) -> web.Response:
+        ids, queue, _ = await _targets(request)
+        return web.json_response({"purged": await self._use.purge(ids, queue, JobState.DEAD)})
+
+
+async def _targets(request: web.Request) -> tuple[list[str], str | None, dict]:
+    """{"job_ids": [...]} or {"queue": "..."}; the use case checks that exactly one is given."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidArgument("body", "is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("body", 'expected {"job_ids": [...]} or {"queue": "..."}')
+    ids, queue = body.get("job_ids") or [], body.get("queue") or None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidArgument("job_ids", "must be a list of job ids")
+    if queue is not None and not isinstance(queue, str):
+        raise InvalidArgument("queue", "must be a queue name")
+    return ids, queue, body
+
+
+def _int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgument(name, f"{raw[:40]!r} is not a whole number") from None

@@ -1,0 +1,281 @@
+// The dashboard: polls the JSON API under /api/ every two seconds and redraws. Every text from the
+// server goes in through textContent, never as HTML.
+"use strict";
+
+const REFRESH_MS = 2000;
+const MINUTES = 60;
+const STATES = ["ready", "scheduled", "retrying", "running", "succeeded", "dead", "cancelled"];
+const $ = (id) => document.getElementById(id);
+let openJob = null;
+
+async function api(path, body) {
+  const init = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
+  const response = await fetch(path, init);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+function cell(row, text, cls, field) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  if (field) td.dataset.field = field;
+  row.appendChild(td);
+  return td;
+}
+
+function replaceRows(tbody, rows) {
+  tbody.replaceChildren(...rows);
+}
+
+function age(seconds) {
+  seconds = Math.max(0, Math.round(seconds));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+  const hours = Math.floor(seconds / 3600);
+  return hours < 48 ? `${hours}h ${Math.floor((seconds % 3600) / 60)}m` : `${Math.floor(hours / 24)}d`;
+}
+
+function since(iso, now) {
+  return iso ? age((now - Date.parse(iso)) / 1000) + " ago" : "";
+}
+
+function percent(rate) {
+  return (rate * 100).toFixed(rate > 0 && rate < 0.1 ? 1 : 0) + "%";
+}
+
+function renderQueues(view) {
+  const rows = view.queues.map((q) => {
+    const tr = document.createElement("tr");
+    tr.dataset.queue = q.queue;
+    cell(tr, q.queue, "", "queue");
+    for (const state of STATES) cell(tr, String(q[state]), "num", state);
+    cell(tr, q.ready ? age(q.oldest_ready_age_seconds) : "–", "num", "oldest_ready_age");
+    cell(tr, `${q.last_minute.succeeded} / ${q.last_minute.failed}`, "num", "last_minute");
+    cell(tr, percent(q.last_hour.failure_rate), "num", "failure_rate");
+    return tr;
+  });
+  replaceRows($("queue-table").tBodies[0], rows);
+  $("no-queues").hidden = rows.length > 0;
+}
+
+function renderWorkers(view, now) {
+  const rows = view.workers.map((w) => {
+    const tr = document.createElement("tr");
+    tr.dataset.worker = w.worker_id;
+    cell(tr, w.worker_id, "", "worker");
+    cell(tr, w.queue, "", "queue");
+    cell(tr, String(w.leases), "num", "leases");
+    cell(tr, since(w.last_heartbeat, now), "", "last_heartbeat");
+    return tr;
+  });
+  replaceRows($("worker-table").tBodies[0], rows);
+  $("no-workers").hidden = rows.length > 0;
+}
+
+function renderCharts(view, buckets, now) {
+  const end = Math.floor(now / 60000) * 60000;
+  const slot = (iso) => MINUTES - 1 - Math.round((end - Date.parse(iso)) / 60000);
+  const byQueue = new Map(view.queues.map((q) => [q.queue, blankSeries()]));
+  for (const b of buckets) {
+    const i = slot(b.minute);
+    if (i < 0 || i >= MINUTES) continue;
+    if (!byQueue.has(b.queue)) byQueue.set(b.queue, blankSeries());
+    const s = byQueue.get(b.queue);
+    s.enqueued[i] = b.enqueued;
+    s.succeeded[i] = b.succeeded;
+    s.failed[i] = b.failed;
+    s.rate[i] = b.succeeded + b.failed ? (100 * b.failed) / (b.succeeded + b.failed) : 0;
+  }
+  const cards = [...byQueue.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([queue, s]) => {
+    const card = document.createElement("div");
+    card.className = "chart-card";
+    card.dataset.queue = queue;
+    const title = document.createElement("h3");
+    title.textContent = queue;
+    card.append(title,
+      lineChart([{ name: "enqueued", cls: "enqueued", values: s.enqueued },
+                 { name: "succeeded", cls: "succeeded", values: s.succeeded },
+                 { name: "failed attempts", cls: "failed", values: s.failed }],
+                { labels: [`-${MINUTES}m`, "now"], unit: "/min" }),
+      lineChart([{ name: "failure rate", cls: "rate", values: s.rate }],
+                { height: 70, max: 100, unit: "%" }));
+    return card;
+  });
+  $("chart-grid").replaceChildren(...cards);
+}
+
+function blankSeries() {
+  const zeros = () => new Array(MINUTES).fill(0);
+  return { enqueued: zeros(), succeeded: zeros(), failed: zeros(), rate: zeros() };
+}
+
+function renderDeadQueues(view) {
+  const select = $("dead-queue");
+  const chosen = select.value;
+  const names = view.queues.filter((q) => q.dead > 0 || q.queue === chosen).map((q) => q.queue);
+  const options = [new Option("all queues", "")].concat(names.map((n) => new Option(n, n)));
+  select.replaceChildren(...options);
+  select.value = chosen;
+  $("redrive-all").disabled = !chosen;
+}
+
+function renderDead(page, now) {
+  const rows = page.jobs.map((job) => {
+    const tr = document.createElement("tr");
+    tr.dataset.jobId = job.id;
+    const link = document.createElement("a");
+    link.href = `#job/${job.id}`;
+    link.className = "job-link";
+    link.textContent = job.id.slice(0, 8);
+    link.title = job.id;
+    const first = cell(tr, "", "", "id");
+    first.appendChild(link);
+    cell(tr, job.queue, "", "queue");
+    cell(tr, job.kind, "", "kind");
+    cell(tr, `${job.attempt} / ${job.max_attempts}`, "num", "attempts");
+    cell(tr, job.last_error || "", "error", "last_error");
+    cell(tr, since(job.finished_at, now), "", "died");
+    const actions = cell(tr, "", "", "actions");
+    actions.append(button("Redrive", "redrive", () => redrive([job.id])),
+                   button("Purge", "purge danger", () => purge([job.id])));
+    return tr;
+  });
+  replaceRows($("dead-table").tBodies[0], rows);
+  $("no-dead").hidden = rows.length > 0;
+}
+
+function button(text, cls, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.className = cls;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+async function act(label, call) {
+  try {
+    const result = await call();
+    $("action-result").textContent = label(result);
+  } catch (err) {
+    $("action-result").textContent = `failed: ${err.message}`;
+  }
+  await refresh();
+  if (openJob) await showJob(openJob);
+}
+
+function redrive(ids) {
+  return act((r) => `redriven: ${r.redriven}`, () => api("/api/redrive", { job_ids: ids }));
+}
+
+function purge(ids) {
+  if (!confirm(`Purge ${ids.length} dead job(s) and their history for good?`)) return;
+  return act((r) => `purged: ${r.purged}`, () => api("/api/purge", { job_ids: ids }));
+}
+
+async function showJob(id) {
+  openJob = id;
+  let data;
+  try {
+    data = await api(`/api/jobs/${encodeURIComponent(id)}`);
+  } catch (err) {
+    $("action-result").textContent = `job ${id}: ${err.message}`;
+    return closeJob();
+  }
+  const job = data.job;
+  $("job-detail").hidden = false;
+  $("job-detail").dataset.state = job.state;
+  $("job-id").textContent = job.id;
+  const fields = [["state", job.state], ["queue", job.queue], ["kind", job.kind],
+                  ["attempts", `${job.attempt} / ${job.max_attempts}`], ["priority", job.priority],
+                  ["run at", job.run_at], ["created", job.created_at], ["finished", job.finished_at || ""],
+                  ["worker", job.worker_id || ""], ["idempotency key", job.idempotency_key || ""],
+                  ["headers", JSON.stringify(job.headers)], ["last error", job.last_error || ""]];
+  $("job-fields").replaceChildren(...fields.flatMap(([k, v]) => {
+    const dt = document.createElement("dt"), dd = document.createElement("dd");
+    dt.textContent = k;
+    dd.textContent = String(v);
+    dd.dataset.field = k.replace(/ /g, "_");
+    return [dt, dd];
+  }));
+  $("job-errors").replaceChildren(...job.errors.map((e) => {
+    const li = document.createElement("li");
+    li.textContent = `attempt ${e.attempt} at ${e.at}: ${e.error}`;
+    return li;
+  }));
+  replaceRows($("job-events").tBodies[0], data.events.map((e) => {
+    const tr = document.createElement("tr");
+    cell(tr, e.at);
+    cell(tr, `${e.from || "∅"} → ${e.to}`, "", "change");
+    cell(tr, e.reason, "", "reason");
+    cell(tr, String(e.attempt), "num");
+    cell(tr, e.worker_id || "");
+    cell(tr, e.error || "", "error");
+    return tr;
+  }));
+  $("job-payload").textContent = job.payload_preview +
+    (job.payload_bytes > job.payload_preview.length ? `\n… (${job.payload_bytes} bytes)` : "");
+  $("job-actions").hidden = job.state !== "dead";
+}
+
+function closeJob() {
+  openJob = null;
+  $("job-detail").hidden = true;
+  if (location.hash.startsWith("#job/")) history.replaceState(null, "", location.pathname);
+}
+
+let refreshing = null;
+
+async function refresh() {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    try {
+      const queue = $("dead-queue").value;
+      const deadPath = "/api/dead?limit=100" + (queue ? `&queue=${encodeURIComponent(queue)}` : "");
+      const [view, dead, history] = await Promise.all([
+        api("/api/overview"), api(deadPath), api(`/api/throughput?minutes=${MINUTES}`)]);
+      const now = Date.parse(view.at);  // the broker's clock, not the browser's
+      renderQueues(view);
+      renderWorkers(view, now);
+      renderCharts(view, history.buckets, now);
+      renderDeadQueues(view);
+      renderDead(dead, now);
+      $("status").dataset.state = "ok";
+      $("status").textContent = "live";
+      $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      $("status").dataset.state = "error";
+      $("status").textContent = `cannot reach the broker: ${err.message}`;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+function onHash() {
+  const match = location.hash.match(/^#job\/([0-9a-fA-F-]{36})$/);
+  if (match) showJob(match[1]);
+}
+
+$("dead-queue").addEventListener("change", refresh);
+$("redrive-all").addEventListener("click", () => {
+  const queue = $("dead-queue").value;
+  if (queue) act((r) => `redriven: ${r.redriven}`, () => api("/api/redrive", { queue }));
+});
+$("close-job").addEventListener("click", closeJob);
+$("job-redrive").addEventListener("click", () => openJob && redrive([openJob]));
+$("job-purge").addEventListener("click", async () => {
+  if (openJob) { await purge([openJob]); }
+});
+window.addEventListener("hashchange", onHash);
+
+(async function loop() {
+  await refresh();
+  setTimeout(loop, REFRESH_MS);
+})();
+onHash();

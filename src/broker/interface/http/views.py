@@ -1,0 +1,57 @@
+"""Entities as the JSON the dashboard API returns. Times are ISO 8601 in UTC; durations seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from broker.entities.job import Event, Job
+from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
+
+PAYLOAD_PREVIEW_BYTES = 64 * 1024
+
+
+def when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def window(w: WindowCounts) -> dict:
+    return {"enqueued": w.enqueued, "succeeded": w.succeeded, "failed": w.failed,
+            "dead_lettered": w.dead_lettered, "failure_rate": w.failure_rate}
+
+
+def queue_stats(q: QueueStats) -> dict:
+    return {"queue": q.queue, "ready": q.ready, "scheduled": q.scheduled, "retrying": q.retrying,
+            "running": q.running, "succeeded": q.succeeded, "dead": q.dead, "cancelled": q.cancelled,
+            "oldest_ready_age_seconds": q.oldest_ready_age,
+            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour)}
+
+
+def worker(w: WorkerLeases) -> dict:
+    return {"worker_id": w.worker_id, "queue": w.queue, "leases": w.leases,
+            "last_heartbeat": when(w.last_heartbeat)}
+
+
+def minute(m: MinuteCounts) -> dict:
+    return {"queue": m.queue, "minute": when(m.minute), **window(m.counts)}
+
+
+def job_summary(job: Job) -> dict:
+    return {"id": job.id, "queue": job.queue, "kind": job.kind, "state": job.state.value,
+            "attempt": job.attempt, "max_attempts": job.max_attempts, "priority": job.priority,
+            "last_error": job.last_error, "worker_id": job.worker_id, "run_at": when(job.run_at),
+            "created_at": when(job.created_at), "updated_at": when(job.updated_at),
+            "finished_at": when(job.finished_at)}
+
+
+def job_detail(job: Job) -> dict:
+    preview = job.payload[:PAYLOAD_PREVIEW_BYTES].decode("utf-8", errors="replace")
+    return {**job_summary(job), "headers": job.headers, "idempotency_key": job.idempotency_key,
+            "payload_bytes": len(job.payload), "payload_preview": preview,
+            "lease_expires_at": when(job.lease_expires_at),
+            "errors": [{"attempt": e.attempt, "error": e.error, "at": when(e.at)} for e in job.errors]}
+
+
+def event(e: Event) -> dict:
+    return {"id": e.id, "at": when(e.at), "from": e.from_state.value if e.from_state else None,
+            "to": e.to_state.value, "reason": e.reason.value, "attempt": e.attempt,
+            "worker_id": e.worker_id, "error": e.error}

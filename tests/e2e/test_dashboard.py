@@ -1,0 +1,80 @@
+"""The dashboard in a real headless chromium: it loads offline, shows the scenario's numbers,
+updates when jobs arrive, shows a dead job's timeline, and its redrive button works."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+
+from broker.v1 import admin_service_pb2 as apb, job_pb2
+from tests.e2e.browser import ARTIFACTS, FLAGS, chromium
+from tests.e2e.helpers import enqueue
+from tests.e2e.observe import run_scenario, wait_for_state
+
+playwright_api = pytest.importorskip("playwright.async_api")
+expect = playwright_api.expect
+
+
+@pytest.fixture
+async def page(broker_server):
+    executable = chromium()
+    async with playwright_api.async_playwright() as pw:
+        with tempfile.TemporaryDirectory(prefix="broker-chromium-") as profile:
+            context = await pw.chromium.launch_persistent_context(
+                profile, executable_path=executable, headless=True, args=FLAGS,
+                viewport={"width": 1400, "height": 1000})
+            page = context.pages[0] if context.pages else await context.new_page()
+            page.set_default_timeout(15000)
+            page.requests, page.errors = [], []
+            page.on("request", lambda r: page.requests.append(r.url))
+            page.on("pageerror", lambda e: page.errors.append(str(e)))
+            page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+            try:
+                yield page
+            finally:
+                await context.close()
+
+
+async def test_dashboard_shows_updates_and_redrives(page, jobs, admin, clock, queue, broker_server):
+    scenario = await run_scenario(jobs, admin, clock, queue)
+    base = f"http://127.0.0.1:{broker_server.http_port}"
+    await page.goto(base + "/")
+
+    row = page.locator(f'#queue-table tr[data-queue="{queue}"]')
+    for state, value in scenario.states.items():
+        await expect(row.locator(f'td[data-field="{state}"]')).to_have_text(str(value))
+    await expect(row.locator('td[data-field="failure_rate"]')).to_have_text("67%")
+    chart = page.locator(f'#chart-grid .chart-card[data-queue="{queue}"]')
+    await expect(chart.locator("polyline")).to_have_count(4)
+
+    # New jobs show up without a reload.
+    await enqueue(jobs, queue, 3)
+    await expect(row.locator('td[data-field="ready"]')).to_have_text(str(scenario.states["ready"] + 3))
+
+    # The dead job: its last error and attempts, then its timeline.
+    dead_id = scenario.ids["D"]
+    dead_row = page.locator(f'#dead-table tr[data-job-id="{dead_id}"]')
+    await expect(dead_row.locator('td[data-field="last_error"]')).to_have_text("fatal-d")
+    await expect(dead_row.locator('td[data-field="attempts"]')).to_have_text("1 / 2")
+    await dead_row.locator("a.job-link").click()
+    detail = page.locator("#job-detail")
+    await expect(detail).to_be_visible()
+    await expect(page.locator("#job-id")).to_have_text(dead_id)
+    await expect(page.locator("#job-errors li")).to_have_count(1)
+    await expect(page.locator("#job-errors li")).to_contain_text("fatal-d")
+    await expect(page.locator('#job-events td[data-field="reason"]')).to_have_text(["enqueue", "lease", "nack"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # Redrive from its row: the job goes back to pending and leaves the list.
+    await dead_row.get_by_role("button", name="Redrive").click()
+    await wait_for_state(admin, dead_id, job_pb2.JOB_STATE_PENDING)
+    await expect(dead_row).to_have_count(0)
+    await expect(row.locator('td[data-field="dead"]')).to_have_text("0")
+    got = await admin.GetJob(apb.GetJobRequest(job_id=dead_id))
+    assert [e.reason for e in got.events][-1] == "redrive"
+
+    # Everything came from the broker itself: the page works offline.
+    assert page.requests and all(url.startswith(base + "/") for url in page.requests), page.requests
+    assert page.errors == []

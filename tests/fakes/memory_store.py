@@ -1,0 +1,356 @@
+"""InMemoryJobStore: the JobStore port kept in dictionaries, for unit tests.
+
+It follows PgJobStore call for call (tests/contract runs one suite against both), and it takes
+its rules from the entities: the legal transitions (`check_transition`, `sources`) and, through
+the `decide` callback, where a failed attempt goes. No method awaits anything, so each call is
+atomic on the event loop, as one transaction is in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from broker.entities.errors import Unavailable
+from broker.entities.job import AttemptError, Event, Job, JobState, Reason, check_transition, sources
+from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
+from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
+from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
+
+P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
+                 JobState.CANCELLED)
+PRUNABLE = (S, C)  # dead jobs stay until an operator purges them
+
+
+class InMemoryJobStore:
+    """JobStore in memory. `down = True` makes every call raise Unavailable."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.events: list[Event] = []  # the event log, ids assigned
+        self._heartbeats: dict[str, datetime] = {}
+        self._leased_at: dict[str, datetime] = {}  # the current or last lease's start
+        self._keys: dict[tuple[str, str], str] = {}
+        self._next_event_id = 1
+        self.down = False
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> tuple[list[Inserted], list[Event]]:
+        self._check_up()
+        inserted, events = [], []
+        for new in jobs:
+            key = (new.queue, new.idempotency_key)
+            if new.idempotency_key is not None and key in self._keys:
+                inserted.append(Inserted(self._keys[key], False))
+                continue
+            job_id = str(uuid.uuid4())
+            check_transition(job_id, None, P, Reason.ENQUEUE)
+            self.jobs[job_id] = Job(
+                id=job_id, queue=new.queue, kind=new.kind, payload=bytes(new.payload), state=P,
+                run_at=new.run_at, priority=new.priority, headers=dict(new.headers),
+                idempotency_key=new.idempotency_key, max_attempts=new.max_attempts, retry=new.retry,
+                lease_duration=new.lease_duration, created_at=now, updated_at=now,
+            )
+            if new.idempotency_key is not None:
+                self._keys[key] = job_id
+            inserted.append(Inserted(job_id, True))
+            events.append(self._log(Event(job_id, new.queue, None, P, Reason.ENQUEUE, 0, now, kind=new.kind)))
+        return inserted, events
+
+    async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
+                    lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
+        self._check_up()
+        wanted = set(queues)
+        ready = sorted((j for j in self.jobs.values()
+                        if j.state in sources(R, Reason.LEASE) and j.queue in wanted and j.run_at <= now),
+                       key=lambda j: (j.priority, j.run_at, j.id))[:max(limit, 0)]
+        leased, events = [], []
+        for job in ready:
+            check_transition(job.id, job.state, R, Reason.LEASE)
+            waited = _since(job.run_at, now)
+            seconds = lease_duration if lease_duration is not None else job.lease_duration
+            job = self._put(replace(job, state=R, attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
+                                    lease_expires_at=now + timedelta(seconds=seconds),
+                                    worker_id=worker_id, updated_at=now))
+            self._heartbeats[job.id] = self._leased_at[job.id] = now
+            leased.append(job)
+            events.append(self._log(Event(job.id, job.queue, P, R, Reason.LEASE, job.attempt, now,
+                                          kind=job.kind, worker_id=worker_id, waited=waited)))
+        return leased, events
+
+    async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
+                     now: datetime) -> list[LeaseCall]:
+        self._check_up()
+        before = self._snapshot(refs)
+        changed: dict[str, tuple[str, datetime]] = {}
+        for ref in refs:
+            job = self._held(ref)
+            if job is None or job.id in changed:
+                continue
+            seconds = lease_duration if lease_duration is not None else job.lease_duration
+            job = self._put(replace(job, lease_expires_at=now + timedelta(seconds=seconds)))
+            self._heartbeats[job.id] = now
+            changed[job.id] = (ref.lease_token, job.lease_expires_at)
+        return self._calls(refs, before, changed, R)
+
+    async def complete(self, refs: Sequence[LeaseRef], now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        self._check_up()
+        before = self._snapshot(refs)
+        changed: dict[str, tuple[str, datetime | None]] = {}
+        events = []
+        for ref in refs:
+            job = self._held(ref)
+            if job is None or job.id in changed:
+                continue
+            check_transition(job.id, job.state, S, Reason.ACK)
+            self._put(replace(job, state=S, finished_at=now, updated_at=now, lease_expires_at=None))
+            changed[job.id] = (ref.lease_token, None)
+            events.append(self._log(Event(job.id, job.queue, R, S, Reason.ACK, job.attempt, now,
+                                          kind=job.kind, worker_id=job.worker_id,
+                                          ran=_since(self._leased_at.get(job.id), now))))
+        return self._calls(refs, before, changed, S), events
+
+    async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
+                   decide: Decider) -> tuple[list[LeaseCall], list[Event]]:
+        self._check_up()
+        before = self._snapshot([ref for ref, _ in items])
+        todo: dict[str, tuple[Job, Failure, str]] = {}
+        for ref, failure in items:
+            job = self._held(ref)
+            if job is not None:
+                todo.setdefault(job.id, (job, failure, ref.lease_token))
+        done = self._fail([(job, failure) for job, failure, _ in todo.values()], now, decide,
+                          Reason.NACK, clear_token=False)
+        calls = []
+        for ref, _ in items:
+            job_id = ref.job_id.lower()
+            if job_id in done and todo[job_id][2] == ref.lease_token:
+                event, run_at = done[job_id]
+                at = run_at if event.to_state is P else None
+                calls.append(LeaseCall(ref, True, Snapshot(event.to_state, ref.lease_token), at))
+            else:
+                calls.append(LeaseCall(ref, False, before[job_id]))
+        return calls, [event for event, _ in done.values()]
+
+    async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
+        self._check_up()
+        lapsed = sorted((j for j in self.jobs.values()
+                         if j.state is R and j.lease_expires_at is not None and j.lease_expires_at < now),
+                        key=lambda j: (j.lease_expires_at, j.id))[:max(limit, 0)]
+        done = self._fail([(j, LEASE_EXPIRED) for j in lapsed], now, decide, Reason.EXPIRE, clear_token=True)
+        return [event for event, _ in done.values()]
+
+    def _fail(self, todo: list[tuple[Job, Failure]], now: datetime, decide: Decider, reason: Reason,
+              clear_token: bool) -> dict[str, tuple[Event, datetime]]:
+        # Decide everything before changing anything: one failing decision changes nothing.
+        decisions = [decide(job, failure) for job, failure in todo]
+        for (job, _), decision in zip(todo, decisions):
+            check_transition(job.id, job.state, decision.to_state, reason)
+        done = {}
+        for (job, failure), decision in zip(todo, decisions):
+            to = decision.to_state
+            job = self._put(replace(
+                job, state=to, run_at=decision.run_at or job.run_at, lease_expires_at=None,
+                lease_token=None if clear_token else job.lease_token,
+                errors=job.errors + (AttemptError(job.attempt, failure.error, now),),
+                finished_at=now if to is D else None, updated_at=now))
+            event = self._log(Event(job.id, job.queue, R, to, reason, job.attempt, now, kind=job.kind,
+                                    worker_id=job.worker_id, error=failure.error,
+                                    ran=_since(self._leased_at.get(job.id), now)))
+            done[job.id] = (event, job.run_at)
+        return done
+
+    async def redrive(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool,
+                      now: datetime) -> tuple[list[str], list[Event]]:
+        self._check_up()
+        targets = self._targets(job_ids, queue, sources(P, Reason.REDRIVE))
+        redriven, events = [], []
+        for job in targets:
+            check_transition(job.id, job.state, P, Reason.REDRIVE)
+            job = self._put(replace(job, state=P, run_at=now, updated_at=now, finished_at=None,
+                                    lease_token=None, worker_id=None,
+                                    attempt=0 if reset_attempts else job.attempt))
+            redriven.append(job.id)
+            events.append(self._log(Event(job.id, job.queue, D, P, Reason.REDRIVE, job.attempt, now,
+                                          kind=job.kind)))
+        return redriven, events
+
+    async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
+        self._check_up()
+        job = self.jobs.get(job_id.lower())
+        if job is None or job.state not in sources(C, Reason.CANCEL):
+            return job, []
+        check_transition(job.id, job.state, C, Reason.CANCEL)
+        old = job.state
+        job = self._put(replace(job, state=C, finished_at=now, updated_at=now, lease_expires_at=None))
+        event = self._log(Event(job.id, job.queue, old, C, Reason.CANCEL, job.attempt, now, kind=job.kind,
+                                worker_id=job.worker_id))
+        return job, [event]
+
+    async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
+        self._check_up()
+        return self._delete(self._targets(job_ids, queue, (state,)))
+
+    async def prune(self, finished_before: datetime, limit: int) -> int:
+        self._check_up()
+        old = sorted((j for j in self.jobs.values()
+                      if j.state in PRUNABLE and j.finished_at is not None and j.finished_at < finished_before),
+                     key=lambda j: (j.finished_at, j.id))
+        return self._delete(old[:max(limit, 0)])
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        self._check_up()
+        return self.jobs.get(job_id.lower())
+
+    async def history(self, job_id: str) -> list[Event]:
+        self._check_up()
+        # The event log keeps no kind (as in PostgreSQL, where it is not a column of the log).
+        return [replace(e, kind="") for e in self.events if e.job_id == job_id.lower()]
+
+    async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
+                        after: tuple[datetime, str] | None) -> list[Job]:
+        self._check_up()
+        if after is not None:
+            after = (after[0].astimezone(timezone.utc), after[1])  # a naive time is local, as asyncpg has it
+        found = [j for j in self.jobs.values()
+                 if (queue is None or j.queue == queue) and (state is None or j.state is state)
+                 and (after is None or (j.created_at, j.id) < (after[0], after[1].lower()))]
+        found.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+        return found[:limit]
+
+    async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]:
+        self._check_up()
+        wanted = set(queues)
+        chosen = (lambda q: not wanted or q in wanted)
+        jobs: dict[str, list[Job]] = {}
+        for job in self.jobs.values():
+            if chosen(job.queue):
+                jobs.setdefault(job.queue, []).append(job)
+        hour: dict[str, list[Event]] = {}
+        for e in self.events:
+            if chosen(e.queue) and now - timedelta(hours=1) < e.at <= now:
+                hour.setdefault(e.queue, []).append(e)
+        minute_start = now - timedelta(minutes=1)
+        return [
+            QueueStats(queue, **_state_counts(jobs.get(queue, []), now),
+                       last_minute=_window([e for e in hour.get(queue, []) if e.at > minute_start]),
+                       last_hour=_window(hour.get(queue, [])))
+            for queue in sorted(set(jobs) | set(hour))
+        ]
+
+    async def throughput(self, queues: Sequence[str], since: datetime, now: datetime) -> list[MinuteCounts]:
+        self._check_up()
+        buckets: dict[tuple[datetime, str], list[Event]] = {}
+        for e in self.events:
+            if since < e.at <= now and (not queues or e.queue in queues):
+                buckets.setdefault((e.at.replace(second=0, microsecond=0), e.queue), []).append(e)
+        return [MinuteCounts(queue, minute, _window(found))
+                for (minute, queue), found in sorted(buckets.items())]
+
+    async def workers(self, now: datetime) -> list[WorkerLeases]:
+        self._check_up()
+        groups: dict[tuple[str, str], list[Job]] = {}
+        for job in self.jobs.values():
+            if job.state is R:
+                groups.setdefault((job.worker_id, job.queue), []).append(job)
+        return [WorkerLeases(worker, queue, len(held), max(self._heartbeats[j.id] for j in held))
+                for (worker, queue), held in sorted(groups.items())]
+
+    async def ping(self) -> None:
+        self._check_up()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise Unavailable("database unavailable: the in-memory store is down")
+
+    def _put(self, job: Job) -> Job:
+        self.jobs[job.id] = job
+        return job
+
+    def _log(self, event: Event) -> Event:
+        """Keep the event with its id; the caller gets it as stores return events (id 0)."""
+        self.events.append(replace(event, id=self._next_event_id))
+        self._next_event_id += 1
+        return event
+
+    def _held(self, ref: LeaseRef) -> Job | None:
+        """The job, when it is RUNNING under this lease token."""
+        job = self.jobs.get(ref.job_id.lower())
+        if job is not None and job.state is R and job.lease_token == ref.lease_token:
+            return job
+        return None
+
+    def _snapshot(self, refs: Iterable[LeaseRef]) -> dict[str, Snapshot | None]:
+        found = {}
+        for ref in refs:
+            job = self.jobs.get(ref.job_id.lower())
+            found[ref.job_id.lower()] = job and Snapshot(job.state, job.lease_token, job.run_at)
+        return found
+
+    def _calls(self, refs: Sequence[LeaseRef], before: dict[str, Snapshot | None],
+               changed: dict[str, tuple[str, datetime | None]], to: JobState) -> list[LeaseCall]:
+        calls = []
+        for ref in refs:
+            job_id = ref.job_id.lower()
+            token, at = changed.get(job_id, (None, None))
+            if token is not None and token == ref.lease_token:
+                calls.append(LeaseCall(ref, True, Snapshot(to, ref.lease_token), at))
+            else:
+                calls.append(LeaseCall(ref, False, before[job_id]))
+        return calls
+
+    def _targets(self, job_ids: Sequence[str], queue: str | None,
+                 states: tuple[JobState, ...]) -> list[Job]:
+        if queue is not None:
+            found = [j for j in self.jobs.values() if j.queue == queue]
+        else:
+            ids = dict.fromkeys(i.lower() for i in job_ids)
+            found = [self.jobs[i] for i in ids if i in self.jobs]
+        return [j for j in found if j.state in states]
+
+    def _delete(self, jobs: Sequence[Job]) -> int:
+        gone = {j.id for j in jobs}
+        for job in jobs:
+            del self.jobs[job.id]
+            self._heartbeats.pop(job.id, None)
+            if job.idempotency_key is not None:
+                self._keys.pop((job.queue, job.idempotency_key), None)
+        self.events = [e for e in self.events if e.job_id not in gone]
+        return len(gone)
+
+
+def _state_counts(jobs: list[Job], now: datetime) -> dict:
+    def count(test: Callable[[Job], bool]) -> int:
+        return sum(1 for j in jobs if test(j))
+
+    ready = [j.run_at for j in jobs if j.state is P and j.run_at <= now]
+    return dict(
+        ready=len(ready),
+        scheduled=count(lambda j: j.state is P and j.run_at > now and j.attempt == 0),
+        retrying=count(lambda j: j.state is P and j.run_at > now and j.attempt > 0),
+        running=count(lambda j: j.state is R),
+        succeeded=count(lambda j: j.state is S),
+        dead=count(lambda j: j.state is D),
+        cancelled=count(lambda j: j.state is C),
+        oldest_ready_age=(now - min(ready)).total_seconds() if ready else 0.0,
+    )
+
+
+def _window(events: list[Event]) -> WindowCounts:
+    return WindowCounts(
+        enqueued=sum(1 for e in events if e.reason is Reason.ENQUEUE),
+        succeeded=sum(1 for e in events if e.to_state is S),
+        failed=sum(1 for e in events if e.reason in (Reason.NACK, Reason.EXPIRE)),
+        dead_lettered=sum(1 for e in events if e.to_state is D),
+    )
+
+
+def _since(then: datetime | None, now: datetime) -> float | None:
+    return max(0.0, (now - then).total_seconds()) if then is not None else None

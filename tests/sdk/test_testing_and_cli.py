@@ -1,0 +1,179 @@
+"""broker_client.testing, module discovery and the brokerctl command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import textwrap
+
+import pytest
+
+from broker_client import PermanentError, Registry, Worker, cli
+from broker_client.discovery import NoHandlersFound, find_worker
+from broker_client.testing import InMemoryBroker, arun_job, run_job
+from broker_client.v1 import job_pb2
+
+from .helpers import eventually
+
+
+async def test_arun_job_runs_a_handler_like_a_worker():
+    async def greet(ctx):
+        return f"hello {ctx.json()['name']} (attempt {ctx.attempt})"
+
+    outcome = await arun_job(greet, {"name": "ada"}, attempt=2)
+    assert outcome.ok and outcome.unwrap() == "hello ada (attempt 2)"
+
+
+def test_run_job_classifies_failures_and_picks_handlers_from_a_worker():
+    worker = Worker("q")
+
+    @worker.handler("charge")
+    def charge(ctx):
+        if ctx.headers.get("card") == "stolen":
+            raise PermanentError("card reported stolen")
+        raise ConnectionError("bank unreachable")
+
+    transient = run_job(worker, kind="charge")
+    assert not transient.ok and not transient.permanent and "bank unreachable" in transient.error
+    with pytest.raises(ConnectionError):
+        transient.unwrap()
+    assert run_job(worker, kind="charge", headers={"card": "stolen"}).permanent
+    assert "ran longer than 0.01 s" in run_job(_slow, timeout=0.01).error
+
+
+async def _slow(ctx):
+    await asyncio.sleep(5)
+
+
+def test_in_memory_broker_runs_retries_dead_letters_and_dedupes():
+    broker, registry, seen = InMemoryBroker(), Registry(), []
+
+    @registry.handler("flaky")
+    def flaky(ctx):
+        seen.append((ctx.id, ctx.attempt))
+        if ctx.attempt < 2:
+            raise RuntimeError("first try fails")
+        broker.enqueue("q", "follow_up", {"after": ctx.id})
+
+    @registry.handler("broken")
+    def broken(ctx):
+        raise RuntimeError("always")
+
+    registry.handler("follow_up")(lambda ctx: "done")
+    first = broker.enqueue("q", "flaky", {"n": 1}, idempotency_key="k1")
+    again = broker.enqueue("q", "flaky", {"n": 1}, idempotency_key="k1")
+    dead = broker.enqueue("q", "broken", max_attempts=2)
+    assert again.job_id == first.job_id and not again.created and len(broker.jobs) == 2
+
+    ran = broker.run_all(registry)
+    assert len(ran) == 3 and not broker.pending()
+    assert [a for _, a in seen] == [1, 2]
+    [dead_job] = broker.by_state("dead")
+    assert dead_job.id == dead.job_id and dead_job.attempts == 2 and len(dead_job.errors) == 2
+    assert [j.result for j in broker.by_state("succeeded") if j.request.kind == "follow_up"] == ["done"]
+
+
+MODULE = """
+from broker_client import Registry, Worker
+
+worker = Worker(["mail"], concurrency=3, poll_wait=1)
+extra = Registry()
+
+@worker.handler("send")
+async def send(ctx):
+    import asyncio
+    await asyncio.sleep(float(ctx.json().get("sleep", 0)))
+
+@extra.handler("other")
+def other(ctx):
+    return None
+
+@extra.handler("block")
+def block(ctx):
+    import time
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def jobs_module(tmp_path, monkeypatch):
+    (tmp_path / "myjobs.py").write_text(textwrap.dedent(MODULE))
+    (tmp_path / "empty_mod.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_discovery_merges_module_level_workers_and_registries(jobs_module):
+    worker = find_worker("myjobs")
+    assert worker.registry.kinds == ["block", "other", "send"] and worker.settings.queues == ("mail",)
+    assert find_worker("myjobs:worker").registry.kinds == ["send"]
+    configured = find_worker("myjobs").configured(queues=["a", "b"], concurrency=None)
+    assert configured.settings.queues == ("a", "b") and configured.settings.concurrency == 3
+    with pytest.raises(NoHandlersFound):
+        find_worker("empty_mod")
+
+
+async def test_brokerctl_enqueue(fake_broker, capsys):
+    argv = ["enqueue", "mail", "send", '{"to": "ada"}', "--target", fake_broker.address,
+            "--header", "trace=abc", "--priority", "-1", "--idempotency-key", "once"]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    job = fake_broker.jobs[printed["job_id"]]
+    assert printed["created"] and job.spec.payload == b'{"to": "ada"}' and job.spec.priority == -1
+    assert job.spec.headers == {"trace": "abc"} and job.spec.idempotency_key == "once"
+
+
+async def test_brokerctl_worker_drains_on_sigterm_and_exits_0(fake_broker, jobs_module):
+    argv = ["enqueue", "mail", "send", '{"sleep": 0.5}', "--target", fake_broker.address]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
+        "--grace", "10", env=env, cwd=jobs_module)
+    [job] = fake_broker.jobs.values()
+    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1
+
+
+async def test_a_stuck_sync_handler_does_not_keep_the_worker_process_alive(fake_broker, jobs_module):
+    argv = ["enqueue", "mail", "block", "{}", "--target", fake_broker.address]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
+        "--grace", "0.2", env=env, cwd=jobs_module)
+    [job] = fake_broker.jobs.values()
+    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]
+
+
+async def test_a_second_sigterm_stops_at_once_and_nacks_for_redelivery(fake_broker, jobs_module):
+    argv = ["enqueue", "mail", "send", '{"sleep": 120}', "--target", fake_broker.address]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
+        "--grace", "600", env=env, cwd=jobs_module)
+    [job] = fake_broker.jobs.values()
+    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.2)
+    assert proc.returncode is None  # draining: the job has 600 s
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 1
+    assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]
+
+
+async def test_the_servers_broker_command_forwards_to_brokerctl(fake_broker, capsys):
+    from broker import cli as server_cli
+
+    argv = ["enqueue", "mail", "send", "{}", "--target", fake_broker.address]
+    assert await asyncio.to_thread(server_cli.main, argv) == 0
+    assert json.loads(capsys.readouterr().out)["job_id"] in fake_broker.jobs
