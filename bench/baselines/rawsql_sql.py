@@ -4,9 +4,9 @@
   reference that performs exactly the broker's lifecycle;
 - `tuned-events`: the same lifecycle and the same event rows, written so PostgreSQL can use
   its indexes: the claim reads the ready index per queue (a LATERAL join over the asked
-  queues instead of `queue = ANY($1)`, which PostgreSQL 15 answers with a sequential scan
-  and a sort of every pending row), and the outcome of a completion is looked up in the
-  changed rows once (a hashed IN) instead of once per ref;
+  queues; `queue = ANY($1)` made PostgreSQL 15 scan and sort every pending row; the broker
+  adopted the same form), and the outcome of a completion is looked up in the changed rows
+  once (a hashed IN) instead of a nested loop over them per ref;
 - `tuned-plain`: `tuned-events` without the event rows: the ceiling of this schema.
 """
 
@@ -29,7 +29,7 @@ _LEASE = """leased AS (
     UPDATE broker_jobs j
     SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
         lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
-        worker_id = $4, heartbeat_at = $2, updated_at = $2
+        worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
 )"""
@@ -51,14 +51,15 @@ _DONE = """changed AS (
     UPDATE broker_jobs j
     SET state = 'succeeded', finished_at = $3, updated_at = $3, lease_expires_at = NULL
     FROM refs WHERE j.id = refs.id AND j.lease_token::text = refs.token AND j.state = 'running'
-    RETURNING j.id, j.queue, j.kind, j.attempt, j.worker_id
+    RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id
 )"""
 _DONE_EVENTS = """, ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
     SELECT id, queue, 'running', 'succeeded', 'ack', attempt, worker_id, $3 FROM changed
 )"""
-_OUTCOME = """SELECT (refs.id IN (SELECT id FROM changed)) AS changed, j.state, j.lease_token::text AS lease_token,
-    j.run_at, NULL::timestamptz AS at, j.queue, j.kind, j.attempt, j.worker_id
+_OUTCOME = """SELECT ((refs.id, refs.token) IN (SELECT id, token FROM changed)) AS changed, j.state,
+    j.lease_token::text AS lease_token, j.run_at, NULL::timestamptz AS at, j.queue, j.kind, j.attempt,
+    j.worker_id, j.leased_at
 FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id
 ORDER BY refs.ord"""
 
