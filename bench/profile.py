@@ -55,25 +55,38 @@ async def enqueue_load(but, seconds: float, attach) -> int:
     return done
 
 
+# Leaves where a thread waits rather than works: the grpc poller thread (native code under
+# Thread.run, mostly in epoll_wait), the event loop's select, idle thread-pool workers.
+WAITING = {"Thread.run (threading.py)", "EpollSelector.select (selectors.py)",
+           "_worker (concurrent/futures/thread.py)"}
+
+
 def summarize(collapsed: str, top: int = 25) -> str:
-    """Own and inclusive sample shares per function from py-spy's collapsed stacks."""
+    """Own and inclusive shares per function from py-spy's collapsed stacks, as shares of the
+    samples that were doing work (stacks ending in a WAITING leaf are left out)."""
     own, incl = collections.Counter(), collections.Counter()
-    total = 0
+    total = waiting = 0
     with open(collapsed) as f:  # "frame;frame;... count" lines
         for line in f:
             stack, _, count = line.rstrip().rpartition(" ")
             if not stack:
                 continue
             n = int(count)
-            total += n
             frames = [re.sub(r":\d+\)$", ")", fr) for fr in stack.split(";")]
+            total += n
+            if frames[-1] in WAITING:
+                waiting += n
+                continue
             own[frames[-1]] += n
             for frame in set(frames):
                 incl[frame] += n
-    lines = [f"{total} samples (idle excluded)", "", "own time:"]
-    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
+    work = max(1, total - waiting)
+    lines = [f"{total} samples (idle excluded by py-spy), {waiting} of them waiting "
+             f"({', '.join(sorted(WAITING))}); shares below are of the {work} working samples", "",
+             "own time:"]
+    lines += [f"  {n / work:6.1%}  {frame}" for frame, n in own.most_common(top)]
     lines += ["", "inclusive time:"]
-    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in incl.most_common(top * 2)]
+    lines += [f"  {n / work:6.1%}  {frame}" for frame, n in incl.most_common(top * 2)]
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ asserts: the bench reports, it never fails a build."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -43,10 +44,13 @@ def fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def table(results: Results) -> str:
-    header = ("scenario", "system", "case", "metric", "median", "min-max", "x raw broker SQL", "x raw tuned",
-              "x raw no events", "x best peer")
-    rows = [header]
+HEADER = ("scenario", "system", "case", "metric", "median", "min-max", "x raw broker SQL", "x raw tuned",
+          "x raw no events", "x best peer")
+
+
+def rows(results: Results) -> list[tuple[str, ...]]:
+    """One row per figure (ratios for the broker's), then one per part that did not run."""
+    out = []
     for scenario in SCENARIOS:
         for f in (f for f in results.figures if f.scenario == scenario):
             ratios = ["-"] * 4
@@ -54,24 +58,27 @@ def table(results: Results) -> str:
                 ratios = [fmt_ratio(ratio(f, best(results.find(f.group, role=role))))
                           for role in ("reference", "tuned", "ceiling", "peer")]
             s = [v for v in (f.to_json()["min"], f.to_json()["max"]) if v is not None]
-            rows.append((scenario, f.system, f.case, f.metric, fmt(f.median),
-                         f"{fmt(s[0])}-{fmt(s[1])}" if s else "-", *ratios))
+            out.append((scenario, f.system, f.case, f.metric, fmt(f.median),
+                        f"{fmt(s[0])}-{fmt(s[1])}" if s else "-", *ratios))
     for skip in results.skips:
-        rows.append((skip.scenario, skip.system, "not run: " + skip.reason, "", "", "", "", "", "", ""))
-    widths = [min(60, max(len(str(r[i])) for r in rows)) for i in range(len(header))]
+        out.append((skip.scenario, skip.system, "not run: " + skip.reason, "", "", "", "", "", "", ""))
+    return out
+
+
+def table(results: Results, limit: int = 60) -> str:
+    found = [HEADER, *rows(results)]
+    widths = [min(limit, max(len(str(r[i])) for r in found)) for i in range(len(HEADER))]
     lines = []
-    for i, r in enumerate(rows):
-        lines.append(" | ".join(str(c)[:60].ljust(w) for c, w in zip(r, widths)).rstrip())
+    for i, r in enumerate(found):
+        lines.append(" | ".join(str(c)[:limit].ljust(w) for c, w in zip(r, widths)).rstrip())
         if i == 0:
             lines.append("-+-".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def markdown_table(results: Results) -> str:
-    lines = ["| scenario | system | case | metric | median | min-max | x raw broker SQL | x raw tuned | "
-             "x raw no events | x best peer |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for line in table(results).splitlines()[2:]:
-        lines.append("| " + " | ".join(c.strip() for c in line.split(" | ")) + " |")
+    lines = ["| " + " | ".join(HEADER) + " |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
     return "\n".join(lines)
 
 
@@ -158,3 +165,46 @@ def targets_table(found: list[Target]) -> str:
     width = max(len(t.name) for t in found)
     wanted = max(len(t.wanted) for t in found)
     return "\n".join(f"{t.status:<4}  {t.name:<{width}}  {t.wanted:<{wanted}}  {t.measured}" for t in found)
+
+
+def load(path: str) -> tuple[Results, dict]:
+    """A results file back as Results (for tables of earlier runs)."""
+    from bench.results import Skip
+
+    with open(path) as f:
+        data = json.load(f)
+    results = Results()
+    fields = {f.name for f in dataclasses.fields(Figure)}
+    for fig in data["figures"]:
+        results.add(Figure(**{k: v for k, v in fig.items() if k in fields}))
+    for skip in data.get("skips", []):
+        results.skip(**skip)
+    return results, data
+
+
+def main(argv=None) -> int:
+    """`python -m bench.report [PATH] [--markdown]`: the table and targets of a results file
+    (default: the newest)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m bench.report")
+    p.add_argument("path", nargs="?")
+    p.add_argument("--markdown", action="store_true")
+    args = p.parse_args(argv)
+    from bench.runner import RESULTS_DIR
+
+    path = args.path or max(glob.glob(os.path.join(RESULTS_DIR, "*.json")), key=os.path.getmtime)
+    results, data = load(path)
+    print(markdown_table(results) if args.markdown else table(results))
+    print()
+    found = [Target(**t) for t in data.get("targets", [])] or targets(results)
+    if args.markdown:
+        print("| target | wanted | measured | |\n|---|---|---|---|")
+        print("\n".join(f"| {t.name} | {t.wanted} | {t.measured} | {t.status} |" for t in found))
+    else:
+        print(targets_table(found))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
