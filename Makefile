@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SDK := clients/python
 
-.PHONY: install run test test-fast test-tools lint proto proto-check clean
+.PHONY: install run test test-fast test-tools lint proto proto-check bench bench-quick bench-install clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,18 @@ proto: install
 
 proto-check: install
 	$(PY) tools/gen_proto.py --check
+
+bench-install: $(VENV)/.bench-installed
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e ".[bench]"
+	touch $@
+
+bench: bench-install  ## the benchmark (~15 min): table on stdout, JSON in bench/results/
+	$(PY) -m bench
+
+bench-quick: bench-install  ## a one-minute smoke of the benchmark
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .tools test-artifacts

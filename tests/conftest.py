@@ -3,6 +3,7 @@ in-process broker on loopback whose clock tests can move, and gRPC stubs for it.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
 
@@ -19,31 +20,40 @@ from tests.support import admin_url, create_database, drop_database, spawn_broke
 
 
 @pytest.fixture(scope="session")
-async def database_url():
+async def database_server():
+    """The admin URL of the PostgreSQL the run uses (started here when embedded)."""
     admin, embedded_server = await admin_url()
-    name, url = await create_database(admin)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
-    yield url
-    await drop_database(admin, name)
+    yield admin
     if embedded_server is not None:
         embedded_server.stop()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(admin: str):
+    name, url = await create_database(admin)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    try:
+        yield url
+    finally:
+        await drop_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+async def database_url(database_server):
+    async with migrated_database(database_server) as url:
+        yield url
 
 
 @pytest.fixture
-async def own_database():
+async def own_database(database_server):
     """A fresh migrated database for this test alone: for brokers on the real clock, away from the
     session broker whose clock the tests move (its reaper would expire their leases)."""
-    admin, embedded_server = await admin_url()
-    name, url = await create_database(admin)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
-    yield url
-    await drop_database(admin, name)
-    if embedded_server is not None:
-        embedded_server.stop()
+    async with migrated_database(database_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ them with max, not sum. The pool gauges describe this process's own pool.
 
 from __future__ import annotations
 
+import collections
+
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -55,20 +57,31 @@ class BrokerMetrics:
         self.rpc = Histogram("broker_rpc_duration_seconds", "gRPC calls served, by method and status code.",
                              ["method", "code"], buckets=RPC_BUCKETS, registry=self.registry)
         self.registry.register(self._gauges)
+        self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
     def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
-        """EventSink: count each state change once, and time it where the store could."""
+        """EventSink: count each state change once, and time it where the store could. Counters
+        move once per batch and label; labelled children are looked up once per label set."""
+        counts: collections.Counter = collections.Counter()
         for e in events:
-            for name, labels in _counts(e):
-                self._counters[name].labels(*labels).inc()
+            counts.update(_counts(e))
             if e.waited is not None:
-                self.wait.labels(e.queue).observe(e.waited)
+                self._child(self.wait, (e.queue,)).observe(e.waited)
             if e.ran is not None and e.reason in _RUN_OUTCOME:
-                self.run.labels(e.queue, _RUN_OUTCOME[e.reason]).observe(e.ran)
+                self._child(self.run, (e.queue, _RUN_OUTCOME[e.reason])).observe(e.ran)
+        for (name, labels), n in counts.items():
+            self._child(self._counters[name], labels).inc(n)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""
-        self.rpc.labels(method, code).observe(seconds)
+        self._child(self.rpc, (method, code)).observe(seconds)
+
+    def _child(self, metric, labels: tuple[str, ...]):
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     async def render(self) -> tuple[bytes, str]:
         """The exposition (body, content type), gauges freshly read from the overview."""

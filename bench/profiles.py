@@ -1,0 +1,52 @@
+"""How big each scenario is: `full` (make bench, ~10-15 min) and `quick` (make bench-quick, ~1 min)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    runs: int
+    # Enqueue: jobs sent per variant and run.
+    enqueue_single: int
+    enqueue_concurrent: int
+    enqueue_batch: int
+    # Drain: ready jobs processed per run; slower peers get fewer (their rate is what counts).
+    drain_jobs: int
+    drain_jobs_c10: int  # concurrency 10 leases 10 jobs a call: fewer jobs keep the run short
+    drain_jobs_claim1: int
+    drain_jobs_slow_peer: int
+    drain_configs: tuple[tuple[int, int], ...]  # (concurrency, worker processes)
+    # Pickup latency: jobs, 10 ms apart.
+    latency_jobs: int
+    # Steady state: offered jobs/s and seconds.
+    steady_rate: int
+    steady_seconds: float
+    # Crash recovery: leases held by the killed worker, and its lease duration.
+    crash_jobs: int
+    crash_lease: float
+
+
+FULL = Profile(
+    name="full", runs=3,
+    enqueue_single=1500, enqueue_concurrent=4000, enqueue_batch=40_000,
+    drain_jobs=20_000, drain_jobs_c10=5_000, drain_jobs_claim1=2_000, drain_jobs_slow_peer=2_000,
+    drain_configs=((10, 1), (10, 2), (100, 1), (100, 2)),
+    latency_jobs=400,
+    steady_rate=1000, steady_seconds=15.0,
+    crash_jobs=100, crash_lease=5.0,
+)
+
+QUICK = Profile(
+    name="quick", runs=1,
+    enqueue_single=300, enqueue_concurrent=1000, enqueue_batch=10_000,
+    drain_jobs=5_000, drain_jobs_c10=2_000, drain_jobs_claim1=500, drain_jobs_slow_peer=300,
+    drain_configs=((100, 2),),
+    latency_jobs=100,
+    steady_rate=500, steady_seconds=4.0,
+    crash_jobs=100, crash_lease=2.0,
+)
+
+PROFILES = {p.name: p for p in (FULL, QUICK)}

@@ -1,0 +1,59 @@
+"""Drain: N ready jobs processed by SDK workers in separate processes; jobs/s from the first
+lease to the last ack (the broker's event times). Also the cost: broker and PostgreSQL CPU
+per 1,000 jobs, and the peak RSS of the broker and of a worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench import procs
+from bench.broker_side import broker_under_test, cpu_delta, sdk_workers
+from bench.profiles import Profile
+from bench.results import Figure, Results
+
+
+def case_name(concurrency: int, processes: int) -> str:
+    return f"c={concurrency} x{processes} proc"
+
+
+async def one_run(but, n: int, concurrency: int, processes: int) -> dict:
+    await but.reset()
+    await but.fill(n)
+    workers = sdk_workers(but.address, processes, concurrency)
+    try:
+        await asyncio.to_thread(procs.start_all, workers)
+        broker_cpu, pg_cpu = but.broker.cpu(), await but.backend_cpu()
+        procs.go(workers)
+        await but.wait_drained(timeout=max(60.0, n / 200))
+        broker_used = but.broker.cpu() - broker_cpu
+        pg_used = cpu_delta(pg_cpu, await but.backend_cpu())
+        worker_cpu = sum(w.cpu() for w in workers)
+        worker_rss = max((w.peak_rss_mb() or 0) for w in workers)
+    finally:
+        await asyncio.to_thread(procs.stop_all, workers)
+    calls = await but.drain_span()
+    acked = calls["acked"]
+    return {"jobs_per_s": acked / calls["span_s"], **calls,
+            "broker_cpu_per_1k": broker_used / acked * 1000, "pg_cpu_per_1k": pg_used / acked * 1000,
+            "workers_cpu_per_1k": worker_cpu / acked * 1000, "worker_peak_rss_mb": worker_rss}
+
+
+async def run(profile: Profile, results: Results, keep_db: bool = False) -> None:
+    async with broker_under_test("drain", keep_db) as but:
+        for concurrency, processes in profile.drain_configs:
+            n = profile.drain_jobs if concurrency >= 100 else profile.drain_jobs_c10
+            runs = [await one_run(but, n, concurrency, processes) for _ in range(profile.runs)]
+            fig = results.add(Figure("drain", "drain", "broker", f"{case_name(concurrency, processes)}, {n} jobs", "jobs/s",
+                                     [r["jobs_per_s"] for r in runs], details=runs))
+        # Cost is read from the last (largest) configuration, the same one every release.
+        cost = [
+            ("broker CPU s/1k jobs", "broker_cpu_per_1k", False),
+            ("PostgreSQL CPU s/1k jobs", "pg_cpu_per_1k", False),
+            ("workers CPU s/1k jobs", "workers_cpu_per_1k", False),
+            ("worker peak RSS MiB", "worker_peak_rss_mb", False),
+        ]
+        for metric, key, higher in cost:
+            results.add(Figure("cost", "cost-" + key, "broker", f"drain {fig.case}", metric,
+                               [r[key] for r in runs], higher_is_better=higher))
+        results.add(Figure("cost", "cost-broker-rss", "broker", "after all drains", "broker peak RSS MiB",
+                           [but.broker.peak_rss_mb() or float("nan")], higher_is_better=False))

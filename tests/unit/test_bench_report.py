@@ -1,0 +1,37 @@
+"""The benchmark's arithmetic: percentiles, ratios and target checks (no timing is asserted)."""
+
+from bench.report import ratio, targets
+from bench.results import Figure, Results
+from bench.stats import percentile, summary
+
+
+def test_percentile_interpolates_and_handles_edges():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([5], 99) == 5
+    assert percentile([], 50) != percentile([], 50)  # nan
+
+
+def test_summary_is_median_min_max_of_runs():
+    assert summary([3.0, 1.0, 2.0])["median"] == 2.0
+    assert (summary([3.0, 1.0, 2.0])["min"], summary([3.0, 1.0, 2.0])["max"]) == (1.0, 3.0)
+
+
+def test_ratio_above_one_means_the_broker_is_better():
+    fast = Figure("drain", "drain", "broker", "c", "jobs/s", [200.0])
+    slow = Figure("drain", "drain", "pgqueuer", "c", "jobs/s", [100.0], role="peer")
+    assert ratio(fast, slow) == 2.0
+    low = Figure("latency", "latency-p50", "broker", "c", "p50 ms", [1.0], higher_is_better=False)
+    high = Figure("latency", "latency-p50", "celery", "c", "p50 ms", [2.0], higher_is_better=False, role="peer")
+    assert ratio(low, high) == 2.0
+
+
+def test_targets_compare_with_the_best_peer_and_the_reference():
+    results = Results()
+    results.add(Figure("drain", "drain", "broker", "c=100 x2", "jobs/s", [3000.0]))
+    results.add(Figure("drain", "drain", "pgqueuer", "b50", "jobs/s", [1000.0], role="peer"))
+    results.add(Figure("drain", "drain", "celery", "x2", "jobs/s", [2500.0], role="peer"))
+    results.add(Figure("drain", "drain", "raw-sql", "claim 100", "jobs/s", [5000.0], role="tuned"))
+    found = {t.name: t.status for t in targets(results)}
+    assert found["drain vs best peer"] == "MISS"  # 3000 / 2500 < 1.5
+    assert found["drain vs raw SQL with the same events"] == "MISS"  # 0.6 < 0.75
+    assert found["pickup p50"] == "n/a"
