@@ -7,29 +7,16 @@ from __future__ import annotations
 import contextlib
 import random
 
-import asyncpg
-
 from broker import app
 from broker.infra.clock import SystemClock
-from broker.infra.pg.migrate import migrate
-from tests.conftest import broker_settings
-from tests.support import create_database, drop_database, with_database
+from tests.conftest import broker_settings, migrated_database
+from tests.support import with_database
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(database_url: str):
-    """A migrated database on the test server, dropped afterwards; yields its URL."""
-    admin = with_database(database_url, "postgres")
-    name, url = await create_database(admin)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    try:
-        yield url
-    finally:
-        await drop_database(admin, name)
+def fresh_database(database_url: str):
+    """A migrated database on the session database's server, dropped afterwards; yields its URL.
+    (For module-scoped fixtures; a test alone can take the `own_database` fixture.)"""
+    return migrated_database(with_database(database_url, "postgres"))
 
 
 @contextlib.asynccontextmanager

@@ -15,11 +15,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from broker import app
 from broker.infra.clock import SystemClock
-from broker.infra.pg.migrate import migrate
 from broker.v1 import admin_service_pb2, job_pb2, job_service_pb2
-from tests.conftest import test_settings as _settings
+from tests.conftest import broker_settings as _settings, migrated_database
 from tests.fuzz.wire import message, metadata
-from tests.support import create_database, drop_database, with_database
 
 pytestmark = pytest.mark.slow
 
@@ -44,26 +42,22 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-async def target(database_url):
-    admin = with_database(database_url, "postgres")  # the session's server, a database of our own
-    name, url = await create_database(admin)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
+async def target(database_server):
     env = {"BROKER_AUTH": "true", "BROKER_REAPER_INTERVAL": "3600", "BROKER_PRUNE_INTERVAL": "3600",
            "BROKER_ACCESS_LOG": "false", "BROKER_MAX_WAIT": "0.2"}
-    broker = await app.start(_settings(url, **env), clock=SystemClock(), rng=random.Random(1))
-    db = await asyncpg.create_pool(url, min_size=1, max_size=2)
-    try:
-        async with app.key_admin(_settings(url)) as keys:
-            tokens = {role: (await keys.create(f"fuzz-{role}", role)).token for role in ("producer", "worker", "admin")}
-        async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
-            known, bases = await _seed(channel, tokens["admin"])
-            yield Target(channel, db, tokens, known, bases)
-    finally:
-        await broker.stop(grace=1)
-        await db.close()
-        await drop_database(admin, name)
+    async with migrated_database(database_server) as url:  # a database of its own
+        broker = await app.start(_settings(url, **env), clock=SystemClock(), rng=random.Random(1))
+        db = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        try:
+            async with app.key_admin(_settings(url)) as keys:
+                tokens = {role: (await keys.create(f"fuzz-{role}", role)).token
+                          for role in ("producer", "worker", "admin")}
+            async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+                known, bases = await _seed(channel, tokens["admin"])
+                yield Target(channel, db, tokens, known, bases)
+        finally:
+            await broker.stop(grace=1)
+            await db.close()
 
 
 async def _seed(channel, token):
