@@ -39,6 +39,9 @@ class JobSpec:
     lease_duration: float | None = None
 
 
+_NO_OVERRIDE = RetrySpec()
+
+
 class Enqueue:
     """Adds jobs. A key the queue already holds returns the existing job with created=False."""
 
@@ -68,10 +71,11 @@ class Enqueue:
         if len(spec.payload) > limits.max_payload_bytes:
             raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "
                                                   f"{limits.max_payload_bytes} bytes")
-        if sum(len(k) + len(v) for k, v in spec.headers.items()) > limits.max_headers_bytes:
-            raise InvalidArgument(at + "headers", f"over the limit of {limits.max_headers_bytes} bytes")
-        for name, value in spec.headers.items():
-            check_storable(name + value, at + "headers")
+        if spec.headers:
+            if sum(len(k) + len(v) for k, v in spec.headers.items()) > limits.max_headers_bytes:
+                raise InvalidArgument(at + "headers", f"over the limit of {limits.max_headers_bytes} bytes")
+            for name, value in spec.headers.items():
+                check_storable(name + value, at + "headers")
         key = spec.idempotency_key or None
         if key is not None:
             _check_text(key, at + "idempotency_key", limits.max_key_length)
@@ -84,7 +88,7 @@ class Enqueue:
         lease = spec.lease_duration if spec.lease_duration is not None else defaults.lease_duration
         limits.check_lease_duration(lease, at + "lease_duration")
         return NewJob(
-            queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=dict(spec.headers),
+            queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=spec.headers,
             idempotency_key=key, priority=spec.priority, run_at=spec.run_at or now,
             max_attempts=max_attempts, retry=_policy(defaults.retry, spec.retry, at),
             lease_duration=lease,
@@ -92,6 +96,8 @@ class Enqueue:
 
 
 def _policy(default: RetryPolicy, spec: RetrySpec, at: str) -> RetryPolicy:
+    if spec == _NO_OVERRIDE:  # most jobs: the queue's policy as it is
+        return default
     try:
         return default.merged(initial_delay=spec.initial_delay, max_delay=spec.max_delay,
                               multiplier=spec.multiplier, jitter=spec.jitter)

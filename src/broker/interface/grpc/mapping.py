@@ -69,28 +69,35 @@ def set_duration(msg: duration_pb2.Duration, value: float) -> None:
     msg.seconds, msg.nanos = int(nanos // 1_000_000_000), int(nanos % 1_000_000_000)
 
 
+_NO_RETRY_OVERRIDE = RetrySpec()
+
+
 def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
     try:
-        policy = spec.retry_policy
-        retry = RetrySpec(
-            initial_delay=seconds(policy.initial_delay, policy, "initial_delay"),
-            max_delay=seconds(policy.max_delay, policy, "max_delay"),
-            multiplier=spec.retry_policy.multiplier or None,
-            jitter=JITTER_FROM_WIRE.get(policy.jitter),
-        )
-        if policy.multiplier < 0:
-            raise InvalidArgument("multiplier", "must not be negative")
-        if policy.jitter not in JITTER_FROM_WIRE and policy.jitter != job_pb2.JITTER_UNSPECIFIED:
-            raise InvalidArgument("jitter", f"unknown value {policy.jitter}")
         return JobSpec(
-            queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=dict(spec.headers),
+            queue=spec.queue, kind=spec.kind, payload=spec.payload,
+            headers=dict(spec.headers) if spec.headers else {},
             idempotency_key=spec.idempotency_key or None, priority=spec.priority,
-            run_at=when(spec, "run_at"), max_attempts=spec.max_attempts or None, retry=retry,
+            run_at=when(spec, "run_at"), max_attempts=spec.max_attempts or None,
+            retry=_retry_from_wire(spec.retry_policy) if spec.HasField("retry_policy") else _NO_RETRY_OVERRIDE,
             lease_duration=seconds(spec.lease_duration, spec, "lease_duration"),
         )
     except InvalidArgument as exc:
         prefix = at + ("retry_policy." if exc.field in ("initial_delay", "max_delay", "multiplier", "jitter") else "")
         raise InvalidArgument(prefix + exc.field, str(exc).split(": ", 1)[1]) from None
+
+
+def _retry_from_wire(policy: job_pb2.RetryPolicy) -> RetrySpec:
+    if policy.multiplier < 0:
+        raise InvalidArgument("multiplier", "must not be negative")
+    if policy.jitter not in JITTER_FROM_WIRE and policy.jitter != job_pb2.JITTER_UNSPECIFIED:
+        raise InvalidArgument("jitter", f"unknown value {policy.jitter}")
+    return RetrySpec(
+        initial_delay=seconds(policy.initial_delay, policy, "initial_delay"),
+        max_delay=seconds(policy.max_delay, policy, "max_delay"),
+        multiplier=policy.multiplier or None,
+        jitter=JITTER_FROM_WIRE.get(policy.jitter),
+    )
 
 
 @functools.lru_cache(maxsize=1024)
