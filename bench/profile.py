@@ -125,7 +125,7 @@ async def main(args: argparse.Namespace) -> int:
         with open(stem + "-summary.txt", "w") as f:
             f.write(summary)
         print(summary)
-        print(f"\nfiles: {stem}.txt" + (f", {stem}.svg" if svg else ""))
+        print(f"\nfiles: {stem}.txt" + (f", {stem}.svg" if args.svg else ""))
     else:
         print("py-spy wrote nothing:", spies[0].stderr.read().decode()[-2000:] if spies else "")
         return 1

@@ -76,7 +76,7 @@ class InMemoryJobStore:
                                     lease_expires_at=now + timedelta(seconds=seconds),
                                     worker_id=worker_id, updated_at=now))
             self._heartbeats[job.id] = self._leased_at[job.id] = now
-            leased.append(job)
+            leased.append(replace(job, created_at=None, updated_at=None, finished_at=None))
             events.append(self._log(Event(job.id, job.queue, P, R, Reason.LEASE, job.attempt, now,
                                           kind=job.kind, worker_id=worker_id, waited=waited)))
         return leased, events

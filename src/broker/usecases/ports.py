@@ -60,7 +60,8 @@ class JobStore(Protocol):
 
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
-        """Lease up to `limit` ready jobs: lowest priority, then oldest run_at; never one job twice."""
+        """Lease up to `limit` ready jobs: lowest priority, then oldest run_at; never one job twice.
+        The jobs come without created_at, updated_at and finished_at (a worker has no use for them)."""
 
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:
