@@ -149,13 +149,22 @@ SELECT id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id
 FROM broker_events WHERE job_id = $1::uuid ORDER BY id
 """
 
-LIST = f"""
-SELECT {JOB_COLUMNS} FROM broker_jobs
-WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR state = $2)
-  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
-ORDER BY created_at DESC, id DESC
-LIMIT $5
-"""
+def list_jobs(by_queue: bool, by_state: bool, after: bool) -> str:
+    """ListJobs, with only the filters given: a `$1 IS NULL OR ...` form would leave PostgreSQL's
+    generic plan of a prepared statement unable to use the listing indexes."""
+    where, n = [], 0
+    if by_queue:
+        n += 1
+        where.append(f"queue = ${n}")
+    if by_state:
+        n += 1
+        where.append(f"state = ${n}")
+    if after:
+        where.append(f"(created_at, id) < (${n + 1}::timestamptz, ${n + 2}::uuid)")
+        n += 2
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT {JOB_COLUMNS} FROM broker_jobs {condition} ORDER BY created_at DESC, id DESC LIMIT ${n + 1}"
+
 
 STATS_STATES = """
 SELECT queue,

@@ -123,9 +123,10 @@ class PgJobStore:
     @_guarded
     async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[Job]:
-        stamp, job_id = after or (None, None)
+        args = [a for a in (queue, state and state.value) if a] + list(after or ()) + [limit]
+        statement = sql.list_jobs(bool(queue), bool(state), bool(after))
         async with self._conn() as conn:
-            found = await conn.fetch(sql.LIST, queue, state and state.value, stamp, job_id, limit)
+            found = await conn.fetch(statement, *args)
         return [rows.job(r) for r in found]
 
     @_guarded
