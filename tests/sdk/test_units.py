@@ -36,7 +36,7 @@ POLICY = CallRetry(max_attempts=4, initial_backoff=0.2, max_backoff=1.0)
 C = grpc.StatusCode
 
 
-@pytest.mark.parametrize("code", [C.UNAVAILABLE, C.DEADLINE_EXCEEDED])
+@pytest.mark.parametrize("code", [C.UNAVAILABLE, C.DEADLINE_EXCEEDED, C.CANCELLED])
 def test_transient_codes_back_off_exponentially_with_equal_jitter(code):
     rng = random.Random(1)
     delays = [next_delay(Err(code), n, POLICY, rng) for n in (1, 2, 3)]

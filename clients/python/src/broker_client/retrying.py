@@ -19,7 +19,10 @@ T = TypeVar("T")
 
 # Safe to repeat only because every request the clients retry is idempotent
 # (enqueues carry an idempotency key; heartbeat, ack and nack are idempotent by contract).
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# CANCELLED reaches a client that never cancels its calls when a broker stops mid-call (a
+# rolling restart): the next attempt finds another replica.
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                       grpc.StatusCode.CANCELLED})
 
 # The worker keeps going through these (the broker or its database is away, or a transient bug);
 # anything else (bad queue name, bad token) is a configuration error that retrying cannot fix.
@@ -34,7 +37,7 @@ def next_delay(error: grpc.RpcError, attempt: int, policy: CallRetry,
     """Seconds to wait before trying again after ``attempt`` (1-based) failed with ``error``,
     or None to give up.
 
-    UNAVAILABLE and DEADLINE_EXCEEDED back off exponentially; RESOURCE_EXHAUSTED is retried
+    UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED back off exponentially; RESOURCE_EXHAUSTED is retried
     only when the server sent a RetryInfo hint, after exactly that delay. A hint on any
     retryable code wins over the computed backoff.
     """
