@@ -72,7 +72,7 @@ class Enqueue:
             raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "
                                                   f"{limits.max_payload_bytes} bytes")
         if spec.headers:
-            if sum(len(k) + len(v) for k, v in spec.headers.items()) > limits.max_headers_bytes:
+            if sum(len(k.encode()) + len(v.encode()) for k, v in spec.headers.items()) > limits.max_headers_bytes:
                 raise InvalidArgument(at + "headers", f"over the limit of {limits.max_headers_bytes} bytes")
             for name, value in spec.headers.items():
                 check_storable(name + value, at + "headers")
