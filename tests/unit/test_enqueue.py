@@ -79,7 +79,7 @@ async def test_the_limits_are_settings():
     await refused(World(limits=limits), [spec(payload=b"12345")], "jobs[0].payload")
     await refused(World(limits=limits), [spec(idempotency_key="abcd")], "jobs[0].idempotency_key")
     await refused(World(limits=limits), [spec(headers={"ab": "cdef"})], "jobs[0].headers")
-    await refused(World(limits=limits), [spec(headers={"ab": "cé"})], "jobs[0].headers")  # 6 bytes in UTF-8
+    await refused(World(limits=limits), [spec(headers={"ab": "cdé"})], "jobs[0].headers")  # 5 characters, 6 bytes
     await refused(World(limits=limits), [OK] * 3, "jobs")
 
 
