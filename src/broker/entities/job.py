@@ -9,6 +9,7 @@ from datetime import datetime
 
 from broker.entities.errors import IllegalTransition, InvalidArgument
 from broker.entities.retry import RetryPolicy
+from broker.entities.values import value_object
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
@@ -72,14 +73,14 @@ def sources(to_state: JobState, reason: Reason) -> tuple[JobState, ...]:
     return tuple(f for (f, t), rs in TRANSITIONS.items() if t is to_state and reason in rs and f)
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class AttemptError:
     attempt: int
     error: str
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Job:
     """A job as the broker holds it."""
 
@@ -109,7 +110,7 @@ class Job:
         return self.errors[-1].error if self.errors else None
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Event:
     """One state change of a job, as the event log keeps it."""
 

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 from broker.entities.job import JobState
 from broker.entities.retry import RetryPolicy
+from broker.entities.values import value_object
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class LeaseRef:
     """A worker's claim on a job: the job and the fencing token it was leased with."""
 
@@ -25,7 +26,7 @@ class Outcome(enum.Enum):
     NOT_FOUND = "not_found"
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class LeaseResult:
     job_id: str
     outcome: Outcome
@@ -33,7 +34,7 @@ class LeaseResult:
     at: datetime | None = None  # heartbeat: the new deadline; nack: the retry's run_at
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Snapshot:
     """What a store knows of a job when a lease call could not change it."""
 

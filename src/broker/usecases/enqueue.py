@@ -10,6 +10,7 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import check_storable
 from broker.entities.queue import Limits, QueueConfig, check_queue_name
 from broker.entities.retry import Jitter, RetryPolicy
+from broker.entities.values import value_object
 from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
 
 
@@ -23,7 +24,7 @@ class RetrySpec:
     jitter: Jitter | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class JobSpec:
     """What to run, as a caller describes it. None means the queue's default."""
 

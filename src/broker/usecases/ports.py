@@ -13,9 +13,10 @@ from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import Failure, FailureDecision, LeaseRef, Snapshot
 from broker.entities.retry import RetryPolicy
 from broker.entities.stats import MinuteCounts, QueueStats, WorkerLeases
+from broker.entities.values import value_object
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class NewJob:
     """A validated job to insert, every default resolved."""
 
@@ -31,13 +32,13 @@ class NewJob:
     lease_duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Inserted:
     job_id: str
     created: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class LeaseCall:
     """What a store did with one lease reference: changed it, or what it found instead."""
 
