@@ -9,11 +9,14 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from broker import admin_cli
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
+# A repeat of the first signal within this time is its echo, not a second signal.
+SIGNAL_ECHO_SECONDS = 1.0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -34,10 +37,17 @@ async def _run(settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    first: list[float] = []
+
     def on_signal() -> None:
         if stop.is_set():
+            # `make run` and other parents pass the terminal's Ctrl-C on to the process group,
+            # so one keypress can arrive twice: only a later signal means "stop now".
+            if time.monotonic() - first[0] < SIGNAL_ECHO_SECONDS:
+                return
             log.warning("second signal: stopping now")
             os._exit(1)
+        first.append(time.monotonic())
         log.info("signal received: shutting down gracefully")
         # Before any other task runs: health NOT_SERVING, no more leases, long polls return.
         broker.begin_shutdown()
