@@ -11,6 +11,7 @@ are all unary.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -54,6 +55,25 @@ class Stage(grpc.aio.ServerInterceptor):
 
     async def around(self, method: str, request: Any, context: grpc.aio.ServicerContext,
                      proceed: Proceed) -> Any:
+        raise NotImplementedError
+
+
+class AfterCallStage(Stage):
+    """A stage that acts once the call is over (logs, metrics): `finished` gets the status code
+    the call ended with and how long the rest of the chain took."""
+
+    async def around(self, method, request, context, proceed):
+        started, failure = time.perf_counter(), None
+        try:
+            return await proceed(request, context)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            self.finished(method, context, outcome(context, failure), time.perf_counter() - started)
+
+    def finished(self, method: str, context: grpc.aio.ServicerContext, code: grpc.StatusCode,
+                 seconds: float) -> None:
         raise NotImplementedError
 
 

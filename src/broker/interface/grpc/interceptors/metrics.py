@@ -5,10 +5,9 @@ Prometheus collectors live in infra; nothing here imports them)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
-from broker.interface.grpc.interceptors.base import Stage, outcome
+from broker.interface.grpc.interceptors.base import AfterCallStage
 
 ObserveRpc = Callable[[str, str, float], None]
 log = logging.getLogger("broker.grpc")
@@ -18,20 +17,13 @@ def no_metrics(method: str, code: str, seconds: float) -> None:
     """The default sink: nothing is recorded."""
 
 
-class MetricsStage(Stage):
+class MetricsStage(AfterCallStage):
     def __init__(self, observe_rpc: ObserveRpc = no_metrics) -> None:
         super().__init__()
         self._observe = observe_rpc
 
-    async def around(self, method, request, context, proceed):
-        started, failure = time.perf_counter(), None
+    def finished(self, method, context, code, seconds):
         try:
-            return await proceed(request, context)
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            try:
-                self._observe(method, outcome(context, failure).name, time.perf_counter() - started)
-            except Exception:  # noqa: BLE001 - a metrics fault must not fail the call it measures
-                log.exception("observe_rpc failed for %s", method)
+            self._observe(method, code.name, seconds)
+        except Exception:  # noqa: BLE001 - a metrics fault must not fail the call it measures
+            log.exception("observe_rpc failed for %s", method)
