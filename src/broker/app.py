@@ -226,7 +226,8 @@ async def key_admin(settings: Settings, clock=None) -> AsyncIterator[KeyAdmin]:
 def _health_check(store: PgJobStore, health: Health):
     async def run_once() -> None:
         try:
-            await asyncio.wait_for(store.ping(), 2.0)
+            async with asyncio.timeout(2.0):
+                await store.ping()
             serving = True
         except (Unavailable, TimeoutError):
             serving = False

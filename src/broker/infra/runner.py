@@ -43,7 +43,11 @@ class Runner:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Cancel every task, again if one swallowed the cancellation (Python 3.11's wait_for
+        can, when its inner call finishes at the same moment), until all have ended."""
+        pending = set(self._tasks)
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         self._tasks.clear()

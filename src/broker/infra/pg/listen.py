@@ -36,7 +36,8 @@ class LocalNotifier:
         for queue in queues:
             self._waiters.setdefault(queue, set()).add(event)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError:
             pass
         finally:
@@ -85,7 +86,8 @@ class PgListener:
     async def _close(self) -> None:
         if self._conn is not None and not self._conn.is_closed():
             try:
-                await asyncio.wait_for(self._conn.close(), 2)
+                async with asyncio.timeout(2):
+                    await self._conn.close()
             except Exception:  # noqa: BLE001
                 self._conn.terminate()
         self._conn = None

@@ -64,7 +64,8 @@ class Settler:
                 return
             if not self._closing and not self._full.is_set():
                 try:
-                    await asyncio.wait_for(self._full.wait(), self._interval)
+                    async with asyncio.timeout(self._interval):
+                        await self._full.wait()
                 except TimeoutError:
                     pass
             await self.flush_once()
