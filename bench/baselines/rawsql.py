@@ -67,10 +67,11 @@ async def drain_rate(url: str, variant: str, n: int, claim: int) -> dict:
             await asyncio.to_thread(procs.start_all, workers)
             pids = await env.backend_pids(conn, env.database_name(url))
             pg_cpu = {pid: procs.cpu_seconds(pid) for pid in pids}
+            workers_before = sum(w.cpu() for w in workers)  # start-up is not drain work
             procs.go(workers)
             marks = [await asyncio.to_thread(w.expect, "done", max(60.0, n / 100)) for w in workers]
             pg_used = sum(procs.cpu_seconds(pid) - pg_cpu[pid] for pid in pids)
-            workers_used = sum(w.cpu() for w in workers)
+            workers_used = sum(w.cpu() for w in workers) - workers_before
         finally:
             await asyncio.to_thread(procs.stop_all, workers)
         spans = [tuple(map(float, m.split()[1:])) for m in marks]

@@ -22,12 +22,14 @@ async def one_run(but, n: int, concurrency: int, processes: int) -> dict:
     workers = sdk_workers(but.address, processes, concurrency)
     try:
         await asyncio.to_thread(procs.start_all, workers)
+        # Start-up (imports, connecting) is not drain work: count from `go`.
         broker_cpu, pg_cpu = but.broker.cpu(), await but.backend_cpu()
+        worker_cpu_before = sum(w.cpu() for w in workers)
         procs.go(workers)
         await but.wait_drained(timeout=max(60.0, n / 200))
         broker_used = but.broker.cpu() - broker_cpu
         pg_used = cpu_delta(pg_cpu, await but.backend_cpu())
-        worker_cpu = sum(w.cpu() for w in workers)
+        worker_cpu = sum(w.cpu() for w in workers) - worker_cpu_before
         worker_rss = max((w.peak_rss_mb() or 0) for w in workers)
     finally:
         await asyncio.to_thread(procs.stop_all, workers)
