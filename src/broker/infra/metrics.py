@@ -9,8 +9,6 @@ them with max, not sum. The pool gauges describe this process's own pool.
 
 from __future__ import annotations
 
-import collections
-
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -62,15 +60,22 @@ class BrokerMetrics:
     def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
         """EventSink: count each state change once, and time it where the store could. Counters
         move once per batch and label; labelled children are looked up once per label set."""
-        counts: collections.Counter = collections.Counter()
+        counts: dict[tuple[str, tuple[str, ...]], int] = {}
+        child, wait, run = self._child, self.wait, self.run
         for e in events:
-            counts.update(_counts(e))
+            simple = _SIMPLE.get(e.reason)
+            if simple is not None:  # the hot path: one counter labelled by queue
+                key = (simple, (e.queue,))
+                counts[key] = counts.get(key, 0) + 1
+            else:
+                for key in _counts(e):
+                    counts[key] = counts.get(key, 0) + 1
             if e.waited is not None:
-                self._child(self.wait, (e.queue,)).observe(e.waited)
+                child(wait, (e.queue,)).observe(e.waited)
             if e.ran is not None and e.reason in _RUN_OUTCOME:
-                self._child(self.run, (e.queue, _RUN_OUTCOME[e.reason])).observe(e.ran)
+                child(run, (e.queue, _RUN_OUTCOME[e.reason])).observe(e.ran)
         for (name, labels), n in counts.items():
-            self._child(self._counters[name], labels).inc(n)
+            child(self._counters[name], labels).inc(n)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""

@@ -43,6 +43,9 @@ class Outcome:
                    retry_after=exc.delay if isinstance(exc, RetryLater) else None, exception=exc)
 
 
+_OK = Outcome(ok=True)
+
+
 def format_error(exc: BaseException) -> str:
     """``Type: message`` then the traceback, cut in the middle when too long."""
     text = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc))
@@ -67,6 +70,12 @@ class HandlerRunner:
         if handler is None:
             return Outcome(ok=False, error=f"no handler registered for kind {ctx.kind!r} on this worker")
         timeout = handler.timeout if handler.timeout is not None else self._default_timeout
+        if timeout is None:  # the common case, and the hot path: no timer to arm
+            try:
+                value = await self._call(handler, ctx)
+            except Exception as exc:  # noqa: BLE001 - any handler failure is a nack
+                return Outcome.failed(exc)
+            return _OK if value is None else Outcome(ok=True, value=value)
         limit = asyncio.timeout(timeout)
         try:
             async with limit:
@@ -79,7 +88,7 @@ class HandlerRunner:
                            exception=exc)
         except Exception as exc:  # noqa: BLE001 - any handler failure is a nack
             return Outcome.failed(exc)
-        return Outcome(ok=True, value=value)
+        return _OK if value is None else Outcome(ok=True, value=value)
 
     def _call(self, handler: Handler, ctx: JobContext) -> Any:
         if handler.is_async:

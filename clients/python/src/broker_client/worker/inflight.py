@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .context import JobContext
@@ -29,7 +29,7 @@ def lease_seconds(leased: pb.LeasedJob, override: float | None, now: datetime | 
     return DEFAULT_LEASE_SECONDS
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class InFlight:
     """The lease, the handler's context and task, and when the lease was last extended
     (event-loop time)."""
@@ -41,14 +41,13 @@ class InFlight:
     task: asyncio.Task[None] | None = None
     # Set when the broker says the lease is gone: the result must be dropped.
     lost: bool = False
+    # Read from `leased` once: the pool looks them up several times per job.
+    job_id: str = field(init=False)
+    token: str = field(init=False)
 
-    @property
-    def job_id(self) -> str:
-        return self.leased.job.id
-
-    @property
-    def token(self) -> str:
-        return self.leased.lease_token
+    def __post_init__(self) -> None:
+        self.job_id = self.leased.job.id
+        self.token = self.leased.lease_token
 
     def ref(self) -> pb.LeaseRef:
         return pb.LeaseRef(job_id=self.job_id, lease_token=self.token)

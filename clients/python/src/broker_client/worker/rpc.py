@@ -48,9 +48,13 @@ class WorkerRpc:
         response = await self._stub.Heartbeat(request, timeout=self._timeout, metadata=self._metadata)
         return list(response.results)
 
-    async def ack(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
-        response = await self._stub.Ack(pb.AckRequest(leases=refs), timeout=self._timeout,
-                                        metadata=self._metadata)
+    async def ack(self, refs: Sequence[tuple[str, str]]) -> Sequence[pb.LeaseResult]:
+        """``refs``: (job id, lease token) pairs."""
+        request = pb.AckRequest()
+        add = request.leases.add
+        for job_id, token in refs:
+            add(job_id=job_id, lease_token=token)
+        response = await self._stub.Ack(request, timeout=self._timeout, metadata=self._metadata)
         return list(response.results)
 
     async def nack(self, items: Sequence[pb.NackItem]) -> Sequence[pb.LeaseResult]:

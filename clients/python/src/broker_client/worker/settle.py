@@ -39,7 +39,8 @@ class Settler:
         self.calls = {"ack": 0, "nack": 0}
 
     def ack(self, job_id: str, token: str) -> asyncio.Future[pb.LeaseResult | None]:
-        return self._add("ack", pb.LeaseRef(job_id=job_id, lease_token=token))
+        # A pair, not a LeaseRef: the Ack request is built in place when the batch goes.
+        return self._add("ack", (job_id, token))
 
     def nack(self, item: pb.NackItem) -> asyncio.Future[pb.LeaseResult | None]:
         return self._add("nack", item)
