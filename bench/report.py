@@ -100,8 +100,14 @@ def _check(name: str, wanted: str, value: float | None, limit: float, higher: bo
     return Target(name, wanted, shown or fmt(value), "PASS" if ok else "MISS")
 
 
-def previous_cpu(results_dir: str, profile: str, exclude: str | None) -> tuple[float, str] | None:
-    for path in sorted(glob.glob(os.path.join(results_dir, "*.json")), reverse=True):
+def previous_cpu(results_dir: str, profile: str, exclude: str | None,
+                 release_dir: str | None = None) -> tuple[float, str] | None:
+    """The broker CPU per 1,000 jobs drained to compare with: the last release's figure
+    (`<release_dir>/<profile>.json`, committed, so a fresh clone compares too), else the newest
+    earlier run of the same profile in `results_dir`."""
+    paths = [os.path.join(release_dir, f"{profile}.json")] if release_dir else []
+    paths += sorted(glob.glob(os.path.join(results_dir, "*.json")), reverse=True)
+    for path in paths:
         if exclude and os.path.abspath(path) == os.path.abspath(exclude):
             continue
         try:
@@ -113,7 +119,10 @@ def previous_cpu(results_dir: str, profile: str, exclude: str | None) -> tuple[f
             continue
         for fig in data.get("figures", []):
             if fig["group"] == "cost-broker_cpu_per_1k" and fig.get("median") is not None:
-                return fig["median"], os.path.basename(path)
+                label = os.path.basename(path)
+                if release_dir and os.path.dirname(os.path.abspath(path)) == os.path.abspath(release_dir):
+                    label = f"release {data.get('commit', '?')[:7]}"
+                return fig["median"], label
     return None
 
 

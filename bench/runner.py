@@ -18,6 +18,8 @@ from bench.profiles import PROFILES
 from bench.results import Results
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# The last release's results, committed: "broker CPU per job never rises" compares with them.
+RELEASE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release")
 
 
 def _parts() -> dict:
@@ -85,7 +87,7 @@ def main(argv=None) -> int:
     results = Results()
     postgres = asyncio.run(env.postgres_settings())
     timings = asyncio.run(run_parts(names, profile, results, args.keep_db))
-    found = report.targets(results, report.previous_cpu(RESULTS_DIR, profile.name, out))
+    found = report.targets(results, report.previous_cpu(RESULTS_DIR, profile.name, out, RELEASE_DIR))
     data = {"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "profile": profile.name,
             "profile_settings": dataclasses.asdict(profile), "parts": names, "seconds": timings, **meta,
             "loadavg_at_end": os.getloadavg(), "postgres": postgres, "broker_env": EXTRA_ENV,

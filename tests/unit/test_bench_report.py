@@ -35,3 +35,30 @@ def test_targets_compare_with_the_best_peer_and_the_reference():
     assert found["drain vs best peer"] == "MISS"  # 3000 / 2500 < 1.5
     assert found["drain vs raw SQL with the same events"] == "MISS"  # 0.6 < 0.75
     assert found["pickup p50"] == "n/a"
+
+
+def _result_file(path, profile: str, cpu: float, commit: str = "abc1234def") -> None:
+    import json
+    path.write_text(json.dumps({"profile": profile, "commit": commit, "figures": [
+        {"group": "cost-broker_cpu_per_1k", "median": cpu}]}))
+
+
+def test_cpu_is_compared_with_the_committed_release_before_local_runs(tmp_path):
+    from bench.report import previous_cpu
+    results, release = tmp_path / "results", tmp_path / "release"
+    results.mkdir()
+    release.mkdir()
+    _result_file(results / "20990101-000000-full.json", "full", 0.05)
+    assert previous_cpu(str(results), "full", None, str(release)) == (0.05, "20990101-000000-full.json")
+    _result_file(release / "full.json", "full", 0.03)
+    assert previous_cpu(str(results), "full", None, str(release)) == (0.03, "release abc1234")
+    assert previous_cpu(str(results), "quick", None, str(release)) is None  # other profiles only
+
+
+def test_a_rise_beyond_the_noise_margin_is_a_miss():
+    results = Results()
+    results.add(Figure("cost", "cost-broker_cpu_per_1k", "broker", "c", "s", [0.05], higher_is_better=False))
+    found = {t.name: t.status for t in targets(results, (0.04, "release x"))}
+    assert found["broker CPU per job never rises"] == "MISS"  # 0.05 > 0.04 x 1.1
+    found = {t.name: t.status for t in targets(results, (0.047, "release x"))}
+    assert found["broker CPU per job never rises"] == "PASS"
