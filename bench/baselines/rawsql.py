@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import asyncpg
 
 from bench import env, procs
-from bench.baselines.rawsql_sql import LABELS, ROLES, enqueue_args, statements
+from bench.baselines.rawsql_sql import LABELS, ROLES, enqueue_args, session_settings, statements
 from bench.payload import KIND, QUEUE, payload
 from bench.profiles import Profile
 from bench.results import Figure, Results
@@ -23,7 +23,7 @@ DRAIN_LAYOUT = {1: (2, 8), 100: (2, 2)}
 
 async def enqueue_rate(url: str, variant: str, total: int, per_statement: int, in_flight: int) -> float:
     enqueue_sql = statements(variant)[0]
-    conns = [await asyncpg.connect(url) for _ in range(in_flight)]
+    conns = [await asyncpg.connect(url, server_settings=session_settings(variant)) for _ in range(in_flight)]
     try:
         for c in conns:
             await c.prepare(enqueue_sql)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from broker.infra.pg import sql
+from broker.infra.pg.pool import PLANNING
 
 _PICK_LATERAL = """picked AS (
     SELECT p.id FROM unnest($1::text[]) AS q(name)
@@ -91,6 +92,12 @@ LABELS = {"broker": "broker SQL, with events", "tuned-events": "tuned SQL, with 
           "tuned-plain": "tuned SQL, no events"}
 # reference: the broker's SQL; tuned: the same lifecycle and events, well planned; ceiling: no events.
 ROLES = {"broker": "reference", "tuned-events": "tuned", "tuned-plain": "ceiling"}
+
+
+def session_settings(variant: str) -> dict[str, str]:
+    """The broker's SQL runs with the broker's session settings (generic plans); the tuned
+    variants were tuned under PostgreSQL's defaults."""
+    return dict(PLANNING) if variant == "broker" else {}
 
 
 def statements(variant: str) -> tuple[str, str, str]:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import asyncpg
 
-from bench.baselines.rawsql_sql import statements
+from bench.baselines.rawsql_sql import session_settings, statements
 
 
 async def loop(conn: asyncpg.Connection, claim_sql: str, complete_sql: str, limit: int, name: str,
@@ -33,7 +33,8 @@ async def loop(conn: asyncpg.Connection, claim_sql: str, complete_sql: str, limi
 
 async def run(args: argparse.Namespace) -> None:
     _, claim_sql, complete_sql = statements(args.variant)
-    conns = [await asyncpg.connect(args.dsn) for _ in range(args.loops)]
+    conns = [await asyncpg.connect(args.dsn, server_settings=session_settings(args.variant))
+             for _ in range(args.loops)]
     for conn in conns:  # prepare before the clock starts, as a long-running worker would have
         await conn.prepare(claim_sql)
         await conn.prepare(complete_sql)

@@ -33,8 +33,11 @@ WITH input AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
     SELECT id, queue, NULL, 'pending', 'enqueue', 0, $14 FROM ins
 )
-SELECT input.id::text, input.queue, input.kind, input.idempotency_key, ins.id IS NOT NULL AS created
-FROM input LEFT JOIN ins ON ins.id = input.id
+-- `IN (SELECT ...)` is a hashed lookup in any plan; a join on `ins` was a nested loop in the
+-- generic plan (pool.py), whose cost grew with the square of the batch.
+SELECT input.id::text, input.queue, input.kind, input.idempotency_key,
+    input.id IN (SELECT id FROM ins) AS created
+FROM input
 ORDER BY input.ord
 """
 
@@ -61,7 +64,9 @@ WITH picked AS (
     SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
         lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
         worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2
-    FROM picked WHERE j.id = picked.id
+    -- `= ANY(ARRAY(...))`, not a join on `picked`: the generic plan (pool.py) then reaches the
+    -- rows through the primary key; a join was planned as a hash join over the whole table.
+    WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING j.*
 ), ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -120,30 +121,40 @@ class PgJobStore:
         async with self._conn() as conn:
             return [rows.event(r) for r in await conn.fetch(sql.HISTORY, job_id)]
 
+    @contextlib.asynccontextmanager
+    async def _planned(self, readonly: bool = True):
+        """A connection in a transaction whose statements are planned for their actual values
+        (the operators' reads and bulk changes: which index pays depends on them). The pool's
+        connections otherwise reuse generic plans (pool.PLANNING); SET LOCAL ends with the
+        transaction, so the connection goes back to the pool unchanged."""
+        async with self._conn() as conn, conn.transaction(readonly=readonly):
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            yield conn
+
     @_guarded
     async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[Job]:
         args = [a for a in (queue, state and state.value) if a] + list(after or ()) + [limit]
         statement = sql.list_jobs(bool(queue), bool(state), bool(after))
-        async with self._conn() as conn:
+        async with self._planned() as conn:
             found = await conn.fetch(statement, *args)
         return [rows.job(r) for r in found]
 
     @_guarded
     async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]:
-        async with self._conn() as conn:
+        async with self._planned() as conn:
             states = await conn.fetch(sql.STATS_STATES, list(queues), now)
             windows = await conn.fetch(sql.STATS_WINDOWS, list(queues), now)
         return _stats(states, windows)
 
     @_guarded
     async def workers(self, now: datetime) -> list[WorkerLeases]:
-        async with self._conn() as conn:
+        async with self._planned() as conn:
             return [WorkerLeases(r[0], r[1], r[2], r[3]) for r in await conn.fetch(sql.WORKERS)]
 
     @_guarded
     async def throughput(self, queues: Sequence[str], since: datetime, now: datetime) -> list[MinuteCounts]:
-        async with self._conn() as conn:
+        async with self._planned() as conn:
             found = await conn.fetch(sql.THROUGHPUT, list(queues), since, now)
         return [MinuteCounts(r[0], r[1], WindowCounts(r[2], r[3], r[4], r[5])) for r in found]
 
@@ -169,7 +180,7 @@ class PgJobStore:
     @_guarded
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
         statement, target = (sql.PURGE_QUEUE, queue) if queue else (sql.PURGE_IDS, list(job_ids))
-        async with self._conn() as conn:
+        async with self._planned(readonly=False) as conn:
             return await conn.fetchval(statement, state.value, target)
 
     @_guarded

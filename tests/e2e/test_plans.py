@@ -1,0 +1,94 @@
+"""The store's connections reuse generic plans (pool.PLANNING): every statement on the hot path
+must then still reach rows through an index, with a backlog, whatever its parameters. The
+operators' reads are planned for their values, and that setting never leaks into the pool."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from broker.entities.job import JobState
+from broker.entities.lease import LeaseRef
+from broker.entities.retry import Jitter, RetryPolicy
+from broker.infra.pg import sql
+from broker.infra.pg.pool import create_pool
+from broker.infra.pg.store import PgJobStore
+from broker.infra.settings import DatabaseSettings
+from broker.usecases.ports import NewJob
+
+BACKLOG = 20_000  # big enough that reading a whole table is the wrong plan
+NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+POLICY = RetryPolicy(1.0, 60.0, 2.0, Jitter.FULL)
+
+
+def new_job(i: int) -> NewJob:
+    return NewJob(queue="plans", kind="k", payload=b"x", headers={}, idempotency_key=f"key-{i}",
+                  priority=0, run_at=NOW, max_attempts=3, retry=POLICY, lease_duration=30.0)
+
+
+@pytest.fixture
+async def store_with_backlog(own_database):
+    pool = await create_pool(own_database, DatabaseSettings(url=own_database, pool_min=1, pool_max=1))
+    store = PgJobStore(pool)
+    for start in range(0, BACKLOG, 1000):
+        await store.enqueue([new_job(i) for i in range(start, start + 1000)], NOW)
+    leased, _ = await store.claim(["plans"], "w", 200, None, NOW)
+    await store.complete([LeaseRef(j.id, j.lease_token) for j in leased[:100]], NOW)
+    async with pool.acquire() as conn:
+        await conn.execute("ANALYZE broker_jobs; ANALYZE broker_events")
+    try:
+        yield store, pool
+    finally:
+        await pool.close()
+
+
+HOT_STATEMENTS = {
+    "claim": sql.CLAIM, "extend": sql.EXTEND, "complete": sql.COMPLETE,
+    "lock for failure": sql.LOCK_FOR_FAILURE, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL,
+    "enqueue": sql.ENQUEUE, "existing keys": sql.EXISTING_KEYS, "get": sql.GET, "history": sql.HISTORY,
+    "cancel": sql.CANCEL, "redrive ids": sql.REDRIVE_IDS, "redrive queue": sql.REDRIVE_QUEUE,
+    "purge ids": sql.PURGE_IDS, "prune": sql.PRUNE,
+}  # PURGE_QUEUE runs with a custom plan (its state decides the index): store.purge
+
+
+async def generic_plan(conn, name: str, statement: str) -> str:
+    """The plan a pooled connection runs `statement` with. (EXPLAIN of the statement itself
+    would plan it for given values; EXPLAIN EXECUTE shows the cached plan, which under
+    force_generic_plan ignores the values: NULLs do.)"""
+    prepared = "plan_" + name.replace(" ", "_")
+    params = max(int(n) for n in re.findall(r"\$(\d+)", statement))
+    await conn.execute(f"PREPARE {prepared} AS {statement}")
+    try:
+        rows = await conn.fetch(f"EXPLAIN EXECUTE {prepared}({', '.join(['NULL'] * params)})")
+        return "\n".join(r[0] for r in rows)
+    finally:
+        await conn.execute(f"DEALLOCATE {prepared}")
+
+
+async def test_hot_statements_use_generic_plans_that_reach_rows_through_indexes(store_with_backlog):
+    _, pool = store_with_backlog
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        plans = {name: await generic_plan(conn, name, statement) for name, statement in HOT_STATEMENTS.items()}
+    scanning = {name: plan for name, plan in plans.items()
+                if "Seq Scan on broker_jobs" in plan or "Seq Scan on broker_events" in plan}
+    assert not scanning, f"{sorted(scanning)} scan a whole table:\n" + "\n\n".join(scanning.values())
+    assert "broker_jobs_ready" in plans["claim"] and "broker_jobs_pkey" in plans["claim"], plans["claim"]
+
+
+async def test_operator_reads_are_planned_for_their_values_and_leave_the_connection_as_it_was(
+        store_with_backlog):
+    store, pool = store_with_backlog
+    [stats] = await store.stats([], NOW)  # the pool has one connection: the same one each time
+    assert (stats.ready, stats.running, stats.succeeded) == (BACKLOG - 200, 100, 100)
+    assert [j.state for j in await store.list_jobs("plans", JobState.SUCCEEDED, 5, None)] == [JobState.SUCCEEDED] * 5
+    assert await store.purge([], "plans", JobState.SUCCEEDED) == 100
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        assert not conn.is_in_transaction()
+        async with conn.transaction(readonly=True):
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql.STATS_WINDOWS, ["plans"], NOW))
+        assert "$" not in plan  # planned with the values themselves
