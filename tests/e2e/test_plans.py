@@ -1,6 +1,7 @@
 """The store's connections reuse generic plans (pool.PLANNING): every statement on the hot path
-must then still reach rows through an index, with a backlog, whatever its parameters. The
-operators' reads are planned for their values, and that setting never leaks into the pool."""
+must then still reach rows through an index, with a backlog, whatever its parameters, and also
+when its plan was made while the tables were empty. The operators' reads are planned for their
+values, and that setting never leaks into the pool."""
 
 from __future__ import annotations
 
@@ -53,29 +54,59 @@ HOT_STATEMENTS = {
 }  # PURGE_QUEUE runs with a custom plan (its state decides the index): store.purge
 
 
-async def generic_plan(conn, name: str, statement: str) -> str:
-    """The plan a pooled connection runs `statement` with. (EXPLAIN of the statement itself
-    would plan it for given values; EXPLAIN EXECUTE shows the cached plan, which under
-    force_generic_plan ignores the values: NULLs do.)"""
-    prepared = "plan_" + name.replace(" ", "_")
+def prepared_name(name: str) -> str:
+    return "plan_" + name.replace(" ", "_")
+
+
+async def prepare(conn, name: str, statement: str) -> None:
+    await conn.execute(f"PREPARE {prepared_name(name)} AS {statement}")
+
+
+async def explain(conn, name: str, statement: str) -> str:
+    """The plan the prepared statement runs with. (EXPLAIN of the statement itself would plan it
+    for given values; EXPLAIN EXECUTE shows the cached plan, which under force_generic_plan
+    ignores the values: NULLs do.)"""
     params = max(int(n) for n in re.findall(r"\$(\d+)", statement))
-    await conn.execute(f"PREPARE {prepared} AS {statement}")
-    try:
-        rows = await conn.fetch(f"EXPLAIN EXECUTE {prepared}({', '.join(['NULL'] * params)})")
-        return "\n".join(r[0] for r in rows)
-    finally:
-        await conn.execute(f"DEALLOCATE {prepared}")
+    rows = await conn.fetch(f"EXPLAIN EXECUTE {prepared_name(name)}({', '.join(['NULL'] * params)})")
+    return "\n".join(r[0] for r in rows)
+
+
+def assert_no_table_scans(plans: dict[str, str]) -> None:
+    scanning = {name: plan for name, plan in plans.items()
+                if "Seq Scan on broker_jobs" in plan or "Seq Scan on broker_events" in plan}
+    assert not scanning, f"{sorted(scanning)} scan a whole table:\n" + "\n\n".join(scanning.values())
 
 
 async def test_hot_statements_use_generic_plans_that_reach_rows_through_indexes(store_with_backlog):
     _, pool = store_with_backlog
     async with pool.acquire() as conn:
         assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
-        plans = {name: await generic_plan(conn, name, statement) for name, statement in HOT_STATEMENTS.items()}
-    scanning = {name: plan for name, plan in plans.items()
-                if "Seq Scan on broker_jobs" in plan or "Seq Scan on broker_events" in plan}
-    assert not scanning, f"{sorted(scanning)} scan a whole table:\n" + "\n\n".join(scanning.values())
+        plans = {}
+        for name, statement in HOT_STATEMENTS.items():
+            await prepare(conn, name, statement)
+            plans[name] = await explain(conn, name, statement)
+    assert_no_table_scans(plans)
     assert "broker_jobs_ready" in plans["claim"] and "broker_jobs_pkey" in plans["claim"], plans["claim"]
+
+
+async def test_plans_made_on_empty_tables_still_use_indexes_once_a_backlog_arrives(own_database):
+    """A fresh install: the first long polls plan the statements on empty, never analyzed
+    tables, and those plans stay cached until ANALYZE runs (autovacuum: up to a minute later)."""
+    pool = await create_pool(own_database, DatabaseSettings(url=own_database, pool_min=1, pool_max=1))
+    try:
+        async with pool.acquire() as conn:
+            for name, statement in HOT_STATEMENTS.items():
+                await prepare(conn, name, statement)
+                await explain(conn, name, statement)  # the plan is made now, on empty tables
+        store = PgJobStore(pool)
+        for start in range(0, BACKLOG, 1000):  # no ANALYZE: the cached plans stay
+            await store.enqueue([new_job(i) for i in range(start, start + 1000)], NOW)
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'broker_jobs'") < 0
+            plans = {name: await explain(conn, name, statement) for name, statement in HOT_STATEMENTS.items()}
+        assert_no_table_scans(plans)
+    finally:
+        await pool.close()
 
 
 async def test_operator_reads_are_planned_for_their_values_and_leave_the_connection_as_it_was(

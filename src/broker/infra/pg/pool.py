@@ -10,12 +10,15 @@ from broker.infra.settings import DatabaseSettings
 # Every statement the store runs is prepared once per connection (asyncpg's statement cache), but
 # by default PostgreSQL plans it again on every execution while it judges a custom plan cheaper:
 # for the claim that was ~0.3 ms of planning per Lease call, more than the work itself for small
-# batches. The broker's statements are written so their generic plans use the right indexes
-# (tests/e2e/test_plans.py checks them), so connections use generic plans (re-planned whenever
-# ANALYZE, autovacuum's included, updates the tables' statistics). The operators' reads and bulk
-# changes (stats, listings, purge), whose best plan depends on the values, ask for custom plans
-# per transaction (PgJobStore._planned).
-PLANNING = {"plan_cache_mode": "force_generic_plan"}
+# batches. So connections use generic plans. A generic plan is made once and kept until ANALYZE
+# (autovacuum's included) updates the statistics: made while the tables were empty (a fresh
+# install, the first long polls), it would read whole tables until then, which with a sudden
+# backlog is a minute of slow claims. Every statement on the hot path has an index that fits, so
+# sequential scans are off: their plans reach rows through indexes whatever the statistics said
+# (tests/e2e/test_plans.py checks both). The operators' reads and bulk changes (stats, listings,
+# purge), whose best plan depends on the values, run with PostgreSQL's defaults
+# (PgJobStore._planned).
+PLANNING = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 
 
 async def create_pool(url: str, settings: DatabaseSettings, size: int | None = None) -> asyncpg.Pool:

@@ -123,12 +123,13 @@ class PgJobStore:
 
     @contextlib.asynccontextmanager
     async def _planned(self, readonly: bool = True):
-        """A connection in a transaction whose statements are planned for their actual values
-        (the operators' reads and bulk changes: which index pays depends on them). The pool's
-        connections otherwise reuse generic plans (pool.PLANNING); SET LOCAL ends with the
-        transaction, so the connection goes back to the pool unchanged."""
+        """A connection in a transaction whose statements are planned for their actual values,
+        sequential scans allowed (the operators' reads and bulk changes: the best plan depends
+        on the values). The pool's connections otherwise reuse generic, index-only plans
+        (pool.PLANNING); SET LOCAL ends with the transaction, so the connection goes back to the
+        pool unchanged."""
         async with self._conn() as conn, conn.transaction(readonly=readonly):
-            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = on")
             yield conn
 
     @_guarded
