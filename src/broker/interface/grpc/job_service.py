@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import grpc
+
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
 from broker.interface.grpc.context import request_id
+from broker.interface.grpc.session import WorkerSessions
 from broker.usecases.ack import Ack
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.heartbeat import Heartbeat
@@ -28,6 +31,13 @@ class JobUseCases:
 class JobService(job_service_pb2_grpc.JobServiceServicer):
     def __init__(self, use: JobUseCases) -> None:
         self._use = use
+        # Set by build_server: sessions run their calls through the request pipeline.
+        self.sessions: WorkerSessions | None = None
+
+    async def WorkerSession(self, request_iterator, context) -> None:
+        if self.sessions is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "sessions are not served here")
+        await self.sessions.serve(request_iterator, context)
 
     async def Enqueue(self, request: pb.EnqueueRequest, context) -> pb.EnqueueResponse:
         if not request.HasField("job"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -9,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from broker.interface.grpc.admin_service import AdminService, AdminUseCases
 from broker.interface.grpc.job_service import JobService, JobUseCases
+from broker.interface.grpc.session import SERVICE as SESSION_SERVICE, Pipeline, WorkerSessions
 from broker.v1 import admin_service_pb2, admin_service_pb2_grpc, job_service_pb2, job_service_pb2_grpc
 
 SERVICES = (
@@ -26,6 +29,11 @@ class Health:
         self.servicer = HealthServicer()
         self.serving = False
         self.shutting_down = False
+        self._on_shutdown: list[Callable[[], None]] = []
+
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (synchronous) when shutdown begins."""
+        self._on_shutdown.append(callback)
 
     async def set(self, serving: bool) -> None:
         if self.shutting_down:  # the health loop must not bring a stopping broker back
@@ -36,8 +44,11 @@ class Health:
             await self.servicer.set(name, status)
 
     def begin_shutdown(self) -> None:
-        """NOT_SERVING for good, at once (the HTTP /healthz reads `serving`)."""
+        """NOT_SERVING for good, at once (the HTTP /healthz reads `serving`); worker sessions
+        stop taking calls."""
         self.shutting_down, self.serving = True, False
+        for callback in self._on_shutdown:
+            callback()
 
     async def shutdown(self) -> None:
         self.begin_shutdown()
@@ -57,7 +68,10 @@ def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interc
                  ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                  ("grpc.keepalive_permit_without_calls", 1)],
     )
-    job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(jobs), server)
+    service = JobService(jobs)
+    job_service_pb2_grpc.add_JobServiceServicer_to_server(service, server)
+    service.sessions = WorkerSessions(Pipeline(interceptors, _session_calls(service)))
+    health.on_shutdown(service.sessions.close)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(admin), server)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if reflection_enabled:
@@ -65,6 +79,17 @@ def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interc
             (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
     return server
+
+
+def _session_calls(service: JobService) -> dict[str, grpc.RpcMethodHandler]:
+    """The unary handlers a worker session's calls go to (before the pipeline wraps them)."""
+    pb = job_service_pb2
+    calls = {"Lease": (pb.LeaseRequest, pb.LeaseResponse), "Heartbeat": (pb.HeartbeatRequest, pb.HeartbeatResponse),
+             "Ack": (pb.AckRequest, pb.AckResponse), "Nack": (pb.NackRequest, pb.NackResponse)}
+    return {SESSION_SERVICE + name: grpc.unary_unary_rpc_method_handler(
+                getattr(service, name), request_deserializer=request.FromString,
+                response_serializer=response.SerializeToString)
+            for name, (request, response) in calls.items()}
 
 
 def listen(server: grpc.aio.Server, address: str, cert: bytes | None = None, key: bytes | None = None,

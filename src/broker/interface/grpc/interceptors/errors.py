@@ -19,9 +19,22 @@ from broker.interface.grpc.status import code_for, details_metadata
 log = logging.getLogger("broker.grpc")
 
 
+# The one streaming method of the broker's own (worker sessions): it answers malformed
+# requests itself (session.py), so its requests are parsed tolerantly too.
+SESSION_METHOD = "/broker.v1.JobService/WorkerSession"
+
+
 class ErrorStage(Stage):
     def deserializer(self, inner):
         return tolerant(inner)
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await super().intercept_service(continuation, handler_call_details)
+        if handler_call_details.method != SESSION_METHOD or handler is None or handler.stream_stream is None:
+            return handler
+        return grpc.stream_stream_rpc_method_handler(
+            handler.stream_stream, request_deserializer=tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer)
 
     async def around(self, method, request, context, proceed):
         try:
