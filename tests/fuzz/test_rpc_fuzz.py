@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 METHODS = [(f"/{svc.full_name}/{m.name}", m)
            for module, name in ((job_service_pb2, "JobService"), (admin_service_pb2, "AdminService"))
-           for svc in [module.DESCRIPTOR.services_by_name[name]] for m in svc.methods]
+           for svc in [module.DESCRIPTOR.services_by_name[name]] for m in svc.methods
+           if not m.client_streaming]  # WorkerSession: test_any_session_call_gets_a_clear_answer
+SESSION_PATH = "/broker.v1.JobService/WorkerSession"
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
          grpc.StatusCode.CANCELLED, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DATA_LOSS}
 FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
@@ -141,3 +143,46 @@ async def test_any_bytes_get_a_clear_status(target, path, method, body):
         assert err.code() not in NEVER, (path, err.code(), err.details(), body)
         assert tuple(await target.db.fetchrow(FINGERPRINT)) == tuple(before)
         assert dict(err.trailing_metadata()).get("x-request-id")
+
+
+def _session_strategy(target):
+    if "session" not in _STRATEGIES:
+        jp = job_service_pb2
+        desc = jp.SessionRequest.DESCRIPTOR
+        based = [jp.SessionRequest(id=7, **{field: target.bases[name]})
+                 for field, name in (("lease", "Lease"), ("heartbeat", "Heartbeat"), ("ack", "Ack"), ("nack", "Nack"))]
+        _STRATEGIES["session"] = st.one_of(message(desc, target.known),
+                                           *(message(desc, target.known, base=b) for b in based))
+    return _STRATEGIES["session"]
+
+
+@settings(max_examples=EXAMPLES * 2, deadline=None, derandomize=not RANDOM, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+async def test_any_session_call_gets_a_clear_answer(target, data):
+    """A call on a worker session: a result, or an error with a clear code that changed nothing;
+    the stream itself ends OK."""
+    request = data.draw(_session_strategy(target), label="request")
+    md = data.draw(metadata(target.tokens), label="metadata")
+    jp = job_service_pb2
+    call = target.channel.stream_stream(SESSION_PATH, request_serializer=jp.SessionRequest.SerializeToString,
+                                        response_deserializer=jp.SessionResponse.FromString)(metadata=md, timeout=10)
+    before = await target.db.fetchrow(FINGERPRINT)
+    await call.write(request)
+    await call.done_writing()
+    answer = await call.read()
+    assert answer.id == request.id
+    if answer.WhichOneof("result") == "error":
+        code = grpc.StatusCode(_code(answer.error.code))
+        tiny = request.HasField("timeout") and request.timeout.ToNanoseconds() < 1_000_000_000
+        # A call that gives itself under a second may find its deadline passed: that is clear.
+        assert code not in NEVER or (tiny and code == grpc.StatusCode.DEADLINE_EXCEEDED), (answer.error, request, md)
+        assert answer.error.message, (answer.error, request)
+        after = await target.db.fetchrow(FINGERPRINT)
+        assert tuple(after) == tuple(before), ("refused call changed the database", answer.error, request)
+    assert await call.read() == grpc.aio.EOF
+    assert await call.code() == grpc.StatusCode.OK
+
+
+def _code(value: int):
+    return next(c for c in grpc.StatusCode if c.value[0] == value).value

@@ -28,6 +28,9 @@ METHODS: dict[str, MethodInfo] = {
     _JOBS + "Heartbeat": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Ack": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Nack": MethodInfo(Permission.WORK, "settle"),
+    # The stream passes the stages untouched; each call on it is checked as its unary twin
+    # (session.py), so this entry only classifies it.
+    _JOBS + "WorkerSession": MethodInfo(Permission.WORK, "settle"),
     **{_ADMIN + name: MethodInfo(Permission.ADMIN, "admin")
        for name in ("GetJob", "ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs")},
 }

@@ -195,7 +195,11 @@ class WorkerSessions:
             return response
         timeout = None
         if message.HasField("timeout"):
-            timeout = max(0.0, message.timeout.seconds + message.timeout.nanos / 1e9)
+            timeout = message.timeout.seconds + message.timeout.nanos / 1e9
+            if timeout <= 0:
+                response.error.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+                response.error.message = "timeout: must be positive when set"
+                return response
         context = CallContext(stream, message.request_id, timeout)
         handler = await self._pipeline.handler(SERVICE + CALLS[kind])
         try:

@@ -32,32 +32,47 @@ class WorkerRpc:
 
     async def lease(self, max_jobs: int, wait: float) -> Sequence[pb.LeasedJob]:
         """Up to ``max_jobs`` jobs; holds up to ``wait`` seconds when none is ready."""
-        request = pb.LeaseRequest(queues=self.queues, worker_id=self.worker_id, max_jobs=max_jobs)
-        if wait > 0:
-            request.wait.CopyFrom(duration(wait))
-        if self.lease_duration is not None:
-            request.lease_duration.CopyFrom(duration(self.lease_duration))
         # The long poll may use all of `wait`; the deadline covers it plus an ordinary call.
-        response = await self._stub.Lease(request, timeout=wait + self._timeout, metadata=self._metadata)
+        response = await self._stub.Lease(self.lease_request(max_jobs, wait), timeout=wait + self._timeout,
+                                          metadata=self._metadata)
         return list(response.jobs)
 
     async def heartbeat(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
-        request = pb.HeartbeatRequest(leases=refs)
-        if self.lease_duration is not None:
-            request.lease_duration.CopyFrom(duration(self.lease_duration))
-        response = await self._stub.Heartbeat(request, timeout=self._timeout, metadata=self._metadata)
+        response = await self._stub.Heartbeat(self.heartbeat_request(refs), timeout=self._timeout,
+                                              metadata=self._metadata)
         return list(response.results)
 
     async def ack(self, refs: Sequence[tuple[str, str]]) -> Sequence[pb.LeaseResult]:
         """``refs``: (job id, lease token) pairs."""
-        request = pb.AckRequest()
-        add = request.leases.add
-        for job_id, token in refs:
-            add(job_id=job_id, lease_token=token)
-        response = await self._stub.Ack(request, timeout=self._timeout, metadata=self._metadata)
+        response = await self._stub.Ack(ack_request(refs), timeout=self._timeout, metadata=self._metadata)
         return list(response.results)
 
     async def nack(self, items: Sequence[pb.NackItem]) -> Sequence[pb.LeaseResult]:
         response = await self._stub.Nack(pb.NackRequest(items=items), timeout=self._timeout,
                                          metadata=self._metadata)
         return list(response.results)
+
+    async def close(self) -> None:
+        """Nothing to release: each call stands alone."""
+
+    def lease_request(self, max_jobs: int, wait: float) -> pb.LeaseRequest:
+        request = pb.LeaseRequest(queues=self.queues, worker_id=self.worker_id, max_jobs=max_jobs)
+        if wait > 0:
+            request.wait.CopyFrom(duration(wait))
+        if self.lease_duration is not None:
+            request.lease_duration.CopyFrom(duration(self.lease_duration))
+        return request
+
+    def heartbeat_request(self, refs: Sequence[pb.LeaseRef]) -> pb.HeartbeatRequest:
+        request = pb.HeartbeatRequest(leases=refs)
+        if self.lease_duration is not None:
+            request.lease_duration.CopyFrom(duration(self.lease_duration))
+        return request
+
+
+def ack_request(refs: Sequence[tuple[str, str]]) -> pb.AckRequest:
+    request = pb.AckRequest()
+    add = request.leases.add
+    for job_id, token in refs:
+        add(job_id=job_id, lease_token=token)
+    return request

@@ -17,6 +17,7 @@ from .execution import HandlerRunner
 from .heartbeat import Heartbeater
 from .pool import Pool
 from .rpc import WorkerRpc
+from .session_rpc import SessionRpc
 from .settle import Settler
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ class Session:
         self.processes = (ProcessPoolExecutor(s.processes or None)
                           if worker.registry.needs_process_pool else None)
         stub = job_service_pb2_grpc.JobServiceStub(self.channel)  # type: ignore[no-untyped-call]
-        self.rpc = WorkerRpc(stub, options, s.worker_id, s.queues, s.lease_duration)
+        unary = WorkerRpc(stub, options, s.worker_id, s.queues, s.lease_duration)
+        self.rpc: WorkerRpc | SessionRpc = (
+            SessionRpc(unary, stub, options.call_metadata(), options.timeout) if s.session else unary)
         self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size)
         runner = HandlerRunner(self.threads, self.processes, s.handler_timeout)
         self.pool = Pool(self.rpc, worker.registry, runner, self.settler,
@@ -52,6 +55,11 @@ class Session:
         """Run until ``stop`` is set (or leasing fails for good), then shut down."""
         log.info("worker %s: queues %s, concurrency %d, broker %s", self._settings.worker_id,
                  ",".join(self._settings.queues), self._settings.concurrency, self._options.target)
+        if self.processes is not None:
+            # Fork the cpu_bound handlers' processes now, before any call is in flight: a child
+            # forked while a session stream is open crashed inside gRPC (they all start at the
+            # first task: the pool forks no more later).
+            await asyncio.get_running_loop().run_in_executor(self.processes, _ready)
         settling = asyncio.create_task(self.settler.run(), name="broker-settler")
         beating = asyncio.create_task(self.heartbeater.run(), name="broker-heartbeat")
         leasing = asyncio.create_task(self.pool.lease_loop(), name="broker-lease")
@@ -83,6 +91,7 @@ class Session:
         for task in (settling, beating):
             task.cancel()
         await asyncio.gather(settling, beating, return_exceptions=True)
+        await self.rpc.close()
         if self._own_channel:
             await self.channel.close()
         self.threads.shutdown(wait=False, cancel_futures=True)
@@ -91,3 +100,8 @@ class Session:
         stats = self.pool.stats
         log.info("worker %s stopped: %d succeeded, %d failed, %d lost, %d nacked at shutdown",
                  self._settings.worker_id, stats.succeeded, stats.failed, stats.lost, stats.aborted)
+
+
+def _ready() -> bool:
+    """A no-op run in the process pool to start its processes."""
+    return True

@@ -43,6 +43,9 @@ class WorkerSettings:
     processes: int = 0
     flush_interval: float = 0.005
     flush_size: int = 100
+    # Lease, Heartbeat, Ack and Nack over one WorkerSession stream (less CPU per call on both
+    # sides); False, or a broker without sessions: one unary RPC per call.
+    session: bool = True
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
     def __post_init__(self) -> None:

@@ -1,0 +1,192 @@
+"""The worker's four calls over one WorkerSession stream (cheaper per call than unary RPCs).
+
+Same methods and same failures as WorkerRpc: a call that fails raises a ``grpc.RpcError``
+with ``code()``, ``details()`` and ``trailing_metadata()`` (RetryInfo included), so the pool,
+the settler and the heartbeater treat both alike. The stream opens on first use and again on the
+next call after it broke; calls waiting on a broken stream fail with its status (UNAVAILABLE when
+it simply ended, as at a broker's shutdown) and are retried by their loops. A broker that does
+not serve sessions (UNIMPLEMENTED) gets unary calls from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from ..retry_info import DETAILS_KEY, encode_retry_info
+from ..v1 import job_service_pb2 as pb
+from .rpc import WorkerRpc, ack_request, duration
+
+log = logging.getLogger("broker_client.worker")
+
+
+class CallFailed(grpc.RpcError):
+    """A call on a session that failed, shaped like the error of a unary call."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, retry_delay: float | None = None) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self._code, self._details = code, details
+        self._trailing = ((DETAILS_KEY, encode_retry_info(retry_delay, code.value[0], details)),) \
+            if retry_delay is not None else ()
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple:
+        return self._trailing
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _failure(error: pb.CallError) -> CallFailed:
+    delay = None
+    if error.HasField("retry_delay"):
+        delay = error.retry_delay.seconds + error.retry_delay.nanos / 1e9
+    return CallFailed(_CODES.get(error.code, grpc.StatusCode.UNKNOWN), error.message, delay)
+
+
+class SessionRpc:
+    """Lease, Heartbeat, Ack and Nack for one worker over a WorkerSession stream."""
+
+    def __init__(self, unary: WorkerRpc, stub: Any, metadata: Sequence[tuple[str, str]], timeout: float) -> None:
+        self._unary = unary
+        self._stub, self._metadata, self._timeout = stub, tuple(metadata), timeout
+        self.worker_id, self.queues, self.lease_duration = unary.worker_id, unary.queues, unary.lease_duration
+        self._call: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        # Calls waiting for their answer: id -> (future, the stream it was sent on).
+        self._pending: dict[int, tuple[asyncio.Future[pb.SessionResponse], Any]] = {}
+        self._next_id = 0
+        self._writing = asyncio.Lock()
+        self.unary_only = False
+        self.opened = 0  # streams opened so far
+
+    async def lease(self, max_jobs: int, wait: float) -> Sequence[pb.LeasedJob]:
+        if not self.unary_only:
+            with contextlib.suppress(_NoSessions):
+                # The long poll may use all of `wait`; the deadline covers it plus an ordinary call.
+                return list((await self._ask("lease", self._unary.lease_request(max_jobs, wait), wait)).jobs)
+        return await self._unary.lease(max_jobs, wait)
+
+    async def heartbeat(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
+        if not self.unary_only:
+            with contextlib.suppress(_NoSessions):
+                return list((await self._ask("heartbeat", self._unary.heartbeat_request(refs))).results)
+        return await self._unary.heartbeat(refs)
+
+    async def ack(self, refs: Sequence[tuple[str, str]]) -> Sequence[pb.LeaseResult]:
+        if not self.unary_only:
+            with contextlib.suppress(_NoSessions):
+                return list((await self._ask("ack", ack_request(refs))).results)
+        return await self._unary.ack(refs)
+
+    async def nack(self, items: Sequence[pb.NackItem]) -> Sequence[pb.LeaseResult]:
+        if not self.unary_only:
+            with contextlib.suppress(_NoSessions):
+                return list((await self._ask("nack", pb.NackRequest(items=items))).results)
+        return await self._unary.nack(items)
+
+    async def close(self) -> None:
+        """End the stream: the broker answers what is in flight, then the reader stops."""
+        call, reader = self._call, self._reader
+        self._call = None
+        if call is None:
+            return
+        try:
+            async with self._writing:
+                await call.done_writing()
+            if reader is not None:
+                await asyncio.wait({reader}, timeout=self._timeout)
+        except (grpc.RpcError, asyncio.InvalidStateError):
+            pass  # the stream had already ended
+        finally:
+            call.cancel()
+            if reader is not None:
+                reader.cancel()
+
+    async def _ask(self, kind: str, request: Any, extra_wait: float = 0.0) -> Any:
+        timeout = self._timeout + extra_wait
+        self._next_id += 1
+        call_id = self._next_id
+        message = pb.SessionRequest(id=call_id, **{kind: request})
+        message.timeout.CopyFrom(duration(timeout))
+        future: asyncio.Future[pb.SessionResponse] = asyncio.get_running_loop().create_future()
+        try:
+            call = self._open()
+            self._pending[call_id] = (future, call)
+            try:
+                async with self._writing:
+                    await call.write(message)
+            except (grpc.RpcError, asyncio.InvalidStateError) as exc:
+                # The stream broke under us: every call waiting on it fails; the next opens anew.
+                if self._call is call:
+                    self._call = None
+                self._fail_all(call, exc if isinstance(exc, grpc.RpcError) else _ended())
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await future
+            except TimeoutError:
+                raise CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                 f"no answer on the session within {timeout:g} s") from None
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                if not self.unary_only:
+                    log.info("the broker serves no worker sessions: using unary calls")
+                self.unary_only = True
+                raise _NoSessions() from error
+            raise
+        finally:
+            self._pending.pop(call_id, None)
+        if response.WhichOneof("result") == "error":
+            raise _failure(response.error)
+        return getattr(response, kind)
+
+    def _open(self) -> Any:
+        if self._call is None or self._call.done():  # none yet, or it ended (its reader may lag)
+            self._call = self._stub.WorkerSession(metadata=self._metadata)
+            self._reader = asyncio.get_running_loop().create_task(self._read(self._call), name="broker-session")
+            self.opened += 1
+        return self._call
+
+    async def _read(self, call: Any) -> None:
+        error: grpc.RpcError = _ended()
+        try:
+            while True:
+                response = await call.read()
+                if response is grpc.aio.EOF:
+                    break
+                waiting = self._pending.get(response.id)
+                if waiting is not None and waiting[1] is call and not waiting[0].done():
+                    waiting[0].set_result(response)
+        except grpc.RpcError as exc:
+            error = exc
+        except asyncio.CancelledError:
+            if not call.cancelled():  # this task was cancelled, not the call
+                raise
+        finally:
+            if self._call is call:
+                self._call = None
+            self._fail_all(call, error)
+
+    def _fail_all(self, call: Any, error: grpc.RpcError) -> None:
+        """Every call waiting for an answer on `call` (a stream that ended) fails with `error`."""
+        for future, on in self._pending.values():
+            if on is call and not future.done():
+                future.set_exception(error)
+
+
+class _NoSessions(Exception):
+    """The broker does not serve WorkerSession: the call goes as a unary RPC instead."""
+
+
+def _ended() -> CallFailed:
+    return CallFailed(grpc.StatusCode.UNAVAILABLE, "the worker session ended")
