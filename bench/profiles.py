@@ -18,7 +18,7 @@ class Profile:
     drain_jobs_c10: int  # concurrency 10 leases 10 jobs a call: fewer jobs keep the run short
     drain_jobs_claim1: int
     drain_jobs_slow_peer: int
-    drain_configs: tuple[tuple[int, int], ...]  # (concurrency, worker processes)
+    drain_configs: tuple[tuple, ...]  # (concurrency, worker processes[, "unary"])
     # Pickup latency: jobs, 10 ms apart.
     latency_jobs: int
     # Steady state: offered jobs/s and seconds.
@@ -34,8 +34,9 @@ FULL = Profile(
     enqueue_single=1500, enqueue_concurrent=4000, enqueue_batch=40_000,
     drain_jobs=20_000, drain_jobs_c10=5_000, drain_jobs_claim1=2_000, drain_jobs_slow_peer=2_000,
     # c=200 is not in the list: it shows what leasing 200 jobs a call buys (the peers
-    # get their best batch setting too). Cost figures stay at c=100 x2 (drain.COST_CONFIG).
-    drain_configs=((10, 1), (10, 2), (100, 1), (100, 2), (200, 2)),
+    # get their best batch setting too). "unary": the same workers with one RPC per call
+    # instead of a WorkerSession, for comparison. Cost figures stay at c=100 x2 (drain.COST_CONFIG).
+    drain_configs=((10, 1), (10, 2), (100, 1), (100, 2), (200, 2), (10, 2, "unary"), (100, 2, "unary")),
     latency_jobs=400,
     steady_rate=1000, steady_seconds=15.0,
     crash_jobs=100, crash_lease=5.0,

@@ -28,12 +28,13 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--record")
     p.add_argument("--hold", type=float, default=0.0)
     p.add_argument("--worker-id")
+    p.add_argument("--unary", action="store_true", help="one unary RPC per call instead of a WorkerSession")
     return p.parse_args(argv)
 
 
 async def run(args: argparse.Namespace) -> None:
     settings = {"concurrency": args.concurrency, "lease_duration": args.lease_duration,
-                "shutdown_grace": 1.0}
+                "shutdown_grace": 1.0, "session": not args.unary}
     if args.worker_id:
         settings["worker_id"] = args.worker_id
     worker = Worker([args.queue], **{k: v for k, v in settings.items() if v is not None})

@@ -12,14 +12,15 @@ from bench.profiles import Profile
 from bench.results import Figure, Results
 
 
-def case_name(concurrency: int, processes: int) -> str:
-    return f"c={concurrency} x{processes} proc"
+def case_name(concurrency: int, processes: int, *how: str) -> str:
+    return f"c={concurrency} x{processes} proc" + "".join(f", {h} calls" for h in how)
 
 
-async def one_run(but, n: int, concurrency: int, processes: int) -> dict:
+async def one_run(but, n: int, concurrency: int, processes: int, *how: str) -> dict:
+    """`how`: "unary" runs the workers with one RPC per call instead of a WorkerSession."""
     await but.reset()
     await but.fill(n)
-    workers = sdk_workers(but.address, processes, concurrency)
+    workers = sdk_workers(but.address, processes, concurrency, *(f"--{h}" for h in how))
     try:
         await asyncio.to_thread(procs.start_all, workers)
         # Start-up (imports, connecting) is not drain work: count from `go`.
@@ -47,12 +48,12 @@ COST_CONFIG = (100, 2)
 async def run(profile: Profile, results: Results, keep_db: bool = False) -> None:
     async with broker_under_test("drain", keep_db) as but:
         measured = {}
-        for concurrency, processes in profile.drain_configs:
+        for concurrency, processes, *how in profile.drain_configs:
             n = profile.drain_jobs if concurrency >= 100 else profile.drain_jobs_c10
-            runs = [await one_run(but, n, concurrency, processes) for _ in range(profile.runs)]
-            fig = results.add(Figure("drain", "drain", "broker", f"{case_name(concurrency, processes)}, {n} jobs", "jobs/s",
-                                     [r["jobs_per_s"] for r in runs], details=runs))
-            measured[(concurrency, processes)] = fig, runs
+            runs = [await one_run(but, n, concurrency, processes, *how) for _ in range(profile.runs)]
+            fig = results.add(Figure("drain", "drain", "broker", f"{case_name(concurrency, processes, *how)}, {n} jobs",
+                                     "jobs/s", [r["jobs_per_s"] for r in runs], details=runs))
+            measured[(concurrency, processes, *how)] = fig, runs
         fig, runs = measured.get(COST_CONFIG, (fig, runs))
         cost = [
             ("broker CPU s/1k jobs", "broker_cpu_per_1k", False),
