@@ -179,3 +179,18 @@ async def test_bytes_that_are_not_a_request_get_invalid_argument_and_the_stream_
     assert (await asyncio.wait_for(raw.read(), 10)).WhichOneof("result") == "lease"
     await raw.done_writing()
     assert await raw.read() == grpc.aio.EOF
+
+
+async def test_a_call_given_up_on_is_stopped_and_never_answered(jobs, queue, db):
+    session = Session(jobs)
+    polling = await session.send(lease=lease(queue, wait=duration(30)))
+    await asyncio.sleep(0.2)  # the long poll is waiting
+    await session.call.write(pb.SessionRequest(cancel=polling))
+    await asyncio.sleep(0.2)
+    [job_id] = await enqueue(jobs, queue, 1)
+    await asyncio.sleep(0.3)  # a long poll still waiting would have claimed it by now
+    assert await db.fetchval("SELECT state FROM broker_jobs WHERE id = $1::uuid", job_id) == "pending"
+    answer = await session.ask(lease=lease(queue))  # the next answer is this call's, not the poll's
+    assert [j.job.id for j in answer.lease.jobs] == [job_id]
+    await session.ask(ack=pb.AckRequest(leases=[ref(answer.lease.jobs[0])]))
+    await session.close()

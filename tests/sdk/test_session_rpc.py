@@ -87,3 +87,23 @@ async def test_a_broker_without_sessions_gets_unary_calls(fake_broker):
     finally:
         await rpc.close()
         await channel.close()
+
+
+async def test_a_lease_given_up_on_is_stopped_on_the_broker(broker_server, queue):
+    rpc, channel = session_rpc(broker_server.address, queue)
+    try:
+        polling = asyncio.create_task(rpc.lease(1, 5))
+        await asyncio.sleep(0.2)
+        polling.cancel()  # the worker shutting down
+        with pytest.raises(asyncio.CancelledError):
+            await polling
+        await asyncio.sleep(0.2)
+        async with AsyncClient(broker_server.address) as client:
+            job_id = (await client.enqueue(queue, "k")).job_id
+        await asyncio.sleep(0.3)  # a long poll still waiting would have claimed it by now
+        [leased] = await rpc.lease(1, 0)
+        assert leased.job.id == job_id
+        await rpc.ack([(leased.job.id, leased.lease_token)])
+    finally:
+        await rpc.close()
+        await channel.close()

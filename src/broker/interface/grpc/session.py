@@ -9,8 +9,9 @@ session saves is gRPC's own cost per call (a new HTTP/2 stream with its headers 
 and the call objects on both sides).
 
 Calls run concurrently (up to MAX_IN_FLIGHT per session; reading waits beyond that) and answer
-as they finish, matched by the worker's id. At shutdown (`close`) a session stops reading,
-answers the calls in flight and ends with UNAVAILABLE.
+as they finish, matched by the worker's id; a `cancel` request stops a call the worker gave up
+on, which then gets no answer. At shutdown (`close`) a session stops reading, answers the calls
+in flight and ends with UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class WorkerSessions:
         """The WorkerSession handler: read calls, run each in a task, write each answer."""
         writing = asyncio.Lock()
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        running: set[asyncio.Task] = set()
+        running: dict[int, asyncio.Task] = {}
         reader = requests.__aiter__()
         closing = asyncio.ensure_future(self._closing.wait())
         read: asyncio.Future | None = None
@@ -152,14 +153,21 @@ class WorkerSessions:
                     message = read.result()
                 except StopAsyncIteration:  # the worker half-closed: answer what it asked
                     break
+                if not isinstance(message, Malformed) and message.WhichOneof("call") == "cancel":
+                    given_up = running.get(message.cancel)
+                    if given_up is not None:
+                        given_up.cancel()
+                    continue
                 await slots.acquire()
+                key = object() if isinstance(message, Malformed) else message.id
                 task = asyncio.create_task(self._answer(message, context, writing))
-                running.add(task)
-                task.add_done_callback(lambda t: (running.discard(t), slots.release()))
+                running[key] = task
+                task.add_done_callback(lambda t, key=key: (
+                    running.pop(key) if running.get(key) is t else None, slots.release()))
             if running:
-                await asyncio.gather(*running, return_exceptions=True)
+                await asyncio.gather(*running.values(), return_exceptions=True)
         except asyncio.CancelledError:  # the worker went away (or the server stopped)
-            for task in running:
+            for task in running.values():
                 task.cancel()
             raise
         finally:
@@ -189,7 +197,7 @@ class WorkerSessions:
             return response
         response = pb.SessionResponse(id=message.id)
         kind = message.WhichOneof("call")
-        if kind is None:
+        if kind not in CALLS:
             response.error.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
             response.error.message = "call: set one of lease, heartbeat, ack, nack"
             return response

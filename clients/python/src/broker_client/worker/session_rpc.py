@@ -69,6 +69,7 @@ class SessionRpc:
         self._writing = asyncio.Lock()
         self.unary_only = False
         self.opened = 0  # streams opened so far
+        self._cancels: set[asyncio.Task[None]] = set()
 
     async def lease(self, max_jobs: int, wait: float) -> Sequence[pb.LeasedJob]:
         if not self.unary_only:
@@ -102,6 +103,8 @@ class SessionRpc:
         if call is None:
             return
         try:
+            if self._cancels:  # calls given up on are stopped on the broker first
+                await asyncio.gather(*self._cancels, return_exceptions=True)
             async with self._writing:
                 await call.done_writing()
             if reader is not None:
@@ -135,8 +138,13 @@ class SessionRpc:
                 async with asyncio.timeout(timeout):
                     response = await future
             except TimeoutError:
+                self._give_up(call, call_id)
                 raise CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED,
                                  f"no answer on the session within {timeout:g} s") from None
+            except asyncio.CancelledError:  # e.g. the lease loop at shutdown: stop it on the broker too
+                if future.cancelled() or not future.done():  # (cancelling us cancels the future)
+                    self._give_up(call, call_id)
+                raise
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                 if not self.unary_only:
@@ -149,6 +157,22 @@ class SessionRpc:
         if response.WhichOneof("result") == "error":
             raise _failure(response.error)
         return getattr(response, kind)
+
+    def _give_up(self, call: Any, call_id: int) -> None:
+        """Tell the broker to stop call `call_id` (a long poll would otherwise claim jobs nobody
+        takes, which wait out their lease), as cancelling a unary call does."""
+        if call.done():
+            return
+
+        async def send() -> None:
+            try:
+                async with self._writing:
+                    await call.write(pb.SessionRequest(cancel=call_id))
+            except (grpc.RpcError, asyncio.InvalidStateError):
+                pass  # the stream ended: the broker stopped the call with it
+        task = asyncio.get_running_loop().create_task(send(), name="broker-session-cancel")
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
 
     def _open(self) -> Any:
         if self._call is None or self._call.done():  # none yet, or it ended (its reader may lag)
