@@ -180,7 +180,13 @@ class WorkerSessions:
                                 "the broker is shutting down; open a new session")
 
     async def _answer(self, message: pb.SessionRequest, stream, writing: asyncio.Lock) -> None:
-        response = await self.call(message, stream)
+        try:
+            response = await self.call(message, stream)
+        except Exception:  # noqa: BLE001 - the error stage turns the servicer's into answers: a bug
+            log.exception("session call %s failed outside the request pipeline", getattr(message, "id", 0))
+            response = pb.SessionResponse(id=getattr(message, "id", 0))
+            response.error.code = grpc.StatusCode.INTERNAL.value[0]
+            response.error.message = "internal error"
         try:
             async with writing:
                 await stream.write(response)
