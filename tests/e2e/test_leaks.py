@@ -84,3 +84,40 @@ async def _settled(db, url, baseline, tries: int = 50):
             return now
         await asyncio.sleep(0.1)
     return now
+
+
+async def _session_round(jobs, queue: str) -> None:
+    """Ten sessions: calls answered, a call given up, a stream left mid long poll, a refusal."""
+    for i in range(10):
+        call = jobs.WorkerSession()
+        lease = pb.LeaseRequest(queues=[queue], worker_id="w", max_jobs=2)
+        idle = pb.LeaseRequest(queues=[f"{queue}-idle"], worker_id="w", max_jobs=1, wait=duration(10))
+        await call.write(pb.SessionRequest(id=1, lease=lease))
+        await call.write(pb.SessionRequest(id=2, lease=idle))
+        await call.write(pb.SessionRequest(id=3, cancel=2))
+        await call.write(pb.SessionRequest(id=4, ack=pb.AckRequest(leases=[pb.LeaseRef(job_id="x", lease_token="t")])))
+        answers = {(await call.read()).id for _ in range(2)}
+        assert answers == {1, 4}
+        if i % 2:
+            await call.write(pb.SessionRequest(id=5, lease=idle))  # then the worker goes away
+            await asyncio.sleep(0.01)
+            call.cancel()
+        else:
+            await call.done_writing()
+            assert await call.read() == grpc.aio.EOF
+
+
+async def test_no_leaks_after_hundreds_of_sessions(database_url, db, queue):
+    async with fresh_database(database_url) as url, running_broker(
+            url, BROKER_POOL_MIN="1", BROKER_POOL_MAX=str(POOL_MAX), BROKER_ACCESS_LOG="false") as broker:
+        async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+            jobs = job_service_pb2_grpc.JobServiceStub(channel)
+            await _session_round(jobs, queue)  # warm up
+            baseline = (await _connections(db, url), len(asyncio.all_tasks()), _fds())
+            for _ in range(20):
+                await _session_round(jobs, queue)
+            after = await _settled(db, url, baseline)
+            assert after[0] <= baseline[0] + POOL_MAX, ("connections", baseline, after)
+            assert after[1] <= baseline[1] + POOL_MAX, ("tasks", baseline, after)
+            assert after[2] <= baseline[2] + POOL_MAX, ("file descriptors", baseline, after)
+            assert broker._notifier._waiters == {}  # every given-up and abandoned long poll unregistered
