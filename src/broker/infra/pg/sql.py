@@ -2,10 +2,10 @@
 `now` is always a parameter so tests can move time."""
 
 # Headers come back NULL when empty: json.loads('{}') cost ~0.9 us per leased job.
-JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::text, idempotency_key, priority,
-    state, run_at,
-    attempt, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
-    lease_token::text, lease_expires_at, worker_id, errors::text, created_at, updated_at, finished_at"""
+JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::text, idempotency_key,
+    priority, state, run_at, attempt, max_attempts, retry_initial, retry_max, retry_multiplier,
+    retry_jitter, lease_duration, lease_token::text, lease_expires_at, worker_id, errors::text,
+    created_at, updated_at, finished_at"""
 
 # What Lease returns: every timestamp costs asyncpg ~1.4 us to decode, and a worker has no use
 # for when the job was created or last updated (GetJob shows them).
