@@ -177,3 +177,13 @@ async def test_the_servers_broker_command_forwards_to_brokerctl(fake_broker, cap
     argv = ["enqueue", "mail", "send", "{}", "--target", fake_broker.address]
     assert await asyncio.to_thread(server_cli.main, argv) == 0
     assert json.loads(capsys.readouterr().out)["job_id"] in fake_broker.jobs
+
+
+def test_brokerctl_worker_flags_override_the_module_settings():
+    from broker_client import Worker
+    module_worker = Worker("mail", concurrency=3)
+    given = cli.build_parser().parse_args(["worker", "myjobs", "--concurrency", "7", "--unary"])
+    changed = module_worker.configured(**cli.worker_settings(given)).settings
+    assert (changed.concurrency, changed.session, changed.queues) == (7, False, ("mail",))
+    kept = module_worker.configured(**cli.worker_settings(cli.build_parser().parse_args(["worker", "myjobs"])))
+    assert (kept.settings.concurrency, kept.settings.session) == (3, True)

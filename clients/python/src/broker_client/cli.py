@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--poll-wait", type=float, help="long-poll wait of each Lease call, seconds")
     w.add_argument("--grace", type=float, dest="shutdown_grace", help="seconds running jobs get at shutdown")
     w.add_argument("--worker-id", help="name shown to operators")
+    w.add_argument("--unary", action="store_true",
+                   help="one RPC per call instead of a WorkerSession stream (e.g. behind a proxy that cuts streams)")
     w.add_argument("--log-level", default="INFO")
     e = sub.add_parser("enqueue", parents=[conn], help="enqueue one job, print its id")
     e.add_argument("queue")
@@ -72,12 +74,17 @@ def connection_options(args: argparse.Namespace) -> ConnectionOptions:
                              tls=tls, timeout=args.timeout)
 
 
+def worker_settings(args: argparse.Namespace) -> dict:
+    """The worker settings the flags change (None: keep the module's own)."""
+    return {"queues": args.queues, "concurrency": args.concurrency, "lease_duration": args.lease_duration,
+            "poll_wait": args.poll_wait, "shutdown_grace": args.shutdown_grace, "worker_id": args.worker_id,
+            "session": False if args.unary else None}
+
+
 def run_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = find_worker(args.module).configured(
-        queues=args.queues, concurrency=args.concurrency, lease_duration=args.lease_duration,
-        poll_wait=args.poll_wait, shutdown_grace=args.shutdown_grace, worker_id=args.worker_id)
+    worker = find_worker(args.module).configured(**worker_settings(args))
     worker.run_sync(options=connection_options(args))
     code = 1 if worker.forced else 0
     stuck = [t.name for t in _live_threads(grace=1.0)]
