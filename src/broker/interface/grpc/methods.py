@@ -20,6 +20,8 @@ class MethodInfo:
 
 _JOBS = "/broker.v1.JobService/"
 _ADMIN = "/broker.v1.AdminService/"
+# The worker sessions' stream: the one streaming method of the broker's own.
+SESSION = _JOBS + "WorkerSession"
 
 METHODS: dict[str, MethodInfo] = {
     _JOBS + "Enqueue": MethodInfo(Permission.ENQUEUE, "enqueue"),
@@ -30,7 +32,7 @@ METHODS: dict[str, MethodInfo] = {
     _JOBS + "Nack": MethodInfo(Permission.WORK, "settle"),
     # The stream passes the stages untouched; each call on it is checked as its unary twin
     # (session.py), so this entry only classifies it.
-    _JOBS + "WorkerSession": MethodInfo(Permission.WORK, "settle"),
+    SESSION: MethodInfo(Permission.WORK, "settle"),
     **{_ADMIN + name: MethodInfo(Permission.ADMIN, "admin")
        for name in ("GetJob", "ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs")},
 }

@@ -14,14 +14,10 @@ import grpc
 from broker.entities import errors
 from broker.interface.grpc.context import request_id
 from broker.interface.grpc.interceptors.base import Malformed, Stage, tolerant
+from broker.interface.grpc.methods import SESSION
 from broker.interface.grpc.status import code_for, details_metadata
 
 log = logging.getLogger("broker.grpc")
-
-
-# The one streaming method of the broker's own (worker sessions): it answers malformed
-# requests itself (session.py), so its requests are parsed tolerantly too.
-SESSION_METHOD = "/broker.v1.JobService/WorkerSession"
 
 
 class ErrorStage(Stage):
@@ -29,8 +25,10 @@ class ErrorStage(Stage):
         return tolerant(inner)
 
     async def intercept_service(self, continuation, handler_call_details):
+        """Worker sessions answer malformed requests themselves (session.py): their stream's
+        requests are parsed tolerantly too."""
         handler = await super().intercept_service(continuation, handler_call_details)
-        if handler_call_details.method != SESSION_METHOD or handler is None or handler.stream_stream is None:
+        if handler_call_details.method != SESSION or handler is None or handler.stream_stream is None:
             return handler
         return grpc.stream_stream_rpc_method_handler(
             handler.stream_stream, request_deserializer=tolerant(handler.request_deserializer),
