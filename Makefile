@@ -43,7 +43,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e ".[bench]"
 	touch $@
 
-bench: bench-install  ## the benchmark (~15 min): table on stdout, JSON in bench/results/
+bench: bench-install  ## the benchmark (~8-10 min): table on stdout, JSON in bench/results/
 	$(PY) -m bench
 
 bench-quick: bench-install  ## a one-minute smoke of the benchmark

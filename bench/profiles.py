@@ -1,4 +1,4 @@
-"""How big each scenario is: `full` (make bench, ~10-15 min) and `quick` (make bench-quick, ~1 min)."""
+"""How big each scenario is: `full` (make bench, ~8-10 min) and `quick` (make bench-quick, ~1 min)."""
 
 from __future__ import annotations
 
