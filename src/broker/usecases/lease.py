@@ -49,6 +49,10 @@ class LeaseJobs:
                                                    req.lease_duration, self._clock.now())
             if jobs:
                 self._events.record(events, request_id)
+                if len(jobs) >= req.max_jobs:
+                    # A full batch: more may be ready. A notification wakes one waiting call,
+                    # so pass it on to the next (a no-op when none waits).
+                    self._notifier.notify(queues)
                 return jobs
             remaining = deadline - self._clock.now().timestamp()
             if remaining <= 0:

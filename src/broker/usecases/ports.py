@@ -135,7 +135,9 @@ class Clock(Protocol):
 class Notifier(Protocol):
     """Wakes long-polling leases when work may have arrived."""
 
-    def notify(self, queues: Sequence[str]) -> None: ...
+    def notify(self, queues: Sequence[str]) -> None:
+        """Work may have arrived: wake at least one waiting call of each queue (a woken Lease
+        that took a full batch notifies again, for the next)."""
 
     async def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Return when one of `queues` was notified, the timeout passed, or the notifier closed."""

@@ -14,10 +14,17 @@ CHANNEL = "broker_jobs"
 
 
 class LocalNotifier:
-    """In-process wake-ups: one asyncio.Event per waiting call."""
+    """In-process wake-ups: one asyncio.Event per waiting call.
+
+    A notification wakes one waiting call per queue, the one waiting longest: every woken call
+    runs a claim, and waking all of them cost an empty claim per idle worker per enqueue (with
+    20 idle workers, +1.4 ms of broker and +1.5 ms of PostgreSQL CPU per job). The woken call
+    passes the wake-up on when there may be more (LeaseJobs: its claim came back full) or when
+    it ends before claiming (cancelled here)."""
 
     def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        # Per queue, the waiting calls' events in the order they started waiting.
+        self._waiters: dict[str, dict[asyncio.Event, None]] = {}
         self._closed = False
 
     @property
@@ -27,26 +34,36 @@ class LocalNotifier:
     def notify(self, queues: Sequence[str]) -> None:
         for queue in queues:
             for event in self._waiters.get(queue, ()):
-                event.set()
+                if not event.is_set():
+                    event.set()
+                    break
 
     async def wait(self, queues: Sequence[str], timeout: float) -> None:
         if self._closed:
             return
         event = asyncio.Event()
         for queue in queues:
-            self._waiters.setdefault(queue, set()).add(event)
+            self._waiters.setdefault(queue, {})[event] = None
         try:
             async with asyncio.timeout(timeout):
                 await event.wait()
         except TimeoutError:
             pass
+        except asyncio.CancelledError:
+            if event.is_set():  # woken, but the call is gone before it could claim: wake another
+                self._discard(queues, event)
+                self.notify(queues)
+            raise
         finally:
-            for queue in queues:
-                waiting = self._waiters.get(queue)
-                if waiting is not None:
-                    waiting.discard(event)
-                    if not waiting:
-                        del self._waiters[queue]
+            self._discard(queues, event)
+
+    def _discard(self, queues: Sequence[str], event: asyncio.Event) -> None:
+        for queue in queues:
+            waiting = self._waiters.get(queue)
+            if waiting is not None:
+                waiting.pop(event, None)
+                if not waiting:
+                    del self._waiters[queue]
 
     def close(self) -> None:
         """Wake every waiter for good: used at shutdown so long polls return at once."""
