@@ -126,43 +126,35 @@ async def test_brokerctl_enqueue(fake_broker, capsys):
     assert job.spec.headers == {"trace": "abc"} and job.spec.idempotency_key == "once"
 
 
-async def test_brokerctl_worker_drains_on_sigterm_and_exits_0(fake_broker, jobs_module):
-    argv = ["enqueue", "mail", "send", '{"sleep": 0.5}', "--target", fake_broker.address]
+async def running_job(fake_broker, jobs_module, kind: str, payload: str, grace: float):
+    """One job enqueued with brokerctl, and a `brokerctl worker` process running it."""
+    argv = ["enqueue", "mail", kind, payload, "--target", fake_broker.address]
     assert await asyncio.to_thread(cli.main, argv) == 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
-        "--grace", "10", env=env, cwd=jobs_module)
+        "--grace", str(grace), env=env, cwd=jobs_module)
     [job] = fake_broker.jobs.values()
     await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    return proc, job
+
+
+async def test_brokerctl_worker_drains_on_sigterm_and_exits_0(fake_broker, jobs_module):
+    proc, job = await running_job(fake_broker, jobs_module, "send", '{"sleep": 0.5}', grace=10)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
     assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1
 
 
 async def test_a_stuck_sync_handler_does_not_keep_the_worker_process_alive(fake_broker, jobs_module):
-    argv = ["enqueue", "mail", "block", "{}", "--target", fake_broker.address]
-    assert await asyncio.to_thread(cli.main, argv) == 0
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
-        "--grace", "0.2", env=env, cwd=jobs_module)
-    [job] = fake_broker.jobs.values()
-    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    proc, job = await running_job(fake_broker, jobs_module, "block", "{}", grace=0.2)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
     assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]
 
 
 async def test_a_second_sigterm_stops_at_once_and_nacks_for_redelivery(fake_broker, jobs_module):
-    argv = ["enqueue", "mail", "send", '{"sleep": 120}', "--target", fake_broker.address]
-    assert await asyncio.to_thread(cli.main, argv) == 0
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
-        "--grace", "600", env=env, cwd=jobs_module)
-    [job] = fake_broker.jobs.values()
-    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
+    proc, job = await running_job(fake_broker, jobs_module, "send", '{"sleep": 120}', grace=600)
     proc.send_signal(signal.SIGTERM)
     await asyncio.sleep(0.2)
     assert proc.returncode is None  # draining: the job has 600 s
