@@ -97,10 +97,23 @@ def block(ctx):
     time.sleep(120)
 """
 
+CPU_MODULE = """
+from broker_client import Worker
+
+worker = Worker(["mail"], poll_wait=1, processes=2)
+
+@worker.handler("crunch", cpu_bound=True)
+def crunch(ctx):
+    import pathlib, time
+    pathlib.Path(ctx.json()["started"]).touch()
+    time.sleep(float(ctx.json()["seconds"]))
+"""
+
 
 @pytest.fixture
 def jobs_module(tmp_path, monkeypatch):
     (tmp_path / "myjobs.py").write_text(textwrap.dedent(MODULE))
+    (tmp_path / "cpujobs.py").write_text(textwrap.dedent(CPU_MODULE))
     (tmp_path / "empty_mod.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
@@ -126,14 +139,15 @@ async def test_brokerctl_enqueue(fake_broker, capsys):
     assert job.spec.headers == {"trace": "abc"} and job.spec.idempotency_key == "once"
 
 
-async def running_job(fake_broker, jobs_module, kind: str, payload: str, grace: float):
+async def running_job(fake_broker, jobs_module, kind: str, payload: str, grace: float,
+                      module: str = "myjobs", **popen):
     """One job enqueued with brokerctl, and a `brokerctl worker` process running it."""
     argv = ["enqueue", "mail", kind, payload, "--target", fake_broker.address]
     assert await asyncio.to_thread(cli.main, argv) == 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker_client", "worker", "myjobs", "--target", fake_broker.address,
-        "--grace", str(grace), env=env, cwd=jobs_module)
+        sys.executable, "-m", "broker_client", "worker", module, "--target", fake_broker.address,
+        "--grace", str(grace), env=env, cwd=jobs_module, **popen)
     [job] = fake_broker.jobs.values()
     await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
     return proc, job
@@ -144,6 +158,22 @@ async def test_brokerctl_worker_drains_on_sigterm_and_exits_0(fake_broker, jobs_
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
     assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_a_signal_to_the_process_group_drains_a_worker_with_cpu_bound_handlers(
+        fake_broker, jobs_module, sig):
+    # A terminal sends Ctrl-C's SIGINT to the whole foreground process group (a service manager
+    # may send SIGTERM so): to the worker and the processes of its pool. That is one signal
+    # (drain), not several (stop now).
+    started = jobs_module / "crunch-started"
+    payload = json.dumps({"started": str(started), "seconds": 1.0})
+    proc, job = await running_job(fake_broker, jobs_module, "crunch", payload, grace=20, module="cpujobs",
+                                  start_new_session=True)
+    await eventually(started.exists, timeout=20)
+    os.killpg(proc.pid, sig)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1 and not job.errors
 
 
 async def test_a_stuck_sync_handler_does_not_keep_the_worker_process_alive(fake_broker, jobs_module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,7 @@ class Session:
         self._own_channel = channel is None
         self.channel = channel if channel is not None else aio_channel(options)
         self.threads = ThreadPoolExecutor(s.concurrency, thread_name_prefix="broker-handler")
-        self.processes = (ProcessPoolExecutor(s.processes or None)
+        self.processes = (ProcessPoolExecutor(s.processes or None, initializer=_leave_signals_to_the_worker)
                           if worker.registry.needs_process_pool else None)
         stub = job_service_pb2_grpc.JobServiceStub(self.channel)  # type: ignore[no-untyped-call]
         unary = WorkerRpc(stub, options, s.worker_id, s.queues, s.lease_duration)
@@ -100,6 +101,20 @@ class Session:
         stats = self.pool.stats
         log.info("worker %s stopped: %d succeeded, %d failed, %d lost, %d nacked at shutdown",
                  self._settings.worker_id, stats.succeeded, stats.failed, stats.lost, stats.aborted)
+
+
+def _leave_signals_to_the_worker() -> None:
+    """Run first in each process of the pool: its signals are the worker's business.
+
+    A terminal's Ctrl-C (and a service manager's SIGTERM to the whole group) reaches the pool's
+    processes too. Forked, they inherit the worker's asyncio signal handling, whose wakeup fd is
+    shared with the worker: each child's copy of one signal reached the worker as another signal,
+    so one Ctrl-C read as "stop now". The children ignore both; the worker drains, then shuts
+    the pool down.
+    """
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _ready() -> bool:
