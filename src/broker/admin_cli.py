@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -107,8 +108,21 @@ def run(args: argparse.Namespace) -> int:
         except grpc.RpcError as exc:
             print(f"broker: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Stopped):
             return 0
+
+
+class Stopped(Exception):
+    """SIGINT or SIGTERM reached a command that runs until stopped (`stats --watch`)."""
+
+
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM raise `Stopped`. Not left to KeyboardInterrupt: a process started with
+    SIGINT ignored (any background job of a non-interactive shell) never gets one."""
+    def stop(signum, frame):
+        raise Stopped(signal.Signals(signum).name)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Callable[[int], bool]) -> str:
@@ -135,6 +149,8 @@ def stats_table(response: pb.StatsResponse) -> str:
 
 
 def _stats(stub, args) -> int:
+    if args.watch:
+        _stop_on_signals()
     while True:
         response = stub.Stats(pb.StatsRequest(queues=args.queue), timeout=TIMEOUT)
         if args.watch and sys.stdout.isatty():
