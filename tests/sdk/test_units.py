@@ -19,6 +19,7 @@ from broker_client.retrying import Backoff, next_delay
 from broker_client.v1 import job_pb2
 from broker_client.worker.context import JobContext
 from broker_client.worker.execution import MAX_ERROR_CHARS, HandlerRunner
+from broker_client.worker.reconnect import UntilReconnected
 
 
 class Err(grpc.RpcError):
@@ -86,6 +87,65 @@ def test_options_metadata_keepalive_and_validation():
         TlsOptions(certificate_chain=b"cert")
     with pytest.raises(ValueError):
         ConnectionOptions(timeout=0)
+
+
+def test_channels_reconnect_within_the_reconnect_bound_and_ping_within_the_brokers_policy():
+    args = dict(ConnectionOptions().grpc_options())
+    # gRPC's defaults: reconnect attempts backing off to 120 s, each given 20 s.
+    assert args["grpc.max_reconnect_backoff_ms"] == 1000 and args["grpc.initial_reconnect_backoff_ms"] == 200
+    assert args["grpc.min_reconnect_backoff_ms"] == 5000
+    # The broker allows a ping every 5 s, also between calls.
+    assert args["grpc.keepalive_time_ms"] == 10_000 and args["grpc.keepalive_permit_without_calls"] == 1
+    assert dict(ConnectionOptions(max_reconnect_backoff=30).grpc_options())["grpc.min_reconnect_backoff_ms"] == 30_000
+    for bad in ({"max_reconnect_backoff": 0}, {"keepalive_time": 5}, {"keepalive_timeout": 0}):
+        with pytest.raises(ValueError):
+            ConnectionOptions(**bad)
+
+
+class Channel:
+    """A grpc.aio channel's connectivity, moved by the test."""
+
+    def __init__(self, state):
+        self.state, self.changed, self.asked_to_connect = state, asyncio.Event(), 0
+
+    def get_state(self, try_to_connect=False):
+        self.asked_to_connect += try_to_connect
+        return self.state
+
+    async def wait_for_state_change(self, last):
+        while self.state == last:
+            self.changed.clear()
+            await self.changed.wait()
+
+    def move(self, state):
+        self.state = state
+        self.changed.set()
+
+
+async def test_a_retry_waits_its_delay_unless_the_channel_reconnects_meanwhile(monkeypatch):
+    C = grpc.ChannelConnectivity
+    away = Channel(C.TRANSIENT_FAILURE)
+    waiting = asyncio.create_task(UntilReconnected(away)(3600))
+    await asyncio.sleep(0.01)
+    away.move(C.CONNECTING)
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    away.move(C.READY)
+    await asyncio.wait_for(waiting, 5)  # not the hour
+    assert away.asked_to_connect >= 2
+
+    slept = []
+
+    async def sleep(delay):
+        slept.append(delay)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    # Connected when the wait begins: the broker answered (an error, a RetryInfo delay), so the
+    # whole delay, never a tight loop.
+    await UntilReconnected(Channel(C.READY))(2.5)
+    assert slept == [2.5]
+    monkeypatch.undo()
+    # A channel that stays away: the delay, and no longer.
+    await asyncio.wait_for(UntilReconnected(Channel(C.TRANSIENT_FAILURE))(0.05), 5)
 
 
 def test_job_request_to_spec():

@@ -9,12 +9,13 @@ import contextlib
 import pathlib
 import signal
 import sys
+import time
 from collections import Counter
 
 import grpc
 import pytest
 
-from broker_client import AsyncClient, JobRequest, RetryPolicy, Worker
+from broker_client import AsyncClient, ConnectionOptions, JobRequest, RetryPolicy, Worker
 from broker_client.v1 import admin_service_pb2 as apb, admin_service_pb2_grpc, job_pb2
 from tests.support import spawn_broker
 
@@ -23,6 +24,7 @@ from .helpers import Gauge, eventually, running
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 S = job_pb2
+OWN_CONNECTION = ConnectionOptions(channel_options=(("grpc.use_local_subchannel_pool", 1),))
 FAST_RETRY = RetryPolicy(initial_delay=0.05, max_delay=0.1, jitter="none")
 
 
@@ -67,8 +69,9 @@ async def admin_for(address: str):
         await admin.close()
 
 
-async def enqueue(address: str, queue: str, n: int, kind: str = "sleep", seconds: float = 0.0, **kw) -> list[str]:
-    async with AsyncClient(address) as client:
+async def enqueue(address: str, queue: str, n: int, kind: str = "sleep", seconds: float = 0.0,
+                  options: ConnectionOptions | None = None, **kw) -> list[str]:
+    async with AsyncClient(address, options=options) as client:
         jobs = [JobRequest(queue, kind, {"seconds": seconds}, retry_policy=FAST_RETRY, **kw) for _ in range(n)]
         return [r.job_id for r in await client.enqueue_batch(jobs)]
 
@@ -198,3 +201,36 @@ async def test_broker_restart_mid_run_every_job_succeeds(own_database, queue):
             assert not task.done()  # the same worker rode out the outage
     for job in histories:
         assert transitions(job)[("RUNNING", "SUCCEEDED", "ack")] == 1
+
+
+@pytest.mark.slow
+async def test_a_worker_resumes_within_about_a_second_of_the_broker_coming_back(own_database, queue):
+    # gRPC's reconnect backoff (1 s growing x1.6, capped at the SDK's old 5 s) and the worker's
+    # own retry backoff (also up to 5 s) left a worker idle for seconds after a ~5 s outage (10.7 s
+    # in all once, longer than its 10 s lease: its jobs ran twice). Now the channel reconnects at
+    # least every second and the worker's loops go on as soon as it has.
+    with contextlib.ExitStack() as stack:
+        first = await asyncio.to_thread(stack.enter_context, spawn_broker(own_database))
+        # Runs across the outage: its 15 s lease (a heartbeat every 5 s) outlasts outage + bound.
+        [across] = await enqueue(first.address, queue, 1, seconds=8, lease_duration=15)
+        worker = jobs_for_tests.worker.configured(queues=[queue], concurrency=2)
+        async with running(worker, first.address):
+            await eventually(lambda: worker.stats.running == 1)
+            first.process.kill()
+            await asyncio.to_thread(first.process.wait)
+            await asyncio.sleep(4)  # with the start-up of the next broker: a ~5 s outage
+            assert worker.stats.lease_failures >= 3
+            second = await asyncio.to_thread(stack.enter_context,
+                                              spawn_broker(own_database, grpc_port=first.grpc_port))
+            back = time.monotonic()
+            # A channel of its own: gRPC shares connections between channels of the same target and
+            # arguments, and the worker's may still be waiting out its reconnect backoff.
+            [after] = await enqueue(second.address, queue, 1, options=OWN_CONNECTION)
+            async with admin_for(second.address) as admin:
+                await admin.wait_all([after])
+                resumed = time.monotonic() - back
+                await admin.wait_all([across])
+                history = await admin.get(across)
+    # Generous for the reconnect bound (1 s; seen 0.1-1.2 s); the old backoffs took 2.6-5.9 s.
+    assert resumed < 2.5, f"the worker's first job after the outage took {resumed:.1f} s"
+    assert history.job.attempt == 1 and transitions(history)[("RUNNING", "SUCCEEDED", "ack")] == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timezone
 
 import grpc
@@ -31,8 +31,10 @@ class Heartbeater:
     """
 
     def __init__(self, rpc: WorkerRpc, held: Callable[[], Collection[InFlight]],
-                 on_lost: Callable[[InFlight], None]) -> None:
+                 on_lost: Callable[[InFlight], None],
+                 pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._rpc = rpc
+        self._pause = pause
         self._held = held
         self._on_lost = on_lost
         self._backoff = Backoff()
@@ -50,7 +52,7 @@ class Heartbeater:
             elif await self.beat_once():
                 await asyncio.sleep(MIN_GAP)
             else:
-                await self._backoff.sleep(self._error)
+                await self._pause(self._backoff.next(self._error))
 
     async def beat_once(self) -> bool:
         """One Heartbeat for every held lease; False when the call failed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -52,8 +53,10 @@ class Pool:
     (``drain`` then ``abort``)."""
 
     def __init__(self, rpc: WorkerRpc, registry: Registry, runner: HandlerRunner, settler: Settler,
-                 *, concurrency: int, poll_wait: float) -> None:
+                 *, concurrency: int, poll_wait: float,
+                 pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._rpc = rpc
+        self._pause = pause
         self._registry = registry
         self._runner = runner
         self._settler = settler
@@ -87,7 +90,7 @@ class Pool:
                 self.stats.lease_failures += 1
                 delay = backoff.next(error)
                 log.warning("lease failed (%s); retrying in %.2f s", error.code().name, delay)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 continue
             backoff.reset()
             for leased in jobs:

@@ -17,6 +17,7 @@ from ..v1 import job_service_pb2_grpc
 from .execution import HandlerRunner
 from .heartbeat import Heartbeater
 from .pool import Pool
+from .reconnect import UntilReconnected
 from .rpc import WorkerRpc
 from .session_rpc import SessionRpc
 from .settle import Settler
@@ -46,11 +47,14 @@ class Session:
         unary = WorkerRpc(stub, options, s.worker_id, s.queues, s.lease_duration)
         self.rpc: WorkerRpc | SessionRpc = (
             SessionRpc(unary, stub, options.call_metadata(), options.timeout) if s.session else unary)
-        self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size)
+        # Retries wait out their backoff, or less when the channel connects again (an outage ends).
+        pause = UntilReconnected(self.channel)
+        self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size,
+                               pause=pause)
         runner = HandlerRunner(self.threads, self.processes, s.handler_timeout)
         self.pool = Pool(self.rpc, worker.registry, runner, self.settler,
-                         concurrency=s.concurrency, poll_wait=s.poll_wait)
-        self.heartbeater = Heartbeater(self.rpc, lambda: list(self.pool.held.values()), self.pool.lost)
+                         concurrency=s.concurrency, poll_wait=s.poll_wait, pause=pause)
+        self.heartbeater = Heartbeater(self.rpc, lambda: list(self.pool.held.values()), self.pool.lost, pause)
 
     async def run(self, stop: asyncio.Event, force: asyncio.Event) -> None:
         """Run until ``stop`` is set (or leasing fails for good), then shut down."""

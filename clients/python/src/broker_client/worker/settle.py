@@ -27,8 +27,10 @@ class Settler:
     result is dropped, which the at-least-once contract allows.
     """
 
-    def __init__(self, ack: Send, nack: Send, *, interval: float = 0.005, max_batch: int = 100) -> None:
+    def __init__(self, ack: Send, nack: Send, *, interval: float = 0.005, max_batch: int = 100,
+                 pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._send = {"ack": ack, "nack": nack}
+        self._pause = pause
         self._pending: dict[str, Pending] = {"ack": [], "nack": []}
         self._interval = interval
         self._max_batch = max_batch
@@ -99,7 +101,7 @@ class Settler:
                 delay = backoff.next(error)
                 log.warning("%s of %d jobs failed (%s); retrying in %.2f s", kind, len(batch),
                             error.code().name, delay)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
         for (msg, future), result in zip(batch, results, strict=False):
             if result is not None and result.outcome != pb.LEASE_OUTCOME_OK:
                 log.warning("%s of job %s: %s, result dropped (the job was redelivered or cancelled)",
