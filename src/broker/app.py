@@ -22,6 +22,7 @@ from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.migrate import migrate
 from broker.infra.pg.pool import create_pool
+from broker.infra.pg.secrets import read_secret
 from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings
@@ -41,6 +42,7 @@ from broker.usecases.lease import LeaseJobs
 from broker.usecases.nack import Nack
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
 from broker.usecases.overview import ReadOverview, Throughput
+from broker.usecases.paging import PageTokens
 from broker.usecases.prune import PruneFinished
 from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
@@ -134,7 +136,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         nack=Nack(store, clock, sink, limits, rng),
     )
     admin = AdminUseCases(
-        get_job=GetJob(store), list_jobs=ListJobs(store, limits), stats=Stats(overview),
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(await read_secret(pool, "page_token"))),
+        stats=Stats(overview),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )

@@ -1,4 +1,5 @@
-"""The operators' store calls: redrive, cancel, purge, prune, list_jobs, get, history, ping."""
+"""The operators' store calls: redrive, cancel, purge, prune, list_jobs, get, history,
+get_with_history, ping."""
 
 from __future__ import annotations
 
@@ -227,6 +228,18 @@ async def test_list_jobs_of_every_queue(store, queue, t0):
 async def test_get_and_history_of_an_unknown_job(store):
     assert await store.get(UNKNOWN) is None
     assert await store.history(UNKNOWN) == []
+
+
+async def test_get_with_history_is_get_and_history_together(store, queue, t0):
+    (job,) = await dead(store, queue, t0)
+    await store.redrive([job.id], None, True, seconds(t0, 5))
+
+    got, history = await store.get_with_history(job.id.upper())
+
+    assert got == await store.get(job.id)
+    assert history == await store.history(job.id)
+    assert [e.reason for e in history] == [Reason.ENQUEUE, Reason.LEASE, Reason.NACK, Reason.REDRIVE]
+    assert await store.get_with_history(UNKNOWN) == (None, [])
 
 
 async def test_get_accepts_an_upper_case_id(store, queue, t0):

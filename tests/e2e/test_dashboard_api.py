@@ -98,3 +98,47 @@ async def test_a_dashboard_write_logs_its_request_id(jobs, queue, broker_server)
                 assert r.status == 200
     [line] = [x for x in lines if x["queue"] == queue]
     assert (line["job_id"], line["reason"], line["request_id"]) == (dead_id, "redrive", "req-7")
+
+
+BAD_BODIES = [
+    ("[" * 100_000 + "]" * 100_000, "body"),                # nested past Python's recursion limit
+    ('{"job_ids": ' + "[" * 50_000 + "]" * 50_000 + "}", "body"),
+    ('{"queue": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}", "body"),
+    ("", "body"),
+    ("{", "body"),
+    (b"\xff\xfe", "body"),                                  # not UTF-8
+    ("[]", "body"),
+    ('"q"', "body"),
+    ("null", "body"),
+    ("{}", "job_ids"),
+    ('{"job_ids": "abc"}', "job_ids"),
+    ('{"job_ids": [1, 2]}', "job_ids"),
+    ('{"job_ids": [["x"]]}', "job_ids"),
+    ('{"job_ids": ["not-a-uuid"]}', "job_ids[0]"),
+    ('{"queue": 7}', "queue"),
+    ('{"queue": ["q"]}', "queue"),
+    ('{"queue": "bad queue!"}', "queue"),
+    ('{"queue": "q", "job_ids": ["0b5e3a52-0000-4000-8000-000000000000"]}', "job_ids"),
+    ('{"queue": "q", "force": true}', "body"),                   # a field neither endpoint takes
+    ('{"job_id": ["0b5e3a52-0000-4000-8000-000000000000"]}', "body"),  # a misspelt field
+]
+
+
+async def test_any_body_an_endpoint_does_not_take_is_400_with_a_message(broker_server, db, queue):
+    base = f"http://127.0.0.1:{broker_server.http_port}"
+    # Nothing redriven, nothing purged (the reaper may add dead jobs meanwhile, never remove one).
+    changes = ("SELECT (SELECT count(*) FROM broker_events WHERE reason = 'redrive'), "
+               "(SELECT count(*) FROM broker_jobs WHERE state = 'dead')")
+    redriven, dead = await db.fetchrow(changes)
+    async with aiohttp.ClientSession() as session:
+        for path in ("/api/redrive", "/api/purge"):
+            for body, field in BAD_BODIES:
+                data = body if isinstance(body, bytes) else body.encode()
+                async with session.post(base + path, data=data, headers={"Content-Type": "application/json"}) as r:
+                    answer = await r.json()
+                    assert r.status == 400, (path, body[:60], r.status, answer)
+                    assert answer["error"].startswith(f"{field}: "), (path, body[:60], answer)
+        async with session.post(base + "/api/redrive", json={"queue": queue, "reset_attempts": "no"}) as r:
+            assert r.status == 400 and (await r.json())["error"].startswith("reset_attempts: ")
+    after = await db.fetchrow(changes)
+    assert after[0] == redriven and after[1] >= dead

@@ -77,7 +77,7 @@ async def test_unexpected_exception_is_internal_with_request_id(database_url, lo
         async def broken(*_args):
             raise RuntimeError("secret detail from deep inside")
 
-        broker.store.get = broken
+        broker.store.get_with_history = broken  # what GetJob reads
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             admin = admin_service_pb2_grpc.AdminServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as failed:

@@ -49,6 +49,7 @@ HOT_STATEMENTS = {
     "claim": sql.CLAIM, "extend": sql.EXTEND, "complete": sql.COMPLETE,
     "lock for failure": sql.LOCK_FOR_FAILURE, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL,
     "enqueue": sql.ENQUEUE, "existing keys": sql.EXISTING_KEYS, "get": sql.GET, "history": sql.HISTORY,
+    "get with history": sql.GET_WITH_HISTORY,
     "cancel": sql.CANCEL, "redrive ids": sql.REDRIVE_IDS, "redrive queue": sql.REDRIVE_QUEUE,
     "purge ids": sql.PURGE_IDS, "prune": sql.PRUNE,
 }  # PURGE_QUEUE runs with a custom plan (its state decides the index): store.purge

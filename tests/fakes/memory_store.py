@@ -212,6 +212,10 @@ class InMemoryJobStore:
         # The event log keeps no kind (as in PostgreSQL, where it is not a column of the log).
         return [replace(e, kind="") for e in self.events if e.job_id == job_id.lower()]
 
+    async def get_with_history(self, job_id: str) -> tuple[Job | None, list[Event]]:
+        job = await self.get(job_id)
+        return job, (await self.history(job_id) if job else [])
+
     async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[Job]:
         self._check_up()

@@ -17,6 +17,7 @@ from broker.usecases.heartbeat import Heartbeat
 from broker.usecases.lease import LeaseJobs, LeaseRequest
 from broker.usecases.nack import Nack
 from broker.usecases.overview import ReadOverview
+from broker.usecases.paging import PageTokens
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
@@ -49,7 +50,7 @@ class World:
         self.reap = ReapExpired(store, clock, notifier, sink, rng=random.Random(SEED))
         self.prune = PruneFinished(store, clock, self.retention)
         self.get_job = GetJob(store)
-        self.list_jobs = ListJobs(store, limits)
+        self.list_jobs = ListJobs(store, limits, PageTokens(b"unit tests' page token secret"))
         self.overview = ReadOverview(store, clock, ttl=0)  # no caching: each read sees the store
         self.stats = Stats(self.overview)
         self.workers = Workers(self.overview)

@@ -12,7 +12,9 @@ import pytest
 from broker.entities.errors import IllegalTransition, InvalidArgument, JobNotFound
 from broker.entities.job import JobState, Reason
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
+from broker.usecases.admin import ListJobs
 from broker.usecases.nack import NackItem
+from broker.usecases.paging import PageTokens
 from tests.unit.conftest import World
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -72,14 +74,22 @@ async def test_pages_walk_every_job_once_newest_first(world):
     assert [i for p in pages for i in p] == newest_first
 
 
-async def test_a_full_last_page_is_followed_by_an_empty_one(world):
+async def test_a_full_last_page_says_there_are_no_more(world):
     await world.add(count=2)
+
+    page = await world.list_jobs(None, None, 2, "")
+
+    assert len(page.jobs) == 2 and page.next_token == ""
+
+
+async def test_a_page_with_more_after_it_has_a_token_for_them(world):
+    await world.add(count=3)
 
     first = await world.list_jobs(None, None, 2, "")
     second = await world.list_jobs(None, None, 2, first.next_token)
 
     assert len(first.jobs) == 2 and first.next_token
-    assert (second.jobs, second.next_token) == ([], "")
+    assert len(second.jobs) == 1 and second.next_token == ""
 
 
 async def test_list_jobs_filters_by_queue_and_state(world):
@@ -94,14 +104,57 @@ async def test_list_jobs_filters_by_queue_and_state(world):
 
 @pytest.mark.parametrize("token", [
     "not base64!",
+    "ünïcode",
+    "x" * 10_000,
     base64.urlsafe_b64encode(b"no separator").decode(),
     base64.urlsafe_b64encode(b"2030-01-01T00:00:00+00:00|not-a-uuid").decode(),
     base64.urlsafe_b64encode(b"yesterday|" + UNKNOWN.encode()).decode(),
     base64.urlsafe_b64encode(b"a|b|c").decode(),
     base64.urlsafe_b64encode(b"\xff\xfe|x").decode(),
+    # The old format, a timestamp and an id: well formed, but not signed (and out of range).
+    base64.urlsafe_b64encode(f"9999-12-31T23:59:59-23:59|{UNKNOWN}".encode()).decode(),
+    base64.urlsafe_b64encode(f"2030-01-01T00:00:00+00:00|{UNKNOWN}".encode()).decode(),
 ])
 async def test_a_page_token_not_from_a_response_is_refused(world, token):
-    assert await field_of(world.list_jobs, None, None, 10, token) == "page_token"
+    with pytest.raises(InvalidArgument) as caught:
+        await world.list_jobs(None, None, 10, token)
+    assert caught.value.field == "page_token"
+    assert "not a token this broker issued" in str(caught.value)
+
+
+async def test_a_forged_or_altered_token_is_refused(world):
+    await world.add(count=3)
+    token = (await world.list_jobs(None, None, 1, "")).next_token
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    altered = []
+    for i in (0, 1, 9, len(raw) - 1):  # the version, the time, the id, the signature
+        changed = bytearray(raw)
+        changed[i] ^= 1
+        altered.append(base64.urlsafe_b64encode(bytes(changed)).decode().rstrip("="))
+    other_key = PageTokens(b"someone else's secret, not ours").issue("|", world.clock.now(), UNKNOWN)
+
+    for bad in (*altered, other_key, token[:-2]):
+        assert await field_of(world.list_jobs, None, None, 1, bad) == "page_token"
+    assert len((await world.list_jobs(None, None, 1, token)).jobs) == 1  # the real one still works
+
+
+async def test_a_token_continues_only_the_listing_it_came_from(world):
+    await killed(world, count=2)
+    await world.add("other", count=2)
+    token = (await world.list_jobs("steady", None, 1, "")).next_token
+
+    assert await field_of(world.list_jobs, "other", None, 1, token) == "page_token"
+    assert await field_of(world.list_jobs, "steady", D, 1, token) == "page_token"
+    assert await field_of(world.list_jobs, None, None, 1, token) == "page_token"
+    assert len((await world.list_jobs("steady", None, 1, token)).jobs) == 1
+
+
+async def test_tokens_of_one_replica_are_good_on_another_with_the_same_secret(world):
+    await world.add(count=2)
+    token = (await world.list_jobs(None, None, 1, "")).next_token
+    replica = ListJobs(world.store, world.limits, PageTokens(b"unit tests' page token secret"))
+
+    assert len((await replica(None, None, 1, token)).jobs) == 1
 
 
 async def test_list_jobs_checks_the_page_size_and_queue(world):

@@ -179,6 +179,17 @@ async def test_unexpected_exception_is_internal_with_request_id_and_no_trace(cap
     assert any(r.exc_info and r.request_id == "req-42" for r in caplog.records)
 
 
+async def test_a_method_left_unimplemented_is_unimplemented_not_internal(caplog):
+    async def generated_base(request, context):
+        raise NotImplementedError("Method not implemented!")
+
+    ctx = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([RequestIdStage(), ErrorStage()], generated_base, context=ctx)
+    assert ctx.status == grpc.StatusCode.UNIMPLEMENTED and "not implemented" in ctx.message
+    assert not any(r.levelname == "ERROR" for r in caplog.records)
+
+
 async def test_error_stage_refuses_unparsable_bytes_before_the_servicer():
     handler, calls = seen()
 

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from broker.entities.errors import InvalidArgument, JobNotFound
+from broker.entities.errors import JobNotFound
 from broker.entities.job import Event, Job, JobState, check_job_id
 from broker.entities.queue import Limits, check_queue_name
 from broker.entities.stats import QueueStats, WorkerLeases
 from broker.usecases.overview import ReadOverview
+from broker.usecases.paging import PageTokens
 from broker.usecases.ports import JobStore
 
 
 class GetJob:
-    """The job and its event history, oldest first."""
+    """The job and its event history, oldest first, read from one snapshot."""
 
     def __init__(self, store: JobStore) -> None:
         self._store = store
 
     async def __call__(self, job_id: str) -> tuple[Job, list[Event]]:
         job_id = check_job_id(job_id, "job_id")
-        job = await self._store.get(job_id)
+        job, history = await self._store.get_with_history(job_id)
         if job is None:
             raise JobNotFound(job_id)
-        return job, await self._store.history(job_id)
+        return job, history
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +35,11 @@ class Page:
 
 
 class ListJobs:
-    """Jobs by queue and state, newest first, in pages."""
+    """Jobs by queue and state, newest first, in pages. A page comes with a token for the next
+    one only when there is a next one (the store is asked for one job more than the page)."""
 
-    def __init__(self, store: JobStore, limits: Limits) -> None:
-        self._store, self._limits = store, limits
+    def __init__(self, store: JobStore, limits: Limits, tokens: PageTokens) -> None:
+        self._store, self._limits, self._tokens = store, limits, tokens
 
     async def __call__(self, queue: str | None, state: JobState | None, page_size: int,
                        page_token: str = "") -> Page:
@@ -47,9 +47,13 @@ class ListJobs:
             check_queue_name(queue)
         size = page_size or 100
         self._limits.check_batch(size, "page_size")
-        jobs = await self._store.list_jobs(queue or None, state, size, _decode(page_token))
-        more = len(jobs) == size
-        return Page(jobs, _encode(jobs[-1].created_at, jobs[-1].id) if more else "")
+        listing = f"{queue or ''}|{state.value if state else ''}"
+        after = self._tokens.read(listing, page_token)
+        jobs = await self._store.list_jobs(queue or None, state, size + 1, after)
+        if len(jobs) <= size:
+            return Page(jobs, "")
+        jobs = jobs[:size]
+        return Page(jobs, self._tokens.issue(listing, jobs[-1].created_at, jobs[-1].id))
 
 
 class Stats:
@@ -74,18 +78,3 @@ class Workers:
 
     async def __call__(self) -> list[WorkerLeases]:
         return list((await self._overview()).workers)
-
-
-def _encode(created_at: datetime | None, job_id: str) -> str:
-    raw = f"{created_at.isoformat() if created_at else ''}|{job_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        stamp, job_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return datetime.fromisoformat(stamp), check_job_id(job_id, "page_token")
-    except (ValueError, UnicodeDecodeError, InvalidArgument):
-        raise InvalidArgument("page_token", "is not a token from a previous response") from None

@@ -82,6 +82,9 @@ class JobStore(Protocol):
 
     async def history(self, job_id: str) -> list[Event]: ...
 
+    async def get_with_history(self, job_id: str) -> tuple[Job | None, list[Event]]:
+        """The job (None if unknown) and its events, oldest first, as of one moment."""
+
     async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[Job]:
         """Newest first (created_at, id), strictly after the `after` cursor."""

@@ -151,9 +151,19 @@ SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_a
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
 
-HISTORY = """
-SELECT id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at
+_EVENT_COLUMNS = "id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at"
+
+HISTORY = f"""
+SELECT {_EVENT_COLUMNS}
 FROM broker_events WHERE job_id = $1::uuid ORDER BY id
+"""
+
+# GetJob: the job and its history in one statement, so from one snapshot (two statements could
+# see a RUNNING job beside the "expire" event the reaper committed in between).
+GET_WITH_HISTORY = f"""
+SELECT {JOB_COLUMNS}, ARRAY(
+    SELECT ROW({_EVENT_COLUMNS}) FROM broker_events WHERE job_id = j.id ORDER BY id) AS history
+FROM broker_jobs j WHERE j.id = $1::uuid
 """
 
 def list_jobs(by_queue: bool, by_state: bool, after: bool) -> str:

@@ -121,6 +121,14 @@ class PgJobStore:
         async with self._conn() as conn:
             return [rows.event(r) for r in await conn.fetch(sql.HISTORY, job_id)]
 
+    @_guarded
+    async def get_with_history(self, job_id: str) -> tuple[Job | None, list[Event]]:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(sql.GET_WITH_HISTORY, job_id)
+        if row is None:
+            return None, []
+        return rows.job(row), [rows.event(e) for e in row["history"]]
+
     @contextlib.asynccontextmanager
     async def _planned(self, readonly: bool = True):
         """A connection in a transaction whose statements are planned for their actual values,

@@ -22,11 +22,27 @@ SERVICES = (
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
+class _HealthServicer(HealthServicer):
+    """grpcio-health-checking's servicer, plus the List method it leaves unimplemented."""
+
+    def __init__(self, statuses: Callable[[], dict[str, int]]) -> None:
+        super().__init__()
+        self._statuses = statuses
+
+    async def List(self, request: health_pb2.HealthListRequest, context) -> health_pb2.HealthListResponse:
+        response = health_pb2.HealthListResponse()
+        for name, status in self._statuses().items():
+            response.statuses[name].status = status
+        return response
+
+
 class Health:
     """The standard health service, tied to the database by the health loop."""
 
     def __init__(self) -> None:
-        self.servicer = HealthServicer()
+        # What the servicer was told, for List: its own start (SERVING for ""), then set's.
+        self._statuses = {"": health_pb2.HealthCheckResponse.SERVING}
+        self.servicer = _HealthServicer(lambda: dict(self._statuses))
         self.serving = False
         self.shutting_down = False
         self._on_shutdown: list[Callable[[], None]] = []
@@ -41,6 +57,7 @@ class Health:
         self.serving = serving
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICES):
+            self._statuses[name] = status
             await self.servicer.set(name, status)
 
     def begin_shutdown(self) -> None:
@@ -52,6 +69,7 @@ class Health:
 
     async def shutdown(self) -> None:
         self.begin_shutdown()
+        self._statuses = dict.fromkeys(self._statuses, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.servicer.enter_graceful_shutdown()
 
 

@@ -71,7 +71,7 @@ class _Api:
         return web.json_response({"job": views.job_detail(job), "events": [views.event(e) for e in events]})
 
     async def redrive(self, request: web.Request) -> web.Response:
-        ids, queue, body = await _targets(request)
+        ids, queue, body = await _targets(request, ("reset_attempts",))
         reset = body.get("reset_attempts", True)
         if not isinstance(reset, bool):
             raise InvalidArgument("reset_attempts", "must be true or false")
@@ -83,20 +83,35 @@ class _Api:
         return web.json_response({"purged": await self._use.purge(ids, queue, JobState.DEAD)})
 
 
-async def _targets(request: web.Request) -> tuple[list[str], str | None, dict]:
-    """{"job_ids": [...]} or {"queue": "..."}; the use case checks that exactly one is given."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidArgument("body", "is not valid JSON") from None
+_TARGETS = ("job_ids", "queue")
+
+
+async def _targets(request: web.Request, options: tuple[str, ...] = ()) -> tuple[list[str], str | None, dict]:
+    """{"job_ids": [...]} or {"queue": "..."}, plus the endpoint's `options`; the use case checks
+    that exactly one target is given. Any other body is InvalidArgument, never a 500."""
+    expected = 'expected {"job_ids": [...]} or {"queue": "..."}'
+    body = await _json(request)
     if not isinstance(body, dict):
-        raise InvalidArgument("body", 'expected {"job_ids": [...]} or {"queue": "..."}')
+        raise InvalidArgument("body", expected)
+    unknown = sorted(set(body) - {*_TARGETS, *options})
+    if unknown:
+        raise InvalidArgument("body", f"unknown field {unknown[0][:40]!r}; {expected}"
+                                      + (f", optionally {', '.join(options)}" if options else ""))
     ids, queue = body.get("job_ids") or [], body.get("queue") or None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise InvalidArgument("job_ids", "must be a list of job ids")
     if queue is not None and not isinstance(queue, str):
         raise InvalidArgument("queue", "must be a queue name")
     return ids, queue, body
+
+
+async def _json(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except RecursionError:  # json.loads gives up on deep nesting this way, not with a ValueError
+        raise InvalidArgument("body", "is nested too deeply to be what this endpoint takes") from None
+    except ValueError:  # not JSON, or not UTF-8
+        raise InvalidArgument("body", "is not valid JSON") from None
 
 
 def _int(request: web.Request, name: str, default: int) -> int:

@@ -1,7 +1,8 @@
 """Stage 4, errors: domain errors raised by the stages inside it or by the servicer become
 their status code and message through the one table in status.py (with RetryInfo when they
 carry a wait). Anything unexpected becomes INTERNAL naming the request id; the traceback goes
-to the log, never to the client. A request whose bytes do not parse as its message type is
+to the log, never to the client; a method the servicer leaves unimplemented (NotImplementedError)
+is UNIMPLEMENTED. A request whose bytes do not parse as its message type is
 INVALID_ARGUMENT here too (gRPC itself would answer UNKNOWN, naming a Python exception)."""
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class ErrorStage(Stage):
             raise
         except errors.BrokerError as exc:
             await abort(context, exc)
+        except NotImplementedError:
+            # A servicer method nobody wrote (a generated base class's): the client's mistake
+            # or an older broker, never a defect to retry.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this broker")
         except Exception:  # noqa: BLE001 - the edge: nothing unexpected leaks to the client
             rid = request_id.get() or uuid.uuid4().hex
             log.exception("unexpected error in %s", method, extra={"request_id": rid, "method": method})
