@@ -9,7 +9,8 @@ import grpc
 import pytest
 
 from broker.v1 import job_service_pb2 as pb
-from broker.v1 import job_service_pb2_grpc
+from broker.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+from tests.brokers import fresh_database
 from tests.e2e.helpers import spec
 from tests.e2e.conftest import check_event_log
 from tests.support import job_log_records, spawn_broker
@@ -48,12 +49,39 @@ async def test_two_brokers_share_the_work_without_double_delivery(own_database, 
         await pool.close()
 
 
-async def test_a_long_poll_on_one_replica_wakes_for_a_job_enqueued_on_the_other(own_database, queue):
-    with spawn_broker(own_database) as one, spawn_broker(own_database) as two:
-        async with grpc.aio.insecure_channel(one.address) as ch1, grpc.aio.insecure_channel(two.address) as ch2:
-            waiting = asyncio.ensure_future(job_service_pb2_grpc.JobServiceStub(ch1).Lease(pb.LeaseRequest(
-                queues=[queue], worker_id="w", max_jobs=1, wait={"seconds": 30})))
-            await asyncio.sleep(0.3)
-            enqueued = await job_service_pb2_grpc.JobServiceStub(ch2).Enqueue(pb.EnqueueRequest(job=spec(queue)))
-            response = await asyncio.wait_for(waiting, 10)
-            assert [j.job.id for j in response.jobs] == [enqueued.job_id]
+# The waiting replica looks for ready jobs on its own only every hour (far longer than any wait
+# here) and never reaps: only a notification from the other replica can wake its long poll.
+DEAF = {"BROKER_LONG_POLL_RECHECK": "3600", "BROKER_REAPER_INTERVAL": "3600"}
+
+
+@pytest.fixture(scope="module")
+async def replicas(database_url):
+    """Two brokers on a database of their own: `one` (DEAF) waits, `two` changes the jobs."""
+    async with fresh_database(database_url) as url:
+        with spawn_broker(url, env=DEAF) as one, spawn_broker(url) as two:
+            async with grpc.aio.insecure_channel(one.address) as ch1, \
+                    grpc.aio.insecure_channel(two.address) as ch2:
+                yield (job_service_pb2_grpc.JobServiceStub(ch1), job_service_pb2_grpc.JobServiceStub(ch2),
+                       admin_service_pb2_grpc.AdminServiceStub(ch2))
+
+
+async def woken(waiter, queue, make_ready) -> list[str]:
+    """Start a long poll on `waiter`, let it settle into its wait, call `make_ready`; the ids of
+    the jobs the poll returned (it fails after 10 s, far inside the poll's 30 s wait)."""
+    await waiter.Lease(pb.LeaseRequest(queues=[queue], worker_id="warm-up", max_jobs=1))  # channel up
+    waiting = asyncio.ensure_future(waiter.Lease(pb.LeaseRequest(
+        queues=[queue], worker_id="waiter", max_jobs=1, wait={"seconds": 30})))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    await make_ready()
+    return [j.job.id for j in (await asyncio.wait_for(waiting, 10)).jobs]
+
+
+async def test_a_long_poll_on_one_replica_wakes_for_a_job_enqueued_on_the_other(replicas, queue):
+    one, two, _ = replicas
+    enqueued = []
+
+    async def enqueue():
+        enqueued.append((await two.Enqueue(pb.EnqueueRequest(job=spec(queue)))).job_id)
+
+    assert await woken(one, queue, enqueue) == enqueued

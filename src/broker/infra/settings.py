@@ -36,6 +36,7 @@ class ServerSettings:
     http_addr: str = "127.0.0.1:8080"
     shutdown_grace: float = 10.0     # seconds in-flight RPCs get after SIGTERM
     reflection: bool = True
+    long_poll_recheck: float = 0.5   # seconds between a waiting Lease's own looks for ready jobs
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,10 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
         grpc_addr=e.get("BROKER_GRPC_ADDR", s.grpc_addr), http_addr=e.get("BROKER_HTTP_ADDR", s.http_addr),
         shutdown_grace=e.get("BROKER_SHUTDOWN_GRACE", s.shutdown_grace, float),
         reflection=e.get("BROKER_REFLECTION", s.reflection, _bool),
+        long_poll_recheck=e.get("BROKER_LONG_POLL_RECHECK", s.long_poll_recheck, float),
     )
+    if not server.long_poll_recheck > 0:
+        raise SettingsError("BROKER_LONG_POLL_RECHECK must be more than 0 seconds")
     m = MaintenanceSettings()
     maintenance = MaintenanceSettings(
         reaper_interval=e.get("BROKER_REAPER_INTERVAL", m.reaper_interval, float),
