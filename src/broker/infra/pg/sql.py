@@ -129,8 +129,16 @@ ORDER BY lease_expires_at LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 
+# Wakes long polls on every replica (listen.py LISTENs on this channel) for the queues of jobs
+# that became ready now, as the insert trigger does for new jobs (migrations/0001_jobs.sql). A
+# NOTIFY is delivered at commit, so no replica looks before the change is visible, and never for
+# a change rolled back. A retry due later sends none: a waiting Lease finds it at its next
+# re-check (BROKER_LONG_POLL_RECHECK). The statement's last column counts the queues notified;
+# reading it is what makes PostgreSQL evaluate the (otherwise unreferenced) CTE.
+_WAKE = "SELECT pg_notify('broker_jobs', queue) FROM (SELECT DISTINCT queue FROM {ready}) q"
+
 # $1 ids, $2 next states, $3 run_at (NULL keeps it), $4 errors, $5 now, $6 clear the token, $7 reason
-FAIL = """
+FAIL = f"""
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS u(id, state, run_at, error)
 ), changed AS (
@@ -145,8 +153,12 @@ WITH u AS (
 , ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error, at)
     SELECT id, queue, 'running', state, $7, attempt, worker_id, error, $5 FROM changed
+), woken AS (
+    {_WAKE.format(ready="changed WHERE state = 'pending' AND run_at <= $5")}
 )
-SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_at FROM changed
+SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_at,
+    (SELECT count(*) FROM woken) AS woken
+FROM changed
 """
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
@@ -228,11 +240,14 @@ WITH changed AS (
 ), ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
     SELECT id, queue, 'dead', 'pending', 'redrive', attempt, $1 FROM changed
+), woken AS (
+    {wake}
 )
-SELECT id::text, queue, kind, attempt FROM changed
+SELECT id::text, queue, kind, attempt, (SELECT count(*) FROM woken) AS woken FROM changed
 """
-REDRIVE_IDS = _REDRIVE.format(where="id = ANY($3::uuid[])")
-REDRIVE_QUEUE = _REDRIVE.format(where="queue = $3")
+# A redriven job is ready at once (run_at = now).
+REDRIVE_IDS = _REDRIVE.format(where="id = ANY($3::uuid[])", wake=_WAKE.format(ready="changed"))
+REDRIVE_QUEUE = _REDRIVE.format(where="queue = $3", wake=_WAKE.format(ready="changed"))
 
 CANCEL = """
 WITH old AS (
