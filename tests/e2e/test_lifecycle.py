@@ -79,6 +79,7 @@ async def test_queue_defaults_fill_unset_fields(jobs, admin, queue):
     [job_id] = await enqueue(jobs, queue)
     job = (await get(admin, job_id)).job
     assert (job.max_attempts, job.lease_duration.seconds) == (10, 30)
+    assert (job.max_lease_expiries, job.lease_expiries) == (5, 0)
     assert (job.retry_policy.initial_delay.seconds, job.retry_policy.max_delay.seconds) == (1, 3600)
     assert (job.retry_policy.multiplier, job.retry_policy.jitter) == (2, job_pb2.JITTER_FULL)
 
@@ -341,3 +342,32 @@ async def test_a_job_that_kills_every_worker_ends_dead(hand_reaped, queue):
     assert [e.error for e in got.job.errors] == ["lease expired", "lease expired"]
     assert [e.reason for e in got.events][-1] == "expire"
     assert await lease(jobs, queue) == []
+
+
+async def test_a_job_that_crashes_its_workers_goes_dead_before_its_attempts_are_used_up(hand_reaped, queue):
+    jobs, admin, clock = hand_reaped.jobs, hand_reaped.admin, hand_reaped.clock
+    [job_id] = await enqueue(jobs, queue, max_attempts=10, max_lease_expiries=2, lease_duration=duration(5),
+                             retry_policy=job_pb2.RetryPolicy(initial_delay=duration(0)))
+    [nacked] = await lease(jobs, queue)
+    await nack(jobs, nacked, retry_after=duration(0))  # a handler failure: not counted
+    for _ in (1, 2):
+        [leased] = await lease(jobs, queue)
+        clock.advance(6)  # the worker died: no heartbeat, no ack
+        await hand_reaped.reaper.run_once()
+
+    got = await get(admin, job_id)
+    poison = "lease expired 2 times (max_lease_expiries 2): poison job"
+    assert (got.job.state, got.job.attempt, got.job.max_attempts) == (DEAD, 3, 10)
+    assert (got.job.lease_expiries, got.job.max_lease_expiries) == (2, 2)
+    assert [e.error for e in got.job.errors] == ["boom", "lease expired", poison]
+    assert (got.events[-1].reason, got.events[-1].error, got.job.last_error) == ("expire", poison, poison)
+    assert await lease(jobs, queue) == []
+
+
+async def test_a_lapsed_lease_limit_out_of_range_is_refused(jobs, queue, db):
+    for value in (-1, 1001):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await enqueue(jobs, queue, max_lease_expiries=value)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("jobs[0].max_lease_expiries: ")
+    assert await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue) == 0

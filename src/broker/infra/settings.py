@@ -225,7 +225,8 @@ def _limits(e: _Env) -> Limits:
 
 
 def _queue_defaults(raw: Mapping, base: QueueDefaults, where: str) -> QueueDefaults:
-    known = {"max_attempts", "lease_duration", "retry_initial", "retry_max", "retry_multiplier", "retry_jitter"}
+    known = {"max_attempts", "lease_duration", "retry_initial", "retry_max", "retry_multiplier", "retry_jitter",
+             "max_lease_expiries"}
     unknown = set(raw) - known
     if unknown:
         raise SettingsError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -236,8 +237,11 @@ def _queue_defaults(raw: Mapping, base: QueueDefaults, where: str) -> QueueDefau
             float(raw.get("retry_multiplier", base.retry.multiplier)),
             Jitter(raw.get("retry_jitter", base.retry.jitter.value)),
         )
+        lapses = int(raw.get("max_lease_expiries", base.max_lease_expiries))
+        if lapses < 1:
+            raise ValueError(f"max_lease_expiries must be at least 1, not {lapses}")
         return QueueDefaults(int(raw.get("max_attempts", base.max_attempts)), retry,
-                             float(raw.get("lease_duration", base.lease_duration)))
+                             float(raw.get("lease_duration", base.lease_duration)), lapses)
     except (InvalidArgument, ValueError) as exc:
         raise SettingsError(f"{where}: {exc}") from None
 
@@ -245,6 +249,7 @@ def _queue_defaults(raw: Mapping, base: QueueDefaults, where: str) -> QueueDefau
 def _queues(e: _Env) -> QueueConfig:
     flat = {k: v for k, v in {
         "max_attempts": e.env.get("BROKER_DEFAULT_MAX_ATTEMPTS"),
+        "max_lease_expiries": e.env.get("BROKER_DEFAULT_MAX_LEASE_EXPIRIES"),
         "lease_duration": e.env.get("BROKER_DEFAULT_LEASE"),
         "retry_initial": e.env.get("BROKER_RETRY_INITIAL"),
         "retry_max": e.env.get("BROKER_RETRY_MAX"),

@@ -25,7 +25,9 @@ class NackItem:
 
 
 def decider(now, rng: random.Random | None) -> Decider:
-    return lambda job, failure: decide_failure(job.attempt, job.max_attempts, job.retry, failure, now, rng)
+    return lambda job, failure: decide_failure(
+        job.attempt, job.max_attempts, job.retry, failure, now, rng,
+        lease_expiries=job.lease_expiries, max_lease_expiries=job.max_lease_expiries)
 
 
 class Nack:
