@@ -130,10 +130,10 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     sink = FanOutSink(LogEventSink(), metrics, overview)
     jobs = JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
-        lease=LeaseJobs(store, clock, notifier, sink, limits),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
         heartbeat=Heartbeat(store, clock, limits),
         ack=Ack(store, clock, sink, limits),
-        nack=Nack(store, clock, sink, limits, rng),
+        nack=Nack(store, clock, notifier, sink, limits, rng),
     )
     admin = AdminUseCases(
         get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(await read_secret(pool, "page_token"))),

@@ -1,19 +1,54 @@
 """The job's life through the real gRPC server and PostgreSQL."""
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import asyncpg
+import grpc
+import pytest
 from google.protobuf import timestamp_pb2
 
+from broker.infra.clock import ShiftedClock
+from broker.usecases.reap import ReapExpired
 from broker.v1 import admin_service_pb2 as apb
-from broker.v1 import job_pb2
+from broker.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2_grpc
 from broker.v1 import job_service_pb2 as pb
+from tests.brokers import running_broker
+from tests.e2e.conftest import check_event_log
 from tests.e2e.helpers import ack, duration, enqueue, lease, nack, ref, spec
 
 PENDING, RUNNING, SUCCEEDED, DEAD, CANCELLED = (
     job_pb2.JOB_STATE_PENDING, job_pb2.JOB_STATE_RUNNING, job_pb2.JOB_STATE_SUCCEEDED,
     job_pb2.JOB_STATE_DEAD, job_pb2.JOB_STATE_CANCELLED)
 OK, LOST, NOT_FOUND = pb.LEASE_OUTCOME_OK, pb.LEASE_OUTCOME_LOST, pb.LEASE_OUTCOME_NOT_FOUND
+
+
+@dataclass
+class HandReaped:
+    jobs: job_service_pb2_grpc.JobServiceStub
+    admin: admin_service_pb2_grpc.AdminServiceStub
+    clock: ShiftedClock
+    reaper: ReapExpired
+
+
+@pytest.fixture
+async def hand_reaped(own_database, queue, caplog):
+    """A broker whose reaper passes only when the test calls `reaper.run_once()` (its loop ran
+    once at start, on an empty database, and waits an hour for the next), on a database and a
+    clock of its own. A test that moves the session broker's clock and reaps by hand races that
+    broker's own reaper (every 0.1 s): when the loop locks the lapsed lease first, the test's pass
+    skips it and the test looks before the loop's change is committed."""
+    clock = ShiftedClock()
+    async with running_broker(own_database, clock=clock, BROKER_REAPER_INTERVAL="3600") as broker:
+        async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+            yield HandReaped(job_service_pb2_grpc.JobServiceStub(channel),
+                             admin_service_pb2_grpc.AdminServiceStub(channel), clock, broker.reaper)
+    pool = await asyncpg.create_pool(own_database, min_size=1, max_size=1)
+    try:
+        await check_event_log(pool, queue, caplog.get_records("setup") + caplog.get_records("call"))
+    finally:
+        await pool.close()
 
 
 async def get(admin, job_id):
@@ -44,6 +79,7 @@ async def test_queue_defaults_fill_unset_fields(jobs, admin, queue):
     [job_id] = await enqueue(jobs, queue)
     job = (await get(admin, job_id)).job
     assert (job.max_attempts, job.lease_duration.seconds) == (10, 30)
+    assert (job.max_lease_expiries, job.lease_expiries) == (5, 0)
     assert (job.retry_policy.initial_delay.seconds, job.retry_policy.max_delay.seconds) == (1, 3600)
     assert (job.retry_policy.multiplier, job.retry_policy.jitter) == (2, job_pb2.JITTER_FULL)
 
@@ -89,7 +125,8 @@ async def test_ack_is_fenced_and_repeatable(jobs, admin, queue):
     assert (await jobs.Ack(pb.AckRequest(leases=[unknown]))).results[0].outcome == NOT_FOUND
 
 
-async def test_heartbeat_extends_the_lease_and_reports_lost_ones(jobs, queue, clock, broker_server):
+async def test_heartbeat_extends_the_lease_and_reports_lost_ones(hand_reaped, queue):
+    jobs, clock = hand_reaped.jobs, hand_reaped.clock
     await enqueue(jobs, queue, n=2, retry_policy=job_pb2.RetryPolicy(initial_delay=duration(0)))
     held, lost = await lease(jobs, queue, n=2, lease_duration=duration(10))
     clock.advance(8)
@@ -98,7 +135,7 @@ async def test_heartbeat_extends_the_lease_and_reports_lost_ones(jobs, queue, cl
     assert beat.outcome == OK
     assert beat.at.ToDatetime() > held.lease_expires_at.ToDatetime() + timedelta(seconds=7)
     clock.advance(5)  # `lost` lapsed at +10 s; `held` lives until +18 s
-    await broker_server.reaper.run_once()
+    await hand_reaped.reaper.run_once()
     response = await jobs.Heartbeat(pb.HeartbeatRequest(leases=[ref(held), ref(lost)]))
     assert [r.outcome for r in response.results] == [OK, LOST]
     assert response.results[1].state == PENDING
@@ -107,12 +144,13 @@ async def test_heartbeat_extends_the_lease_and_reports_lost_ones(jobs, queue, cl
     await ack(jobs, again)
 
 
-async def test_a_lapsed_lease_is_redelivered_and_the_old_token_refused(jobs, admin, queue, clock, broker_server):
+async def test_a_lapsed_lease_is_redelivered_and_the_old_token_refused(hand_reaped, queue):
+    jobs, admin, clock = hand_reaped.jobs, hand_reaped.admin, hand_reaped.clock
     [job_id] = await enqueue(jobs, queue, lease_duration=duration(5),
                              retry_policy=job_pb2.RetryPolicy(initial_delay=duration(0)))
     [first] = await lease(jobs, queue)
     clock.advance(6)
-    await broker_server.reaper.run_once()
+    await hand_reaped.reaper.run_once()
     [second] = await lease(jobs, queue, worker="w2")
     assert second.job.id == job_id and second.attempt == 2 and second.lease_token != first.lease_token
     beat = (await jobs.Heartbeat(pb.HeartbeatRequest(leases=[ref(first)]))).results[0]
@@ -290,16 +328,46 @@ async def test_stats_count_states_and_windows(jobs, admin, queue, clock):
     assert stats.oldest_ready_age.ToTimedelta() >= timedelta(0)
 
 
-async def test_a_job_that_kills_every_worker_ends_dead(jobs, admin, queue, clock, broker_server):
+async def test_a_job_that_kills_every_worker_ends_dead(hand_reaped, queue):
+    jobs, admin, clock = hand_reaped.jobs, hand_reaped.admin, hand_reaped.clock
     [job_id] = await enqueue(jobs, queue, max_attempts=2, lease_duration=duration(5),
                              retry_policy=job_pb2.RetryPolicy(initial_delay=duration(0)))
     for attempt in (1, 2):
         [leased] = await lease(jobs, queue)
         assert leased.attempt == attempt
         clock.advance(6)  # the worker died: no heartbeat, no ack
-        await broker_server.reaper.run_once()
+        await hand_reaped.reaper.run_once()
     got = await get(admin, job_id)
     assert got.job.state == DEAD
     assert [e.error for e in got.job.errors] == ["lease expired", "lease expired"]
     assert [e.reason for e in got.events][-1] == "expire"
     assert await lease(jobs, queue) == []
+
+
+async def test_a_job_that_crashes_its_workers_goes_dead_before_its_attempts_are_used_up(hand_reaped, queue):
+    jobs, admin, clock = hand_reaped.jobs, hand_reaped.admin, hand_reaped.clock
+    [job_id] = await enqueue(jobs, queue, max_attempts=10, max_lease_expiries=2, lease_duration=duration(5),
+                             retry_policy=job_pb2.RetryPolicy(initial_delay=duration(0)))
+    [nacked] = await lease(jobs, queue)
+    await nack(jobs, nacked, retry_after=duration(0))  # a handler failure: not counted
+    for _ in (1, 2):
+        [leased] = await lease(jobs, queue)
+        clock.advance(6)  # the worker died: no heartbeat, no ack
+        await hand_reaped.reaper.run_once()
+
+    got = await get(admin, job_id)
+    poison = "lease expired 2 times (max_lease_expiries 2): poison job"
+    assert (got.job.state, got.job.attempt, got.job.max_attempts) == (DEAD, 3, 10)
+    assert (got.job.lease_expiries, got.job.max_lease_expiries) == (2, 2)
+    assert [e.error for e in got.job.errors] == ["boom", "lease expired", poison]
+    assert (got.events[-1].reason, got.events[-1].error, got.job.last_error) == ("expire", poison, poison)
+    assert await lease(jobs, queue) == []
+
+
+async def test_a_lapsed_lease_limit_out_of_range_is_refused(jobs, queue, db):
+    for value in (-1, 1001):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await enqueue(jobs, queue, max_lease_expiries=value)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("jobs[0].max_lease_expiries: ")
+    assert await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue) == 0

@@ -53,6 +53,7 @@ class InMemoryJobStore:
                 run_at=new.run_at, priority=new.priority, headers=dict(new.headers),
                 idempotency_key=new.idempotency_key, max_attempts=new.max_attempts, retry=new.retry,
                 lease_duration=new.lease_duration, created_at=now, updated_at=now,
+                max_lease_expiries=new.max_lease_expiries,
             )
             if new.idempotency_key is not None:
                 self._keys[key] = job_id
@@ -151,14 +152,15 @@ class InMemoryJobStore:
             check_transition(job.id, job.state, decision.to_state, reason)
         done = {}
         for (job, failure), decision in zip(todo, decisions):
-            to = decision.to_state
+            to, error = decision.to_state, decision.error or failure.error
             job = self._put(replace(
                 job, state=to, run_at=decision.run_at or job.run_at, lease_expires_at=None,
                 lease_token=None if clear_token else job.lease_token,
-                errors=job.errors + (AttemptError(job.attempt, failure.error, now),),
+                lease_expiries=job.lease_expiries + (reason is Reason.EXPIRE),
+                errors=job.errors + (AttemptError(job.attempt, error, now),),
                 finished_at=now if to is D else None, updated_at=now))
             event = self._log(Event(job.id, job.queue, R, to, reason, job.attempt, now, kind=job.kind,
-                                    worker_id=job.worker_id, error=failure.error,
+                                    worker_id=job.worker_id, error=error,
                                     ran=_since(self._leased_at.get(job.id), now)))
             done[job.id] = (event, job.run_at)
         return done
@@ -172,7 +174,8 @@ class InMemoryJobStore:
             check_transition(job.id, job.state, P, Reason.REDRIVE)
             job = self._put(replace(job, state=P, run_at=now, updated_at=now, finished_at=None,
                                     lease_token=None, worker_id=None,
-                                    attempt=0 if reset_attempts else job.attempt))
+                                    attempt=0 if reset_attempts else job.attempt,
+                                    lease_expiries=0 if reset_attempts else job.lease_expiries))
             redriven.append(job.id)
             events.append(self._log(Event(job.id, job.queue, D, P, Reason.REDRIVE, job.attempt, now,
                                           kind=job.kind)))

@@ -46,7 +46,7 @@ class World:
         self.lease = LeaseJobs(store, clock, notifier, sink, limits)
         self.heartbeat = Heartbeat(store, clock, limits)
         self.ack = Ack(store, clock, sink, limits)
-        self.nack = Nack(store, clock, sink, limits, random.Random(SEED))
+        self.nack = Nack(store, clock, notifier, sink, limits, random.Random(SEED))
         self.reap = ReapExpired(store, clock, notifier, sink, rng=random.Random(SEED))
         self.prune = PruneFinished(store, clock, self.retention)
         self.get_job = GetJob(store)

@@ -210,7 +210,7 @@ def test_the_decision_draws_its_jitter_from_the_given_random():
 
 
 def test_a_lapsed_lease_is_described_as_such():
-    assert LEASE_EXPIRED == Failure("lease expired", permanent=False, retry_after=None)
+    assert LEASE_EXPIRED == Failure("lease expired", permanent=False, retry_after=None, lease_expired=True)
 
 
 # -- settling a lease call ---------------------------------------------------------------------

@@ -4,7 +4,8 @@ passing, the reaper, redrive and cancel, in any order. After every step:
 
 - a running job is held under exactly one lease, the one the model saw handed out last;
 - a call with a stale token changes nothing (job and event log as before);
-- attempts never exceed max_attempts;
+- attempts never exceed max_attempts, lapsed leases never exceed max_lease_expiries, and
+  lapsed leases are counted apart from nacks;
 - every transition is in the event log exactly once, as the event sink was told of it, chained
   from the enqueue to the job's current state through legal transitions only.
 """
@@ -33,7 +34,8 @@ P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobStat
 QUEUES = st.sampled_from(["alpha", "beta"])
 WORKERS = st.sampled_from(["w1", "w2", "w3"])
 PICK = st.integers(min_value=0, max_value=10**6)
-DEFAULTS = QueueDefaults(max_attempts=3, retry=RetryPolicy(1.0, 8.0, 2.0, Jitter.FULL), lease_duration=10.0)
+DEFAULTS = QueueDefaults(max_attempts=3, retry=RetryPolicy(1.0, 8.0, 2.0, Jitter.FULL), lease_duration=10.0,
+                         max_lease_expiries=2)
 
 
 def run(coroutine):
@@ -142,6 +144,7 @@ class JobLife(RuleBasedStateMachine):
             job = self.jobs[job_id]
             assert job.state in (P, D) and job.lease_token is None
             assert job.state is D or job.attempt < job.max_attempts
+            assert job.state is D or job.lease_expiries < job.max_lease_expiries
             del self.holder[job_id]
         assert all(self.jobs[i].state is R for i in self.holder)
 
@@ -208,6 +211,15 @@ class JobLife(RuleBasedStateMachine):
     @invariant()
     def attempts_stay_within_max(self):
         assert all(0 <= j.attempt <= j.max_attempts for j in self.jobs.values())
+        assert all(0 <= j.lease_expiries <= j.max_lease_expiries for j in self.jobs.values())
+
+    @invariant()
+    def lapsed_leases_are_counted_apart_from_nacks(self):
+        for job_id in self.ids:
+            history = run(self.w.store.history(job_id))
+            redrives = [n for n, e in enumerate(history) if e.reason is Reason.REDRIVE]
+            since = history[redrives[-1]:] if redrives else history  # a redrive resets the count
+            assert self.jobs[job_id].lease_expiries == sum(e.reason is Reason.EXPIRE for e in since)
 
     @invariant()
     def every_transition_is_recorded_once(self):

@@ -104,6 +104,8 @@ class Job:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
+    lease_expiries: int = 0  # leases that lapsed (apart from nacks); a redrive with reset clears it
+    max_lease_expiries: int | None = None  # DEAD when lease_expiries reaches it; None: no such limit
 
     @property
     def last_error(self) -> str | None:

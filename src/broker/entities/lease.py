@@ -70,6 +70,7 @@ class Failure:
     error: str
     permanent: bool = False
     retry_after: float | None = None
+    lease_expired: bool = False  # observed by the reaper: counts toward max_lease_expiries
 
 
 # Longer backoffs are cut to this (a century): later run_at values would not fit a datetime.
@@ -80,12 +81,25 @@ MAX_RETRY_DELAY = 100 * 365.25 * 86400.0
 class FailureDecision:
     to_state: JobState
     run_at: datetime | None  # for a retry
+    error: str | None = None  # what the attempt's error becomes, when the decision explains itself
 
 
 def decide_failure(attempt: int, max_attempts: int, policy: RetryPolicy, failure: Failure,
-                   now: datetime, rng: random.Random | None = None) -> FailureDecision:
-    """After failed attempt `attempt`: a retry after the backoff, or the dead letter queue."""
-    if failure.permanent or attempt >= max_attempts:
+                   now: datetime, rng: random.Random | None = None, *, lease_expiries: int = 0,
+                   max_lease_expiries: int | None = None) -> FailureDecision:
+    """After failed attempt `attempt`: a retry after the backoff, or the dead letter queue.
+
+    A poison job, one whose leases keep lapsing (it crashes or hangs every worker that takes it),
+    goes DEAD once its lapsed leases reach `max_lease_expiries` (None: no such limit), attempts
+    left or not, so it does not kill workers through every ordinary retry. `lease_expiries`
+    counts the lapses before this failure; a nack never counts."""
+    if failure.permanent:
+        return FailureDecision(JobState.DEAD, None)
+    if failure.lease_expired and max_lease_expiries is not None:
+        lapses = lease_expiries + 1
+        if lapses >= max_lease_expiries:
+            return FailureDecision(JobState.DEAD, None, poison_error(lapses, max_lease_expiries))
+    if attempt >= max_attempts:
         return FailureDecision(JobState.DEAD, None)
     if failure.retry_after is not None:
         delay = failure.retry_after
@@ -94,5 +108,10 @@ def decide_failure(attempt: int, max_attempts: int, policy: RetryPolicy, failure
     return FailureDecision(JobState.PENDING, now + timedelta(seconds=min(delay, MAX_RETRY_DELAY)))
 
 
+def poison_error(lapses: int, max_lease_expiries: int) -> str:
+    """The error of the attempt that made a job a poison job (its history keeps it)."""
+    return f"lease expired {lapses} times (max_lease_expiries {max_lease_expiries}): poison job"
+
+
 # How the reaper describes an attempt whose lease lapsed.
-LEASE_EXPIRED = Failure("lease expired")
+LEASE_EXPIRED = Failure("lease expired", lease_expired=True)

@@ -29,6 +29,9 @@ class QueueDefaults:
     max_attempts: int = 10
     retry: RetryPolicy = RetryPolicy()
     lease_duration: float = 30.0
+    # Leases that may lapse (the job crashed or hung its worker) before the job goes DEAD as a
+    # poison job, whatever attempts it has left.
+    max_lease_expiries: int = 5
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ class ServerSettings:
     http_addr: str = "127.0.0.1:8080"
     shutdown_grace: float = 10.0     # seconds in-flight RPCs get after SIGTERM
     reflection: bool = True
+    long_poll_recheck: float = 0.5   # seconds between a waiting Lease's own looks for ready jobs
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,10 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
         grpc_addr=e.get("BROKER_GRPC_ADDR", s.grpc_addr), http_addr=e.get("BROKER_HTTP_ADDR", s.http_addr),
         shutdown_grace=e.get("BROKER_SHUTDOWN_GRACE", s.shutdown_grace, float),
         reflection=e.get("BROKER_REFLECTION", s.reflection, _bool),
+        long_poll_recheck=e.get("BROKER_LONG_POLL_RECHECK", s.long_poll_recheck, float),
     )
+    if not server.long_poll_recheck > 0:
+        raise SettingsError("BROKER_LONG_POLL_RECHECK must be more than 0 seconds")
     m = MaintenanceSettings()
     maintenance = MaintenanceSettings(
         reaper_interval=e.get("BROKER_REAPER_INTERVAL", m.reaper_interval, float),
@@ -221,7 +225,8 @@ def _limits(e: _Env) -> Limits:
 
 
 def _queue_defaults(raw: Mapping, base: QueueDefaults, where: str) -> QueueDefaults:
-    known = {"max_attempts", "lease_duration", "retry_initial", "retry_max", "retry_multiplier", "retry_jitter"}
+    known = {"max_attempts", "lease_duration", "retry_initial", "retry_max", "retry_multiplier", "retry_jitter",
+             "max_lease_expiries"}
     unknown = set(raw) - known
     if unknown:
         raise SettingsError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -232,8 +237,11 @@ def _queue_defaults(raw: Mapping, base: QueueDefaults, where: str) -> QueueDefau
             float(raw.get("retry_multiplier", base.retry.multiplier)),
             Jitter(raw.get("retry_jitter", base.retry.jitter.value)),
         )
+        lapses = int(raw.get("max_lease_expiries", base.max_lease_expiries))
+        if lapses < 1:
+            raise ValueError(f"max_lease_expiries must be at least 1, not {lapses}")
         return QueueDefaults(int(raw.get("max_attempts", base.max_attempts)), retry,
-                             float(raw.get("lease_duration", base.lease_duration)))
+                             float(raw.get("lease_duration", base.lease_duration)), lapses)
     except (InvalidArgument, ValueError) as exc:
         raise SettingsError(f"{where}: {exc}") from None
 
@@ -241,6 +249,7 @@ def _queue_defaults(raw: Mapping, base: QueueDefaults, where: str) -> QueueDefau
 def _queues(e: _Env) -> QueueConfig:
     flat = {k: v for k, v in {
         "max_attempts": e.env.get("BROKER_DEFAULT_MAX_ATTEMPTS"),
+        "max_lease_expiries": e.env.get("BROKER_DEFAULT_MAX_LEASE_EXPIRIES"),
         "lease_duration": e.env.get("BROKER_DEFAULT_LEASE"),
         "retry_initial": e.env.get("BROKER_RETRY_INITIAL"),
         "retry_max": e.env.get("BROKER_RETRY_MAX"),

@@ -38,6 +38,7 @@ class JobSpec:
     max_attempts: int | None = None
     retry: RetrySpec = RetrySpec()
     lease_duration: float | None = None
+    max_lease_expiries: int | None = None
 
 
 _NO_OVERRIDE = RetrySpec()
@@ -88,11 +89,14 @@ class Enqueue:
             raise InvalidArgument(at + "max_attempts", f"{max_attempts} is outside 1 to {limits.max_attempts}")
         lease = spec.lease_duration if spec.lease_duration is not None else defaults.lease_duration
         limits.check_lease_duration(lease, at + "lease_duration")
+        lapses = spec.max_lease_expiries or defaults.max_lease_expiries
+        if not 1 <= lapses <= limits.max_attempts:
+            raise InvalidArgument(at + "max_lease_expiries", f"{lapses} is outside 1 to {limits.max_attempts}")
         return NewJob(
             queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=spec.headers,
             idempotency_key=key, priority=spec.priority, run_at=spec.run_at or now,
             max_attempts=max_attempts, retry=_policy(defaults.retry, spec.retry, at),
-            lease_duration=lease,
+            lease_duration=lease, max_lease_expiries=lapses,
         )
 
 

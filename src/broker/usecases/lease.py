@@ -9,8 +9,10 @@ from broker.entities.job import Job, check_storable
 from broker.entities.queue import Limits, check_queue_name
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
-# While long-polling, look again this often even without a wake-up, so delayed jobs and
-# retries whose run_at arrives are picked up promptly.
+# While long-polling, look again this often even without a wake-up (BROKER_LONG_POLL_RECHECK):
+# nothing notifies when a delayed job's or a retry's run_at arrives, so this bounds how late a
+# waiting call sees it. Jobs that become ready now (enqueue, a retry due at once, a reaped lease
+# retried at once, a redrive) wake waiting calls on every replica through the notifier.
 RECHECK_SECONDS = 0.5
 # A long poll ends this much before the caller's deadline (at most a tenth of the time left),
 # so the caller gets its (empty) answer instead of DEADLINE_EXCEEDED and no job is claimed for a
@@ -32,9 +34,9 @@ class LeaseJobs:
     """Leases up to max_jobs ready jobs; each comes with a fresh token, attempt and deadline."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
-                 limits: Limits) -> None:
+                 limits: Limits, recheck: float = RECHECK_SECONDS) -> None:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
-        self._limits = limits
+        self._limits, self._recheck = limits, recheck
 
     async def __call__(self, req: LeaseRequest, request_id: str | None = None) -> list[Job]:
         self._validate(req)
@@ -57,7 +59,7 @@ class LeaseJobs:
             remaining = deadline - self._clock.now().timestamp()
             if remaining <= 0:
                 break
-            await self._notifier.wait(queues, min(remaining, RECHECK_SECONDS))
+            await self._notifier.wait(queues, min(remaining, self._recheck))
         return []
 
     def _validate(self, req: LeaseRequest) -> None:

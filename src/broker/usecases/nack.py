@@ -10,7 +10,7 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState, storable
 from broker.entities.lease import Failure, LeaseRef, LeaseResult, decide_failure
 from broker.entities.queue import Limits
-from broker.usecases.ports import Clock, Decider, EventSink, JobStore
+from broker.usecases.ports import Clock, Decider, EventSink, JobStore, Notifier
 from broker.usecases.settle import check_refs, results
 
 MAX_ERROR_CHARS = 16 * 1024
@@ -25,16 +25,18 @@ class NackItem:
 
 
 def decider(now, rng: random.Random | None) -> Decider:
-    return lambda job, failure: decide_failure(job.attempt, job.max_attempts, job.retry, failure, now, rng)
+    return lambda job, failure: decide_failure(
+        job.attempt, job.max_attempts, job.retry, failure, now, rng,
+        lease_expiries=job.lease_expiries, max_lease_expiries=job.max_lease_expiries)
 
 
 class Nack:
     """RUNNING -> PENDING after the backoff, or -> DEAD when permanent or out of attempts."""
 
-    def __init__(self, store: JobStore, clock: Clock, events: EventSink, limits: Limits,
+    def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink, limits: Limits,
                  rng: random.Random | None = None) -> None:
-        self._store, self._clock, self._events, self._limits = store, clock, events, limits
-        self._rng = rng
+        self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
+        self._limits, self._rng = limits, rng
 
     async def __call__(self, items: Sequence[NackItem], request_id: str | None = None) -> list[LeaseResult]:
         check_refs([i.ref for i in items], self._limits, "items")
@@ -46,4 +48,10 @@ class Nack:
         now = self._clock.now()
         calls, events = await self._store.fail(failures, now, decider(now, self._rng))
         self._events.record(events, request_id)
+        # Retries due at once wake this replica's long polls now (the store's NOTIFY wakes the
+        # other replicas'); later ones are found by the polls' re-check.
+        due = {c.ref.job_id.lower() for c in calls if c.changed and c.at is not None and c.at <= now}
+        ready = {e.queue for e in events if e.job_id in due and e.to_state is JobState.PENDING}
+        if ready:
+            self._notifier.notify(sorted(ready))
         return results(calls, (JobState.PENDING, JobState.DEAD))

@@ -30,6 +30,7 @@ class NewJob:
     max_attempts: int
     retry: RetryPolicy
     lease_duration: float
+    max_lease_expiries: int | None = None  # None: no limit of its own (attempts alone)
 
 
 @value_object

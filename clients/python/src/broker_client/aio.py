@@ -59,11 +59,13 @@ class AsyncClient:
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
         lease_duration: Seconds | None = None,
+        max_lease_expiries: int | None = None,
         timeout: float | None = None,
     ) -> EnqueueResult:
         """Add one job to ``queue``; see ``Client.enqueue``."""
         job = JobRequest(queue, kind, payload, priority, delay, run_at, dict(headers or {}),
-                         retry_policy, max_attempts, idempotency_key, lease_duration)
+                         retry_policy, max_attempts, idempotency_key, lease_duration,
+                         max_lease_expiries=max_lease_expiries)
         return await self.enqueue_job(job, timeout=timeout)
 
     async def enqueue_job(self, job: JobRequest, *, timeout: float | None = None) -> EnqueueResult:

@@ -64,6 +64,7 @@ class Client:
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
         lease_duration: Seconds | None = None,
+        max_lease_expiries: int | None = None,
         timeout: float | None = None,
     ) -> EnqueueResult:
         """Add one job to ``queue``. ``payload``: bytes as is, str as UTF-8, else JSON.
@@ -72,7 +73,8 @@ class Client:
         ``priority`` runs first. Returns the job id and whether this call created it.
         """
         job = JobRequest(queue, kind, payload, priority, delay, run_at, dict(headers or {}),
-                         retry_policy, max_attempts, idempotency_key, lease_duration)
+                         retry_policy, max_attempts, idempotency_key, lease_duration,
+                         max_lease_expiries=max_lease_expiries)
         return self.enqueue_job(job, timeout=timeout)
 
     def enqueue_job(self, job: JobRequest, *, timeout: float | None = None) -> EnqueueResult:

@@ -86,6 +86,9 @@ class JobRequest:
     max_attempts: int | None = None
     idempotency_key: str | None = None
     lease_duration: Seconds | None = None
+    # Lapsed leases (the job crashed or hung its worker) before it goes DEAD as a poison job;
+    # None: the queue's default (5).
+    max_lease_expiries: int | None = None
 
     def __post_init__(self) -> None:
         if not self.queue or not self.kind:
@@ -98,6 +101,8 @@ class JobRequest:
             raise ValueError("run_at must be timezone-aware (e.g. datetime.now(timezone.utc))")
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.max_lease_expiries is not None and self.max_lease_expiries < 1:
+            raise ValueError(f"max_lease_expiries must be at least 1, got {self.max_lease_expiries}")
         if self.lease_duration is not None and seconds(self.lease_duration) <= 0:
             raise ValueError(f"lease_duration must be positive, got {self.lease_duration}")
 
@@ -114,7 +119,8 @@ class JobRequest:
             headers["content-type"] = content_type
         spec = job_pb2.JobSpec(queue=self.queue, kind=self.kind, payload=data, headers=headers,
                                idempotency_key=self.idempotency_key or "", priority=self.priority,
-                               max_attempts=self.max_attempts or 0)
+                               max_attempts=self.max_attempts or 0,
+                               max_lease_expiries=self.max_lease_expiries or 0)
         run_at = self.run_at
         if self.delay is not None:
             run_at = (now or datetime.now(timezone.utc)) + timedelta(seconds=seconds(self.delay))

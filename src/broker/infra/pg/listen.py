@@ -1,5 +1,9 @@
 """The notifier: wakes long-polling leases in this process at once, and in other replicas through
-PostgreSQL's LISTEN/NOTIFY (the insert trigger sends NOTIFY broker_jobs, queue)."""
+PostgreSQL's LISTEN/NOTIFY. NOTIFY broker_jobs, <queue> goes out at commit of every change that
+makes a job ready now: the insert trigger for new jobs, and the FAIL and REDRIVE statements
+(sql.py) for retries due at once, reaped leases retried at once and redrives. A job whose run_at
+lies ahead (delayed, or a retry after its backoff) sends nothing when it comes due: waiting
+calls find it at their next re-check (BROKER_LONG_POLL_RECHECK)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::text, idempotency_key,
     priority, state, run_at, attempt, max_attempts, retry_initial, retry_max, retry_multiplier,
     retry_jitter, lease_duration, lease_token::text, lease_expires_at, worker_id, errors::text,
-    created_at, updated_at, finished_at"""
+    created_at, updated_at, finished_at, lease_expiries, max_lease_expiries"""
 
 # What Lease returns: every timestamp costs asyncpg ~1.4 us to decode, and a worker has no use
 # for when the job was created or last updated (GetJob shows them).
@@ -17,15 +17,17 @@ WITH input AS (
     SELECT gen_random_uuid() AS id, t.*
     FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[],
                 $7::timestamptz[], $8::int[], $9::float8[], $10::float8[], $11::float8[],
-                $12::text[], $13::float8[]) WITH ORDINALITY
+                $12::text[], $13::float8[], $14::int[]) WITH ORDINALITY
          AS t(queue, kind, payload, headers, idempotency_key, priority, run_at, max_attempts,
-              retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, ord)
+              retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
+              max_lease_expiries, ord)
 ), ins AS (
     INSERT INTO broker_jobs (id, queue, kind, payload, headers, idempotency_key, priority, state,
         run_at, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter,
-        lease_duration, created_at, updated_at)
-    SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority, 'pending', coalesce(run_at, $14),
-        max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, $14, $14
+        lease_duration, max_lease_expiries, created_at, updated_at)
+    SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority, 'pending', coalesce(run_at, $15),
+        max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
+        max_lease_expiries, $15, $15
     -- Keys in a fixed order, so batches racing on the same keys wait for each other instead of
     -- deadlocking.
     FROM input ORDER BY queue, idempotency_key, ord
@@ -33,7 +35,7 @@ WITH input AS (
     RETURNING id, queue, kind
 ), ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
-    SELECT id, queue, NULL, 'pending', 'enqueue', 0, $14 FROM ins
+    SELECT id, queue, NULL, 'pending', 'enqueue', 0, $15 FROM ins
 )
 -- `IN (SELECT ...)` is a hashed lookup in any plan; a join on `ins` was a nested loop in the
 -- generic plan (pool.py), whose cost grew with the square of the batch.
@@ -129,14 +131,24 @@ ORDER BY lease_expires_at LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 
-# $1 ids, $2 next states, $3 run_at (NULL keeps it), $4 errors, $5 now, $6 clear the token, $7 reason
-FAIL = """
+# Wakes long polls on every replica (listen.py LISTENs on this channel) for the queues of jobs
+# that became ready now, as the insert trigger does for new jobs (migrations/0001_jobs.sql). A
+# NOTIFY is delivered at commit, so no replica looks before the change is visible, and never for
+# a change rolled back. A retry due later sends none: a waiting Lease finds it at its next
+# re-check (BROKER_LONG_POLL_RECHECK). The statement's last column counts the queues notified;
+# reading it is what makes PostgreSQL evaluate the (otherwise unreferenced) CTE.
+_WAKE = "SELECT pg_notify('broker_jobs', queue) FROM (SELECT DISTINCT queue FROM {ready}) q"
+
+# $1 ids, $2 next states, $3 run_at (NULL keeps it), $4 errors, $5 now, $6 clear the token, $7 reason.
+# A lapsed lease (reason 'expire') counts toward the job's max_lease_expiries; a nack does not.
+FAIL = f"""
 WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS u(id, state, run_at, error)
 ), changed AS (
     UPDATE broker_jobs j
     SET state = u.state, run_at = coalesce(u.run_at, j.run_at), lease_expires_at = NULL,
         lease_token = CASE WHEN $6 THEN NULL ELSE j.lease_token END,
+        lease_expiries = j.lease_expiries + CASE WHEN $7::text = 'expire' THEN 1 ELSE 0 END,
         errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', u.error, 'at', $5::timestamptz)),
         finished_at = CASE WHEN u.state = 'dead' THEN $5 END, updated_at = $5
     FROM u WHERE j.id = u.id AND j.state = 'running'
@@ -145,8 +157,12 @@ WITH u AS (
 , ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error, at)
     SELECT id, queue, 'running', state, $7, attempt, worker_id, error, $5 FROM changed
+), woken AS (
+    {_WAKE.format(ready="changed WHERE state = 'pending' AND run_at <= $5")}
 )
-SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_at FROM changed
+SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_at,
+    (SELECT count(*) FROM woken) AS woken
+FROM changed
 """
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
@@ -232,17 +248,21 @@ _REDRIVE = """
 WITH changed AS (
     UPDATE broker_jobs
     SET state = 'pending', run_at = $1, updated_at = $1, finished_at = NULL, lease_token = NULL,
-        worker_id = NULL, attempt = CASE WHEN $2 THEN 0 ELSE attempt END
+        worker_id = NULL, attempt = CASE WHEN $2 THEN 0 ELSE attempt END,
+        lease_expiries = CASE WHEN $2 THEN 0 ELSE lease_expiries END
     WHERE state = 'dead' AND {where}
     RETURNING id, queue, kind, attempt
 ), ev AS (
     INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
     SELECT id, queue, 'dead', 'pending', 'redrive', attempt, $1 FROM changed
+), woken AS (
+    {wake}
 )
-SELECT id::text, queue, kind, attempt FROM changed
+SELECT id::text, queue, kind, attempt, (SELECT count(*) FROM woken) AS woken FROM changed
 """
-REDRIVE_IDS = _REDRIVE.format(where="id = ANY($3::uuid[])")
-REDRIVE_QUEUE = _REDRIVE.format(where="queue = $3")
+# A redriven job is ready at once (run_at = now).
+REDRIVE_IDS = _REDRIVE.format(where="id = ANY($3::uuid[])", wake=_WAKE.format(ready="changed"))
+REDRIVE_QUEUE = _REDRIVE.format(where="queue = $3", wake=_WAKE.format(ready="changed"))
 
 CANCEL = """
 WITH old AS (

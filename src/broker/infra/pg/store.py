@@ -103,9 +103,10 @@ class PgJobStore:
         if not todo:
             return {}
         decisions = [decide(job, failure) for job, failure in todo]
+        errors = [d.error or f.error for d, (_, f) in zip(decisions, todo)]
         found = await conn.fetch(
             sql.FAIL, [j.id for j, _ in todo], [d.to_state.value for d in decisions],
-            [d.run_at for d in decisions], [f.error for _, f in todo], now, clear_token, reason.value)
+            [d.run_at for d in decisions], errors, now, clear_token, reason.value)
         return {r[0]: (Event(r[0], r[1], JobState.RUNNING, rows.state(r[3]), reason, r[4], now,
                              kind=r[2], worker_id=r[5], error=r[6], ran=rows.seconds_since(r[8], now)),
                        r[7]) for r in found}
@@ -211,6 +212,7 @@ def _columns(jobs: Sequence[NewJob], now: datetime) -> list[list]:
         [j.max_attempts for j in jobs], [j.retry.initial_delay for j in jobs],
         [j.retry.max_delay for j in jobs], [j.retry.multiplier for j in jobs],
         [j.retry.jitter.value for j in jobs], [j.lease_duration for j in jobs],
+        [j.max_lease_expiries for j in jobs],
     ]
 
 

@@ -81,6 +81,7 @@ def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
             run_at=when(spec, "run_at"), max_attempts=spec.max_attempts or None,
             retry=_retry_from_wire(spec.retry_policy) if spec.HasField("retry_policy") else _NO_RETRY_OVERRIDE,
             lease_duration=seconds(spec.lease_duration, spec, "lease_duration"),
+            max_lease_expiries=spec.max_lease_expiries or None,
         )
     except InvalidArgument as exc:
         prefix = at + ("retry_policy." if exc.field in ("initial_delay", "max_delay", "multiplier", "jitter") else "")
@@ -125,6 +126,10 @@ def job_to_wire(job: Job, out: job_pb2.Job) -> job_pb2.Job:
         out.idempotency_key = job.idempotency_key
     out.priority, out.state = job.priority, STATE_TO_WIRE[job.state]
     out.attempt, out.max_attempts = job.attempt, job.max_attempts
+    if job.lease_expiries:
+        out.lease_expiries = job.lease_expiries
+    if job.max_lease_expiries:
+        out.max_lease_expiries = job.max_lease_expiries
     set_time(out.run_at, job.run_at)
     out.retry_policy.CopyFrom(_policy_to_wire(job.retry))
     out.lease_duration.CopyFrom(_duration_to_wire(job.lease_duration))

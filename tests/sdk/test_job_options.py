@@ -1,0 +1,34 @@
+"""Enqueue options that mirror JobSpec fields reach the broker: the limit on lapsed leases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from broker_client import AsyncClient, Client, JobRequest
+from broker_client.v1 import admin_service_pb2 as apb, admin_service_pb2_grpc
+
+
+def test_max_lease_expiries_goes_on_the_wire_and_is_checked():
+    assert JobRequest("q", "k", max_lease_expiries=3).to_spec().max_lease_expiries == 3
+    assert JobRequest("q", "k").to_spec().max_lease_expiries == 0  # the queue's default
+    with pytest.raises(ValueError, match="max_lease_expiries"):
+        JobRequest("q", "k", max_lease_expiries=0)
+
+
+async def test_max_lease_expiries_reaches_the_broker_from_both_clients(broker_server, queue):
+    async with AsyncClient(broker_server.address) as client:
+        from_async = await client.enqueue(queue, "k", max_lease_expiries=2)
+
+    def sync() -> tuple:  # in a thread: the in-process broker shares this test's event loop
+        with Client(broker_server.address) as client:
+            return client.enqueue(queue, "k", max_lease_expiries=7), client.enqueue(queue, "k")
+
+    from_sync, default = await asyncio.to_thread(sync)
+    async with grpc.aio.insecure_channel(broker_server.address) as channel:
+        admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+        limits = [(await admin.GetJob(apb.GetJobRequest(job_id=r.job_id))).job.max_lease_expiries
+                  for r in (from_async, from_sync, default)]
+    assert limits == [2, 7, 5]
