@@ -26,9 +26,9 @@ from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings
 from broker.interface.grpc.admin_service import AdminUseCases
-from broker.interface.grpc.interceptors import build_chain
+from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
-from broker.interface.grpc.server import Health, build_server, listen
+from broker.interface.grpc.server import Health, build_server, listen, pending_calls
 from broker.interface.http.api import DashboardUseCases
 from broker.interface.http.server import build_app
 from broker.usecases.ack import Ack
@@ -70,6 +70,7 @@ class Broker:
     _notifier: LocalNotifier
     _pool: object
     _embedded: embedded.EmbeddedPostgres | None = None
+    in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -144,9 +145,12 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     ) if settings.observe.dashboard else None
     health = Health()
     authenticate = _authenticator(settings, pool)
+    in_flight = InFlightStage(settings.server.max_in_flight, settings.server.max_long_polls)
     chain = build_chain(observe_rpc=metrics.observe_rpc, authenticate=authenticate,
-                        limiter=RateLimiter(settings.rate_limits.rates), access_log=settings.log.access)
-    server = build_server(jobs, admin, health, [*interceptors, *chain], settings.server.reflection)
+                        limiter=RateLimiter(settings.rate_limits.rates), access_log=settings.log.access,
+                        in_flight=in_flight)
+    server = build_server(jobs, admin, health, [*interceptors, *chain], settings.server.reflection,
+                          pending_calls(settings.server.max_in_flight, settings.server.max_long_polls))
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
     http = web.AppRunner(build_app(health, metrics.render, dashboard, authenticate), access_log=None)
@@ -168,7 +172,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
                                       "http": f"{host}:{http_port}", "embedded_db": bool(db)})
     return Broker(settings, grpc_port, http_port, url, health, store, metrics, reaper, pruner, server, http,
-                  runner, notifier, pool, db)
+                  runner, notifier, pool, db, in_flight)
 
 
 def _pool_usage(pool):

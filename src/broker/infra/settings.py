@@ -30,12 +30,20 @@ class DatabaseSettings:
     migrate: bool = True             # apply migrations at start-up
 
 
+def per_core(count: int) -> int:
+    """`count` for each processor core of the machine."""
+    return count * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     grpc_addr: str = "127.0.0.1:50051"
     http_addr: str = "127.0.0.1:8080"
     shutdown_grace: float = 10.0     # seconds in-flight RPCs get after SIGTERM
     reflection: bool = True
+    # Calls worked on at once, long polls apart; beyond: RESOURCE_EXHAUSTED with RetryInfo.
+    max_in_flight: int = field(default_factory=lambda: per_core(128))
+    max_long_polls: int = field(default_factory=lambda: per_core(512))  # Lease calls with a wait
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,13 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
         grpc_addr=e.get("BROKER_GRPC_ADDR", s.grpc_addr), http_addr=e.get("BROKER_HTTP_ADDR", s.http_addr),
         shutdown_grace=e.get("BROKER_SHUTDOWN_GRACE", s.shutdown_grace, float),
         reflection=e.get("BROKER_REFLECTION", s.reflection, _bool),
+        max_in_flight=e.get("BROKER_MAX_IN_FLIGHT", s.max_in_flight, int),
+        max_long_polls=e.get("BROKER_MAX_LONG_POLLS", s.max_long_polls, int),
     )
+    for name, value in (("BROKER_MAX_IN_FLIGHT", server.max_in_flight),
+                        ("BROKER_MAX_LONG_POLLS", server.max_long_polls)):
+        if value < 1:
+            raise SettingsError(f"{name}={value}: must be at least 1")
     m = MaintenanceSettings()
     maintenance = MaintenanceSettings(
         reaper_interval=e.get("BROKER_REAPER_INTERVAL", m.reaper_interval, float),
