@@ -135,7 +135,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         nack=Nack(store, clock, sink, limits, rng),
     )
     admin = AdminUseCases(
-        get_job=GetJob(store), list_jobs=ListJobs(store, limits), stats=Stats(overview),
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits), stats=Stats(overview, limits),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )

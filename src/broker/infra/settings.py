@@ -228,9 +228,12 @@ def _limits(e: _Env) -> Limits:
         max_lease=e.get("BROKER_MAX_LEASE", d.max_lease, float),
         max_attempts=e.get("BROKER_MAX_ATTEMPTS_LIMIT", d.max_attempts, int),
         max_wait=e.get("BROKER_MAX_WAIT", d.max_wait, float),
+        max_queue_names=e.get("BROKER_MAX_QUEUE_NAMES", d.max_queue_names, int),
     )
     if limits.max_batch < 1 or limits.max_lease < limits.min_lease:
         raise SettingsError("BROKER_MAX_BATCH must be >= 1 and BROKER_MAX_LEASE >= BROKER_MIN_LEASE")
+    if limits.max_queue_names < 1:
+        raise SettingsError(f"BROKER_MAX_QUEUE_NAMES={limits.max_queue_names}: must be at least 1")
     return limits
 
 
