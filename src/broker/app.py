@@ -24,13 +24,13 @@ from broker.infra.pg.migrate import migrate
 from broker.infra.pg.pool import create_pool
 from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
-from broker.infra.settings import Settings
+from broker.infra.settings import Settings, check_serving
 from broker.interface.grpc.admin_service import AdminUseCases
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, listen, pending_calls
 from broker.interface.http.api import DashboardUseCases
-from broker.interface.http.server import build_app
+from broker.interface.http.server import build_app, tls_context
 from broker.usecases.ack import Ack
 from broker.usecases.admin import GetJob, ListJobs, Stats
 from broker.usecases.authenticate import Authenticate
@@ -112,6 +112,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                 interceptors=()) -> Broker:
     """Build and start a broker. `clock` and `rng` let tests move time and fix jitter;
     `interceptors` run outside the request pipeline (interceptors.build_chain)."""
+    check_serving(settings)
     clock = clock or SystemClock()
     db, url = None, settings.database.url
     if not url:
@@ -156,7 +157,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     http = web.AppRunner(build_app(health, metrics.render, dashboard, authenticate), access_log=None)
     await http.setup()
     host, port = settings.server.http_addr.rsplit(":", 1)
-    site = web.TCPSite(http, host, int(port))
+    site = web.TCPSite(http, host, int(port), ssl_context=_http_tls(settings))
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]
 
@@ -170,7 +171,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     runner.start("listener", PgListener(url, notifier).run())
     await health.set(True)
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
-                                      "http": f"{host}:{http_port}", "embedded_db": bool(db)})
+                                      "http": f"{host}:{http_port}", "embedded_db": bool(db),
+                                      "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, url, health, store, metrics, reaper, pruner, server, http,
                   runner, notifier, pool, db, in_flight)
 
@@ -197,6 +199,12 @@ def _tls(settings: Settings) -> dict[str, bytes | None]:
         return pathlib.Path(path).read_bytes() if path else None
 
     return {"cert": read(sec.tls_cert), "key": read(sec.tls_key), "client_ca": read(sec.tls_client_ca)}
+
+
+def _http_tls(settings: Settings):
+    """With TLS configured, the HTTP port is HTTPS with the same certificates (None: plain HTTP)."""
+    sec = settings.security
+    return tls_context(sec.tls_cert, sec.tls_key, sec.tls_client_ca) if sec.tls_cert else None
 
 
 @dataclass(frozen=True)

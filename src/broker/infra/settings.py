@@ -3,6 +3,7 @@ sections. A bad value stops start-up with a message naming the variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -68,6 +69,9 @@ class SecuritySettings:
     tls_cert: str | None = None      # PEM files; with both, gRPC is served over TLS
     tls_key: str | None = None
     tls_client_ca: str | None = None  # PEM CA file: require client certificates it signed (mTLS)
+    # Serve the authenticated dashboard API over plain HTTP on a non-loopback address anyway
+    # (behind a proxy that terminates TLS); refused at start-up otherwise.
+    http_allow_plaintext: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,32 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     return _override(settings, overrides)
 
 
+def is_loopback(address: str) -> bool:
+    """Whether a `host:port` listen address is on the loopback interface only."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, or empty (every interface)
+        return False
+
+
+def check_serving(settings: Settings) -> Settings:
+    """What only serving needs (`broker serve`; the operator commands skip it). The dashboard API
+    takes the admin API key: never in clear across a network by accident."""
+    sec, addr = settings.security, settings.server.http_addr
+    if (sec.auth and settings.observe.dashboard and sec.tls_cert is None and not sec.http_allow_plaintext
+            and not is_loopback(addr)):
+        raise SettingsError(
+            f"BROKER_HTTP_ADDR={addr!r}: with BROKER_AUTH on, the dashboard API takes the admin API key, "
+            "which would cross the network in clear over plain HTTP. Set BROKER_TLS_CERT and BROKER_TLS_KEY "
+            "(HTTP is then served as HTTPS), listen on a loopback address, turn the dashboard off "
+            "(BROKER_DASHBOARD=false), or set BROKER_HTTP_ALLOW_PLAINTEXT=true (behind a proxy that "
+            "terminates TLS)")
+    return settings
+
+
 def _pem_file(e: _Env, name: str, marker: str) -> str | None:
     path = e.get(name, None)
     if path is None:
@@ -193,6 +223,7 @@ def _security(e: _Env) -> SecuritySettings:
         tls_cert=_pem_file(e, "BROKER_TLS_CERT", "CERTIFICATE"),
         tls_key=_pem_file(e, "BROKER_TLS_KEY", "PRIVATE KEY"),
         tls_client_ca=_pem_file(e, "BROKER_TLS_CLIENT_CA", "CERTIFICATE"),
+        http_allow_plaintext=e.get("BROKER_HTTP_ALLOW_PLAINTEXT", d.http_allow_plaintext, _bool),
     )
     if (security.tls_cert is None) != (security.tls_key is None):
         raise SettingsError("BROKER_TLS_CERT and BROKER_TLS_KEY go together: set both or neither")
