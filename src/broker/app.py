@@ -25,13 +25,13 @@ from broker.infra.pg.pool import create_pool
 from broker.infra.pg.secrets import read_secret
 from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
-from broker.infra.settings import Settings
+from broker.infra.settings import Settings, check_serving
 from broker.interface.grpc.admin_service import AdminUseCases
-from broker.interface.grpc.interceptors import build_chain
+from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
-from broker.interface.grpc.server import Health, build_server, listen
+from broker.interface.grpc.server import Health, build_server, listen, pending_calls
 from broker.interface.http.api import DashboardUseCases
-from broker.interface.http.server import build_app
+from broker.interface.http.server import build_app, tls_context
 from broker.usecases.ack import Ack
 from broker.usecases.admin import GetJob, ListJobs, Stats
 from broker.usecases.authenticate import Authenticate
@@ -72,6 +72,7 @@ class Broker:
     _notifier: LocalNotifier
     _pool: object
     _embedded: embedded.EmbeddedPostgres | None = None
+    in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -113,6 +114,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                 interceptors=()) -> Broker:
     """Build and start a broker. `clock` and `rng` let tests move time and fix jitter;
     `interceptors` run outside the request pipeline (interceptors.build_chain)."""
+    check_serving(settings)
     clock = clock or SystemClock()
     db, url = None, settings.database.url
     if not url:
@@ -137,7 +139,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     )
     admin = AdminUseCases(
         get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(await read_secret(pool, "page_token"))),
-        stats=Stats(overview),
+        stats=Stats(overview, limits),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )
@@ -147,15 +149,18 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     ) if settings.observe.dashboard else None
     health = Health()
     authenticate = _authenticator(settings, pool)
+    in_flight = InFlightStage(settings.server.max_in_flight, settings.server.max_long_polls)
     chain = build_chain(observe_rpc=metrics.observe_rpc, authenticate=authenticate,
-                        limiter=RateLimiter(settings.rate_limits.rates), access_log=settings.log.access)
-    server = build_server(jobs, admin, health, [*interceptors, *chain], settings.server.reflection)
+                        limiter=RateLimiter(settings.rate_limits.rates), access_log=settings.log.access,
+                        in_flight=in_flight)
+    server = build_server(jobs, admin, health, [*interceptors, *chain], settings.server.reflection,
+                          pending_calls(settings.server.max_in_flight, settings.server.max_long_polls))
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
     http = web.AppRunner(build_app(health, metrics.render, dashboard, authenticate), access_log=None)
     await http.setup()
     host, port = settings.server.http_addr.rsplit(":", 1)
-    site = web.TCPSite(http, host, int(port))
+    site = web.TCPSite(http, host, int(port), ssl_context=_http_tls(settings))
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]
 
@@ -169,9 +174,10 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     runner.start("listener", PgListener(url, notifier).run())
     await health.set(True)
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
-                                      "http": f"{host}:{http_port}", "embedded_db": bool(db)})
+                                      "http": f"{host}:{http_port}", "embedded_db": bool(db),
+                                      "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, url, health, store, metrics, reaper, pruner, server, http,
-                  runner, notifier, pool, db)
+                  runner, notifier, pool, db, in_flight)
 
 
 def _pool_usage(pool):
@@ -196,6 +202,12 @@ def _tls(settings: Settings) -> dict[str, bytes | None]:
         return pathlib.Path(path).read_bytes() if path else None
 
     return {"cert": read(sec.tls_cert), "key": read(sec.tls_key), "client_ca": read(sec.tls_client_ca)}
+
+
+def _http_tls(settings: Settings):
+    """With TLS configured, the HTTP port is HTTPS with the same certificates (None: plain HTTP)."""
+    sec = settings.security
+    return tls_context(sec.tls_cert, sec.tls_key, sec.tls_client_ca) if sec.tls_cert else None
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ SIGNAL_ECHO_SECONDS = 1.0
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        settings = settings_mod.load(server__grpc_addr=args.grpc_addr, server__http_addr=args.http_addr,
-                                     database__url=args.database_url)
+        settings = settings_mod.check_serving(settings_mod.load(
+            server__grpc_addr=args.grpc_addr, server__http_addr=args.http_addr, database__url=args.database_url))
     except settings_mod.SettingsError as exc:
         print(f"broker: bad setting: {exc}", file=sys.stderr)
         return 2

@@ -102,16 +102,30 @@ async def test_health_needs_no_key(secured):
 
 
 async def test_revocation_takes_effect_within_the_cache_ttl(secured, auth_db):
+    """And a key made while the broker runs works within it (the broker reads the set of key ids
+    at most once per ttl: a made-up key id costs no lookup)."""
     import asyncio
 
     jobs = job_service_pb2_grpc.JobServiceStub(secured)
     async with key_admin(auth_db) as admin:
         made = await admin.create("soon-revoked", "producer")
         request = pb.EnqueueRequest(job=spec("auth-revoke"))
+        await asyncio.sleep(0.3)
         await jobs.Enqueue(request, metadata=bearer(made.token))
         await admin.revoke(made.key.id)
     await asyncio.sleep(0.3)
     assert (await code_of(jobs.Enqueue(request, metadata=bearer(made.token))))[0] == UNAUTH
+
+
+async def test_a_flood_of_made_up_key_ids_is_refused_and_real_keys_keep_working(secured, keys):
+    import asyncio
+
+    jobs = job_service_pb2_grpc.JobServiceStub(secured)
+    request = pb.EnqueueRequest(job=spec("auth-flood"))
+    flood = [jobs.Enqueue(request, metadata=bearer(f"brk_{i:016x}_{'a' * 43}")) for i in range(300)]
+    outcomes = await asyncio.gather(*(code_of(call) for call in flood))
+    assert {code for code, _ in outcomes} == {UNAUTH}
+    assert (await code_of(jobs.Enqueue(request, metadata=bearer(keys["producer"]))))[0] == grpc.StatusCode.OK
 
 
 async def test_keys_are_stored_as_hashes_only(auth_db, keys):

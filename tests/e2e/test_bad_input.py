@@ -51,6 +51,10 @@ def cases(q: str, job_id: str, token: str):
     lease_cases = [
         (pb.LeaseRequest(worker_id="w", max_jobs=1), "queues"),
         (pb.LeaseRequest(queues=["a/b"], worker_id="w", max_jobs=1), "queues[0]"),
+        # 101 names (the default bound is 100), refused before any name is looked at.
+        (pb.LeaseRequest(queues=[q] * 100 + ["a/b"], worker_id="w", max_jobs=1), "at most 100"),
+        (pb.LeaseRequest(queues=[f"q{i}" for i in range(200_000)], worker_id="w", max_jobs=1, wait=duration(5)),
+         "200000 queue names; at most 100"),
         (pb.LeaseRequest(queues=[q], max_jobs=1), "worker_id"),
         (pb.LeaseRequest(queues=[q], worker_id="w", max_jobs=0), "max_jobs"),
         (pb.LeaseRequest(queues=[q], worker_id="w", max_jobs=1001), "max_jobs"),
@@ -78,6 +82,7 @@ def cases(q: str, job_id: str, token: str):
         ("ListJobs", apb.ListJobsRequest(page_token="garbage!"), INVALID, "page_token"),
         ("ListJobs", apb.ListJobsRequest(state=99), INVALID, "state"),
         ("Stats", apb.StatsRequest(queues=["bad queue"]), INVALID, "queues[0]"),
+        ("Stats", apb.StatsRequest(queues=[f"q{i}" for i in range(101)]), INVALID, "101 queue names; at most 100"),
         ("RedriveJobs", apb.RedriveJobsRequest(), INVALID, "job_ids"),
         ("RedriveJobs", apb.RedriveJobsRequest(job_ids=[job_id], queue=q), INVALID, "job_ids"),
         ("RedriveJobs", apb.RedriveJobsRequest(job_ids=["nope"]), INVALID, "job_ids[0]"),

@@ -20,8 +20,11 @@ POOL = {"BROKER_POOL_MIN": "1", "BROKER_POOL_MAX": "2"}
 
 @pytest.fixture(scope="module")
 async def small(database_url):
+    # The in-flight bound above the 300 concurrent calls below: these tests are about waiting
+    # for a connection, not about shedding (tests/e2e/test_overload.py).
     async with fresh_database(database_url) as url, running_broker(
-            url, BROKER_ACQUIRE_TIMEOUT="1.5", BROKER_STATEMENT_TIMEOUT="0.5", **POOL) as broker:
+            url, BROKER_ACQUIRE_TIMEOUT="1.5", BROKER_STATEMENT_TIMEOUT="0.5", BROKER_MAX_IN_FLIGHT="1000",
+            **POOL) as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             own = await asyncpg.create_pool(url, min_size=1, max_size=2)
             try:

@@ -23,7 +23,7 @@ class Clock:
 class MemoryKeys:
     def __init__(self) -> None:
         self.keys: dict[str, ApiKey] = {}
-        self.finds = 0
+        self.finds = self.id_reads = 0
 
     async def add(self, key):
         self.keys[key.id] = key
@@ -31,6 +31,10 @@ class MemoryKeys:
     async def find(self, key_id):
         self.finds += 1
         return self.keys.get(key_id)
+
+    async def ids(self):
+        self.id_reads += 1
+        return set(self.keys)
 
     async def list_keys(self):
         return sorted(self.keys.values(), key=lambda k: k.created_at)
@@ -101,8 +105,8 @@ async def test_cache_saves_round_trips_and_expires():
     cache = CachedKeyStore(inner, ttl=5.0, clock=lambda: now[0])
     for _ in range(10):
         assert (await cache.find(made.key.id)).id == made.key.id
-        assert await cache.find("0123456789abcdef") is None  # misses are cached too
-    assert inner.finds == 2
+        assert await cache.find("0123456789abcdef") is None  # answered from the set of key ids
+    assert (inner.finds, inner.id_reads) == (1, 1)
     await inner.revoke(made.key.id, NOW)  # revoked behind the cache's back (another broker)
     assert (await cache.find(made.key.id)).active
     now[0] += 5.0
@@ -111,7 +115,45 @@ async def test_cache_saves_round_trips_and_expires():
 
 async def test_cache_is_bounded():
     inner = MemoryKeys()
+    made = [await CreateKey(inner, Clock())(f"k{i}", "worker") for i in range(10)]
     cache = CachedKeyStore(inner, ttl=60, size=3)
-    for i in range(10):
-        await cache.find(f"{i:016x}")
+    for m in made:
+        await cache.find(m.key.id)
     assert len(cache._entries) == 3
+
+
+async def test_made_up_key_ids_cost_no_lookup_and_no_memory():
+    inner, now = MemoryKeys(), [0.0]
+    good = await CreateKey(inner, Clock())("workers", "worker")
+    cache = CachedKeyStore(inner, ttl=5.0, clock=lambda: now[0])
+    authenticate = Authenticate(cache)
+    for second in range(3):
+        for i in range(1000):  # a flood of tokens naming key ids nobody has
+            with pytest.raises(Unauthenticated, match="missing or invalid"):
+                await authenticate(f"brk_{second:04x}{i:012x}_{'s' * 43}")
+        assert (await authenticate(good.token)).key_id == good.key.id
+        now[0] += 5.0
+    # Per ttl at most one read of the key ids, and one lookup of the real key.
+    assert (inner.id_reads, inner.finds) == (3, 3)
+    assert len(cache._entries) == 1 and cache._ids == {good.key.id}
+
+
+async def test_concurrent_misses_share_one_read_of_the_key_ids():
+    import asyncio
+
+    inner = MemoryKeys()
+    cache = CachedKeyStore(inner, ttl=5.0)
+    assert await asyncio.gather(*(cache.find(f"{i:016x}") for i in range(50))) == [None] * 50
+    assert (inner.id_reads, inner.finds) == (1, 0)
+
+
+async def test_a_key_created_after_a_miss_works_within_the_ttl():
+    inner, now = MemoryKeys(), [0.0]
+    cache = CachedKeyStore(inner, ttl=5.0, clock=lambda: now[0])
+    assert await cache.find("0" * 16) is None  # reads the (empty) set of key ids
+    late = await CreateKey(inner, Clock())("late", "worker")  # behind the cache's back (the CLI)
+    assert await cache.find(late.key.id) is None
+    now[0] += 5.0
+    assert (await cache.find(late.key.id)).id == late.key.id
+    direct = await CreateKey(cache, Clock())("through-the-cache", "worker")
+    assert (await cache.find(direct.key.id)).id == direct.key.id  # at once

@@ -7,7 +7,7 @@ import pathlib
 import re
 
 from broker.entities.rate import Rate
-from broker.interface.grpc.interceptors import build_chain
+from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.usecases.rate_limit import RateLimiter
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -35,5 +35,6 @@ def test_the_stage_list_is_the_chain_order():
     async def authenticate(token):
         raise AssertionError
 
-    chain = build_chain(authenticate=authenticate, limiter=RateLimiter({"lease": Rate(1, 1)}))
+    chain = build_chain(authenticate=authenticate, limiter=RateLimiter({"lease": Rate(1, 1)}),
+                        in_flight=InFlightStage(1, 1))
     assert documented == [type(stage).__name__ for stage in chain]

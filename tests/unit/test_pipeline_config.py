@@ -13,8 +13,8 @@ from broker.infra.pg.conn import wait_limit
 from broker.interface.grpc import methods
 from broker.interface.grpc.context import deadline
 from broker.interface.grpc.interceptors import (
-    AccessLogStage, AuthenticationStage, AuthorizationStage, DeadlineStage, ErrorStage, MetricsStage,
-    RateLimitStage, RequestIdStage, build_chain,
+    AccessLogStage, AuthenticationStage, AuthorizationStage, DeadlineStage, ErrorStage, InFlightStage,
+    MetricsStage, RateLimitStage, RequestIdStage, build_chain,
 )
 from broker.usecases.rate_limit import CALL_CLASSES, RateLimiter
 from broker.v1 import admin_service_pb2, job_service_pb2
@@ -25,10 +25,25 @@ async def _principal(token):
 
 
 def test_chain_order_with_everything_on():
-    chain = build_chain(authenticate=_principal, limiter=RateLimiter({"lease": Rate(1, 1)}))
+    chain = build_chain(authenticate=_principal, limiter=RateLimiter({"lease": Rate(1, 1)}),
+                        in_flight=InFlightStage(10, 10))
     assert [type(s) for s in chain] == [
-        RequestIdStage, AccessLogStage, MetricsStage, ErrorStage, AuthenticationStage, AuthorizationStage,
-        RateLimitStage, DeadlineStage]
+        RequestIdStage, AccessLogStage, MetricsStage, ErrorStage, InFlightStage, AuthenticationStage,
+        AuthorizationStage, RateLimitStage, DeadlineStage]
+
+
+def test_in_flight_bounds_are_settings_sized_to_the_machine():
+    import os
+
+    cores = os.cpu_count() or 1
+    default = settings_mod.load({}).server
+    assert (default.max_in_flight, default.max_long_polls) == (128 * cores, 512 * cores)
+    s = settings_mod.load({"BROKER_MAX_IN_FLIGHT": "7", "BROKER_MAX_LONG_POLLS": "3"}).server
+    assert (s.max_in_flight, s.max_long_polls) == (7, 3)
+    for name in ("BROKER_MAX_IN_FLIGHT", "BROKER_MAX_LONG_POLLS"):
+        for bad in ("0", "-1", "many"):
+            with pytest.raises(settings_mod.SettingsError, match=name):
+                settings_mod.load({name: bad})
 
 
 def test_chain_leaves_out_what_is_switched_off():

@@ -351,3 +351,74 @@ async def test_a_stage_wraps_each_method_once():
 
     assert await stage.intercept_service(unknown, Details("/x.Y/Z")) is None
     assert "/x.Y/Z" not in stage._wrapped
+
+
+# -- in flight (load shedding)
+
+def _gate():
+    """A handler that holds every call until `release` is set."""
+    release, entered = asyncio.Event(), []
+
+    async def handler(request, context):
+        entered.append(request)
+        await release.wait()
+        return "done"
+    return handler, release, entered
+
+
+async def _settle():
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_in_flight_bound_sheds_the_excess_with_jittered_retry_info_and_frees_slots():
+    import random
+
+    from broker.interface.grpc.interceptors import InFlightStage
+    from broker.v1 import job_service_pb2 as pb
+
+    stage = InFlightStage(max_calls=2, max_long_polls=1, rng=random.Random(3))
+    handler, release, entered = _gate()
+    held = [asyncio.ensure_future(run_stages([ErrorStage(), stage], handler, request=i)) for i in range(2)]
+    await _settle()
+    assert stage.calls == 2 and len(entered) == 2
+    ctx = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await run_stages([ErrorStage(), stage], handler, request=3, context=ctx)
+    assert ctx.status == grpc.StatusCode.RESOURCE_EXHAUSTED and "BROKER_MAX_IN_FLIGHT" in ctx.message
+    status = status_pb2.Status.FromString(dict(ctx.trailers)["grpc-status-details-bin"])
+    info = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(info) and 0.1 <= info.retry_delay.ToNanoseconds() / 1e9 <= 1.0
+    # A long poll has its own bound; health checks are never shed.
+    poll = pb.LeaseRequest(queues=["q"], worker_id="w", max_jobs=1, wait={"seconds": 5})
+    waiting = asyncio.ensure_future(run_stages([stage], handler, request=poll, method=LEASE))
+    assert await run_stages([stage], ok, method=HEALTH) == "done"
+    await _settle()
+    assert stage.long_polls == 1 and stage.calls == 2
+    with pytest.raises(errors.ResourceExhausted, match="BROKER_MAX_LONG_POLLS"):
+        await run_stages([stage], handler, request=poll, method=LEASE)
+    release.set()
+    assert await asyncio.gather(*held, waiting) == ["done"] * 3
+    assert stage.calls == 0 and stage.long_polls == 0
+
+
+async def test_in_flight_slot_is_freed_when_the_call_fails_or_is_cancelled():
+    from broker.interface.grpc.interceptors import InFlightStage
+
+    stage = InFlightStage(max_calls=1, max_long_polls=1)
+
+    async def boom(request, context):
+        raise errors.Unavailable()
+
+    # (a stage remembers its wrapped handler per method: one method per handler here)
+    with pytest.raises(errors.Unavailable):
+        await run_stages([stage], boom, method="/broker.v1.JobService/Ack")
+    handler, _release, _ = _gate()
+    task = asyncio.ensure_future(run_stages([stage], handler))
+    await _settle()
+    assert stage.calls == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stage.calls == 0
+    assert await run_stages([stage], ok, method="/broker.v1.JobService/Nack") == "done"

@@ -46,6 +46,7 @@ class Limits:
     max_wait: float = 60.0
     max_headers_bytes: int = 64 * 1024
     max_key_length: int = 256
+    max_queue_names: int = 100  # queue names one Lease or Stats call may name
 
     def check_lease_duration(self, seconds: float, field_name: str) -> float:
         if not self.min_lease <= seconds <= self.max_lease:
@@ -53,6 +54,14 @@ class Limits:
                 field_name, f"{seconds:g}s is outside {self.min_lease:g}s to {self.max_lease:g}s"
             )
         return seconds
+
+    def check_queue_names(self, names, field_name: str = "queues") -> None:
+        """At most max_queue_names names (counted before any is looked at, so a huge list costs
+        nothing), each a valid queue name."""
+        if len(names) > self.max_queue_names:
+            raise InvalidArgument(field_name, f"{len(names)} queue names; at most {self.max_queue_names} per call")
+        for i, name in enumerate(names):
+            check_queue_name(name, f"{field_name}[{i}]")
 
     def check_batch(self, count: int, field_name: str) -> int:
         if not 1 <= count <= self.max_batch:

@@ -3,6 +3,7 @@ sections. A bad value stops start-up with a message naming the variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -30,6 +31,11 @@ class DatabaseSettings:
     migrate: bool = True             # apply migrations at start-up
 
 
+def per_core(count: int) -> int:
+    """`count` for each processor core of the machine."""
+    return count * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     grpc_addr: str = "127.0.0.1:50051"
@@ -37,6 +43,9 @@ class ServerSettings:
     shutdown_grace: float = 10.0     # seconds in-flight RPCs get after SIGTERM
     reflection: bool = True
     long_poll_recheck: float = 0.5   # seconds between a waiting Lease's own looks for ready jobs
+    # Calls worked on at once, long polls apart; beyond: RESOURCE_EXHAUSTED with RetryInfo.
+    max_in_flight: int = field(default_factory=lambda: per_core(128))
+    max_long_polls: int = field(default_factory=lambda: per_core(512))  # Lease calls with a wait
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,9 @@ class SecuritySettings:
     tls_cert: str | None = None      # PEM files; with both, gRPC is served over TLS
     tls_key: str | None = None
     tls_client_ca: str | None = None  # PEM CA file: require client certificates it signed (mTLS)
+    # Serve the authenticated dashboard API over plain HTTP on a non-loopback address anyway
+    # (behind a proxy that terminates TLS); refused at start-up otherwise.
+    http_allow_plaintext: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,9 +152,15 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
         shutdown_grace=e.get("BROKER_SHUTDOWN_GRACE", s.shutdown_grace, float),
         reflection=e.get("BROKER_REFLECTION", s.reflection, _bool),
         long_poll_recheck=e.get("BROKER_LONG_POLL_RECHECK", s.long_poll_recheck, float),
+        max_in_flight=e.get("BROKER_MAX_IN_FLIGHT", s.max_in_flight, int),
+        max_long_polls=e.get("BROKER_MAX_LONG_POLLS", s.max_long_polls, int),
     )
     if not server.long_poll_recheck > 0:
         raise SettingsError("BROKER_LONG_POLL_RECHECK must be more than 0 seconds")
+    for name, value in (("BROKER_MAX_IN_FLIGHT", server.max_in_flight),
+                        ("BROKER_MAX_LONG_POLLS", server.max_long_polls)):
+        if value < 1:
+            raise SettingsError(f"{name}={value}: must be at least 1")
     m = MaintenanceSettings()
     maintenance = MaintenanceSettings(
         reaper_interval=e.get("BROKER_REAPER_INTERVAL", m.reaper_interval, float),
@@ -159,6 +177,32 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     settings = Settings(database, server, maintenance, log, _limits(e), _queues(e), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e))
     return _override(settings, overrides)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a `host:port` listen address is on the loopback interface only."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, or empty (every interface)
+        return False
+
+
+def check_serving(settings: Settings) -> Settings:
+    """What only serving needs (`broker serve`; the operator commands skip it). The dashboard API
+    takes the admin API key: never in clear across a network by accident."""
+    sec, addr = settings.security, settings.server.http_addr
+    if (sec.auth and settings.observe.dashboard and sec.tls_cert is None and not sec.http_allow_plaintext
+            and not is_loopback(addr)):
+        raise SettingsError(
+            f"BROKER_HTTP_ADDR={addr!r}: with BROKER_AUTH on, the dashboard API takes the admin API key, "
+            "which would cross the network in clear over plain HTTP. Set BROKER_TLS_CERT and BROKER_TLS_KEY "
+            "(HTTP is then served as HTTPS), listen on a loopback address, turn the dashboard off "
+            "(BROKER_DASHBOARD=false), or set BROKER_HTTP_ALLOW_PLAINTEXT=true (behind a proxy that "
+            "terminates TLS)")
+    return settings
 
 
 def _pem_file(e: _Env, name: str, marker: str) -> str | None:
@@ -183,6 +227,7 @@ def _security(e: _Env) -> SecuritySettings:
         tls_cert=_pem_file(e, "BROKER_TLS_CERT", "CERTIFICATE"),
         tls_key=_pem_file(e, "BROKER_TLS_KEY", "PRIVATE KEY"),
         tls_client_ca=_pem_file(e, "BROKER_TLS_CLIENT_CA", "CERTIFICATE"),
+        http_allow_plaintext=e.get("BROKER_HTTP_ALLOW_PLAINTEXT", d.http_allow_plaintext, _bool),
     )
     if (security.tls_cert is None) != (security.tls_key is None):
         raise SettingsError("BROKER_TLS_CERT and BROKER_TLS_KEY go together: set both or neither")
@@ -218,9 +263,12 @@ def _limits(e: _Env) -> Limits:
         max_lease=e.get("BROKER_MAX_LEASE", d.max_lease, float),
         max_attempts=e.get("BROKER_MAX_ATTEMPTS_LIMIT", d.max_attempts, int),
         max_wait=e.get("BROKER_MAX_WAIT", d.max_wait, float),
+        max_queue_names=e.get("BROKER_MAX_QUEUE_NAMES", d.max_queue_names, int),
     )
     if limits.max_batch < 1 or limits.max_lease < limits.min_lease:
         raise SettingsError("BROKER_MAX_BATCH must be >= 1 and BROKER_MAX_LEASE >= BROKER_MIN_LEASE")
+    if limits.max_queue_names < 1:
+        raise SettingsError(f"BROKER_MAX_QUEUE_NAMES={limits.max_queue_names}: must be at least 1")
     return limits
 
 

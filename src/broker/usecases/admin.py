@@ -60,12 +60,11 @@ class Stats:
     """Per-queue counts, the oldest ready job's age, and rates over the last minute and hour;
     read through the shared overview so the RPC, /metrics and the dashboard agree."""
 
-    def __init__(self, overview: ReadOverview) -> None:
-        self._overview = overview
+    def __init__(self, overview: ReadOverview, limits: Limits | None = None) -> None:
+        self._overview, self._limits = overview, limits or Limits()
 
     async def __call__(self, queues: Sequence[str] = ()) -> list[QueueStats]:
-        for i, queue in enumerate(queues):
-            check_queue_name(queue, f"queues[{i}]")
+        self._limits.check_queue_names(queues)
         wanted = set(queues)
         return [q for q in (await self._overview()).queues if not wanted or q.queue in wanted]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Job, check_storable
-from broker.entities.queue import Limits, check_queue_name
+from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
 # While long-polling, look again this often even without a wake-up (BROKER_LONG_POLL_RECHECK):
@@ -66,8 +66,7 @@ class LeaseJobs:
         limits = self._limits
         if not req.queues:
             raise InvalidArgument("queues", "name at least one queue")
-        for i, queue in enumerate(req.queues):
-            check_queue_name(queue, f"queues[{i}]")
+        limits.check_queue_names(req.queues)
         if not req.worker_id or len(req.worker_id) > 256:
             raise InvalidArgument("worker_id", "must be 1-256 characters")
         check_storable(req.worker_id, "worker_id")

@@ -123,6 +123,9 @@ class KeyStore(Protocol):
     async def find(self, key_id: str) -> ApiKey | None:
         """The key with this id, revoked or not; None when there is none."""
 
+    async def ids(self) -> set[str]:
+        """The id of every key, revoked or not."""
+
     async def list_keys(self) -> list[ApiKey]:
         """Every key, oldest first."""
 

@@ -20,6 +20,14 @@ SERVICES = (
 )
 # Payloads may be 1 MiB each and batches 1,000 jobs: allow large messages.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# gRPC core queues the calls that arrived before the server asked for the next one. Past
+# grpc.server.max_pending_requests (default 1,000) it cancels some of them at random, past its
+# hard limit (3,000) all: the client sees CANCELLED and the broker never hears of the call (a
+# burst of 5,000 unary calls lost ~40 % that way). Both limits are set to one high value, so
+# that the broker, which takes calls off that queue quickly, decides: the in-flight stage
+# (interceptors/in_flight.py) answers the excess with RESOURCE_EXHAUSTED and RetryInfo. Each
+# queued call costs core about 14 KiB; past this many a burst is still cancelled by core.
+MIN_PENDING_CALLS = 20_000
 
 
 class _HealthServicer(HealthServicer):
@@ -73,12 +81,20 @@ class Health:
         await self.servicer.enter_graceful_shutdown()
 
 
+def pending_calls(max_in_flight: int, max_long_polls: int) -> int:
+    """How many calls gRPC core may hold before the broker takes them: well above the bounds."""
+    return max(MIN_PENDING_CALLS, 4 * (max_in_flight + max_long_polls))
+
+
 def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interceptors=(),
-                 reflection_enabled: bool = True) -> grpc.aio.Server:
-    """`interceptors`: the request pipeline (interceptors.build_chain), outermost first."""
+                 reflection_enabled: bool = True, pending: int = MIN_PENDING_CALLS) -> grpc.aio.Server:
+    """`interceptors`: the request pipeline (interceptors.build_chain), outermost first;
+    `pending`: the calls gRPC core may queue before the server takes them (pending_calls)."""
     server = grpc.aio.server(
         interceptors=list(interceptors),
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        options=[("grpc.server.max_pending_requests", pending),
+                 ("grpc.server.max_pending_requests_hard_limit", pending),
+                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.so_reuseport", 0),
                  # The SDK pings every 10 s, also between calls, to keep long polls alive through

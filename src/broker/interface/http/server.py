@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import ssl
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -34,6 +35,18 @@ def build_app(health, render_metrics: RenderMetrics | None = None,
         api.add_routes(app, dashboard)
         _add_dashboard(app)
     return app
+
+
+def tls_context(cert: str, key: str, client_ca: str | None = None) -> ssl.SSLContext:
+    """HTTPS with the gRPC port's certificate and key (PEM files); with `client_ca`, clients
+    must present a certificate it signed, as on the gRPC port (mutual TLS)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def _metrics(render: RenderMetrics):

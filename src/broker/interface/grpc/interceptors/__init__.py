@@ -1,14 +1,17 @@
 """The request pipeline: the stages every RPC passes through, outermost first.
 
-    request id -> access log -> metrics -> errors -> authentication -> authorization
-               -> rate limit -> deadline -> servicer
+    request id -> access log -> metrics -> errors -> in flight -> authentication
+               -> authorization -> rate limit -> deadline -> servicer
 
 Why this order:
 - The request id comes first so that every later stage, log line and error names it.
 - Access log and metrics sit outside the error stage, so they see the final status code of
   every call, refusals by the inner stages included, and time the whole call.
-- The error stage sits outside authentication, authorization, rate limiting and the deadline
-  check, so their refusals (domain errors) go through the one status table like the servicer's.
+- The error stage sits outside load shedding, authentication, authorization, rate limiting and
+  the deadline check, so their refusals (domain errors) go through the one status table like the
+  servicer's.
+- Load shedding (the in-flight bound) comes before authentication: a key lookup is work too, so
+  an overloaded broker refuses a call before it costs anything but the stages outside.
 - Authentication before authorization (a role needs a principal); both before rate limiting,
   so buckets are per principal and unauthenticated floods cost no bucket state.
 - The deadline check is last: work whose deadline passed while queued behind the other stages
@@ -26,6 +29,7 @@ from broker.interface.grpc.interceptors.authorization import AuthorizationStage
 from broker.interface.grpc.interceptors.base import Stage
 from broker.interface.grpc.interceptors.deadline import DeadlineStage
 from broker.interface.grpc.interceptors.errors import ErrorStage
+from broker.interface.grpc.interceptors.in_flight import InFlightStage
 from broker.interface.grpc.interceptors.metrics import MetricsStage, ObserveRpc, no_metrics
 from broker.interface.grpc.interceptors.rate_limit import RateLimitStage
 from broker.interface.grpc.interceptors.request_id import RequestIdStage
@@ -33,12 +37,16 @@ from broker.usecases.rate_limit import RateLimiter
 
 
 def build_chain(*, observe_rpc: ObserveRpc = no_metrics, authenticate: Authenticator | None = None,
-                limiter: RateLimiter | None = None, access_log: bool = True) -> list[Stage]:
-    """The stages in order, outermost first, ready for grpc.aio.server(interceptors=...)."""
+                limiter: RateLimiter | None = None, access_log: bool = True,
+                in_flight: InFlightStage | None = None) -> list[Stage]:
+    """The stages in order, outermost first, ready for grpc.aio.server(interceptors=...).
+    `in_flight`: the load-shedding stage (app.py sizes it from the settings); None leaves it out."""
     chain: list[Stage] = [RequestIdStage()]
     if access_log:
         chain.append(AccessLogStage())
     chain += [MetricsStage(observe_rpc), ErrorStage()]
+    if in_flight is not None:
+        chain.append(in_flight)
     if authenticate is not None:
         chain += [AuthenticationStage(authenticate), AuthorizationStage()]
     if limiter is not None and limiter.enabled:
@@ -48,4 +56,4 @@ def build_chain(*, observe_rpc: ObserveRpc = no_metrics, authenticate: Authentic
 
 
 __all__ = ["build_chain", "Stage", "RequestIdStage", "AccessLogStage", "MetricsStage", "ErrorStage",
-           "AuthenticationStage", "AuthorizationStage", "RateLimitStage", "DeadlineStage"]
+           "InFlightStage", "AuthenticationStage", "AuthorizationStage", "RateLimitStage", "DeadlineStage"]

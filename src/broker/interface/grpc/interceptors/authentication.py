@@ -1,4 +1,4 @@
-"""Stage 5, authentication: the bearer token in the `authorization` metadata becomes the call's
+"""Stage 6, authentication: the bearer token in the `authorization` metadata becomes the call's
 principal (broker.usecases.authenticate decides). Every failure is the same UNAUTHENTICATED, so
 a caller learns nothing about which keys exist. Health and reflection are open."""
 

@@ -1,4 +1,4 @@
-"""Stage 6, authorization: the principal's role must grant the permission the method needs
+"""Stage 7, authorization: the principal's role must grant the permission the method needs
 (methods.py: producer enqueues, worker leases and settles, admin does everything)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stage 8, deadline: a call whose deadline passed while it went through the stages before
+"""Stage 9, deadline: a call whose deadline passed while it went through the stages before
 (a slow key lookup, a queue of calls on a busy loop) is refused before any work starts
 (DEADLINE_EXCEEDED), instead of running for a caller that has gone. (The deadline itself is in
 a contextvar since the request id stage, for the store's connection wait.)"""

@@ -1,4 +1,4 @@
-"""Stage 7, rate limiting: one token bucket per principal and class of call (methods.py).
+"""Stage 8, rate limiting: one token bucket per principal and class of call (methods.py).
 An empty bucket answers RESOURCE_EXHAUSTED with the exact wait in google.rpc.RetryInfo (the
 error stage attaches it). Without authentication every caller is `anonymous` and shares one
 bucket per class."""
