@@ -12,6 +12,18 @@ from faults.profiles import PROFILES
 from faults.scenarios import SCENARIOS
 
 
+async def interruptible(run):
+    """`run`, cancelled by SIGINT or SIGTERM (its clean-up then stops everything); None then."""
+    task = asyncio.ensure_future(run)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m faults", description=__doc__)
     p.add_argument("--quick", action="store_true", help="the short round (the one the test suite runs)")
@@ -20,14 +32,10 @@ def main(argv=None) -> int:
     p.add_argument("--keep-logs", action="store_true", help="keep the brokers' and workers' logs and records")
     args = p.parse_args(argv)
 
-    def terminate(signum, frame):  # SIGTERM cleans up like Ctrl-C
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, terminate)
     profile = PROFILES["quick" if args.quick else "full"]
     only = args.only.split(",") if args.only else None
-    try:
-        results = asyncio.run(runner.run(profile, only, keep_logs=args.keep_logs))
-    except KeyboardInterrupt:
+    results = asyncio.run(interruptible(runner.run(profile, only, keep_logs=args.keep_logs)))
+    if results is None:
         print("interrupted: every process and the private PostgreSQL were stopped", file=sys.stderr)
         return 130
     print(report.table(results))

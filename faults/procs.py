@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,12 @@ from faults.postgres import free_port
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Where util-linux's setpriv is (Linux), children get SIGKILL when the harness dies, even by
+# SIGKILL (the parent-death signal; the harness starts them from its main thread, which lives as
+# long as the harness).
+SETPRIV = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
 class Children:
     """Every process the run started; `kill_all` ends the ones still running (by pid)."""
 
@@ -25,7 +32,7 @@ class Children:
 
     def popen(self, args: list[str], env: dict, log_path: str, **kw) -> subprocess.Popen:
         with open(log_path, "ab") as log:
-            process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stderr=log,
+            process = subprocess.Popen(SETPRIV + args, cwd=ROOT, env={**os.environ, **env}, stderr=log,
                                        start_new_session=True, **kw)
         self._all.append(process)
         return process

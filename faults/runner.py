@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from faults.postgres import PrivatePostgres
 from faults.procs import Children
 from faults.profiles import Profile
-from faults.scenarios import SCENARIOS
+from faults.scenarios import SCENARIOS, start_postgres
 
 
 @dataclass
@@ -37,6 +37,7 @@ async def run(profile: Profile, only: list[str] | None = None, keep_logs: bool =
     results: list[dict] = []
     try:
         await asyncio.to_thread(pg.init)
+        await start_postgres(pg)
         context = Run(profile, pg, children, log_dir)
         for name in names:
             try:
@@ -47,7 +48,7 @@ async def run(profile: Profile, only: list[str] | None = None, keep_logs: bool =
             finally:
                 children.kill_all()  # nothing of one scenario survives into the next
                 if not pg.running():
-                    await asyncio.to_thread(pg.start)
+                    await start_postgres(pg)
     finally:
         children.kill_all()
         pg.destroy()

@@ -14,6 +14,11 @@ from faults import ledger
 from faults.procs import Broker, WorkerProcess
 from faults.producer import Producer, target
 
+
+async def start_postgres(pg) -> None:
+    pg.spawn()  # from the event loop's thread: the server's parent-death signal follows it
+    await asyncio.to_thread(pg.wait_ready)
+
 QUEUE = "faults"
 
 
@@ -162,7 +167,7 @@ async def postgres_stop(run) -> dict:
     at = time.time()
     await asyncio.to_thread(run.pg.stop, "fast")
     await asyncio.sleep(p.outage)
-    await asyncio.to_thread(run.pg.start)
+    await start_postgres(run.pg)
     drill.faults.append({"what": f"PostgreSQL stopped (fast) for {p.outage:g} s", "at": at, "ended_at": time.time(),
                          "outage": True})
     await drill.produced(p.seconds / 2)
