@@ -49,7 +49,7 @@ bench: bench-install  ## the benchmark (~8-10 min): table on stdout, JSON in ben
 bench-quick: bench-install  ## a one-minute smoke of the benchmark
 	$(PY) -m bench --quick
 
-faults: install  ## the fault scenarios (~5 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
+faults: install  ## the fault scenarios (~3 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
 	$(PY) -m faults
 
 faults-quick: install  ## their short round (~40 s; the test suite runs it too: tests/e2e/test_faults.py)
