@@ -134,11 +134,6 @@ class Producer:
         """`n` unary Enqueue calls at once."""
         await asyncio.gather(*(self.single() for _ in range(n)))
 
-    def first_ok_after(self, at: float) -> float | None:
-        """Seconds from `at` to the first OK answer of a call started at or after it."""
-        answered = [end for start, end, code in self.answers if start >= at and code == "OK"]
-        return min(answered) - at if answered else None
-
     async def close(self) -> None:
         for ch in self._channels:
             await ch.close()

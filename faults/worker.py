@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import random
-import sys
 import time
 from collections import Counter
 
@@ -116,7 +115,8 @@ async def flush_loop() -> None:
 async def run(args: argparse.Namespace) -> None:
     global RECORDER
     RECORDER = Recorder(args.record)
-    sdk_session.SessionRpc = CountingSessionRpc  # the worker builds its session calls from this name
+    # The worker's Session builds its calls from this module-level name: count them (harness only).
+    sdk_session.SessionRpc = CountingSessionRpc
     worker = Worker([args.queue], concurrency=args.concurrency, lease_duration=args.lease_duration,
                     poll_wait=2.0, shutdown_grace=2.0, worker_id=args.worker_id)
     pid, work = os.getpid(), args.work_ms / 1000
@@ -141,4 +141,3 @@ async def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     asyncio.run(run(parse()))
-    sys.exit(0)
