@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SDK := clients/python
 
-.PHONY: install run test test-fast test-tools lint proto proto-check bench bench-quick bench-install clean
+.PHONY: install run test test-fast test-tools lint proto proto-check bench bench-quick bench-install faults faults-quick clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ bench: bench-install  ## the benchmark (~8-10 min): table on stdout, JSON in ben
 
 bench-quick: bench-install  ## a one-minute smoke of the benchmark
 	$(PY) -m bench --quick
+
+faults: install  ## the fault scenarios (~3 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
+	$(PY) -m faults
+
+faults-quick: install  ## their short round (~40 s; the test suite runs it too: tests/e2e/test_faults.py)
+	$(PY) -m faults --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .tools test-artifacts
