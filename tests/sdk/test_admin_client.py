@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from broker_client import (AdminClient, AsyncAdminClient, AsyncClient, InvalidRequest, JobRequest, JobState,
-                           NotFound, PermissionDenied, RetryPolicy, Unauthenticated)
+from broker_client import (AdminClient, AsyncAdminClient, AsyncClient, FailedPrecondition, InvalidRequest,
+                           JobRequest, JobState, NotFound, PermissionDenied, RetryPolicy, Unauthenticated)
 from tests.brokers import fresh_database, key_admin, running_broker
 from tests.e2e.helpers import lease, nack
 
@@ -90,6 +90,9 @@ async def test_dead_letters_redrive_cancel_and_purge(admin_client, broker_server
     assert (redriven.redriven, redriven.job_ids) == (1, (dead[0],))
     cancelled = await admin_client.cancel_job(dead[0])
     assert cancelled.state is JobState.CANCELLED
+    assert (await admin_client.cancel_job(dead[0])).state is JobState.CANCELLED  # safe to repeat
+    with pytest.raises(FailedPrecondition, match="FAILED_PRECONDITION"):
+        await admin_client.cancel_job(dead[1])
     assert await admin_client.purge_jobs([dead[0]], state="cancelled") == 1
     assert await admin_client.purge_jobs(queue=queue) == 2
     assert [j async for j in admin_client.iter_jobs(queue)] == []

@@ -37,6 +37,7 @@ class Calls:
                                self.options.retry, self._sleep)
 
     def close(self) -> None:
+        """Close the channel."""
         self.channel.close()
 
 
@@ -57,4 +58,5 @@ class AsyncCalls:
                                       self.options.retry, self._sleep)
 
     async def close(self) -> None:
+        """Close the channel."""
         await self.channel.close()

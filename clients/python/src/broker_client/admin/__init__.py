@@ -3,8 +3,8 @@
 
 from .aio import AsyncAdminClient
 from .client import AdminClient
-from .records import (AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, QueueStats, RedriveResult,
-                      StatsReport, WindowCounts)
+from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
+from .stats import QueueStats, StatsReport, WindowCounts
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
            "JobState", "QueueStats", "RedriveResult", "StatsReport", "WindowCounts"]

@@ -11,9 +11,10 @@ import grpc.aio
 from ..calls import AsyncCalls
 from ..options import CallRetry, ConnectionOptions, TlsOptions, resolve
 from ..v1 import admin_service_pb2_grpc
-from . import wire
-from .records import Job, JobHistory, JobPage, JobState, RedriveResult, StatsReport
-from .wire import JobIds, StateArg
+from . import requests, responses
+from .records import Job, JobHistory, JobPage, JobState, RedriveResult
+from .requests import JobIds, StateArg
+from .stats import StatsReport
 
 
 class AsyncAdminClient:
@@ -43,13 +44,13 @@ class AsyncAdminClient:
 
     async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobHistory:
         """See ``AdminClient.get_job``."""
-        return wire.history(await self._call(self._stub.GetJob, wire.get_request(job_id), timeout))
+        return responses.history(await self._call(self._stub.GetJob, requests.get_request(job_id), timeout))
 
     async def list_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
                         page_token: str = "", timeout: float | None = None) -> JobPage:
         """See ``AdminClient.list_jobs``."""
-        request = wire.list_request(queue, state, page_size, page_token)
-        return wire.page(await self._call(self._stub.ListJobs, request, timeout))
+        request = requests.list_request(queue, state, page_size, page_token)
+        return responses.page(await self._call(self._stub.ListJobs, request, timeout))
 
     async def iter_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
                         timeout: float | None = None) -> AsyncIterator[Job]:
@@ -65,22 +66,23 @@ class AsyncAdminClient:
 
     async def stats(self, queues: Iterable[str] = (), *, timeout: float | None = None) -> StatsReport:
         """See ``AdminClient.stats``."""
-        return wire.stats(await self._call(self._stub.Stats, wire.stats_request(queues), timeout))
+        return responses.stats(await self._call(self._stub.Stats, requests.stats_request(queues), timeout))
 
     async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> Job:
         """See ``AdminClient.cancel_job``."""
-        return wire.job((await self._call(self._stub.CancelJob, wire.cancel_request(job_id), timeout)).job)
+        response = await self._call(self._stub.CancelJob, requests.cancel_request(job_id), timeout)
+        return responses.job(response.job)
 
     async def redrive_jobs(self, job_ids: JobIds = (), *, queue: str | None = None, reset_attempts: bool = True,
                            timeout: float | None = None) -> RedriveResult:
         """See ``AdminClient.redrive_jobs``."""
-        request = wire.redrive_request(job_ids, queue, reset_attempts)
-        return wire.redriven(await self._call(self._stub.RedriveJobs, request, timeout))
+        request = requests.redrive_request(job_ids, queue, reset_attempts)
+        return responses.redriven(await self._call(self._stub.RedriveJobs, request, timeout))
 
     async def purge_jobs(self, job_ids: JobIds = (), *, queue: str | None = None,
                          state: StateArg = JobState.DEAD, timeout: float | None = None) -> int:
         """See ``AdminClient.purge_jobs``."""
-        request = wire.purge_request(job_ids, queue, state)
+        request = requests.purge_request(job_ids, queue, state)
         return int((await self._call(self._stub.PurgeJobs, request, timeout)).purged)
 
     async def close(self) -> None:

@@ -11,9 +11,10 @@ import grpc
 from ..calls import Calls
 from ..options import CallRetry, ConnectionOptions, TlsOptions, resolve
 from ..v1 import admin_service_pb2_grpc
-from . import wire
-from .records import Job, JobHistory, JobPage, JobState, RedriveResult, StatsReport
-from .wire import JobIds, StateArg
+from . import requests, responses
+from .records import Job, JobHistory, JobPage, JobState, RedriveResult
+from .requests import JobIds, StateArg
+from .stats import StatsReport
 
 
 class AdminClient:
@@ -50,15 +51,15 @@ class AdminClient:
 
     def get_job(self, job_id: str, *, timeout: float | None = None) -> JobHistory:
         """The job and its event history; ``NotFound`` when the broker has no such job."""
-        return wire.history(self._call(self._stub.GetJob, wire.get_request(job_id), timeout))
+        return responses.history(self._call(self._stub.GetJob, requests.get_request(job_id), timeout))
 
     def list_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
                   page_token: str = "", timeout: float | None = None) -> JobPage:
         """One page of jobs, newest first: of ``queue`` (None: every queue) in ``state``
         (a JobState or its name; None: any). ``page_size`` is 1 to 1,000; pass the page's
         ``next_page_token`` as ``page_token`` for the next one."""
-        request = wire.list_request(queue, state, page_size, page_token)
-        return wire.page(self._call(self._stub.ListJobs, request, timeout))
+        request = requests.list_request(queue, state, page_size, page_token)
+        return responses.page(self._call(self._stub.ListJobs, request, timeout))
 
     def iter_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
                   timeout: float | None = None) -> Iterator[Job]:
@@ -74,27 +75,27 @@ class AdminClient:
     def stats(self, queues: Iterable[str] = (), *, timeout: float | None = None) -> StatsReport:
         """Per-queue counts, the oldest ready job's age and the last minute's and hour's counts,
         for ``queues`` (default: every queue that holds jobs)."""
-        return wire.stats(self._call(self._stub.Stats, wire.stats_request(queues), timeout))
+        return responses.stats(self._call(self._stub.Stats, requests.stats_request(queues), timeout))
 
     def cancel_job(self, job_id: str, *, timeout: float | None = None) -> Job:
         """PENDING or RUNNING -> CANCELLED (a running job's worker learns it at its next
         heartbeat); returns the job. A job already cancelled is returned as it is; another
         finished job raises ``FailedPrecondition``."""
-        return wire.job(self._call(self._stub.CancelJob, wire.cancel_request(job_id), timeout).job)
+        return responses.job(self._call(self._stub.CancelJob, requests.cancel_request(job_id), timeout).job)
 
     def redrive_jobs(self, job_ids: JobIds = (), *, queue: str | None = None, reset_attempts: bool = True,
                      timeout: float | None = None) -> RedriveResult:
         """DEAD jobs back to PENDING, ready now: the given ids, or every dead job of ``queue``
         (one or the other). ``reset_attempts`` grants them a fresh set of attempts; False keeps
         the count, so a job that used up its attempts gets one more."""
-        request = wire.redrive_request(job_ids, queue, reset_attempts)
-        return wire.redriven(self._call(self._stub.RedriveJobs, request, timeout))
+        request = requests.redrive_request(job_ids, queue, reset_attempts)
+        return responses.redriven(self._call(self._stub.RedriveJobs, request, timeout))
 
     def purge_jobs(self, job_ids: JobIds = (), *, queue: str | None = None, state: StateArg = JobState.DEAD,
                    timeout: float | None = None) -> int:
         """Delete finished jobs in ``state`` (DEAD, SUCCEEDED or CANCELLED) with their history:
         the given ids, or all of ``queue``. Returns how many were deleted."""
-        request = wire.purge_request(job_ids, queue, state)
+        request = requests.purge_request(job_ids, queue, state)
         return int(self._call(self._stub.PurgeJobs, request, timeout).purged)
 
     def close(self) -> None:
