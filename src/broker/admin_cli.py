@@ -1,20 +1,23 @@
 """Operator commands that talk to a running broker over gRPC, like any client:
-`broker stats [--watch]` and `broker dlq list|show|redrive|purge`. Tables go to stdout."""
+`broker stats [--watch]` and `broker dlq list|show|redrive|purge`. Tables go to stdout.
+
+They call the SDK's AdminClient (clients/python), which owns channels, credentials, deadlines
+and retries. The SDK is imported when a command runs, not here: the server installs and serves
+without it (as for `broker worker`), and `make install` installs both."""
 
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-import grpc
-
-from broker.v1 import admin_service_pb2 as pb, admin_service_pb2_grpc, job_pb2
+if TYPE_CHECKING:
+    from broker_client.admin import AdminClient, JobState, StatsReport
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TIMEOUT = 10.0
@@ -60,53 +63,33 @@ def _target(parser: argparse.ArgumentParser) -> None:
                         help=f"the broker's gRPC address (env BROKER_TARGET, default {DEFAULT_TARGET})")
     parser.add_argument("--token", default=env("BROKER_TOKEN"),
                         help="an admin API key, for a broker with BROKER_AUTH on (env BROKER_TOKEN)")
-    # The same flags as the SDK's brokerctl.
+    # The same flags as the SDK's brokerctl, read by the same function (connection_options).
     parser.add_argument("--tls", action="store_true", help="use TLS with the system roots")
     parser.add_argument("--tls-ca", metavar="PEM", help="root certificates (implies --tls)")
     parser.add_argument("--tls-cert", metavar="PEM", help="client certificate chain for mutual TLS")
     parser.add_argument("--tls-key", metavar="PEM", help="client private key for mutual TLS")
-
-
-class _Details(collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials",
-                                                   "wait_for_ready", "compression")), grpc.ClientCallDetails):
-    pass
-
-
-class _Bearer(grpc.UnaryUnaryClientInterceptor):
-    """Adds `authorization: Bearer <token>` to every call."""
-
-    def __init__(self, token: str) -> None:
-        self._pair = ("authorization", f"Bearer {token}")
-
-    def intercept_unary_unary(self, continuation, details, request):
-        metadata = (*(details.metadata or ()), self._pair)
-        return continuation(_Details(details.method, details.timeout, metadata, details.credentials,
-                                     details.wait_for_ready, details.compression), request)
-
-
-def _channel(args: argparse.Namespace) -> grpc.Channel:
-    def read(path):
-        with open(path, "rb") as f:
-            return f.read()
-
-    if args.tls or args.tls_ca or args.tls_cert:
-        credentials = grpc.ssl_channel_credentials(
-            read(args.tls_ca) if args.tls_ca else None, read(args.tls_key) if args.tls_key else None,
-            read(args.tls_cert) if args.tls_cert else None)
-        channel = grpc.secure_channel(args.target, credentials)
-    else:
-        channel = grpc.insecure_channel(args.target)
-    return grpc.intercept_channel(channel, _Bearer(args.token)) if args.token else channel
+    parser.set_defaults(timeout=TIMEOUT)  # each call's deadline (brokerctl's --timeout)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs the chosen command; gRPC errors become one line on stderr and exit status 1."""
-    with _channel(args) as channel:
-        stub = admin_service_pb2_grpc.AdminServiceStub(channel)
+    """Runs the chosen command; a failed call becomes one line on stderr and exit status 1."""
+    try:
+        from broker_client.admin import AdminClient
+        from broker_client.cli import connection_options
+        from broker_client.errors import BrokerClientError
+    except ImportError:
+        print("broker: `stats` and `dlq` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
+        return 2
+    try:
+        options = connection_options(args)
+    except (OSError, ValueError) as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 2
+    with AdminClient(options=options) as client:
         try:
-            return args.func(stub, args)
-        except grpc.RpcError as exc:
-            print(f"broker: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return args.func(client, args)
+        except BrokerClientError as exc:
+            print(f"broker: {exc}", file=sys.stderr)
             return 1
         except (KeyboardInterrupt, Stopped):
             return 0
@@ -140,46 +123,44 @@ STATS_HEADERS = ("QUEUE", "READY", "SCHEDULED", "RETRYING", "RUNNING", "SUCCEEDE
                  "OLDEST_READY", "1M_OK", "1M_FAILED", "1H_FAILURE")
 
 
-def stats_table(response: pb.StatsResponse) -> str:
+def stats_table(report: StatsReport) -> str:
     rows = [(q.queue, q.ready, q.scheduled, q.retrying, q.running, q.succeeded, q.dead, q.cancelled,
-             _age(q.oldest_ready_age.ToTimedelta().total_seconds()) if q.ready else "-",
+             _age(q.oldest_ready_age) if q.ready else "-",
              q.last_minute.succeeded, q.last_minute.failed, f"{q.last_hour.failure_rate:.1%}")
-            for q in response.queues]
+            for q in report.queues]
     return table(STATS_HEADERS, rows, lambda i: i > 0)
 
 
-def _stats(stub, args) -> int:
+def _stats(client: AdminClient, args) -> int:
     if args.watch:
         _stop_on_signals()
     while True:
-        response = stub.Stats(pb.StatsRequest(queues=args.queue), timeout=TIMEOUT)
+        report = client.stats(args.queue)
         if args.watch and sys.stdout.isatty():
             sys.stdout.write("\x1b[H\x1b[2J")
         if args.watch:
             print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, every {args.watch:g}s (Ctrl-C stops)")
-        print(stats_table(response) if response.queues else "no jobs", flush=True)
+        print(stats_table(report) if report.queues else "no jobs", flush=True)
         if not args.watch:
             return 0
         time.sleep(args.watch)
 
 
-def _dlq_list(stub, args) -> int:
-    response = stub.ListJobs(pb.ListJobsRequest(queue=args.queue or "", state=job_pb2.JOB_STATE_DEAD,
-                                                page_size=args.limit), timeout=TIMEOUT)
+def _dlq_list(client: AdminClient, args) -> int:
+    page = client.list_jobs(args.queue, "dead", page_size=args.limit)
     rows = [(j.id, j.queue, j.kind, f"{j.attempt}/{j.max_attempts}", _stamp(j.finished_at),
-             _short(j.last_error)) for j in response.jobs]
+             _short(j.last_error)) for j in page.jobs]
     print(table(("JOB_ID", "QUEUE", "KIND", "ATTEMPTS", "DIED", "LAST_ERROR"), rows, lambda i: i == 3)
           if rows else "no dead jobs")
-    if response.next_page_token:
+    if page.next_page_token:
         print(f"(more than {args.limit}; raise --limit)")
     return 0
 
 
-def _dlq_show(stub, args) -> int:
-    response = stub.GetJob(pb.GetJobRequest(job_id=args.job_id), timeout=TIMEOUT)
-    job = response.job
-    fields = (("id", job.id), ("queue", job.queue), ("kind", job.kind),
-              ("state", job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()),
+def _dlq_show(client: AdminClient, args) -> int:
+    history = client.get_job(args.job_id)
+    job = history.job
+    fields = (("id", job.id), ("queue", job.queue), ("kind", job.kind), ("state", job.state.value),
               ("attempts", f"{job.attempt}/{job.max_attempts}"), ("priority", job.priority),
               ("created", _stamp(job.created_at)), ("finished", _stamp(job.finished_at)),
               ("worker", job.worker_id), ("payload", f"{len(job.payload)} bytes"))
@@ -189,30 +170,28 @@ def _dlq_show(stub, args) -> int:
         print(f"  attempt {err.attempt} at {_stamp(err.at)}: {err.error}")
     print("\ntimeline:")
     rows = [(_stamp(e.at), f"{_state(e.from_state)} -> {_state(e.to_state)}", e.reason, e.attempt,
-             e.worker_id, _short(e.error)) for e in response.events]
+             e.worker_id, _short(e.error)) for e in history.events]
     print(table(("AT", "CHANGE", "REASON", "ATTEMPT", "WORKER", "ERROR"), rows, lambda i: i == 3))
     return 0
 
 
-def _dlq_redrive(stub, args) -> int:
+def _dlq_redrive(client: AdminClient, args) -> int:
     if not _one_target(args):
         return 2
-    response = stub.RedriveJobs(pb.RedriveJobsRequest(job_ids=args.job_ids, queue=args.queue or "",
-                                                      reset_attempts=not args.keep_attempts), timeout=TIMEOUT)
-    print(f"redriven: {response.redriven}")
-    for job_id in response.job_ids:
+    result = client.redrive_jobs(args.job_ids, queue=args.queue, reset_attempts=not args.keep_attempts)
+    print(f"redriven: {result.redriven}")
+    for job_id in result.job_ids:
         print(job_id)
     return 0
 
 
-def _dlq_purge(stub, args) -> int:
+def _dlq_purge(client: AdminClient, args) -> int:
     if not _one_target(args):
         return 2
     if args.queue and not args.yes:
         print(f"broker: purging every dead job of {args.queue!r} needs --yes", file=sys.stderr)
         return 2
-    response = stub.PurgeJobs(pb.PurgeJobsRequest(job_ids=args.job_ids, queue=args.queue or ""), timeout=TIMEOUT)
-    print(f"purged: {response.purged}")
+    print(f"purged: {client.purge_jobs(args.job_ids, queue=args.queue)}")
     return 0
 
 
@@ -223,14 +202,12 @@ def _one_target(args) -> bool:
     return True
 
 
-def _state(value: int) -> str:
-    return job_pb2.JobState.Name(value).removeprefix("JOB_STATE_").lower() if value else "-"
+def _state(state: JobState | None) -> str:
+    return state.value if state else "-"
 
 
-def _stamp(ts) -> str:
-    if not ts.seconds and not ts.nanos:
-        return "-"
-    return ts.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+def _stamp(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -1,6 +1,8 @@
-"""Python SDK for the broker: enqueue jobs (``Client``, ``AsyncClient``) and run them
-(``Worker``). Delivery is at least once: make handlers idempotent (see the README)."""
+"""Python SDK for the broker: enqueue jobs (``Client``, ``AsyncClient``), run them
+(``Worker``) and operate the broker (``AdminClient``, ``AsyncAdminClient``; their records are in
+``broker_client.admin``). Delivery is at least once: make handlers idempotent (see the README)."""
 
+from .admin import AdminClient, AsyncAdminClient, JobState
 from .aio import AsyncClient
 from .client import Client
 from .errors import (BrokerClientError, BrokerUnavailable, DeadlineExceeded, FailedPrecondition,
@@ -13,9 +15,9 @@ from .worker import JobContext, LeaseRefused, Registry, Worker, WorkerSettings
 __version__ = "0.1.0"
 
 __all__ = [
-    "AsyncClient", "BrokerClientError", "BrokerUnavailable", "CallRetry", "Client",
-    "ConnectionOptions", "DeadlineExceeded", "EnqueueResult", "FailedPrecondition",
-    "InvalidRequest", "JobContext", "JobRequest", "LeaseRefused", "NotFound", "PermanentError",
-    "PermissionDenied", "Registry", "ResourceExhausted", "RetryLater", "RetryPolicy",
-    "TlsOptions", "Unauthenticated", "Worker", "WorkerSettings",
+    "AdminClient", "AsyncAdminClient", "AsyncClient", "BrokerClientError", "BrokerUnavailable",
+    "CallRetry", "Client", "ConnectionOptions", "DeadlineExceeded", "EnqueueResult",
+    "FailedPrecondition", "InvalidRequest", "JobContext", "JobRequest", "JobState", "LeaseRefused",
+    "NotFound", "PermanentError", "PermissionDenied", "Registry", "ResourceExhausted", "RetryLater",
+    "RetryPolicy", "TlsOptions", "Unauthenticated", "Worker", "WorkerSettings",
 ]

@@ -11,10 +11,9 @@ from typing import Any
 import grpc.aio
 
 from . import _requests
-from .channel import aio_channel
+from .calls import AsyncCalls
 from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
 from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
-from .retrying import acall_with_retry
 from .v1 import job_service_pb2_grpc
 
 
@@ -40,10 +39,8 @@ class AsyncClient:
     ) -> None:
         """``options`` holds every connection setting; the keywords override it."""
         self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
-        self._channel = channel if channel is not None else aio_channel(self.options)
-        self._stub = job_service_pb2_grpc.JobServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._metadata = self.options.call_metadata()
-        self._sleep = sleep
+        self._call = AsyncCalls(self.options, channel, sleep)
+        self._stub = job_service_pb2_grpc.JobServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
 
     async def enqueue(
         self,
@@ -83,15 +80,9 @@ class AsyncClient:
             results.extend(_requests.batch_results(chunk, response))
         return results
 
-    async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
-        deadline = timeout or self.options.timeout
-        return await acall_with_retry(
-            lambda: method(request, timeout=deadline, metadata=self._metadata),
-            self.options.retry, self._sleep)
-
     async def close(self) -> None:
         """Close the channel."""
-        await self._channel.close()
+        await self._call.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self

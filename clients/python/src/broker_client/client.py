@@ -11,10 +11,9 @@ from typing import Any
 import grpc
 
 from . import _requests
-from .channel import sync_channel
+from .calls import Calls
 from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
 from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
-from .retrying import call_with_retry
 from .v1 import job_service_pb2_grpc
 
 
@@ -45,10 +44,8 @@ class Client:
         """``options`` holds every connection setting; the keywords override it.
         ``channel`` replaces the channel the options would build (tests use it)."""
         self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
-        self._channel = channel if channel is not None else sync_channel(self.options)
-        self._stub = job_service_pb2_grpc.JobServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._metadata = self.options.call_metadata()
-        self._sleep = sleep
+        self._call = Calls(self.options, channel, sleep)
+        self._stub = job_service_pb2_grpc.JobServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
 
     def enqueue(
         self,
@@ -93,14 +90,9 @@ class Client:
             results.extend(_requests.batch_results(chunk, response))
         return results
 
-    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
-        deadline = timeout or self.options.timeout
-        return call_with_retry(lambda: method(request, timeout=deadline, metadata=self._metadata),
-                               self.options.retry, self._sleep)
-
     def close(self) -> None:
         """Close the channel."""
-        self._channel.close()
+        self._call.close()
 
     def __enter__(self) -> Client:
         return self

@@ -44,6 +44,4 @@ def find_worker(spec: str) -> Worker:
     if not len(merged):
         raise NoHandlersFound(f"no Worker or Registry with handlers found in {spec!r}")
     base = workers[0] if workers else Worker()
-    worker = Worker(registry=merged, connection=base.connection)
-    worker.settings = base.settings
-    return worker
+    return Worker.from_settings(base.settings, registry=merged, connection=base.connection)

@@ -4,7 +4,8 @@ from .context import JobContext
 from .execution import Outcome
 from .pool import LeaseRefused, WorkerStats
 from .registry import Handler, Registry
-from .worker import Worker, WorkerSettings
+from .settings import WorkerSettings
+from .worker import Worker
 
 __all__ = ["Handler", "JobContext", "LeaseRefused", "Outcome", "Registry", "Worker", "WorkerSettings",
            "WorkerStats"]

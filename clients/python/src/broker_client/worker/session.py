@@ -7,8 +7,6 @@ import contextlib
 import logging
 import signal
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import TYPE_CHECKING
-
 import grpc.aio
 
 from ..channel import aio_channel
@@ -18,12 +16,11 @@ from .execution import HandlerRunner
 from .heartbeat import Heartbeater
 from .pool import Pool
 from .reconnect import UntilReconnected
+from .registry import Registry
 from .rpc import WorkerRpc
 from .session_rpc import SessionRpc
+from .settings import WorkerSettings
 from .settle import Settler
-
-if TYPE_CHECKING:
-    from .worker import Worker
 
 log = logging.getLogger("broker_client.worker")
 
@@ -34,15 +31,15 @@ IN_FLIGHT_LEASE_WAIT = 0.5
 class Session:
     """The object graph of one ``Worker.run``: channel, pools, rpc, settler, heartbeater."""
 
-    def __init__(self, worker: Worker, options: ConnectionOptions, channel: grpc.aio.Channel | None) -> None:
-        s = worker.settings
+    def __init__(self, s: WorkerSettings, registry: Registry, options: ConnectionOptions,
+                 channel: grpc.aio.Channel | None) -> None:
         self._options = options
         self._settings = s
         self._own_channel = channel is None
         self.channel = channel if channel is not None else aio_channel(options)
         self.threads = ThreadPoolExecutor(s.concurrency, thread_name_prefix="broker-handler")
         self.processes = (ProcessPoolExecutor(s.processes or None, initializer=_leave_signals_to_the_worker)
-                          if worker.registry.needs_process_pool else None)
+                          if registry.needs_process_pool else None)
         stub = job_service_pb2_grpc.JobServiceStub(self.channel)  # type: ignore[no-untyped-call]
         unary = WorkerRpc(stub, options, s.worker_id, s.queues, s.lease_duration)
         self.rpc: WorkerRpc | SessionRpc = (
@@ -52,7 +49,7 @@ class Session:
         self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size,
                                pause=pause)
         runner = HandlerRunner(self.threads, self.processes, s.handler_timeout)
-        self.pool = Pool(self.rpc, worker.registry, runner, self.settler,
+        self.pool = Pool(self.rpc, registry, runner, self.settler,
                          concurrency=s.concurrency, poll_wait=s.poll_wait, pause=pause)
         self.heartbeater = Heartbeater(self.rpc, lambda: list(self.pool.held.values()), self.pool.lost, pause)
 

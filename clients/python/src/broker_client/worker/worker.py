@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc.aio
@@ -20,43 +17,12 @@ from ..options import ConnectionOptions, resolve
 from .pool import WorkerStats
 from .registry import Registry
 from .session import Session
+from .settings import WorkerSettings
+
+__all__ = ["Worker", "WorkerSettings"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("broker_client.worker")
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """How a worker leases and runs jobs. Durations are seconds."""
-
-    queues: tuple[str, ...] = ()
-    concurrency: int = 10
-    # Lease length asked of the broker (1 s to 12 h); None: each job's own lease duration.
-    lease_duration: float | None = None
-    # Long-poll wait of each Lease call when no job is ready (the broker allows up to 60 s).
-    poll_wait: float = 10.0
-    # On SIGTERM/SIGINT, running jobs get this long to finish before they are nacked.
-    shutdown_grace: float = 30.0
-    # Per-job time limit for handlers that do not set their own; None: no limit.
-    handler_timeout: float | None = None
-    # Size of the process pool for cpu_bound handlers (0: os.cpu_count()).
-    processes: int = 0
-    flush_interval: float = 0.005
-    flush_size: int = 100
-    # Lease, Heartbeat, Ack and Nack over one WorkerSession stream (less CPU per call on both
-    # sides); False, or a broker without sessions: one unary RPC per call.
-    session: bool = True
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
-        if not 0 <= self.poll_wait <= 60:
-            raise ValueError(f"poll_wait must be between 0 and 60 s, got {self.poll_wait}")
-        if self.lease_duration is not None and self.lease_duration < 1:
-            raise ValueError(f"lease_duration must be at least 1 s, got {self.lease_duration}")
-        if self.shutdown_grace < 0 or self.flush_interval < 0 or not 1 <= self.flush_size <= 1000:
-            raise ValueError("need shutdown_grace >= 0, flush_interval >= 0, 1 <= flush_size <= 1000")
 
 
 class Worker:
@@ -71,36 +37,80 @@ class Worker:
     attempts run out); ``PermanentError`` dead-letters at once. Delivery is at least once.
     """
 
-    def __init__(self, queues: Sequence[str] | str = (), *, registry: Registry | None = None,
-                 connection: ConnectionOptions | None = None, **settings: Any) -> None:
-        """``settings`` are the fields of ``WorkerSettings`` (concurrency, lease_duration, ...)."""
-        queues = (queues,) if isinstance(queues, str) else tuple(queues)
+    def __init__(
+        self,
+        queues: Sequence[str] | str = (),
+        *,
+        concurrency: int = WorkerSettings.concurrency,
+        lease_duration: float | None = WorkerSettings.lease_duration,
+        poll_wait: float = WorkerSettings.poll_wait,
+        shutdown_grace: float = WorkerSettings.shutdown_grace,
+        handler_timeout: float | None = WorkerSettings.handler_timeout,
+        processes: int = WorkerSettings.processes,
+        flush_interval: float = WorkerSettings.flush_interval,
+        flush_size: int = WorkerSettings.flush_size,
+        session: bool = WorkerSettings.session,
+        worker_id: str | None = None,
+        registry: Registry | None = None,
+        connection: ConnectionOptions | None = None,
+    ) -> None:
+        """The keywords are the fields of ``WorkerSettings`` (its defaults; ``worker_id`` None:
+        host-pid-random), checked at once; ``connection`` is the default for ``run``."""
+        settings = WorkerSettings(
+            queues=(queues,) if isinstance(queues, str) else tuple(queues), concurrency=concurrency,
+            lease_duration=lease_duration, poll_wait=poll_wait, shutdown_grace=shutdown_grace,
+            handler_timeout=handler_timeout, processes=processes, flush_interval=flush_interval,
+            flush_size=flush_size, session=session)
+        self.settings = replace(settings, worker_id=worker_id) if worker_id is not None else settings
         self.registry = registry if registry is not None else Registry()
-        self.settings = WorkerSettings(queues=queues, **settings)
         self.connection = connection
         self.stats = WorkerStats()
         self._stop: asyncio.Event | None = None
         self._force: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings, *, registry: Registry | None = None,
+                      connection: ConnectionOptions | None = None) -> Worker:
+        """A worker with prepared settings."""
+        worker = cls(registry=registry, connection=connection)
+        worker.settings = settings
+        return worker
+
     def handler(self, kind: str, *, timeout: float | None = None, cpu_bound: bool = False) -> Callable[[F], F]:
         """Decorator registering a handler for ``kind``; see ``Registry.handler``."""
         return self.registry.handler(kind, timeout=timeout, cpu_bound=cpu_bound)
 
-    def configured(self, **changes: Any) -> Worker:
-        """A worker with the same handlers and these settings changed (None values ignored)."""
-        queues = changes.pop("queues", None)
-        connection = changes.pop("connection", None) or self.connection
+    def configured(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        lease_duration: float | None = None,
+        poll_wait: float | None = None,
+        shutdown_grace: float | None = None,
+        handler_timeout: float | None = None,
+        processes: int | None = None,
+        flush_interval: float | None = None,
+        flush_size: int | None = None,
+        session: bool | None = None,
+        worker_id: str | None = None,
+        connection: ConnectionOptions | None = None,
+    ) -> Worker:
+        """A worker with the same handlers and these settings changed (None: keep)."""
+        queues = (queues,) if isinstance(queues, str) else queues
+        changes = {"queues": tuple(queues) if queues else None, "concurrency": concurrency,
+                   "lease_duration": lease_duration, "poll_wait": poll_wait, "shutdown_grace": shutdown_grace,
+                   "handler_timeout": handler_timeout, "processes": processes,
+                   "flush_interval": flush_interval, "flush_size": flush_size, "session": session,
+                   "worker_id": worker_id}
         settings = replace(self.settings, **{k: v for k, v in changes.items() if v is not None})
-        if queues:
-            settings = replace(settings, queues=tuple(queues))
-        clone = Worker(registry=self.registry, connection=connection)
-        clone.settings = settings
-        return clone
+        return Worker.from_settings(settings, registry=self.registry, connection=connection or self.connection)
 
-    def run_sync(self, target: str | None = None, **kwargs: Any) -> None:
+    def run_sync(self, target: str | None = None, *, options: ConnectionOptions | None = None,
+                 channel: grpc.aio.Channel | None = None, handle_signals: bool = True) -> None:
         """``asyncio.run(self.run(...))``."""
-        asyncio.run(self.run(target, **kwargs))
+        asyncio.run(self.run(target, options=options, channel=channel, handle_signals=handle_signals))
 
     def stop(self, *, force: bool = False) -> None:
         """Ask a running worker to stop: no new leases, running jobs get ``shutdown_grace``
@@ -147,7 +157,7 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._stop, self._force = asyncio.Event(), asyncio.Event()
         signals = self._install_signals() if handle_signals else []
-        session = Session(self, options, channel)
+        session = Session(self.settings, self.registry, options, channel)
         self.stats = session.pool.stats
         try:
             await session.run(self._stop, self._force)

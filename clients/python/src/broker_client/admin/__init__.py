@@ -1,0 +1,10 @@
+"""The operators' client: jobs and their history, listings, stats, cancel, redrive, purge
+(``AdminClient``, ``AsyncAdminClient``), and the records they return."""
+
+from .aio import AsyncAdminClient
+from .client import AdminClient
+from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
+from .stats import QueueStats, StatsReport, WindowCounts
+
+__all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
+           "JobState", "QueueStats", "RedriveResult", "StatsReport", "WindowCounts"]

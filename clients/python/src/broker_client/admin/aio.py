@@ -1,0 +1,97 @@
+"""The asyncio admin client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+
+import grpc.aio
+
+from ..calls import AsyncCalls
+from ..options import CallRetry, ConnectionOptions, TlsOptions, resolve
+from ..v1 import admin_service_pb2_grpc
+from . import requests, responses
+from .records import Job, JobHistory, JobPage, JobState, RedriveResult
+from .requests import JobIds, StateArg
+from .stats import StatsReport
+
+
+class AsyncAdminClient:
+    """The asyncio twin of ``AdminClient``: the same methods as coroutines (``iter_jobs`` is an
+    async iterator), the same retries and errors. Create it inside the running event loop.
+
+    >>> async with AsyncAdminClient("127.0.0.1:50051", token=admin_key) as admin:
+    ...     report = await admin.stats(["emails"])
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        token: str | None = None,
+        tls: TlsOptions | None = None,
+        timeout: float | None = None,
+        retry: CallRetry | None = None,
+        options: ConnectionOptions | None = None,
+        channel: grpc.aio.Channel | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``options`` holds every connection setting; the keywords override it."""
+        self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
+        self._call = AsyncCalls(self.options, channel, sleep)
+        self._stub = admin_service_pb2_grpc.AdminServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
+
+    async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobHistory:
+        """See ``AdminClient.get_job``."""
+        return responses.history(await self._call(self._stub.GetJob, requests.get_request(job_id), timeout))
+
+    async def list_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
+                        page_token: str = "", timeout: float | None = None) -> JobPage:
+        """See ``AdminClient.list_jobs``."""
+        request = requests.list_request(queue, state, page_size, page_token)
+        return responses.page(await self._call(self._stub.ListJobs, request, timeout))
+
+    async def iter_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
+                        timeout: float | None = None) -> AsyncIterator[Job]:
+        """See ``AdminClient.iter_jobs``."""
+        token = ""
+        while True:
+            page = await self.list_jobs(queue, state, page_size=page_size, page_token=token, timeout=timeout)
+            for job in page.jobs:
+                yield job
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    async def stats(self, queues: Iterable[str] = (), *, timeout: float | None = None) -> StatsReport:
+        """See ``AdminClient.stats``."""
+        return responses.stats(await self._call(self._stub.Stats, requests.stats_request(queues), timeout))
+
+    async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """See ``AdminClient.cancel_job``."""
+        response = await self._call(self._stub.CancelJob, requests.cancel_request(job_id), timeout)
+        return responses.job(response.job)
+
+    async def redrive_jobs(self, job_ids: JobIds = (), *, queue: str | None = None, reset_attempts: bool = True,
+                           timeout: float | None = None) -> RedriveResult:
+        """See ``AdminClient.redrive_jobs``."""
+        request = requests.redrive_request(job_ids, queue, reset_attempts)
+        return responses.redriven(await self._call(self._stub.RedriveJobs, request, timeout))
+
+    async def purge_jobs(self, job_ids: JobIds = (), *, queue: str | None = None,
+                         state: StateArg = JobState.DEAD, timeout: float | None = None) -> int:
+        """See ``AdminClient.purge_jobs``."""
+        request = requests.purge_request(job_ids, queue, state)
+        return int((await self._call(self._stub.PurgeJobs, request, timeout)).purged)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._call.close()
+
+    async def __aenter__(self) -> AsyncAdminClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()

@@ -1,0 +1,110 @@
+"""The blocking admin client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+
+import grpc
+
+from ..calls import Calls
+from ..options import CallRetry, ConnectionOptions, TlsOptions, resolve
+from ..v1 import admin_service_pb2_grpc
+from . import requests, responses
+from .records import Job, JobHistory, JobPage, JobState, RedriveResult
+from .requests import JobIds, StateArg
+from .stats import StatsReport
+
+
+class AdminClient:
+    """What operators call (the AdminService) over a blocking gRPC channel: inspect jobs and
+    their history, list them, read per-queue stats, cancel, redrive and purge. Thread-safe.
+
+    A broker with authentication on needs an API key with the admin role (``token=``); other
+    roles get ``PermissionDenied``. Connection settings, TLS and retries are those of
+    ``Client``; every call here is safe to repeat, so UNAVAILABLE and DEADLINE_EXCEEDED are
+    retried too (a retried redrive or purge reports what its last attempt did).
+
+    >>> with AdminClient("127.0.0.1:50051", token=admin_key) as admin:
+    ...     for job in admin.iter_jobs("emails", JobState.DEAD):
+    ...         print(job.id, job.last_error)
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        token: str | None = None,
+        tls: TlsOptions | None = None,
+        timeout: float | None = None,
+        retry: CallRetry | None = None,
+        options: ConnectionOptions | None = None,
+        channel: grpc.Channel | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``options`` holds every connection setting; the keywords override it.
+        ``channel`` replaces the channel the options would build (tests use it)."""
+        self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
+        self._call = Calls(self.options, channel, sleep)
+        self._stub = admin_service_pb2_grpc.AdminServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
+
+    def get_job(self, job_id: str, *, timeout: float | None = None) -> JobHistory:
+        """The job and its event history; ``NotFound`` when the broker has no such job."""
+        return responses.history(self._call(self._stub.GetJob, requests.get_request(job_id), timeout))
+
+    def list_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
+                  page_token: str = "", timeout: float | None = None) -> JobPage:
+        """One page of jobs, newest first: of ``queue`` (None: every queue) in ``state``
+        (a JobState or its name; None: any). ``page_size`` is 1 to 1,000; pass the page's
+        ``next_page_token`` as ``page_token`` for the next one."""
+        request = requests.list_request(queue, state, page_size, page_token)
+        return responses.page(self._call(self._stub.ListJobs, request, timeout))
+
+    def iter_jobs(self, queue: str | None = None, state: StateArg = None, *, page_size: int = 100,
+                  timeout: float | None = None) -> Iterator[Job]:
+        """Every job ``list_jobs`` would list, page after page (one call per page, as you go)."""
+        token = ""
+        while True:
+            page = self.list_jobs(queue, state, page_size=page_size, page_token=token, timeout=timeout)
+            yield from page.jobs
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def stats(self, queues: Iterable[str] = (), *, timeout: float | None = None) -> StatsReport:
+        """Per-queue counts, the oldest ready job's age and the last minute's and hour's counts,
+        for ``queues`` (default: every queue that holds jobs)."""
+        return responses.stats(self._call(self._stub.Stats, requests.stats_request(queues), timeout))
+
+    def cancel_job(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """PENDING or RUNNING -> CANCELLED (a running job's worker learns it at its next
+        heartbeat); returns the job. A job already cancelled is returned as it is; another
+        finished job raises ``FailedPrecondition``."""
+        return responses.job(self._call(self._stub.CancelJob, requests.cancel_request(job_id), timeout).job)
+
+    def redrive_jobs(self, job_ids: JobIds = (), *, queue: str | None = None, reset_attempts: bool = True,
+                     timeout: float | None = None) -> RedriveResult:
+        """DEAD jobs back to PENDING, ready now: the given ids, or every dead job of ``queue``
+        (one or the other). ``reset_attempts`` grants them a fresh set of attempts; False keeps
+        the count, so a job that used up its attempts gets one more."""
+        request = requests.redrive_request(job_ids, queue, reset_attempts)
+        return responses.redriven(self._call(self._stub.RedriveJobs, request, timeout))
+
+    def purge_jobs(self, job_ids: JobIds = (), *, queue: str | None = None, state: StateArg = JobState.DEAD,
+                   timeout: float | None = None) -> int:
+        """Delete finished jobs in ``state`` (DEAD, SUCCEEDED or CANCELLED) with their history:
+        the given ids, or all of ``queue``. Returns how many were deleted."""
+        request = requests.purge_request(job_ids, queue, state)
+        return int(self._call(self._stub.PurgeJobs, request, timeout).purged)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._call.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,116 @@
+"""What the admin clients return about jobs: jobs, their events, pages of jobs, redrives, as
+frozen values (queue statistics: stats.py). Timestamps are timezone-aware UTC datetimes (None
+when the broker left them unset), durations are seconds, and text the broker leaves empty is
+``""``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from ..jobs import RetryPolicy
+
+
+class JobState(str, Enum):
+    """Where a job is in its life (see the README's lifecycle); the value is the lower-case name."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """True for the states a job does not leave by itself (and that can be purged)."""
+        return self in (JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class AttemptError:
+    """One failed attempt: its number, what the worker reported (or "lease expired"), and when."""
+
+    attempt: int
+    error: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the broker holds it. ``attempt`` counts the attempts started so far;
+    ``worker_id`` and ``lease_expires_at`` are set while it is RUNNING; ``errors`` holds one
+    entry per failed attempt, oldest first."""
+
+    id: str
+    queue: str
+    kind: str
+    state: JobState
+    payload: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str = ""
+    priority: int = 0
+    attempt: int = 0
+    max_attempts: int = 0
+    run_at: datetime | None = None
+    retry_policy: RetryPolicy | None = None
+    lease_duration: float | None = None
+    worker_id: str = ""
+    lease_expires_at: datetime | None = None
+    last_error: str = ""
+    errors: tuple[AttemptError, ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def json(self) -> Any:
+        """The payload parsed as JSON."""
+        return json.loads(self.payload)
+
+    def text(self) -> str:
+        """The payload decoded as UTF-8."""
+        return self.payload.decode()
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One state change of a job. ``from_state`` is None for the enqueue; ``reason`` says what
+    caused it (enqueue, lease, ack, nack, expire, redrive, cancel)."""
+
+    id: int
+    job_id: str
+    from_state: JobState | None
+    to_state: JobState
+    reason: str
+    attempt: int = 0
+    worker_id: str = ""
+    error: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobHistory:
+    """A job with its event history, oldest event first (``AdminClient.get_job``)."""
+
+    job: Job
+    events: tuple[JobEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of ``AdminClient.list_jobs``, newest job first. Pass ``next_page_token`` to the
+    next call for the following page; it is ``""`` when there are no more."""
+
+    jobs: tuple[Job, ...]
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True)
+class RedriveResult:
+    """How many DEAD jobs went back to PENDING, and their ids."""
+
+    redriven: int
+    job_ids: tuple[str, ...] = ()
