@@ -39,12 +39,13 @@ async def test_get_job_returns_the_job_and_its_history_as_records(admin_client, 
     async with AsyncClient(broker_server.grpc_address) as producer:
         made = await producer.enqueue(queue, "resize", {"image": "cat.png"}, priority=-3, headers={"trace": "t1"},
                                       retry_policy=RetryPolicy(initial_delay=2, jitter="none"), max_attempts=4,
-                                      lease_duration=45, idempotency_key="resize:cat")
+                                      lease_duration=45, idempotency_key="resize:cat", max_lease_expiries=2)
     history = await admin_client.get_job(made.job_id)
     job = history.job
     assert (job.id, job.queue, job.kind, job.state) == (made.job_id, queue, "resize", JobState.PENDING)
     assert job.json() == {"image": "cat.png"} and job.headers["trace"] == "t1"
     assert (job.priority, job.max_attempts, job.attempt, job.idempotency_key) == (-3, 4, 0, "resize:cat")
+    assert (job.lease_expiries, job.max_lease_expiries) == (0, 2)
     assert job.lease_duration == 45 and job.retry_policy.initial_delay == 2 and job.retry_policy.jitter == "none"
     assert job.created_at.tzinfo is timezone.utc and job.finished_at is None and job.worker_id == ""
     [event] = history.events

@@ -43,7 +43,8 @@ class AttemptError:
 class Job:
     """A job as the broker holds it. ``attempt`` counts the attempts started so far;
     ``worker_id`` and ``lease_expires_at`` are set while it is RUNNING; ``errors`` holds one
-    entry per failed attempt, oldest first."""
+    entry per failed attempt, oldest first. ``lease_expiries`` counts the attempts whose lease
+    lapsed; at ``max_lease_expiries`` (0: no such budget) the job goes DEAD as a poison job."""
 
     id: str
     queue: str
@@ -55,6 +56,8 @@ class Job:
     priority: int = 0
     attempt: int = 0
     max_attempts: int = 0
+    lease_expiries: int = 0
+    max_lease_expiries: int = 0
     run_at: datetime | None = None
     retry_policy: RetryPolicy | None = None
     lease_duration: float | None = None

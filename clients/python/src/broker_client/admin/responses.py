@@ -37,7 +37,8 @@ def job(msg: job_pb2.Job) -> Job:
     errors = tuple(AttemptError(e.attempt, e.error, _stamp(e, "at")) for e in msg.errors)
     return Job(id=msg.id, queue=msg.queue, kind=msg.kind, state=_FROM_WIRE[msg.state], payload=bytes(msg.payload),
                headers=dict(msg.headers), idempotency_key=msg.idempotency_key, priority=msg.priority,
-               attempt=msg.attempt, max_attempts=msg.max_attempts, run_at=_stamp(msg, "run_at"),
+               attempt=msg.attempt, max_attempts=msg.max_attempts, lease_expiries=msg.lease_expiries,
+               max_lease_expiries=msg.max_lease_expiries, run_at=_stamp(msg, "run_at"),
                retry_policy=_retry_policy(msg), lease_duration=_seconds(msg, "lease_duration"),
                worker_id=msg.worker_id, lease_expires_at=_stamp(msg, "lease_expires_at"),
                last_error=msg.last_error, errors=errors, created_at=_stamp(msg, "created_at"),
