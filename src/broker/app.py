@@ -144,7 +144,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         purge=PurgeJobs(store, limits),
     )
     dashboard = DashboardUseCases(
-        overview=overview, throughput=Throughput(store, clock), get_job=admin.get_job,
+        overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
     ) if settings.observe.dashboard else None
     health = Health()

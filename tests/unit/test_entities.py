@@ -14,7 +14,7 @@ from broker.entities.job import (AttemptError, Job, JobState, Reason, TRANSITION
                                  check_transition, is_legal, sources)
 from broker.entities.lease import (LEASE_EXPIRED, Failure, FailureDecision, LeaseRef, LeaseResult, Outcome,
                                    Snapshot, decide_failure, settle)
-from broker.entities.queue import Limits, QueueConfig, QueueDefaults, check_queue_name
+from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -27,14 +27,14 @@ ID = "0b8f3c9e-6a4d-4f1e-9c2b-7d5e8f9a0b1c"
 
 @pytest.mark.parametrize("name", ["a", "Z", "0", "orders", "emails.high-priority_v2", "a" * 128, "._-"])
 def test_valid_queue_names_are_returned_as_they_are(name):
-    assert check_queue_name(name) == name
+    assert Limits().check_queue_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["a" * 129, "with space", "slash/name", "colon:name", "ümlaut", "tab\t",
                                   "newline\n", "star*", "日本"])
 def test_invalid_queue_names_are_refused_naming_the_field(name):
     with pytest.raises(errors.InvalidArgument) as caught:
-        check_queue_name(name, "jobs[3].queue")
+        Limits().check_queue_name(name, "jobs[3].queue")
     assert caught.value.field == "jobs[3].queue"
     assert str(caught.value).startswith("jobs[3].queue: ")
     assert "1-128 characters" in str(caught.value)
@@ -42,7 +42,7 @@ def test_invalid_queue_names_are_refused_naming_the_field(name):
 
 def test_an_empty_queue_name_is_refused_as_empty():
     with pytest.raises(errors.InvalidArgument, match=r"^queue: must not be empty$"):
-        check_queue_name("")
+        Limits().check_queue_name("")
 
 
 # -- limits ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from broker.entities.lease import LeaseRef, LeaseResult, Outcome
 from broker.entities.retry import RetryPolicy
 from broker.usecases.enqueue import RetrySpec
 from broker.usecases.lease import RECHECK_SECONDS, LeaseRequest
-from broker.usecases.nack import MAX_ERROR_CHARS, NackItem
+from broker.usecases.nack import NackItem
 from tests.fakes import RecordingNotifier
 from tests.unit.conftest import SEED, World
 
@@ -278,9 +278,9 @@ async def test_the_error_is_kept_shortened_or_named(world):
     await world.add(count=2)
     long_one, quiet = await world.take(count=2)
 
-    await world.nack([NackItem(lease_ref(long_one), "e" * (MAX_ERROR_CHARS + 500)), NackItem(lease_ref(quiet))])
+    await world.nack([NackItem(lease_ref(long_one), "e" * (world.limits.max_error_chars + 500)), NackItem(lease_ref(quiet))])
 
-    assert world.store.jobs[long_one.id].last_error == "e" * MAX_ERROR_CHARS
+    assert world.store.jobs[long_one.id].last_error == "e" * world.limits.max_error_chars
     assert world.store.jobs[quiet.id].last_error == "nacked"
 
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from broker.entities.errors import IllegalTransition, InvalidArgument
+from broker.entities.queue import QueueDefaults
 from broker.entities.retry import RetryPolicy
 from broker.entities.values import value_object
 
+_DEFAULTS = QueueDefaults()
 _UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
@@ -94,9 +96,9 @@ class Job:
     headers: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     attempt: int = 0
-    max_attempts: int = 10
-    retry: RetryPolicy = RetryPolicy()
-    lease_duration: float = 30.0
+    max_attempts: int = _DEFAULTS.max_attempts  # the queue defaults' (a store gives each job its own)
+    retry: RetryPolicy = _DEFAULTS.retry
+    lease_duration: float = _DEFAULTS.lease_duration
     lease_token: str | None = None
     lease_expires_at: datetime | None = None
     worker_id: str | None = None

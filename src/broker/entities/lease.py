@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from broker.entities.job import JobState
+from broker.entities.queue import MAX_RETRY_DELAY
 from broker.entities.retry import RetryPolicy
 from broker.entities.values import value_object
 
@@ -71,10 +72,6 @@ class Failure:
     permanent: bool = False
     retry_after: float | None = None
     lease_expired: bool = False  # observed by the reaper: counts toward max_lease_expiries
-
-
-# Longer backoffs are cut to this (a century): later run_at values would not fit a datetime.
-MAX_RETRY_DELAY = 100 * 365.25 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,20 +4,18 @@ sections. A bad value stops start-up with a message naming the variable."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from broker.entities.errors import InvalidArgument
-from broker.entities.queue import Limits, QueueConfig, QueueDefaults
+from broker.entities.queue import Limits, QueueConfig
 from broker.entities.rate import Rate
-from broker.entities.retry import Jitter, RetryPolicy
+from broker.infra.env import Env as _Env
+from broker.infra.env import SettingsError
+from broker.infra.env import boolean as _bool
+from broker.infra.env import choice as _choice
+from broker.infra.limit_settings import read_limits, read_queues
 from broker.usecases.rate_limit import CALL_CLASSES
-
-
-class SettingsError(ValueError):
-    """A setting has a value the broker cannot use."""
 
 
 @dataclass(frozen=True)
@@ -100,39 +98,6 @@ class Settings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
 
-class _Env:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-
-    def get(self, name: str, default, cast=str):
-        raw = self.env.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = cast(raw)
-        except (ValueError, TypeError) as exc:
-            raise SettingsError(f"{name}={raw!r}: {exc}") from None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise SettingsError(f"{name}={raw!r}: must not be negative")
-        return value
-
-
-def _bool(raw: str) -> bool:
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _choice(*options: str):
-    def cast(raw: str) -> str:
-        if raw.lower() not in options:
-            raise ValueError(f"expected one of {', '.join(options)}")
-        return raw.lower()
-    return cast
-
-
 def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     """Settings from `env` (default: os.environ); `overrides` are dotted names, e.g. server__grpc_addr."""
     e = _Env(os.environ if env is None else env)
@@ -174,7 +139,8 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     o = ObserveSettings()
     observe = ObserveSettings(stats_cache=e.get("BROKER_STATS_CACHE", o.stats_cache, float),
                               dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool))
-    settings = Settings(database, server, maintenance, log, _limits(e), _queues(e), observe=observe,
+    limits = read_limits(e)
+    settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e))
     return _override(settings, overrides)
 
@@ -252,66 +218,6 @@ def _rates(raw: str) -> dict[str, Rate]:
 
 def _rate_limits(e: _Env) -> RateLimitSettings:
     return RateLimitSettings(e.get("BROKER_RATE_LIMITS", {}, _rates))
-
-
-def _limits(e: _Env) -> Limits:
-    d = Limits()
-    limits = Limits(
-        max_payload_bytes=e.get("BROKER_MAX_PAYLOAD_BYTES", d.max_payload_bytes, int),
-        max_batch=e.get("BROKER_MAX_BATCH", d.max_batch, int),
-        min_lease=e.get("BROKER_MIN_LEASE", d.min_lease, float),
-        max_lease=e.get("BROKER_MAX_LEASE", d.max_lease, float),
-        max_attempts=e.get("BROKER_MAX_ATTEMPTS_LIMIT", d.max_attempts, int),
-        max_wait=e.get("BROKER_MAX_WAIT", d.max_wait, float),
-        max_queue_names=e.get("BROKER_MAX_QUEUE_NAMES", d.max_queue_names, int),
-    )
-    if limits.max_batch < 1 or limits.max_lease < limits.min_lease:
-        raise SettingsError("BROKER_MAX_BATCH must be >= 1 and BROKER_MAX_LEASE >= BROKER_MIN_LEASE")
-    if limits.max_queue_names < 1:
-        raise SettingsError(f"BROKER_MAX_QUEUE_NAMES={limits.max_queue_names}: must be at least 1")
-    return limits
-
-
-def _queue_defaults(raw: Mapping, base: QueueDefaults, where: str) -> QueueDefaults:
-    known = {"max_attempts", "lease_duration", "retry_initial", "retry_max", "retry_multiplier", "retry_jitter",
-             "max_lease_expiries"}
-    unknown = set(raw) - known
-    if unknown:
-        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    try:
-        retry = RetryPolicy(
-            float(raw.get("retry_initial", base.retry.initial_delay)),
-            float(raw.get("retry_max", base.retry.max_delay)),
-            float(raw.get("retry_multiplier", base.retry.multiplier)),
-            Jitter(raw.get("retry_jitter", base.retry.jitter.value)),
-        )
-        lapses = int(raw.get("max_lease_expiries", base.max_lease_expiries))
-        if lapses < 1:
-            raise ValueError(f"max_lease_expiries must be at least 1, not {lapses}")
-        return QueueDefaults(int(raw.get("max_attempts", base.max_attempts)), retry,
-                             float(raw.get("lease_duration", base.lease_duration)), lapses)
-    except (InvalidArgument, ValueError) as exc:
-        raise SettingsError(f"{where}: {exc}") from None
-
-
-def _queues(e: _Env) -> QueueConfig:
-    flat = {k: v for k, v in {
-        "max_attempts": e.env.get("BROKER_DEFAULT_MAX_ATTEMPTS"),
-        "max_lease_expiries": e.env.get("BROKER_DEFAULT_MAX_LEASE_EXPIRIES"),
-        "lease_duration": e.env.get("BROKER_DEFAULT_LEASE"),
-        "retry_initial": e.env.get("BROKER_RETRY_INITIAL"),
-        "retry_max": e.env.get("BROKER_RETRY_MAX"),
-        "retry_multiplier": e.env.get("BROKER_RETRY_MULTIPLIER"),
-        "retry_jitter": e.env.get("BROKER_RETRY_JITTER"),
-    }.items() if v}
-    default = _queue_defaults(flat, QueueDefaults(), "BROKER_DEFAULT_*/BROKER_RETRY_*")
-    try:
-        per_queue = json.loads(e.env.get("BROKER_QUEUES") or "{}")
-        assert isinstance(per_queue, dict)
-    except (ValueError, AssertionError):
-        raise SettingsError('BROKER_QUEUES: expected a JSON object like {"emails": {"max_attempts": 5}}') from None
-    overrides = {name: _queue_defaults(raw, default, f"BROKER_QUEUES[{name!r}]") for name, raw in per_queue.items()}
-    return QueueConfig(default, overrides)
 
 
 def _override(settings: Settings, overrides: Mapping[str, object]) -> Settings:

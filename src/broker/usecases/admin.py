@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from broker.entities.errors import JobNotFound
 from broker.entities.job import Event, Job, JobState, check_job_id
-from broker.entities.queue import Limits, check_queue_name
+from broker.entities.queue import Limits
 from broker.entities.stats import QueueStats, WorkerLeases
 from broker.usecases.overview import ReadOverview
 from broker.usecases.paging import PageTokens
@@ -44,8 +44,8 @@ class ListJobs:
     async def __call__(self, queue: str | None, state: JobState | None, page_size: int,
                        page_token: str = "") -> Page:
         if queue:
-            check_queue_name(queue)
-        size = page_size or 100
+            self._limits.check_queue_name(queue)
+        size = page_size or self._limits.default_page_size
         self._limits.check_batch(size, "page_size")
         listing = f"{queue or ''}|{state.value if state else ''}"
         after = self._tokens.read(listing, page_token)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import check_storable
-from broker.entities.queue import Limits, QueueConfig, check_queue_name
+from broker.entities.queue import Limits, QueueConfig, check_priority
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.entities.values import value_object
 from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
@@ -68,8 +68,8 @@ class Enqueue:
 
     def _validate(self, spec: JobSpec, now: datetime, at: str) -> NewJob:
         limits = self._limits
-        check_queue_name(spec.queue, at + "queue")
-        _check_text(spec.kind, at + "kind", 128)
+        limits.check_queue_name(spec.queue, at + "queue")
+        _check_text(spec.kind, at + "kind", limits.max_kind_length)
         if len(spec.payload) > limits.max_payload_bytes:
             raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "
                                                   f"{limits.max_payload_bytes} bytes")
@@ -81,17 +81,14 @@ class Enqueue:
         key = spec.idempotency_key or None
         if key is not None:
             _check_text(key, at + "idempotency_key", limits.max_key_length)
-        if not -(2**31) <= spec.priority < 2**31:
-            raise InvalidArgument(at + "priority", "must fit in 32 bits")
+        check_priority(spec.priority, at + "priority")
         defaults = self._queues.for_queue(spec.queue)
         max_attempts = spec.max_attempts or defaults.max_attempts
-        if not 1 <= max_attempts <= limits.max_attempts:
-            raise InvalidArgument(at + "max_attempts", f"{max_attempts} is outside 1 to {limits.max_attempts}")
+        limits.check_attempts(max_attempts, at + "max_attempts")
         lease = spec.lease_duration if spec.lease_duration is not None else defaults.lease_duration
         limits.check_lease_duration(lease, at + "lease_duration")
         lapses = spec.max_lease_expiries or defaults.max_lease_expiries
-        if not 1 <= lapses <= limits.max_attempts:
-            raise InvalidArgument(at + "max_lease_expiries", f"{lapses} is outside 1 to {limits.max_attempts}")
+        limits.check_attempts(lapses, at + "max_lease_expiries")
         return NewJob(
             queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=spec.headers,
             idempotency_key=key, priority=spec.priority, run_at=spec.run_at or now,

@@ -67,8 +67,8 @@ class LeaseJobs:
         if not req.queues:
             raise InvalidArgument("queues", "name at least one queue")
         limits.check_queue_names(req.queues)
-        if not req.worker_id or len(req.worker_id) > 256:
-            raise InvalidArgument("worker_id", "must be 1-256 characters")
+        if not req.worker_id or len(req.worker_id) > limits.max_worker_id_length:
+            raise InvalidArgument("worker_id", f"must be 1-{limits.max_worker_id_length} characters")
         check_storable(req.worker_id, "worker_id")
         limits.check_batch(req.max_jobs, "max_jobs")
         if req.lease_duration is not None:

@@ -13,8 +13,6 @@ from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, Decider, EventSink, JobStore, Notifier
 from broker.usecases.settle import check_refs, results
 
-MAX_ERROR_CHARS = 16 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class NackItem:
@@ -39,12 +37,13 @@ class Nack:
         self._limits, self._rng = limits, rng
 
     async def __call__(self, items: Sequence[NackItem], request_id: str | None = None) -> list[LeaseResult]:
-        check_refs([i.ref for i in items], self._limits, "items")
+        limits = self._limits
+        check_refs([i.ref for i in items], limits, "items")
         for n, item in enumerate(items):
-            if item.retry_after is not None and not 0 <= item.retry_after <= 366 * 86400:
-                raise InvalidArgument(f"items[{n}].retry_after", "must be between 0 and a year")
-        failures = [(i.ref, Failure(storable(i.error[:MAX_ERROR_CHARS]) or "nacked", i.permanent, i.retry_after))
-                    for i in items]
+            if item.retry_after is not None and not 0 <= item.retry_after <= limits.max_retry_after:
+                raise InvalidArgument(f"items[{n}].retry_after", f"must be 0 to {limits.max_retry_after:.0f} seconds")
+        cut = limits.max_error_chars
+        failures = [(i.ref, Failure(storable(i.error[:cut]) or "nacked", i.permanent, i.retry_after)) for i in items]
         now = self._clock.now()
         calls, events = await self._store.fail(failures, now, decider(now, self._rng))
         self._events.record(events, request_id)

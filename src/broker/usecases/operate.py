@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from broker.entities.errors import IllegalTransition, InvalidArgument, JobNotFound
 from broker.entities.job import Job, JobState, check_job_id
-from broker.entities.queue import Limits, check_queue_name
+from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
 
@@ -14,7 +14,7 @@ def _targets(job_ids: Sequence[str], queue: str | None, limits: Limits) -> list[
     if bool(job_ids) == bool(queue):
         raise InvalidArgument("job_ids", "give either job_ids or a queue, not both or neither")
     if queue:
-        check_queue_name(queue)
+        limits.check_queue_name(queue)
         return []
     limits.check_batch(len(job_ids), "job_ids")
     return [check_job_id(j, f"job_ids[{i}]") for i, j in enumerate(job_ids)]

@@ -36,8 +36,11 @@ class AsyncClient:
         options: ConnectionOptions | None = None,
         channel: grpc.aio.Channel | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_batch: int = _requests.DEFAULT_MAX_BATCH,
     ) -> None:
-        """``options`` holds every connection setting; the keywords override it."""
+        """``options`` holds every connection setting; the keywords override it; ``max_batch``
+        as in ``Client``."""
+        self.max_batch = _requests.check_max_batch(max_batch)
         self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
         self._call = AsyncCalls(self.options, channel, sleep)
         self._stub = job_service_pb2_grpc.JobServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
@@ -75,7 +78,7 @@ class AsyncClient:
                             timeout: float | None = None) -> list[EnqueueResult]:
         """Add many jobs; see ``Client.enqueue_batch``."""
         results: list[EnqueueResult] = []
-        for chunk, request in _requests.batch_requests(_requests.keyed(jobs)):
+        for chunk, request in _requests.batch_requests(_requests.keyed(jobs), self.max_batch):
             response = await self._call(self._stub.EnqueueBatch, request, timeout)
             results.extend(_requests.batch_results(chunk, response))
         return results

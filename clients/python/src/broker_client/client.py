@@ -40,9 +40,13 @@ class Client:
         options: ConnectionOptions | None = None,
         channel: grpc.Channel | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_batch: int = _requests.DEFAULT_MAX_BATCH,
     ) -> None:
         """``options`` holds every connection setting; the keywords override it.
-        ``channel`` replaces the channel the options would build (tests use it)."""
+        ``channel`` replaces the channel the options would build (tests use it).
+        ``max_batch``: jobs per EnqueueBatch call, 1,000 by default (the broker's default
+        BROKER_MAX_BATCH); give a broker with a lower limit its value."""
+        self.max_batch = _requests.check_max_batch(max_batch)
         self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
         self._call = Calls(self.options, channel, sleep)
         self._stub = job_service_pb2_grpc.JobServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
@@ -82,10 +86,10 @@ class Client:
         return _requests.result(job, response)
 
     def enqueue_batch(self, jobs: Iterable[JobRequest], *, timeout: float | None = None) -> list[EnqueueResult]:
-        """Add many jobs, up to 1,000 per call (larger inputs are split), one result per job
-        in order. Each chunk is atomic on the broker and retried as a whole."""
+        """Add many jobs, up to ``max_batch`` per call (larger inputs are split), one result per
+        job in order. Each chunk is atomic on the broker and retried as a whole."""
         results: list[EnqueueResult] = []
-        for chunk, request in _requests.batch_requests(_requests.keyed(jobs)):
+        for chunk, request in _requests.batch_requests(_requests.keyed(jobs), self.max_batch):
             response = self._call(self._stub.EnqueueBatch, request, timeout)
             results.extend(_requests.batch_results(chunk, response))
         return results

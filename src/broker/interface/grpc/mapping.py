@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
+from broker.entities.queue import MAX_DURATION
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.usecases.enqueue import JobSpec, RetrySpec
 from broker.v1 import job_pb2, job_service_pb2
@@ -27,16 +28,12 @@ JITTER_FROM_WIRE = {v: k for k, v in JITTER_TO_WIRE.items()}
 OUTCOME_TO_WIRE = {Outcome.OK: job_service_pb2.LEASE_OUTCOME_OK, Outcome.LOST: job_service_pb2.LEASE_OUTCOME_LOST,
                    Outcome.NOT_FOUND: job_service_pb2.LEASE_OUTCOME_NOT_FOUND}
 
-# Durations past this are absurd for any field here; beyond it floats lose the nanoseconds anyway.
-_MAX_SECONDS = 10 * 366 * 86400
-
-
 def seconds(msg, parent, field: str) -> float | None:
     """A Duration field in seconds, or None when unset."""
     if not parent.HasField(field):
         return None
     value = msg.seconds + msg.nanos / 1e9
-    if not -_MAX_SECONDS <= value <= _MAX_SECONDS:
+    if not -MAX_DURATION <= value <= MAX_DURATION:
         raise InvalidArgument(field, "is out of range")
     if value < 0:
         raise InvalidArgument(field, "must not be negative")
