@@ -61,23 +61,11 @@ async def _run(settings) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from broker.infra import embedded
-    from broker.infra.pg.migrate import migrate
+    from broker import app
 
     settings = settings_mod.load(database__url=args.database_url)
     logs.configure(settings.log.level, settings.log.format)
-
-    async def run() -> list[str]:
-        import asyncpg
-
-        url = settings.database.url or embedded.start(settings.database.data_dir, keep_running=True).url
-        conn = await asyncpg.connect(url)
-        try:
-            return await migrate(conn)
-        finally:
-            await conn.close()
-
-    applied = asyncio.run(run())
+    applied = asyncio.run(app.run_migrations(settings))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 

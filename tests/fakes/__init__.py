@@ -6,11 +6,11 @@ The in-memory store is checked against the PostgreSQL one by tests/contract, so 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from broker.entities.job import Event
+from broker.infra.pg.listen import LocalNotifier
 from tests.fakes.memory_store import InMemoryJobStore
 
 __all__ = ["InMemoryJobStore", "ManualClock", "RecordingEventSink", "RecordingNotifier"]
@@ -36,56 +36,49 @@ class ManualClock:
 
 
 class RecordingNotifier:
-    """Records notifications and waits.
+    """Records notifications and waits; the waking itself is the real LocalNotifier's (one
+    waiting call per queue, the longest waiting; tests/unit/test_notifier.py runs the same
+    checks on both).
 
     With a clock, a wait that nobody ends by notifying one of its queues (while the waiter yields
     to the loop once) moves the clock by its timeout and returns: simulated time, no sleeping.
-    Without a clock, a wait lasts until `notify` names one of its queues or `close` is called,
-    whatever its timeout: a test decides when it ends.
+    Without a clock, a wait lasts until a notification wakes it or `close` is called, whatever
+    its timeout: a test decides when it ends.
     """
 
     def __init__(self, clock: ManualClock | None = None) -> None:
         self.notified: list[list[str]] = []
         self.waits: list[tuple[tuple[str, ...], float]] = []
         self._clock = clock
-        self._waiters: list[tuple[frozenset[str], asyncio.Event]] = []
-        self._closed = False
+        self._real = LocalNotifier()
+        self._waiting = 0
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._real.closed
 
     @property
     def waiting(self) -> int:
         """How many waits are in progress."""
-        return len(self._waiters)
+        return self._waiting
 
     def notify(self, queues: Sequence[str]) -> None:
         self.notified.append(list(queues))
-        for names, event in self._waiters:
-            if names.intersection(queues):
-                event.set()
+        self._real.notify(queues)
 
     async def wait(self, queues: Sequence[str], timeout: float) -> None:
         self.waits.append((tuple(queues), timeout))
-        if self._closed:
-            return
-        entry = (frozenset(queues), asyncio.Event())
-        self._waiters.append(entry)
+        self._waiting += 1
         try:
             if self._clock is None:
-                await entry[1].wait()
-            else:
-                await asyncio.sleep(0)
-                if not entry[1].is_set():
-                    self._clock.advance(timeout)
+                await self._real.wait(queues, None)
+            elif not await self._real.wait(queues, 0):  # 0: gives the loop one turn
+                self._clock.advance(timeout)
         finally:
-            self._waiters.remove(entry)
+            self._waiting -= 1
 
     def close(self) -> None:
-        self._closed = True
-        for _, event in self._waiters:
-            event.set()
+        self._real.close()
 
 
 class RecordingEventSink:

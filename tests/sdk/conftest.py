@@ -1,4 +1,5 @@
-"""Fixtures for the SDK's unit tests: an in-memory JobService on a real grpc.aio server."""
+"""Fixtures for the SDK's unit tests: the broker's own JobService over the in-memory store, on
+a real grpc.aio server (memory_broker.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from .fakes import FakeJobService, serve
+from .memory_broker import MemoryBroker, serving
 
 
 @pytest.fixture
-async def fake_broker() -> AsyncIterator[FakeJobService]:
-    """A FakeJobService served on 127.0.0.1:<free port>; its address is ``.address``."""
-    fake = FakeJobService()
-    server, address = await serve(fake)
-    fake.address = address  # type: ignore[attr-defined]
-    yield fake
-    await server.stop(None)
+async def memory_broker() -> AsyncIterator[MemoryBroker]:
+    """The broker's servicers over the in-memory store on 127.0.0.1:<free port> (``.address``)."""
+    async with serving() as broker:
+        yield broker

@@ -9,12 +9,15 @@ import asyncio
 import grpc
 import pytest
 
+from broker.entities.job import JobState
 from broker_client import AsyncClient, ConnectionOptions, JobRequest
 from broker_client.channel import aio_channel
 from broker_client.retry_info import retry_delay
 from broker_client.v1 import job_service_pb2 as pb, job_service_pb2_grpc
 from broker_client.worker.rpc import WorkerRpc
 from broker_client.worker.session_rpc import CallFailed, SessionRpc, _failure
+
+from .memory_broker import serving
 
 
 def session_rpc(address: str, queue: str) -> tuple[SessionRpc, grpc.aio.Channel]:
@@ -79,14 +82,20 @@ async def test_after_the_stream_ends_the_next_call_opens_a_new_one(broker_server
         await channel.close()
 
 
-async def test_a_broker_without_sessions_gets_unary_calls(fake_broker):
-    rpc, channel = session_rpc(fake_broker.address, "q")
-    try:
-        assert await rpc.lease(1, 0) == [] and rpc.unary_only
-        assert await rpc.ack([]) == []
-    finally:
-        await rpc.close()
-        await channel.close()
+async def test_a_broker_without_sessions_gets_unary_calls():
+    async with serving(sessions=False) as broker:
+        rpc, channel = session_rpc(broker.address, "q")
+        try:
+            assert await rpc.lease(1, 0) == [] and rpc.unary_only
+            async with AsyncClient(broker.address) as client:
+                job_id = (await client.enqueue("q", "k")).job_id
+            [leased] = await rpc.lease(1, 0)
+            await rpc.ack([(leased.job.id, leased.lease_token)])
+        finally:
+            await rpc.close()
+            await channel.close()
+        assert broker.job(job_id).state == JobState.SUCCEEDED
+        assert [len(broker.requests[name]) for name in ("Lease", "Ack")] == [2, 1]  # as unary calls
 
 
 async def test_a_lease_given_up_on_is_stopped_on_the_broker(broker_server, queue):

@@ -11,10 +11,10 @@ import textwrap
 
 import pytest
 
+from broker.entities.job import JobState
 from broker_client import PermanentError, Registry, Worker, cli
 from broker_client.discovery import NoHandlersFound, find_worker
 from broker_client.testing import InMemoryBroker, arun_job, run_job
-from broker_client.v1 import job_pb2
 
 from .helpers import eventually
 
@@ -129,76 +129,77 @@ def test_discovery_merges_module_level_workers_and_registries(jobs_module):
         find_worker("empty_mod")
 
 
-async def test_brokerctl_enqueue(fake_broker, capsys):
-    argv = ["enqueue", "mail", "send", '{"to": "ada"}', "--target", fake_broker.address,
+async def test_brokerctl_enqueue(memory_broker, capsys):
+    argv = ["enqueue", "mail", "send", '{"to": "ada"}', "--target", memory_broker.address,
             "--header", "trace=abc", "--priority", "-1", "--idempotency-key", "once"]
     assert await asyncio.to_thread(cli.main, argv) == 0
     printed = json.loads(capsys.readouterr().out)
-    job = fake_broker.jobs[printed["job_id"]]
-    assert printed["created"] and job.spec.payload == b'{"to": "ada"}' and job.spec.priority == -1
-    assert job.spec.headers == {"trace": "abc"} and job.spec.idempotency_key == "once"
+    job = memory_broker.job(printed["job_id"])
+    assert printed["created"] and job.payload == b'{"to": "ada"}' and job.priority == -1
+    assert job.headers == {"trace": "abc"} and job.idempotency_key == "once"
 
 
-async def running_job(fake_broker, jobs_module, kind: str, payload: str, grace: float,
+async def running_job(memory_broker, jobs_module, kind: str, payload: str, grace: float,
                       module: str = "myjobs", **popen):
-    """One job enqueued with brokerctl, and a `brokerctl worker` process running it."""
-    argv = ["enqueue", "mail", kind, payload, "--target", fake_broker.address]
+    """One job enqueued with brokerctl, a `brokerctl worker` process running it, and a function
+    that reads the job as the broker holds it now."""
+    argv = ["enqueue", "mail", kind, payload, "--target", memory_broker.address]
     assert await asyncio.to_thread(cli.main, argv) == 0
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(jobs_module), *sys.path])}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker_client", "worker", module, "--target", fake_broker.address,
+        sys.executable, "-m", "broker_client", "worker", module, "--target", memory_broker.address,
         "--grace", str(grace), env=env, cwd=jobs_module, **popen)
-    [job] = fake_broker.jobs.values()
-    await eventually(lambda: job.state == job_pb2.JOB_STATE_RUNNING, timeout=20)
-    return proc, job
+    [job_id] = memory_broker.jobs
+    await eventually(lambda: memory_broker.job(job_id).state == JobState.RUNNING, timeout=20)
+    return proc, lambda: memory_broker.job(job_id)
 
 
-async def test_brokerctl_worker_drains_on_sigterm_and_exits_0(fake_broker, jobs_module):
-    proc, job = await running_job(fake_broker, jobs_module, "send", '{"sleep": 0.5}', grace=10)
+async def test_brokerctl_worker_drains_on_sigterm_and_exits_0(memory_broker, jobs_module):
+    proc, job = await running_job(memory_broker, jobs_module, "send", '{"sleep": 0.5}', grace=10)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
-    assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1
+    assert job().state == JobState.SUCCEEDED and job().attempt == 1
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_a_signal_to_the_process_group_drains_a_worker_with_cpu_bound_handlers(
-        fake_broker, jobs_module, sig):
+        memory_broker, jobs_module, sig):
     # A terminal sends Ctrl-C's SIGINT to the whole foreground process group (a service manager
     # may send SIGTERM so): to the worker and the processes of its pool. That is one signal
     # (drain), not several (stop now).
     started = jobs_module / "crunch-started"
     payload = json.dumps({"started": str(started), "seconds": 1.0})
-    proc, job = await running_job(fake_broker, jobs_module, "crunch", payload, grace=20, module="cpujobs",
+    proc, job = await running_job(memory_broker, jobs_module, "crunch", payload, grace=20, module="cpujobs",
                                   start_new_session=True)
     await eventually(started.exists, timeout=20)
     os.killpg(proc.pid, sig)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
-    assert job.state == job_pb2.JOB_STATE_SUCCEEDED and job.attempt == 1 and not job.errors
+    assert job().state == JobState.SUCCEEDED and job().attempt == 1 and not job().errors
 
 
-async def test_a_stuck_sync_handler_does_not_keep_the_worker_process_alive(fake_broker, jobs_module):
-    proc, job = await running_job(fake_broker, jobs_module, "block", "{}", grace=0.2)
+async def test_a_stuck_sync_handler_does_not_keep_the_worker_process_alive(memory_broker, jobs_module):
+    proc, job = await running_job(memory_broker, jobs_module, "block", "{}", grace=0.2)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 0
-    assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]
+    assert job().state == JobState.PENDING and "shut down" in job().last_error
 
 
-async def test_a_second_sigterm_stops_at_once_and_nacks_for_redelivery(fake_broker, jobs_module):
-    proc, job = await running_job(fake_broker, jobs_module, "send", '{"sleep": 120}', grace=600)
+async def test_a_second_sigterm_stops_at_once_and_nacks_for_redelivery(memory_broker, jobs_module):
+    proc, job = await running_job(memory_broker, jobs_module, "send", '{"sleep": 120}', grace=600)
     proc.send_signal(signal.SIGTERM)
     await asyncio.sleep(0.2)
     assert proc.returncode is None  # draining: the job has 600 s
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 20) == 1
-    assert job.state == job_pb2.JOB_STATE_PENDING and "shut down" in job.errors[-1]
+    assert job().state == JobState.PENDING and "shut down" in job().last_error
 
 
-async def test_the_servers_broker_command_forwards_to_brokerctl(fake_broker, capsys):
+async def test_the_servers_broker_command_forwards_to_brokerctl(memory_broker, capsys):
     from broker import cli as server_cli
 
-    argv = ["enqueue", "mail", "send", "{}", "--target", fake_broker.address]
+    argv = ["enqueue", "mail", "send", "{}", "--target", memory_broker.address]
     assert await asyncio.to_thread(server_cli.main, argv) == 0
-    assert json.loads(capsys.readouterr().out)["job_id"] in fake_broker.jobs
+    assert json.loads(capsys.readouterr().out)["job_id"] in memory_broker.jobs
 
 
 def test_brokerctl_worker_flags_override_the_module_settings():

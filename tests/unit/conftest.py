@@ -1,5 +1,6 @@
-"""Interactors wired to the fakes: an in-memory store, a clock that moves only when told, and a
-notifier and event sink that record what they are told."""
+"""Interactors wired to the fakes by the broker's own build step (broker.app.build): an
+in-memory store, a clock that moves only when told, and a notifier and event sink that record
+what they are told."""
 
 from __future__ import annotations
 
@@ -8,24 +9,19 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from broker.app.build import build
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
-from broker.usecases.ack import Ack
-from broker.usecases.admin import GetJob, ListJobs, Stats, Workers
-from broker.usecases.enqueue import Enqueue, JobSpec
-from broker.usecases.heartbeat import Heartbeat
-from broker.usecases.lease import LeaseJobs, LeaseRequest
-from broker.usecases.nack import Nack
-from broker.usecases.overview import ReadOverview
-from broker.usecases.paging import PageTokens
-from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
-from broker.usecases.prune import PruneFinished
-from broker.usecases.reap import ReapExpired
+from broker.infra.settings import MaintenanceSettings, ObserveSettings, Settings
+from broker.usecases.admin import Workers
+from broker.usecases.enqueue import JobSpec
+from broker.usecases.lease import LeaseRequest
 from tests.fakes import InMemoryJobStore, ManualClock, RecordingEventSink, RecordingNotifier
 
 # Retries in the queue "steady" wait exactly 1 s, 2 s, 4 s ... (no jitter).
 STEADY = QueueDefaults(max_attempts=3, retry=RetryPolicy(1.0, 60.0, 2.0, Jitter.NONE), lease_duration=30.0)
 SEED = 1234
+PAGE_SECRET = b"unit tests' page token secret"
 
 
 @dataclass
@@ -41,22 +37,18 @@ class World:
     def __post_init__(self) -> None:
         if self.notifier is None:
             self.notifier = RecordingNotifier(self.clock)
-        store, clock, notifier, sink, limits = self.store, self.clock, self.notifier, self.sink, self.limits
-        self.enqueue = Enqueue(store, clock, notifier, sink, self.queues, limits)
-        self.lease = LeaseJobs(store, clock, notifier, sink, limits)
-        self.heartbeat = Heartbeat(store, clock, limits)
-        self.ack = Ack(store, clock, sink, limits)
-        self.nack = Nack(store, clock, notifier, sink, limits, random.Random(SEED))
-        self.reap = ReapExpired(store, clock, notifier, sink, rng=random.Random(SEED))
-        self.prune = PruneFinished(store, clock, self.retention)
-        self.get_job = GetJob(store)
-        self.list_jobs = ListJobs(store, limits, PageTokens(b"unit tests' page token secret"))
-        self.overview = ReadOverview(store, clock, ttl=0)  # no caching: each read sees the store
-        self.stats = Stats(self.overview)
+        settings = Settings(limits=self.limits, queues=self.queues,
+                            maintenance=MaintenanceSettings(retention=self.retention),
+                            observe=ObserveSettings(stats_cache=0))  # each read sees the store
+        use = build(settings, store=self.store, clock=self.clock, notifier=self.notifier, sinks=(self.sink,),
+                    page_secret=PAGE_SECRET, rng=random.Random(SEED))
+        jobs, admin = use.jobs, use.admin
+        self.enqueue, self.lease, self.heartbeat, self.ack, self.nack = (
+            jobs.enqueue, jobs.lease, jobs.heartbeat, jobs.ack, jobs.nack)
+        self.get_job, self.list_jobs, self.stats = admin.get_job, admin.list_jobs, admin.stats
+        self.redrive, self.cancel, self.purge = admin.redrive, admin.cancel, admin.purge
+        self.reap, self.prune, self.overview = use.reaper, use.pruner, use.overview
         self.workers = Workers(self.overview)
-        self.redrive = RedriveJobs(store, clock, notifier, sink, limits)
-        self.cancel = CancelJob(store, clock, sink)
-        self.purge = PurgeJobs(store, limits)
 
     async def add(self, queue: str = "steady", count: int = 1, **fields) -> list[str]:
         inserted = await self.enqueue([JobSpec(queue=queue, kind="task", **fields) for _ in range(count)])

@@ -42,9 +42,10 @@ class LocalNotifier:
                     event.set()
                     break
 
-    async def wait(self, queues: Sequence[str], timeout: float) -> None:
+    async def wait(self, queues: Sequence[str], timeout: float | None) -> bool:
+        """True when a notification (or close) woke this call, False when the timeout passed."""
         if self._closed:
-            return
+            return True
         event = asyncio.Event()
         for queue in queues:
             self._waiters.setdefault(queue, {})[event] = None
@@ -60,6 +61,7 @@ class LocalNotifier:
             raise
         finally:
             self._discard(queues, event)
+        return event.is_set()
 
     def _discard(self, queues: Sequence[str], event: asyncio.Event) -> None:
         for queue in queues:

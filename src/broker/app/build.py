@@ -1,0 +1,118 @@
+"""The pure build step: settings and the ports' adapters in, the interactors and servicers out.
+
+Nothing here opens a connection, binds a port or starts a task: `serve` calls it with PostgreSQL
+and the system clock, the unit tests with the in-memory store and a clock they move, the SDK's
+tests with the in-memory store behind a real gRPC server.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from broker.infra.logs import FanOutSink
+from broker.infra.settings import Settings
+from broker.interface.grpc.admin_service import AdminUseCases
+from broker.interface.grpc.interceptors import InFlightStage, build_chain
+from broker.interface.grpc.job_service import JobUseCases
+from broker.interface.grpc.server import Health, build_server, pending_calls
+from broker.interface.http.api import DashboardUseCases
+from broker.usecases.ack import Ack
+from broker.usecases.admin import GetJob, ListJobs, Stats
+from broker.usecases.authenticate import Authenticate
+from broker.usecases.enqueue import Enqueue
+from broker.usecases.heartbeat import Heartbeat
+from broker.usecases.keys import CreateKey, ListKeys, RevokeKey
+from broker.usecases.lease import LeaseJobs
+from broker.usecases.nack import Nack
+from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
+from broker.usecases.overview import ReadOverview, Throughput
+from broker.usecases.paging import PageTokens
+from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
+from broker.usecases.prune import PruneFinished
+from broker.usecases.rate_limit import RateLimiter
+from broker.usecases.reap import ReapExpired
+
+# Lapsed leases one reaper pass takes at most; a full pass runs the next one at once.
+REAP_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class UseCases:
+    """The broker's interactors, grouped as the servicers and loops take them."""
+
+    jobs: JobUseCases
+    admin: AdminUseCases
+    dashboard: DashboardUseCases | None  # None with BROKER_DASHBOARD off
+    overview: ReadOverview
+    reaper: ReapExpired
+    pruner: PruneFinished
+    authenticate: Authenticate | None  # None with BROKER_AUTH off
+    limiter: RateLimiter
+
+
+@dataclass(frozen=True)
+class KeyAdmin:
+    """The operators' key commands (`broker keys`)."""
+
+    create: CreateKey
+    list: ListKeys
+    revoke: RevokeKey
+
+
+def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifier, page_secret: bytes,
+          sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
+          rng: random.Random | None = None) -> UseCases:
+    """Every interactor, wired to the adapters given. `sinks` hear of every committed state
+    change (as does the overview, whose cache it makes stale); `keys` is required with
+    BROKER_AUTH on; `rng` fixes the retry jitter."""
+    if settings.security.auth and keys is None:
+        raise ValueError("build: BROKER_AUTH is on but no key store was given")
+    overview = ReadOverview(store, clock, settings.observe.stats_cache)
+    sink = FanOutSink(*sinks, overview)
+    limits, m = settings.limits, settings.maintenance
+    jobs = JobUseCases(
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
+        heartbeat=Heartbeat(store, clock, limits),
+        ack=Ack(store, clock, sink, limits),
+        nack=Nack(store, clock, notifier, sink, limits, rng),
+    )
+    admin = AdminUseCases(
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
+        stats=Stats(overview, limits),
+        redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
+        purge=PurgeJobs(store, limits),
+    )
+    dashboard = DashboardUseCases(
+        overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
+        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
+    ) if settings.observe.dashboard else None
+    return UseCases(
+        jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
+        reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng),
+        pruner=PruneFinished(store, clock, m.retention),
+        authenticate=Authenticate(keys) if settings.security.auth else None,
+        limiter=RateLimiter(settings.rate_limits.rates),
+    )
+
+
+def key_admin(keys: KeyStore, clock: Clock) -> KeyAdmin:
+    return KeyAdmin(CreateKey(keys, clock), ListKeys(keys), RevokeKey(keys, clock))
+
+
+def grpc_server(settings: Settings, use: UseCases, health: Health, observe_rpc=None,
+                outer: Sequence[object] = ()) -> tuple[grpc.aio.Server, InFlightStage]:
+    """The gRPC server with its servicers behind the request pipeline (not bound, not started).
+    `observe_rpc` records each call's duration (the metrics); `outer` interceptors run first."""
+    srv = settings.server
+    in_flight = InFlightStage(srv.max_in_flight, srv.max_long_polls)
+    metrics = {"observe_rpc": observe_rpc} if observe_rpc is not None else {}
+    chain = build_chain(**metrics, authenticate=use.authenticate, limiter=use.limiter,
+                        access_log=settings.log.access, in_flight=in_flight)
+    server = build_server(use.jobs, use.admin, health, [*outer, *chain], srv.reflection,
+                          pending_calls(srv.max_in_flight, srv.max_long_polls))
+    return server, in_flight
