@@ -12,7 +12,7 @@ import asyncpg
 from broker.entities.job import Event, Job, JobState, Reason
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
-from broker.infra.pg import rows, sql
+from broker.infra.pg import queries, rows, sql
 from broker.infra.pg.conn import CONNECTION_ERRORS, Connections, guarded as _guarded  # noqa: F401
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -114,18 +114,18 @@ class PgJobStore:
     @_guarded
     async def get(self, job_id: str) -> Job | None:
         async with self._conn() as conn:
-            row = await conn.fetchrow(sql.GET, job_id)
+            row = await conn.fetchrow(queries.GET, job_id)
         return rows.job(row) if row else None
 
     @_guarded
     async def history(self, job_id: str) -> list[Event]:
         async with self._conn() as conn:
-            return [rows.event(r) for r in await conn.fetch(sql.HISTORY, job_id)]
+            return [rows.event(r) for r in await conn.fetch(queries.HISTORY, job_id)]
 
     @_guarded
     async def get_with_history(self, job_id: str) -> tuple[Job | None, list[Event]]:
         async with self._conn() as conn:
-            row = await conn.fetchrow(sql.GET_WITH_HISTORY, job_id)
+            row = await conn.fetchrow(queries.GET_WITH_HISTORY, job_id)
         if row is None:
             return None, []
         return rows.job(row), [rows.event(e) for e in row["history"]]
@@ -145,7 +145,7 @@ class PgJobStore:
     async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[Job]:
         args = [a for a in (queue, state and state.value) if a] + list(after or ()) + [limit]
-        statement = sql.list_jobs(bool(queue), bool(state), bool(after))
+        statement = queries.list_jobs(bool(queue), bool(state), bool(after))
         async with self._planned() as conn:
             found = await conn.fetch(statement, *args)
         return [rows.job(r) for r in found]
@@ -153,19 +153,19 @@ class PgJobStore:
     @_guarded
     async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]:
         async with self._planned() as conn:
-            states = await conn.fetch(sql.STATS_STATES, list(queues), now)
-            windows = await conn.fetch(sql.STATS_WINDOWS, list(queues), now)
+            states = await conn.fetch(queries.STATS_STATES, list(queues), now)
+            windows = await conn.fetch(queries.STATS_WINDOWS, list(queues), now)
         return _stats(states, windows)
 
     @_guarded
     async def workers(self, now: datetime) -> list[WorkerLeases]:
         async with self._planned() as conn:
-            return [WorkerLeases(r[0], r[1], r[2], r[3]) for r in await conn.fetch(sql.WORKERS)]
+            return [WorkerLeases(r[0], r[1], r[2], r[3]) for r in await conn.fetch(queries.WORKERS)]
 
     @_guarded
     async def throughput(self, queues: Sequence[str], since: datetime, now: datetime) -> list[MinuteCounts]:
         async with self._planned() as conn:
-            found = await conn.fetch(sql.THROUGHPUT, list(queues), since, now)
+            found = await conn.fetch(queries.THROUGHPUT, list(queues), since, now)
         return [MinuteCounts(r[0], r[1], WindowCounts(r[2], r[3], r[4], r[5])) for r in found]
 
     @_guarded
@@ -182,21 +182,21 @@ class PgJobStore:
     async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
         async with self._conn() as conn:
             found = await conn.fetch(sql.CANCEL, job_id, now)
-            row = await conn.fetchrow(sql.GET, job_id)
+            row = await conn.fetchrow(queries.GET, job_id)
         events = [Event(r[0], r[1], rows.state(r[5]), JobState.CANCELLED, Reason.CANCEL, r[3], now,
                         kind=r[2], worker_id=r[4]) for r in found]
         return (rows.job(row) if row else None), events
 
     @_guarded
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
-        statement, target = (sql.PURGE_QUEUE, queue) if queue else (sql.PURGE_IDS, list(job_ids))
+        statement, target = (queries.PURGE_QUEUE, queue) if queue else (queries.PURGE_IDS, list(job_ids))
         async with self._planned(readonly=False) as conn:
             return await conn.fetchval(statement, state.value, target)
 
     @_guarded
     async def prune(self, finished_before: datetime, limit: int) -> int:
         async with self._conn() as conn:
-            return await conn.fetchval(sql.PRUNE, finished_before, limit)
+            return await conn.fetchval(queries.PRUNE, finished_before, limit)
 
     @_guarded
     async def ping(self) -> None:
