@@ -47,7 +47,7 @@ async def store_with_backlog(own_database):
 
 HOT_STATEMENTS = {
     "claim": sql.CLAIM, "extend": sql.EXTEND, "complete": sql.COMPLETE,
-    "lock for failure": sql.LOCK_FOR_FAILURE, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL,
+    "held": sql.HELD, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL, "expire": sql.EXPIRE,
     "enqueue": sql.ENQUEUE, "existing keys": sql.EXISTING_KEYS, "get": queries.GET, "history": queries.HISTORY,
     "get with history": queries.GET_WITH_HISTORY,
     "cancel": sql.CANCEL, "redrive ids": sql.REDRIVE_IDS, "redrive queue": sql.REDRIVE_QUEUE,
