@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from broker.entities.job import Event, Job
-from broker.entities.lease import LeaseRef
+from broker.entities.job import Event, Job, JobState
+from broker.entities.lease import Failure, LeaseRef
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.usecases.nack import decider
 from broker.usecases.ports import JobStore, NewJob
@@ -59,6 +59,23 @@ async def leased(store: JobStore, queue: str, now: datetime, count: int, **field
     """`count` jobs of their own, enqueued and leased at `now`."""
     await add(store, queue, now, count=count, **fields)
     return await lease(store, queue, now, count=count)
+
+
+async def in_state(store: JobStore, queue: str, t0: datetime, state: JobState, lease_duration: float = 30.0) -> Job:
+    """A job of its own in `state` that still carries the token of its one lease (nack and cancel
+    keep it), so only the state can keep a lease call from moving it."""
+    job = await running(store, queue, t0, lease_duration=lease_duration)
+    if state is JobState.PENDING:  # a retry, ready at once
+        await store.fail([(ref(job), Failure("once", retry_after=0.0))], t0, decide(t0))
+    elif state is JobState.SUCCEEDED:
+        await store.complete([ref(job)], t0)
+    elif state is JobState.DEAD:
+        await store.fail([(ref(job), Failure("fatal", permanent=True))], t0, decide(t0))
+    elif state is JobState.CANCELLED:
+        await store.cancel(job.id, t0)
+    job = await store.get(job.id)
+    assert job.state is state
+    return job
 
 
 def ref(job: Job, token: str | None = None) -> LeaseRef:

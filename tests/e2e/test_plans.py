@@ -13,7 +13,7 @@ import pytest
 from broker.entities.job import JobState
 from broker.entities.lease import LeaseRef
 from broker.entities.retry import Jitter, RetryPolicy
-from broker.infra.pg import sql
+from broker.infra.pg import queries, sql
 from broker.infra.pg.pool import create_pool
 from broker.infra.pg.store import PgJobStore
 from broker.infra.settings import DatabaseSettings
@@ -47,11 +47,11 @@ async def store_with_backlog(own_database):
 
 HOT_STATEMENTS = {
     "claim": sql.CLAIM, "extend": sql.EXTEND, "complete": sql.COMPLETE,
-    "lock for failure": sql.LOCK_FOR_FAILURE, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL,
-    "enqueue": sql.ENQUEUE, "existing keys": sql.EXISTING_KEYS, "get": sql.GET, "history": sql.HISTORY,
-    "get with history": sql.GET_WITH_HISTORY,
+    "held": sql.HELD, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL, "expire": sql.EXPIRE,
+    "enqueue": sql.ENQUEUE, "existing keys": sql.EXISTING_KEYS, "get": queries.GET, "history": queries.HISTORY,
+    "get with history": queries.GET_WITH_HISTORY,
     "cancel": sql.CANCEL, "redrive ids": sql.REDRIVE_IDS, "redrive queue": sql.REDRIVE_QUEUE,
-    "purge ids": sql.PURGE_IDS, "prune": sql.PRUNE,
+    "purge ids": queries.PURGE_IDS, "prune": queries.PRUNE,
 }  # PURGE_QUEUE runs with a custom plan (its state decides the index): store.purge
 
 
@@ -122,5 +122,5 @@ async def test_operator_reads_are_planned_for_their_values_and_leave_the_connect
         assert not conn.is_in_transaction()
         async with conn.transaction(readonly=True):
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql.STATS_WINDOWS, ["plans"], NOW))
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + queries.STATS_WINDOWS, ["plans"], NOW))
         assert "$" not in plan  # planned with the values themselves

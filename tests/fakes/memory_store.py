@@ -1,9 +1,10 @@
 """InMemoryJobStore: the JobStore port kept in dictionaries, for unit tests.
 
 It follows PgJobStore call for call (tests/contract runs one suite against both), and it takes
-its rules from the entities: the legal transitions (`check_transition`, `sources`) and, through
-the `decide` callback, where a failed attempt goes. No method awaits anything, so each call is
-atomic on the event loop, as one transaction is in PostgreSQL.
+its rules from the entities, read at each call: the moves (`MOVES`: which states each one leaves
+and leads to, every change checked by `check_transition`), the lease fence (`fence`, `holds`)
+and, through the `decide` callback, where a failed attempt goes. No method awaits anything, so
+each call is atomic on the event loop, as one transaction is in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from broker.entities.errors import Unavailable
-from broker.entities.job import AttemptError, Event, Job, JobState, Reason, check_transition, sources
-from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
+from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
+from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -46,73 +47,66 @@ class InMemoryJobStore:
             if new.idempotency_key is not None and key in self._keys:
                 inserted.append(Inserted(self._keys[key], False))
                 continue
-            job_id = str(uuid.uuid4())
-            check_transition(job_id, None, P, Reason.ENQUEUE)
-            self.jobs[job_id] = Job(
-                id=job_id, queue=new.queue, kind=new.kind, payload=bytes(new.payload), state=P,
-                run_at=new.run_at, priority=new.priority, headers=dict(new.headers),
+            job = Job(
+                id=str(uuid.uuid4()), queue=new.queue, kind=new.kind, payload=bytes(new.payload),
+                state=_target(Reason.ENQUEUE), run_at=new.run_at, priority=new.priority, headers=dict(new.headers),
                 idempotency_key=new.idempotency_key, max_attempts=new.max_attempts, retry=new.retry,
                 lease_duration=new.lease_duration, created_at=now, updated_at=now,
                 max_lease_expiries=new.max_lease_expiries,
             )
+            events.append(self._move(Reason.ENQUEUE, None, job, now))
             if new.idempotency_key is not None:
-                self._keys[key] = job_id
-            inserted.append(Inserted(job_id, True))
-            events.append(self._log(Event(job_id, new.queue, None, P, Reason.ENQUEUE, 0, now, kind=new.kind)))
+                self._keys[key] = job.id
+            inserted.append(Inserted(job.id, True))
         return inserted, events
 
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
         self._check_up()
-        wanted = set(queues)
+        wanted, sources = set(queues), MOVES[Reason.LEASE].sources
         ready = sorted((j for j in self.jobs.values()
-                        if j.state in sources(R, Reason.LEASE) and j.queue in wanted and j.run_at <= now),
+                        if j.state in sources and j.queue in wanted and j.run_at <= now),
                        key=lambda j: (j.priority, j.run_at, j.id))[:max(limit, 0)]
         leased, events = [], []
         for job in ready:
-            check_transition(job.id, job.state, R, Reason.LEASE)
-            waited = _since(job.run_at, now)
             seconds = lease_duration if lease_duration is not None else job.lease_duration
-            job = self._put(replace(job, state=R, attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
-                                    lease_expires_at=now + timedelta(seconds=seconds),
-                                    worker_id=worker_id, updated_at=now))
+            after = replace(job, state=_target(Reason.LEASE), attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
+                            lease_expires_at=now + timedelta(seconds=seconds), worker_id=worker_id,
+                            updated_at=now)
+            events.append(self._move(Reason.LEASE, job, after, now, waited=_since(job.run_at, now)))
             self._heartbeats[job.id] = self._leased_at[job.id] = now
-            leased.append(replace(job, created_at=None, updated_at=None, finished_at=None))
-            events.append(self._log(Event(job.id, job.queue, P, R, Reason.LEASE, job.attempt, now,
-                                          kind=job.kind, worker_id=worker_id, waited=waited)))
+            leased.append(replace(after, created_at=None, updated_at=None, finished_at=None))
         return leased, events
 
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:
         self._check_up()
         before = self._snapshot(refs)
-        changed: dict[str, tuple[str, datetime]] = {}
+        changed: dict[str, tuple[str, JobState, datetime]] = {}
         for ref in refs:
-            job = self._held(ref)
+            job = self._held(ref, fence(None))
             if job is None or job.id in changed:
                 continue
             seconds = lease_duration if lease_duration is not None else job.lease_duration
             job = self._put(replace(job, lease_expires_at=now + timedelta(seconds=seconds)))
             self._heartbeats[job.id] = now
-            changed[job.id] = (ref.lease_token, job.lease_expires_at)
-        return self._calls(refs, before, changed, R)
+            changed[job.id] = (ref.lease_token, job.state, job.lease_expires_at)
+        return self._calls(refs, before, changed)
 
     async def complete(self, refs: Sequence[LeaseRef], now: datetime) -> tuple[list[LeaseCall], list[Event]]:
         self._check_up()
         before = self._snapshot(refs)
-        changed: dict[str, tuple[str, datetime | None]] = {}
+        changed: dict[str, tuple[str, JobState, datetime | None]] = {}
         events = []
         for ref in refs:
-            job = self._held(ref)
+            job = self._held(ref, fence(Reason.ACK))
             if job is None or job.id in changed:
                 continue
-            check_transition(job.id, job.state, S, Reason.ACK)
-            self._put(replace(job, state=S, finished_at=now, updated_at=now, lease_expires_at=None))
-            changed[job.id] = (ref.lease_token, None)
-            events.append(self._log(Event(job.id, job.queue, R, S, Reason.ACK, job.attempt, now,
-                                          kind=job.kind, worker_id=job.worker_id,
-                                          ran=_since(self._leased_at.get(job.id), now))))
-        return self._calls(refs, before, changed, S), events
+            after = replace(job, state=_target(Reason.ACK), finished_at=now, updated_at=now,
+                            lease_expires_at=None)
+            events.append(self._move(Reason.ACK, job, after, now, ran=_since(self._leased_at.get(job.id), now)))
+            changed[job.id] = (ref.lease_token, after.state, None)
+        return self._calls(refs, before, changed), events
 
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
                    decide: Decider) -> tuple[list[LeaseCall], list[Event]]:
@@ -120,26 +114,22 @@ class InMemoryJobStore:
         before = self._snapshot([ref for ref, _ in items])
         todo: dict[str, tuple[Job, Failure, str]] = {}
         for ref, failure in items:
-            job = self._held(ref)
+            job = self._held(ref, fence(Reason.NACK))
             if job is not None:
                 todo.setdefault(job.id, (job, failure, ref.lease_token))
         done = self._fail([(job, failure) for job, failure, _ in todo.values()], now, decide,
                           Reason.NACK, clear_token=False)
-        calls = []
-        for ref, _ in items:
-            job_id = ref.job_id.lower()
-            if job_id in done and todo[job_id][2] == ref.lease_token:
-                event, run_at = done[job_id]
-                at = run_at if event.to_state is P else None
-                calls.append(LeaseCall(ref, True, Snapshot(event.to_state, ref.lease_token), at))
-            else:
-                calls.append(LeaseCall(ref, False, before[job_id]))
-        return calls, [event for event, _ in done.values()]
+        changed = {}
+        for job_id, (event, run_at) in done.items():
+            at = run_at if event.to_state is P else None
+            changed[job_id] = (todo[job_id][2], event.to_state, at)
+        return self._calls([ref for ref, _ in items], before, changed), [e for e, _ in done.values()]
 
     async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
         self._check_up()
-        lapsed = sorted((j for j in self.jobs.values()
-                         if j.state is R and j.lease_expires_at is not None and j.lease_expires_at < now),
+        sources = MOVES[Reason.EXPIRE].sources
+        lapsed = sorted((j for j in self.jobs.values() if j.state in sources
+                         and j.lease_expires_at is not None and j.lease_expires_at < now),
                         key=lambda j: (j.lease_expires_at, j.id))[:max(limit, 0)]
         done = self._fail([(j, LEASE_EXPIRED) for j in lapsed], now, decide, Reason.EXPIRE, clear_token=True)
         return [event for event, _ in done.values()]
@@ -153,45 +143,36 @@ class InMemoryJobStore:
         done = {}
         for (job, failure), decision in zip(todo, decisions):
             to, error = decision.to_state, decision.error or failure.error
-            job = self._put(replace(
+            after = replace(
                 job, state=to, run_at=decision.run_at or job.run_at, lease_expires_at=None,
                 lease_token=None if clear_token else job.lease_token,
                 lease_expiries=job.lease_expiries + (reason is Reason.EXPIRE),
                 errors=job.errors + (AttemptError(job.attempt, error, now),),
-                finished_at=now if to is D else None, updated_at=now))
-            event = self._log(Event(job.id, job.queue, R, to, reason, job.attempt, now, kind=job.kind,
-                                    worker_id=job.worker_id, error=error,
-                                    ran=_since(self._leased_at.get(job.id), now)))
-            done[job.id] = (event, job.run_at)
+                finished_at=now if to.finished else None, updated_at=now)
+            event = self._move(reason, job, after, now, error=error,
+                               ran=_since(self._leased_at.get(job.id), now))
+            done[job.id] = (event, after.run_at)
         return done
 
     async def redrive(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool,
                       now: datetime) -> tuple[list[str], list[Event]]:
         self._check_up()
-        targets = self._targets(job_ids, queue, sources(P, Reason.REDRIVE))
         redriven, events = [], []
-        for job in targets:
-            check_transition(job.id, job.state, P, Reason.REDRIVE)
-            job = self._put(replace(job, state=P, run_at=now, updated_at=now, finished_at=None,
-                                    lease_token=None, worker_id=None,
-                                    attempt=0 if reset_attempts else job.attempt,
-                                    lease_expiries=0 if reset_attempts else job.lease_expiries))
+        for job in self._targets(job_ids, queue, MOVES[Reason.REDRIVE].sources):
+            after = replace(job, state=_target(Reason.REDRIVE), run_at=now, updated_at=now, finished_at=None,
+                            lease_token=None, worker_id=None, attempt=0 if reset_attempts else job.attempt,
+                            lease_expiries=0 if reset_attempts else job.lease_expiries)
+            events.append(self._move(Reason.REDRIVE, job, after, now))
             redriven.append(job.id)
-            events.append(self._log(Event(job.id, job.queue, D, P, Reason.REDRIVE, job.attempt, now,
-                                          kind=job.kind)))
         return redriven, events
 
     async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
         self._check_up()
         job = self.jobs.get(job_id.lower())
-        if job is None or job.state not in sources(C, Reason.CANCEL):
+        if job is None or job.state not in MOVES[Reason.CANCEL].sources:
             return job, []
-        check_transition(job.id, job.state, C, Reason.CANCEL)
-        old = job.state
-        job = self._put(replace(job, state=C, finished_at=now, updated_at=now, lease_expires_at=None))
-        event = self._log(Event(job.id, job.queue, old, C, Reason.CANCEL, job.attempt, now, kind=job.kind,
-                                worker_id=job.worker_id))
-        return job, [event]
+        after = replace(job, state=_target(Reason.CANCEL), finished_at=now, updated_at=now, lease_expires_at=None)
+        return after, [self._move(Reason.CANCEL, job, after, now)]
 
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
         self._check_up()
@@ -287,10 +268,19 @@ class InMemoryJobStore:
         self._next_event_id += 1
         return event
 
-    def _held(self, ref: LeaseRef) -> Job | None:
-        """The job, when it is RUNNING under this lease token."""
+    def _move(self, reason: Reason, before: Job | None, after: Job, now: datetime, error: str | None = None,
+              waited: float | None = None, ran: float | None = None) -> Event:
+        """Carry out one move: checked against MOVES, stored, and written to the log as its event."""
+        old = before.state if before is not None else None
+        check_transition(after.id, old, after.state, reason)
+        self._put(after)
+        return self._log(Event(after.id, after.queue, old, after.state, reason, after.attempt, now,
+                               kind=after.kind, worker_id=after.worker_id, error=error, waited=waited, ran=ran))
+
+    def _held(self, ref: LeaseRef, fenced: Fence) -> Job | None:
+        """The job, when this lease call holds it (entities.lease.holds)."""
         job = self.jobs.get(ref.job_id.lower())
-        if job is not None and job.state is R and job.lease_token == ref.lease_token:
+        if job is not None and holds(fenced.held, job.state, job.lease_token, ref.lease_token):
             return job
         return None
 
@@ -302,13 +292,14 @@ class InMemoryJobStore:
         return found
 
     def _calls(self, refs: Sequence[LeaseRef], before: dict[str, Snapshot | None],
-               changed: dict[str, tuple[str, datetime | None]], to: JobState) -> list[LeaseCall]:
+               changed: dict[str, tuple[str, JobState, datetime | None]]) -> list[LeaseCall]:
+        """Per ref: changed when its token moved the job (job id -> token, new state, at)."""
         calls = []
         for ref in refs:
             job_id = ref.job_id.lower()
-            token, at = changed.get(job_id, (None, None))
+            token, state, at = changed.get(job_id, (None, None, None))
             if token is not None and token == ref.lease_token:
-                calls.append(LeaseCall(ref, True, Snapshot(to, ref.lease_token), at))
+                calls.append(LeaseCall(ref, True, Snapshot(state, ref.lease_token), at))
             else:
                 calls.append(LeaseCall(ref, False, before[job_id]))
         return calls
@@ -357,6 +348,12 @@ def _window(events: list[Event]) -> WindowCounts:
         failed=sum(1 for e in events if e.reason in (Reason.NACK, Reason.EXPIRE)),
         dead_lettered=sum(1 for e in events if e.to_state is D),
     )
+
+
+def _target(reason: Reason) -> JobState:
+    """The one state a move leads to (Nack and expiry lead where `decide` says)."""
+    (state,) = MOVES[reason].targets
+    return state
 
 
 def _since(then: datetime | None, now: datetime) -> float | None:

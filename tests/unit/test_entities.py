@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from broker.entities import errors
-from broker.entities.job import (AttemptError, Job, JobState, Reason, TRANSITIONS, check_job_id,
-                                 check_transition, is_legal, sources)
-from broker.entities.lease import (LEASE_EXPIRED, Failure, FailureDecision, LeaseRef, LeaseResult, Outcome,
-                                   Snapshot, decide_failure, settle)
+from broker.entities.job import (MOVES, AttemptError, Job, JobState, Reason, check_job_id, check_transition,
+                                 is_legal)
+from broker.entities.lease import (LEASE_EXPIRED, Failure, FailureDecision, Fence, LeaseRef, LeaseResult,
+                                   Outcome, Snapshot, decide_failure, fence, holds, settle)
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
 
@@ -116,7 +116,7 @@ def test_a_long_bad_id_is_cut_short_in_the_message():
 
 # -- the transition table ----------------------------------------------------------------------
 
-# Written out from the life of a job in DESIGN.md, independently of broker.entities.job.TRANSITIONS.
+# Written out from the life of a job in DESIGN.md, independently of broker.entities.job.MOVES.
 LEGAL = {
     (None, P, Reason.ENQUEUE),
     (P, R, Reason.LEASE),
@@ -129,9 +129,10 @@ LEGAL = {
 EVERY = list(itertools.product([None, *JobState], JobState, Reason))
 
 
-def test_the_table_holds_exactly_the_designed_transitions():
-    table = {(f, t, r) for (f, t), reasons in TRANSITIONS.items() for r in reasons}
+def test_the_moves_hold_exactly_the_designed_transitions():
+    table = {(f, t, m.reason) for m in MOVES.values() for f in (m.sources or (None,)) for t in m.targets}
     assert table == LEGAL
+    assert all(r is m.reason for r, m in MOVES.items())
 
 
 @pytest.mark.parametrize("from_state, to_state, reason", sorted(LEGAL, key=str))
@@ -159,14 +160,13 @@ def test_finished_states_have_no_way_out_but_redrive():
             assert exits == ({(P, Reason.REDRIVE)} if state is D else set())
 
 
-def test_sources_name_the_states_a_store_guards_on():
-    assert sources(R, Reason.LEASE) == (P,)
-    assert sources(S, Reason.ACK) == (R,)
-    assert sources(P, Reason.NACK) == (R,)
-    assert sources(P, Reason.REDRIVE) == (D,)
-    assert set(sources(C, Reason.CANCEL)) == {P, R}
-    assert sources(P, Reason.ENQUEUE) == ()  # no state: a new job
-    assert sources(S, Reason.CANCEL) == ()
+def test_a_move_names_the_states_a_store_guards_on():
+    assert MOVES[Reason.LEASE].sources == (P,)
+    assert MOVES[Reason.ACK].sources == (R,)
+    assert MOVES[Reason.NACK].sources == MOVES[Reason.EXPIRE].sources == (R,)
+    assert MOVES[Reason.REDRIVE].sources == (D,)
+    assert set(MOVES[Reason.CANCEL].sources) == {P, R}
+    assert MOVES[Reason.ENQUEUE].sources == ()  # no state: a new job
 
 
 def test_states_print_upper_case():
@@ -261,3 +261,19 @@ def test_errors_carry_their_data():
     invalid = errors.InvalidArgument("jobs[1].kind", "must not be empty")
     assert (invalid.field, invalid.message, invalid.data) == (
         "jobs[1].kind", "jobs[1].kind: must not be empty", {"field": "jobs[1].kind"})
+
+
+# -- the lease fence ----------------------------------------------------------------------------
+
+
+def test_each_lease_call_is_fenced_by_its_move():
+    assert fence(None) == Fence((R,), ())  # Heartbeat: holds what Lease leads to, moves nothing
+    assert fence(Reason.ACK) == Fence((R,), (S,))
+    assert fence(Reason.NACK) == Fence((R,), (P, D))
+
+
+@pytest.mark.parametrize("state", list(JobState))
+def test_a_call_holds_the_lease_only_in_a_held_state_under_the_same_token(state):
+    assert holds((R,), state, "t", "t") is (state is R)
+    assert not holds((R,), state, "t", "other")
+    assert not holds((R,), state, None, "t")  # the reaper cleared it

@@ -1,4 +1,4 @@
-"""The job, its states, and the one table of legal state changes."""
+"""The job, its states, and the one table of legal state changes (MOVES)."""
 
 from __future__ import annotations
 
@@ -46,21 +46,38 @@ class Reason(enum.Enum):
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
                  JobState.CANCELLED)
 
-# (from, to) -> the reasons that may cause it. None is "no job yet".
-TRANSITIONS: dict[tuple[JobState | None, JobState], frozenset[Reason]] = {
-    (None, P): frozenset({Reason.ENQUEUE}),
-    (P, R): frozenset({Reason.LEASE}),
-    (R, S): frozenset({Reason.ACK}),
-    (R, P): frozenset({Reason.NACK, Reason.EXPIRE}),
-    (R, D): frozenset({Reason.NACK, Reason.EXPIRE}),
-    (D, P): frozenset({Reason.REDRIVE}),
-    (P, C): frozenset({Reason.CANCEL}),
-    (R, C): frozenset({Reason.CANCEL}),
-}
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One legal change of state: what causes it, the states it leaves (none: a new job) and the
+    states it may lead to. Both stores carry it out as written here: the PostgreSQL statements
+    guard on `sources` and write `reason` into the event log (infra/pg/sql.py renders them from
+    this table at import), the in-memory store checks every change against it."""
+
+    reason: Reason
+    sources: tuple[JobState, ...]
+    targets: tuple[JobState, ...]
+
+
+# The one table of legal state changes, by what causes them. Read it at the time of use (as the
+# stores do), never copy a move's states elsewhere.
+MOVES: dict[Reason, Move] = {m.reason: m for m in (
+    Move(Reason.ENQUEUE, (), (P,)),
+    Move(Reason.LEASE, (P,), (R,)),
+    Move(Reason.ACK, (R,), (S,)),
+    Move(Reason.NACK, (R,), (P, D)),
+    Move(Reason.EXPIRE, (R,), (P, D)),
+    Move(Reason.REDRIVE, (D,), (P,)),
+    Move(Reason.CANCEL, (P, R), (C,)),
+)}
 
 
 def is_legal(from_state: JobState | None, to_state: JobState, reason: Reason) -> bool:
-    return reason in TRANSITIONS.get((from_state, to_state), frozenset())
+    """Whether `reason` may move a job from `from_state` (None: no job yet) to `to_state`."""
+    move = MOVES.get(reason)
+    if move is None or to_state not in move.targets:
+        return False
+    return from_state in move.sources if from_state is not None else not move.sources
 
 
 def check_transition(job_id: str, from_state: JobState | None, to_state: JobState,
@@ -68,11 +85,6 @@ def check_transition(job_id: str, from_state: JobState | None, to_state: JobStat
     """Raise IllegalTransition unless `reason` may move a job from `from_state` to `to_state`."""
     if not is_legal(from_state, to_state, reason):
         raise IllegalTransition(job_id, from_state, to_state)
-
-
-def sources(to_state: JobState, reason: Reason) -> tuple[JobState, ...]:
-    """The states from which `reason` may lead to `to_state` (what a store guards on)."""
-    return tuple(f for (f, t), rs in TRANSITIONS.items() if t is to_state and reason in rs and f)
 
 
 @value_object

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from broker.entities.job import JobState
+from broker.entities.job import MOVES, JobState, Reason
 from broker.entities.queue import MAX_RETRY_DELAY
 from broker.entities.retry import RetryPolicy
 from broker.entities.values import value_object
@@ -45,14 +45,42 @@ class Snapshot:
     lease_expires_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """How a call that presents a lease token is fenced: it may change the job only while the job
+    is in one of `held` under that very token; unchanged, it is a repeat that already succeeded
+    when the job holds the same token in one of `done`, and lost in every other case."""
+
+    held: tuple[JobState, ...]
+    done: tuple[JobState, ...]
+
+
+def fence(reason: Reason | None) -> Fence:
+    """The fence of a lease call: Ack and Nack (their move's reason) hold the states their move
+    leaves and find it done in the states it leads to; Heartbeat (None) moves nothing, holds the
+    states Lease leads to and is never a repeat."""
+    if reason is None:
+        return Fence(MOVES[Reason.LEASE].targets, ())
+    move = MOVES[reason]
+    return Fence(move.sources, move.targets)
+
+
+def holds(held: tuple[JobState, ...], state: JobState, token: str | None, presented: str) -> bool:
+    """The fencing rule: the call holds the lease iff the job is in one of `held` (RUNNING) and its
+    token is the presented one. PgJobStore's statements guard with the same rule, rendered into
+    their SQL from the same states (infra/pg/sql.py `_held`)."""
+    return state in held and token == presented
+
+
 def settle(ref: LeaseRef, changed: bool, snapshot: Snapshot | None, done_states: tuple[JobState, ...],
            at: datetime | None = None) -> LeaseResult:
-    """Classify one lease call.
+    """Classify one lease call, the one place that tells a repeat from a lost lease.
 
-    `changed`: the store carried out the change (the job was RUNNING under this token).
+    `changed`: the store carried out the change (the job was held under this token, `holds`).
     Otherwise the call is a repeat that already succeeded when the job holds the same token
-    in one of `done_states` (what this call leads to), and lost in every other case: the
-    token is stale, the lease lapsed (the reaper clears the token) or the job was cancelled.
+    in one of `done_states` (its fence's `done`: what this call leads to), and lost in every
+    other case: the token is stale, the lease lapsed (the reaper clears the token) or the job was
+    cancelled.
     """
     if changed:
         return LeaseResult(ref.job_id, Outcome.OK, snapshot.state if snapshot else None, at)

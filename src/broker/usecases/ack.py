@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.entities.job import JobState
-from broker.entities.lease import LeaseRef, LeaseResult
+from broker.entities.job import Reason
+from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, EventSink, JobStore
 from broker.usecases.settle import check_refs, results
@@ -21,4 +21,4 @@ class Ack:
         check_refs(refs, self._limits, "leases")
         calls, events = await self._store.complete(refs, self._clock.now())
         self._events.record(events, request_id)
-        return results(calls, (JobState.SUCCEEDED,))
+        return results(calls, fence(Reason.ACK))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.entities.lease import LeaseRef, LeaseResult
+from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, JobStore
 from broker.usecases.settle import check_refs, results
@@ -21,4 +21,4 @@ class Heartbeat:
         if lease_duration is not None:
             self._limits.check_lease_duration(lease_duration, "lease_duration")
         calls = await self._store.extend(refs, lease_duration, self._clock.now())
-        return results(calls, ())
+        return results(calls, fence(None))

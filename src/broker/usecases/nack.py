@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from broker.entities.errors import InvalidArgument
-from broker.entities.job import JobState, storable
-from broker.entities.lease import Failure, LeaseRef, LeaseResult, decide_failure
+from broker.entities.job import JobState, Reason, storable
+from broker.entities.lease import Failure, LeaseRef, LeaseResult, decide_failure, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, Decider, EventSink, JobStore, Notifier
 from broker.usecases.settle import check_refs, results
@@ -53,4 +53,4 @@ class Nack:
         ready = {e.queue for e in events if e.job_id in due and e.to_state is JobState.PENDING}
         if ready:
             self._notifier.notify(sorted(ready))
-        return results(calls, (JobState.PENDING, JobState.DEAD))
+        return results(calls, fence(Reason.NACK))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from broker.entities.errors import InvalidArgument
-from broker.entities.job import JobState, check_job_id, check_storable
-from broker.entities.lease import LeaseRef, LeaseResult, settle
+from broker.entities.job import check_job_id, check_storable
+from broker.entities.lease import Fence, LeaseRef, LeaseResult, settle
 from broker.entities.queue import Limits
 from broker.usecases.ports import LeaseCall
 
@@ -20,5 +20,6 @@ def check_refs(refs: Sequence[LeaseRef], limits: Limits, field_name: str) -> Non
         check_storable(ref.lease_token, f"{field_name}[{i}].lease_token")
 
 
-def results(calls: Sequence[LeaseCall], done_states: tuple[JobState, ...]) -> list[LeaseResult]:
-    return [settle(c.ref, c.changed, c.snapshot, done_states, c.at) for c in calls]
+def results(calls: Sequence[LeaseCall], fenced: Fence) -> list[LeaseResult]:
+    """Each call classified under the fence of the operation (entities.lease.fence)."""
+    return [settle(c.ref, c.changed, c.snapshot, fenced.done, c.at) for c in calls]

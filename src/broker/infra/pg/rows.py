@@ -12,6 +12,7 @@ from broker.entities.retry import Jitter, RetryPolicy
 _STATES = {s.value: s for s in JobState}
 _REASONS = {r.value: r for r in Reason}
 _JITTERS = {j.value: j for j in Jitter}
+_STATES_OR_NONE = {None: None, **_STATES}
 
 
 def state(value: str | None) -> JobState | None:
@@ -48,12 +49,15 @@ def event(row) -> Event:
     )
 
 
-def seconds_since(then: datetime | None, now: datetime) -> float | None:
-    """Seconds from `then` to `now`, never negative; None when `then` is unknown."""
-    return max(0.0, (now - then).total_seconds()) if then is not None else None
-
-
-def lease_events(jobs: list[Job], now: datetime) -> list[Event]:
-    """A leased job's run_at is when it became ready, so it waited from then until now."""
-    return [Event(j.id, j.queue, JobState.PENDING, JobState.RUNNING, Reason.LEASE, j.attempt, now,
-                  kind=j.kind, worker_id=j.worker_id, waited=seconds_since(j.run_at, now)) for j in jobs]
+def events(found, now: datetime) -> list[Event]:
+    """The events a statement wrote, from its rows: each begins with the job's id, queue and kind
+    and ends with the event's columns (moves.EVENT_TAIL, in its order: from_state, to_state,
+    reason, attempt, worker_id, error, waited, ran), NULL where the row moved nothing. One event per job, as the
+    statement wrote it, even when a call named the same lease twice."""
+    moved, states, reasons = {}, _STATES_OR_NONE, _REASONS
+    for r in found:
+        reason = r[-6]  # EVENT_TAIL's columns by position from the end: this runs once per job
+        if reason is not None:
+            moved[r[0]] = Event(r[0], r[1], states[r[-8]], states[r[-7]], reasons[reason], r[-5], now,
+                                kind=r[2], worker_id=r[-4], error=r[-3], waited=r[-2], ran=r[-1])
+    return list(moved.values())

@@ -1,5 +1,13 @@
-"""Every statement the PostgreSQL store runs, one per operation. $-parameters are positional;
-`now` is always a parameter so tests can move time."""
+"""The statements that move jobs, one per operation (the reads and deletes are in queries.py).
+$-parameters are positional; `now` is always a parameter so tests can move time. Their guards,
+new states and event rows come from the entities' moves and lease fence (moves.py renders them).
+
+Every statement that moves jobs returns rows that begin with the job's id, queue and kind and end
+with the event it wrote (moves.EVENT_TAIL), which rows.events turns into Events."""
+
+from broker.entities.job import MOVES, JobState, Reason
+from broker.entities.lease import fence
+from broker.infra.pg.moves import EventRow, among, held, literal, seconds_since, target
 
 # Headers come back NULL when empty: json.loads('{}') cost ~0.9 us per leased job.
 JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::text, idempotency_key,
@@ -12,7 +20,9 @@ JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::t
 LEASED_COLUMNS = JOB_COLUMNS.replace(
     "created_at, updated_at, finished_at", "NULL::timestamptz, NULL::timestamptz, NULL::timestamptz")
 
-ENQUEUE = """
+_ENQUEUED = EventRow(MOVES[Reason.ENQUEUE], attempt="0", worker_id="NULL")
+
+ENQUEUE = f"""
 WITH input AS (
     SELECT gen_random_uuid() AS id, t.*
     FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[],
@@ -25,24 +35,22 @@ WITH input AS (
     INSERT INTO broker_jobs (id, queue, kind, payload, headers, idempotency_key, priority, state,
         run_at, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter,
         lease_duration, max_lease_expiries, created_at, updated_at)
-    SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority, 'pending', coalesce(run_at, $15),
-        max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
-        max_lease_expiries, $15, $15
+    SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority,
+        {target(MOVES[Reason.ENQUEUE])}, coalesce(run_at, $15), max_attempts, retry_initial,
+        retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries, $15, $15
     -- Keys in a fixed order, so batches racing on the same keys wait for each other instead of
     -- deadlocking.
     FROM input ORDER BY queue, idempotency_key, ord
     ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, queue, kind
 ), ev AS (
-    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
-    SELECT id, queue, NULL, 'pending', 'enqueue', 0, $15 FROM ins
+    {_ENQUEUED.insert("ins", "$15")}
 )
 -- `IN (SELECT ...)` is a hashed lookup in any plan; a join on `ins` was a nested loop in the
 -- generic plan (pool.py), whose cost grew with the square of the batch.
-SELECT input.id::text, input.queue, input.kind, input.idempotency_key,
-    input.id IN (SELECT id FROM ins) AS created
-FROM input
-ORDER BY input.ord
+SELECT s.id::text, s.queue, s.kind, s.idempotency_key, s.created, {_ENQUEUED.returned("s", "s.created")}
+FROM (SELECT input.*, input.id IN (SELECT id FROM ins) AS created FROM input OFFSET 0) s  -- one lookup per job
+ORDER BY s.ord
 """
 
 EXISTING_KEYS = """
@@ -50,13 +58,15 @@ SELECT queue, idempotency_key, id::text FROM broker_jobs
 WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 
+_LEASED = EventRow(MOVES[Reason.LEASE], waited=seconds_since("{r}.run_at", "$2"))
+
 CLAIM = f"""
 WITH picked AS (
     -- Per queue, so the ready index yields rows in lease order (no sort of the whole backlog).
     SELECT c.id FROM unnest($1::text[]) AS q(name)
     CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM broker_jobs
-        WHERE state = 'pending' AND queue = q.name AND run_at <= $2
+        WHERE {among("state", MOVES[Reason.LEASE].sources)} AND queue = q.name AND run_at <= $2
         ORDER BY priority, run_at, id
         LIMIT $3
         FOR UPDATE SKIP LOCKED
@@ -65,7 +75,7 @@ WITH picked AS (
     LIMIT $3
 ), leased AS (
     UPDATE broker_jobs j
-    SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+    SET state = {target(MOVES[Reason.LEASE])}, attempt = j.attempt + 1, lease_token = gen_random_uuid(),
         lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
         worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2
     -- `= ANY(ARRAY(...))`, not a join on `picked`: the generic plan (pool.py) then reaches the
@@ -73,60 +83,70 @@ WITH picked AS (
     WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING j.*
 ), ev AS (
-    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
-    SELECT id, queue, 'pending', 'running', 'lease', attempt, worker_id, $2 FROM leased
+    {_LEASED.insert("leased", "$2")}
 )
-SELECT {LEASED_COLUMNS} FROM leased ORDER BY priority, run_at, id
+SELECT {LEASED_COLUMNS}, {_LEASED.returned("leased")} FROM leased ORDER BY priority, run_at, id
 """
 
 # Lease calls: the refs as (id, token) with their position; what changed; what is there instead.
 _REFS = """refs AS (
     SELECT * FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, token, ord)
 )"""
-_HELD = "j.id = refs.id AND j.lease_token::text = refs.token AND j.state = 'running'"
-# `IN (SELECT ...)` plans as a hashed lookup; a join on the CTE planned as a nested loop whose cost
-# grew with the square of the batch (122 ms for 1,000 acks, 31 ms this way).
-_OUTCOME = """SELECT o.changed, o.state, o.lease_token::text AS lease_token,
+
+
+def _outcome(state: str, at: str, refs: str = "", tail: str = "") -> str:
+    """Per ref, in request order: whether it changed its job (`changed` holds the moved rows with
+    the token that moved them), the job's state after the call, and what a store reports of a job
+    the call did not change (o is the job as the statement found it). `IN (SELECT ...)` plans as
+    a hashed lookup; a join on the CTE planned as a nested loop whose cost grew with the square of
+    the batch (122 ms for 1,000 acks, 31 ms this way)."""
+    return f"""SELECT o.id::text, o.queue, o.kind, o.changed, {state} AS state,
+    o.lease_token::text AS lease_token,
     CASE WHEN NOT o.changed THEN o.run_at END AS run_at,  -- timestamps cost ~1.4 us each to decode
-    CASE WHEN o.changed THEN {at} END AS at, o.queue, o.kind, o.attempt, o.worker_id,
-    extract(epoch FROM $3::timestamptz - o.leased_at)::float8 AS ran
+    {at} AS at{tail}
 FROM (
-    SELECT refs.ord, ((refs.id, refs.token) IN (SELECT id, token FROM changed)) AS changed, j.*
+    SELECT refs.ord{refs}, ((refs.id, refs.token) IN (SELECT id, token FROM changed)) AS changed, j.*
     FROM refs LEFT JOIN broker_jobs j ON j.id = refs.id
+    OFFSET 0  -- kept a subquery, so `changed` is looked up once per ref, not once per use
 ) o
 ORDER BY o.ord"""
+
 
 EXTEND = f"""
 WITH {_REFS}, changed AS (
     UPDATE broker_jobs j
     SET lease_expires_at = $3::timestamptz + make_interval(secs => coalesce($4::float8, j.lease_duration)),
         heartbeat_at = $3
-    FROM refs WHERE {_HELD}
+    FROM refs WHERE {held(fence(None))}
     RETURNING j.id, refs.token
 )
-{_OUTCOME.format(at="$3::timestamptz + make_interval(secs => coalesce($4::float8, o.lease_duration))")}
+{_outcome("o.state", "CASE WHEN o.changed THEN $3::timestamptz + make_interval(secs => coalesce($4::float8, o.lease_duration)) END")}
 """
+
+_ACKED = EventRow(MOVES[Reason.ACK], ran=seconds_since("{r}.leased_at", "$3::timestamptz"))
 
 COMPLETE = f"""
 WITH {_REFS}, changed AS (
     UPDATE broker_jobs j
-    SET state = 'succeeded', finished_at = $3, updated_at = $3, lease_expires_at = NULL
-    FROM refs WHERE {_HELD}
+    SET state = {target(MOVES[Reason.ACK])}, finished_at = $3, updated_at = $3, lease_expires_at = NULL
+    FROM refs WHERE {held(fence(Reason.ACK))}
     RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id
 ), ev AS (
-    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
-    SELECT id, queue, 'running', 'succeeded', 'ack', attempt, worker_id, $3 FROM changed
+    {_ACKED.insert("changed", "$3")}
 )
-{_OUTCOME.format(at="NULL::timestamptz")}
+{_outcome(f"CASE WHEN o.changed THEN {target(MOVES[Reason.ACK])} ELSE o.state END", "NULL::timestamptz",
+          tail=", " + _ACKED.returned("o", "o.changed"))}
 """
 
-LOCK_FOR_FAILURE = f"""
-SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+# The jobs that refs ($1 ids, $2 tokens) hold, for Nack to decide where each goes next.
+HELD = f"""
+WITH {_REFS}
+SELECT {JOB_COLUMNS} FROM (SELECT j.* FROM refs JOIN broker_jobs j ON {held(fence(Reason.NACK))}) j
 """
 
 LOCK_EXPIRED = f"""
 SELECT {JOB_COLUMNS} FROM broker_jobs
-WHERE state = 'running' AND lease_expires_at < $1
+WHERE {among("state", MOVES[Reason.EXPIRE].sources)} AND lease_expires_at < $1
 ORDER BY lease_expires_at LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
@@ -135,170 +155,109 @@ FOR UPDATE SKIP LOCKED
 # that became ready now, as the insert trigger does for new jobs (migrations/0001_jobs.sql). A
 # NOTIFY is delivered at commit, so no replica looks before the change is visible, and never for
 # a change rolled back. A retry due later sends none: a waiting Lease finds it at its next
-# re-check (BROKER_LONG_POLL_RECHECK). The statement's last column counts the queues notified;
+# re-check (BROKER_LONG_POLL_RECHECK). The statement's `woken` column counts the queues notified;
 # reading it is what makes PostgreSQL evaluate the (otherwise unreferenced) CTE.
 _WAKE = "SELECT pg_notify('broker_jobs', queue) FROM (SELECT DISTINCT queue FROM {ready}) q"
 
-# $1 ids, $2 next states, $3 run_at (NULL keeps it), $4 errors, $5 now, $6 clear the token, $7 reason.
-# A lapsed lease (reason 'expire') counts toward the job's max_lease_expiries; a nack does not.
+
+_FINISHED = tuple(s for s in JobState if s.finished)
+
+
+def _failed(src: str, now: str, expired: bool) -> str:
+    """The SET of a failed attempt, the next state and run_at as `src` says (its next_state,
+    next_run_at, error). A lapsed lease clears the token and counts toward the job's
+    max_lease_expiries; a nack keeps the token (a repeat finds it) and counts nothing."""
+    return f"""state = {src}.next_state, run_at = coalesce({src}.next_run_at, j.run_at), lease_expires_at = NULL,
+        lease_token = {"NULL" if expired else "j.lease_token"}, lease_expiries = j.lease_expiries{" + 1" if expired else ""},
+        errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', {src}.error, 'at', {now}::timestamptz)),
+        finished_at = CASE WHEN {among(src + '.next_state', _FINISHED)} THEN {now}::timestamptz END, updated_at = {now}"""
+
+
+def _ready(now: str) -> str:
+    return f"changed WHERE next_state = {literal(JobState.PENDING.value)} AND run_at <= {now}"
+
+
+_NACKED = EventRow(MOVES[Reason.NACK], to_state="{r}.next_state", error="{r}.error",
+                   ran=seconds_since("{r}.leased_at", "$6::timestamptz"))
+
+# Nack: the refs ($1 ids, $2 tokens) with the decision for each ref's job ($3 next state, NULL
+# for a job no ref holds, $4 run_at, NULL keeping it, $5 error); $6 now.
 FAIL = f"""
-WITH u AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS u(id, state, run_at, error)
+WITH refs AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) WITH ORDINALITY
+        AS r(id, token, next_state, next_run_at, error, ord)
 ), changed AS (
-    UPDATE broker_jobs j
-    SET state = u.state, run_at = coalesce(u.run_at, j.run_at), lease_expires_at = NULL,
-        lease_token = CASE WHEN $6 THEN NULL ELSE j.lease_token END,
-        lease_expiries = j.lease_expiries + CASE WHEN $7::text = 'expire' THEN 1 ELSE 0 END,
-        errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', u.error, 'at', $5::timestamptz)),
-        finished_at = CASE WHEN u.state = 'dead' THEN $5 END, updated_at = $5
-    FROM u WHERE j.id = u.id AND j.state = 'running'
-    RETURNING j.id, j.queue, j.kind, j.state, j.attempt, j.worker_id, u.error, j.run_at, j.leased_at
-)
-, ev AS (
-    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error, at)
-    SELECT id, queue, 'running', state, $7, attempt, worker_id, error, $5 FROM changed
+    UPDATE broker_jobs j SET {_failed("refs", "$6", expired=False)}
+    FROM refs WHERE {held(fence(Reason.NACK))} AND refs.next_state IS NOT NULL
+    RETURNING j.id, refs.token, j.queue, j.kind, refs.next_state, j.attempt, j.worker_id, refs.error,
+        j.run_at, j.leased_at
+), ev AS (
+    {_NACKED.insert("changed", "$6")}
 ), woken AS (
-    {_WAKE.format(ready="changed WHERE state = 'pending' AND run_at <= $5")}
+    {_WAKE.format(ready=_ready("$6"))}
 )
-SELECT id::text, queue, kind, state, attempt, worker_id, error, run_at, leased_at,
-    (SELECT count(*) FROM woken) AS woken
+{_outcome("CASE WHEN o.changed THEN o.next_state ELSE o.state END",
+          f"CASE WHEN o.changed AND o.next_state = {literal(JobState.PENDING.value)} THEN coalesce(o.next_run_at, o.run_at) END",
+          refs=", refs.next_state, refs.next_run_at, refs.error",
+          tail=", (SELECT count(*) FROM woken) AS woken, " + _NACKED.returned("o", "o.changed"))}
+"""
+
+_EXPIRED = EventRow(MOVES[Reason.EXPIRE], to_state="{r}.next_state", error="{r}.error",
+                    ran=seconds_since("{r}.leased_at", "$5::timestamptz"))
+
+# The reaper, on jobs LOCK_EXPIRED locked: $1 ids, $2 next states, $3 run_at (NULL keeps it),
+# $4 errors, $5 now.
+EXPIRE = f"""
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) AS u(id, next_state, next_run_at, error)
+), changed AS (
+    UPDATE broker_jobs j SET {_failed("u", "$5", expired=True)}
+    FROM u WHERE j.id = u.id AND {among("j.state", MOVES[Reason.EXPIRE].sources)}
+    RETURNING j.id, j.queue, j.kind, u.next_state, j.attempt, j.worker_id, u.error, j.run_at, j.leased_at
+), ev AS (
+    {_EXPIRED.insert("changed", "$5")}
+), woken AS (
+    {_WAKE.format(ready=_ready("$5"))}
+)
+SELECT id::text, queue, kind, (SELECT count(*) FROM woken) AS woken, {_EXPIRED.returned("changed")}
 FROM changed
 """
 
-GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
+_REDRIVEN = EventRow(MOVES[Reason.REDRIVE], worker_id="NULL")
 
-_EVENT_COLUMNS = "id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at"
-
-HISTORY = f"""
-SELECT {_EVENT_COLUMNS}
-FROM broker_events WHERE job_id = $1::uuid ORDER BY id
-"""
-
-# GetJob: the job and its history in one statement, so from one snapshot (two statements could
-# see a RUNNING job beside the "expire" event the reaper committed in between).
-GET_WITH_HISTORY = f"""
-SELECT {JOB_COLUMNS}, ARRAY(
-    SELECT ROW({_EVENT_COLUMNS}) FROM broker_events WHERE job_id = j.id ORDER BY id) AS history
-FROM broker_jobs j WHERE j.id = $1::uuid
-"""
-
-def list_jobs(by_queue: bool, by_state: bool, after: bool) -> str:
-    """ListJobs, with only the filters given: a `$1 IS NULL OR ...` form would leave PostgreSQL's
-    generic plan of a prepared statement unable to use the listing indexes."""
-    where, n = [], 0
-    if by_queue:
-        n += 1
-        where.append(f"queue = ${n}")
-    if by_state:
-        n += 1
-        where.append(f"state = ${n}")
-    if after:
-        where.append(f"(created_at, id) < (${n + 1}::timestamptz, ${n + 2}::uuid)")
-        n += 2
-    condition = f"WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT {JOB_COLUMNS} FROM broker_jobs {condition} ORDER BY created_at DESC, id DESC LIMIT ${n + 1}"
-
-
-STATS_STATES = """
-SELECT queue,
-    count(*) FILTER (WHERE state = 'pending' AND run_at <= $2::timestamptz) AS ready,
-    count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt = 0) AS scheduled,
-    count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt > 0) AS retrying,
-    count(*) FILTER (WHERE state = 'running') AS running,
-    count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
-    count(*) FILTER (WHERE state = 'dead') AS dead,
-    count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
-    coalesce(extract(epoch FROM $2 - min(run_at) FILTER (WHERE state = 'pending' AND run_at <= $2)), 0)
-        AS oldest_ready_age
-FROM broker_jobs
-WHERE cardinality($1::text[]) = 0 OR queue = ANY($1::text[])
-GROUP BY queue
-"""
-
-STATS_WINDOWS = """
-SELECT queue, at > $2::timestamptz - interval '1 minute' AS last_minute,
-    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
-    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
-    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
-    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
-FROM broker_events
-WHERE at > $2::timestamptz - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
-GROUP BY 1, 2
-"""
-
-THROUGHPUT = """
-SELECT queue, date_trunc('minute', at) AS minute,
-    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
-    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
-    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
-    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
-FROM broker_events
-WHERE at > $2 AND at <= $3 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
-GROUP BY 1, 2
-ORDER BY 2, 1
-"""
-
-WORKERS = """
-SELECT worker_id, queue, count(*) AS leases, max(heartbeat_at) AS last_heartbeat
-FROM broker_jobs WHERE state = 'running'
-GROUP BY worker_id, queue ORDER BY worker_id, queue
-"""
-
-_REDRIVE = """
+_REDRIVE = f"""
 WITH changed AS (
     UPDATE broker_jobs
-    SET state = 'pending', run_at = $1, updated_at = $1, finished_at = NULL, lease_token = NULL,
-        worker_id = NULL, attempt = CASE WHEN $2 THEN 0 ELSE attempt END,
+    SET state = {target(MOVES[Reason.REDRIVE])}, run_at = $1, updated_at = $1, finished_at = NULL,
+        lease_token = NULL, worker_id = NULL, attempt = CASE WHEN $2 THEN 0 ELSE attempt END,
         lease_expiries = CASE WHEN $2 THEN 0 ELSE lease_expiries END
-    WHERE state = 'dead' AND {where}
+    WHERE {among("state", MOVES[Reason.REDRIVE].sources)} AND {{where}}
     RETURNING id, queue, kind, attempt
 ), ev AS (
-    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, at)
-    SELECT id, queue, 'dead', 'pending', 'redrive', attempt, $1 FROM changed
+    {_REDRIVEN.insert("changed", "$1")}
 ), woken AS (
-    {wake}
+    {{wake}}
 )
-SELECT id::text, queue, kind, attempt, (SELECT count(*) FROM woken) AS woken FROM changed
+SELECT id::text, queue, kind, (SELECT count(*) FROM woken) AS woken, {_REDRIVEN.returned("changed")}
+FROM changed
 """
 # A redriven job is ready at once (run_at = now).
 REDRIVE_IDS = _REDRIVE.format(where="id = ANY($3::uuid[])", wake=_WAKE.format(ready="changed"))
 REDRIVE_QUEUE = _REDRIVE.format(where="queue = $3", wake=_WAKE.format(ready="changed"))
 
-CANCEL = """
+# The old state is read under the row lock: the event says which state the job left.
+_CANCELLED = EventRow(MOVES[Reason.CANCEL], from_state="{r}.from_state")
+
+CANCEL = f"""
 WITH old AS (
     SELECT id, state FROM broker_jobs WHERE id = $1::uuid FOR UPDATE
 ), changed AS (
     UPDATE broker_jobs j
-    SET state = 'cancelled', finished_at = $2, updated_at = $2, lease_expires_at = NULL
-    FROM old WHERE j.id = old.id AND old.state IN ('pending', 'running')
+    SET state = {target(MOVES[Reason.CANCEL])}, finished_at = $2, updated_at = $2, lease_expires_at = NULL
+    FROM old WHERE j.id = old.id AND {among("old.state", MOVES[Reason.CANCEL].sources)}
     RETURNING j.id, j.queue, j.kind, j.attempt, j.worker_id, old.state AS from_state
 ), ev AS (
-    INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, at)
-    SELECT id, queue, from_state, 'cancelled', 'cancel', attempt, worker_id, $2 FROM changed
+    {_CANCELLED.insert("changed", "$2")}
 )
-SELECT id::text, queue, kind, attempt, worker_id, from_state FROM changed
-"""
-
-_PURGE = """
-WITH gone AS (
-    DELETE FROM broker_jobs WHERE state = $1 AND {where} RETURNING id
-), events AS (
-    DELETE FROM broker_events WHERE job_id IN (SELECT id FROM gone)
-)
-SELECT count(*) FROM gone
-"""
-PURGE_IDS = _PURGE.format(where="id = ANY($2::uuid[])")
-PURGE_QUEUE = _PURGE.format(where="queue = $2")
-
-PRUNE = """
-WITH gone AS (
-    DELETE FROM broker_jobs WHERE id IN (
-        SELECT id FROM broker_jobs
-        WHERE state IN ('succeeded', 'cancelled') AND finished_at < $1
-        LIMIT $2)
-    RETURNING id
-), events AS (
-    DELETE FROM broker_events WHERE job_id IN (SELECT id FROM gone)
-)
-SELECT count(*) FROM gone
+SELECT id::text, queue, kind, {_CANCELLED.returned("changed")} FROM changed
 """

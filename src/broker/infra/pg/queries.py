@@ -1,0 +1,107 @@
+"""The statements that move no job: the reads behind GetJob, ListJobs, Stats and the dashboard,
+and the deletes (purge, prune). The ones that move jobs are in sql.py."""
+
+from broker.infra.pg.sql import JOB_COLUMNS
+
+GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
+
+_EVENT_COLUMNS = "id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at"
+
+HISTORY = f"""
+SELECT {_EVENT_COLUMNS}
+FROM broker_events WHERE job_id = $1::uuid ORDER BY id
+"""
+
+# GetJob: the job and its history in one statement, so from one snapshot (two statements could
+# see a RUNNING job beside the "expire" event the reaper committed in between).
+GET_WITH_HISTORY = f"""
+SELECT {JOB_COLUMNS}, ARRAY(
+    SELECT ROW({_EVENT_COLUMNS}) FROM broker_events WHERE job_id = j.id ORDER BY id) AS history
+FROM broker_jobs j WHERE j.id = $1::uuid
+"""
+
+def list_jobs(by_queue: bool, by_state: bool, after: bool) -> str:
+    """ListJobs, with only the filters given: a `$1 IS NULL OR ...` form would leave PostgreSQL's
+    generic plan of a prepared statement unable to use the listing indexes."""
+    where, n = [], 0
+    if by_queue:
+        n += 1
+        where.append(f"queue = ${n}")
+    if by_state:
+        n += 1
+        where.append(f"state = ${n}")
+    if after:
+        where.append(f"(created_at, id) < (${n + 1}::timestamptz, ${n + 2}::uuid)")
+        n += 2
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT {JOB_COLUMNS} FROM broker_jobs {condition} ORDER BY created_at DESC, id DESC LIMIT ${n + 1}"
+
+
+STATS_STATES = """
+SELECT queue,
+    count(*) FILTER (WHERE state = 'pending' AND run_at <= $2::timestamptz) AS ready,
+    count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt = 0) AS scheduled,
+    count(*) FILTER (WHERE state = 'pending' AND run_at > $2 AND attempt > 0) AS retrying,
+    count(*) FILTER (WHERE state = 'running') AS running,
+    count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE state = 'dead') AS dead,
+    count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+    coalesce(extract(epoch FROM $2 - min(run_at) FILTER (WHERE state = 'pending' AND run_at <= $2)), 0)
+        AS oldest_ready_age
+FROM broker_jobs
+WHERE cardinality($1::text[]) = 0 OR queue = ANY($1::text[])
+GROUP BY queue
+"""
+
+STATS_WINDOWS = """
+SELECT queue, at > $2::timestamptz - interval '1 minute' AS last_minute,
+    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
+    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
+    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
+FROM broker_events
+WHERE at > $2::timestamptz - interval '1 hour' AND at <= $2 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+GROUP BY 1, 2
+"""
+
+THROUGHPUT = """
+SELECT queue, date_trunc('minute', at) AS minute,
+    count(*) FILTER (WHERE reason = 'enqueue') AS enqueued,
+    count(*) FILTER (WHERE to_state = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE reason IN ('nack', 'expire')) AS failed,
+    count(*) FILTER (WHERE to_state = 'dead') AS dead_lettered
+FROM broker_events
+WHERE at > $2 AND at <= $3 AND (cardinality($1::text[]) = 0 OR queue = ANY($1::text[]))
+GROUP BY 1, 2
+ORDER BY 2, 1
+"""
+
+WORKERS = """
+SELECT worker_id, queue, count(*) AS leases, max(heartbeat_at) AS last_heartbeat
+FROM broker_jobs WHERE state = 'running'
+GROUP BY worker_id, queue ORDER BY worker_id, queue
+"""
+
+_PURGE = """
+WITH gone AS (
+    DELETE FROM broker_jobs WHERE state = $1 AND {where} RETURNING id
+), events AS (
+    DELETE FROM broker_events WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+"""
+PURGE_IDS = _PURGE.format(where="id = ANY($2::uuid[])")
+PURGE_QUEUE = _PURGE.format(where="queue = $2")
+
+PRUNE = """
+WITH gone AS (
+    DELETE FROM broker_jobs WHERE id IN (
+        SELECT id FROM broker_jobs
+        WHERE state IN ('succeeded', 'cancelled') AND finished_at < $1
+        LIMIT $2)
+    RETURNING id
+), events AS (
+    DELETE FROM broker_events WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+"""
