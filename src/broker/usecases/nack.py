@@ -38,7 +38,7 @@ class Nack:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
         self._limits, self._rng = limits, rng
 
-    async def __call__(self, items: Sequence[NackItem], request_id: str | None = None) -> list[LeaseResult]:
+    async def __call__(self, items: Sequence[NackItem]) -> list[LeaseResult]:
         check_refs([i.ref for i in items], self._limits, "items")
         for n, item in enumerate(items):
             if item.retry_after is not None and not 0 <= item.retry_after <= 366 * 86400:
@@ -47,7 +47,7 @@ class Nack:
                     for i in items]
         now = self._clock.now()
         calls, events = await self._store.fail(failures, now, decider(now, self._rng))
-        self._events.record(events, request_id)
+        self._events.record(events)
         # Retries due at once wake this replica's long polls now (the store's NOTIFY wakes the
         # other replicas'); later ones are found by the polls' re-check.
         due = {c.ref.job_id.lower() for c in calls if c.changed and c.at is not None and c.at <= now}
