@@ -6,11 +6,13 @@ The in-memory store is checked against the PostgreSQL one by tests/contract, so 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 
 from broker.entities.job import Event
 from broker.infra.pg.listen import LocalNotifier
+from broker.usecases import context
 from tests.fakes.memory_store import InMemoryJobStore
 
 __all__ = ["InMemoryJobStore", "ManualClock", "RecordingEventSink", "RecordingNotifier"]
@@ -81,15 +83,25 @@ class RecordingNotifier:
         self._real.close()
 
 
+@contextlib.contextmanager
+def serving(request_id: str) -> Iterator[None]:
+    """Run the block as the call `request_id` (the edge's request id stage sets the contextvar)."""
+    token = context.request_id.set(request_id)
+    try:
+        yield
+    finally:
+        context.request_id.reset(token)
+
+
 class RecordingEventSink:
-    """Keeps every event it is told of, and the request id it came with."""
+    """Keeps every event it is told of, and the request id of the call it came from."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.calls: list[tuple[list[Event], str | None]] = []
 
-    def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
-        self.calls.append((list(events), request_id))
+    def record(self, events: Sequence[Event]) -> None:
+        self.calls.append((list(events), context.request_id.get()))
         self.events.extend(events)
 
     def for_job(self, job_id: str) -> list[Event]:

@@ -1,9 +1,11 @@
-"""A stand-in for grpc.aio.ServicerContext, enough for the pipeline stages, and a way to run
-one stage (or a chain of them) around a plain handler without a server."""
+"""A stand-in for grpc.aio.ServicerContext, and a way to run one stage (or a chain of them)
+around a plain handler without a server, through the unary adapter a server uses."""
 
 from __future__ import annotations
 
 import grpc
+
+from broker.interface.grpc.interceptors import PipelineInterceptor
 
 
 class FakeContext:
@@ -41,25 +43,16 @@ class FakeContext:
 
 
 async def run_stages(stages, handler, request=None, context=None, method="/broker.v1.JobService/Enqueue"):
-    """Run `stages` (outermost first) around `handler(request, context)` the way grpc.aio does."""
+    """Run `stages` (outermost first) around `handler(request, context)` as a unary call."""
     context = context or FakeContext()
 
     async def continuation(details):
         return grpc.unary_unary_rpc_method_handler(handler)
 
-    for stage in reversed(stages):
-        continuation = _wrap(stage, continuation)
-    details = _Details(method, context.metadata)
-    h = await continuation(details)
-    return await h.unary_unary(request, context)
+    wrapped = await PipelineInterceptor(stages).intercept_service(continuation, Details(method, context.metadata))
+    return await wrapped.unary_unary(request, context)
 
 
-def _wrap(stage, continuation):
-    async def next_continuation(details):
-        return await stage.intercept_service(continuation, details)
-    return next_continuation
-
-
-class _Details:
-    def __init__(self, method, metadata) -> None:
+class Details:
+    def __init__(self, method, metadata=()) -> None:
         self.method, self.invocation_metadata = method, metadata

@@ -11,6 +11,7 @@ from broker.entities.job import JobState, Reason
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.usecases.enqueue import JobSpec, RetrySpec
+from tests.fakes import serving
 from tests.unit.conftest import STEADY, World
 
 OK = JobSpec(queue="steady", kind="task")
@@ -128,8 +129,8 @@ async def test_created_jobs_are_recorded_and_their_queues_woken_once(world):
     await world.enqueue([spec(idempotency_key="dup")])
     world.notifier.notified.clear()
 
-    inserted = await world.enqueue([spec(queue="b"), spec(queue="a"), spec(queue="b"), spec(idempotency_key="dup")],
-                                   request_id="req-9")
+    with serving("req-9"):
+        inserted = await world.enqueue([spec(queue="b"), spec(queue="a"), spec(queue="b"), spec(idempotency_key="dup")])
 
     assert [i.created for i in inserted] == [True, True, True, False]
     assert world.notifier.notified == [["a", "b"]]

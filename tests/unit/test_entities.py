@@ -40,6 +40,14 @@ def test_invalid_queue_names_are_refused_naming_the_field(name):
     assert "1-128 characters" in str(caught.value)
 
 
+def test_an_invalid_argument_carries_its_field_and_problem_and_moves_under_a_prefix():
+    exc = errors.InvalidArgument("retry_after", "is out of range: a: b")
+    assert (exc.field, exc.problem) == ("retry_after", "is out of range: a: b")
+    moved = exc.at("items[2].")
+    assert (moved.field, moved.problem) == ("items[2].retry_after", "is out of range: a: b")
+    assert str(moved) == "items[2].retry_after: is out of range: a: b"
+
+
 def test_an_empty_queue_name_is_refused_as_empty():
     with pytest.raises(errors.InvalidArgument, match=r"^queue: must not be empty$"):
         Limits().check_queue_name("")

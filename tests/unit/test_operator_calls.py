@@ -15,6 +15,7 @@ from broker.entities.lease import LeaseRef, LeaseResult, Outcome
 from broker.usecases.admin import ListJobs
 from broker.usecases.nack import NackItem
 from broker.usecases.paging import PageTokens
+from tests.fakes import serving
 from tests.unit.conftest import World
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -199,7 +200,8 @@ async def test_redrive_by_ids_makes_dead_jobs_ready_and_wakes_their_queue(world)
     world.notifier.notified.clear()
     world.clock.advance(10)
 
-    redriven = await world.redrive(dead, None, request_id="op-1")
+    with serving("op-1"):
+        redriven = await world.redrive(dead, None)
 
     assert sorted(redriven) == sorted(dead)
     assert all((world.store.jobs[i].state, world.store.jobs[i].attempt) == (P, 0) for i in dead)
@@ -241,7 +243,8 @@ async def test_cancel_a_running_job_and_its_worker_learns_at_the_next_heartbeat(
     await world.add()
     (job,) = await world.take()
 
-    cancelled = await world.cancel(job.id, request_id="op-2")
+    with serving("op-2"):
+        cancelled = await world.cancel(job.id)
 
     assert cancelled.state is C
     assert world.sink.calls[-1][1] == "op-2"

@@ -1,4 +1,5 @@
-"""Each pipeline stage alone, around a plain handler, with a fake ServicerContext."""
+"""Each pipeline stage alone, around a plain handler, through the unary adapter with a fake
+ServicerContext (and the stages as plain functions over a Call)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from broker.entities.rate import Rate
 from broker.interface.grpc.context import deadline, principal, request_id
 from broker.interface.grpc.interceptors import (
     AccessLogStage, AuthenticationStage, AuthorizationStage, DeadlineStage, ErrorStage, MetricsStage,
-    RateLimitStage, RequestIdStage,
+    PipelineInterceptor, RateLimitStage, RequestIdStage,
 )
 from broker.interface.grpc.interceptors.authentication import bearer
+from broker.interface.grpc.interceptors.base import Call
 from broker.usecases.rate_limit import RateLimiter
-from tests.unit.grpc_fakes import FakeContext, run_stages
+from tests.unit.grpc_fakes import Details, FakeContext, run_stages
 
 ENQUEUE = "/broker.v1.JobService/Enqueue"
 LEASE = "/broker.v1.JobService/Lease"
@@ -199,10 +201,7 @@ async def test_error_stage_refuses_unparsable_bytes_before_the_servicer():
     async def continuation(details):
         return grpc.unary_unary_rpc_method_handler(handler, request_deserializer=strict)
 
-    class Details:
-        method, invocation_metadata = ENQUEUE, ()
-
-    wrapped = await ErrorStage().intercept_service(continuation, Details())
+    wrapped = await PipelineInterceptor([ErrorStage()]).intercept_service(continuation, Details(ENQUEUE))
     ctx = FakeContext()
     with pytest.raises(grpc.aio.AbortError):
         await wrapped.unary_unary(wrapped.request_deserializer(b"\xff"), ctx)
@@ -268,7 +267,7 @@ async def test_authentication_leaves_health_open():
 async def test_authorization_by_role(role, method, allowed):
     async def as_role(request, context):
         principal.set(Principal("k", "n", role))
-        return await AuthorizationStage().around(method, request, context, ok)
+        return await AuthorizationStage()(_call(method), _proceed)
 
     # RequestIdStage gives the call fresh contextvars and resets them afterwards.
     if allowed:
@@ -293,7 +292,7 @@ async def test_rate_limit_per_principal_and_class():
     async def as_(who, method=ENQUEUE):
         async def handler(request, context):
             principal.set(who)
-            return await stage.around(method, request, context, ok)
+            return await stage(_call(method), _proceed)
         return await run_stages([RequestIdStage()], handler, method=method)
 
     other = Principal("k2", "others", Role.PRODUCER)
@@ -327,30 +326,32 @@ async def test_the_deadline_is_passed_on_for_the_store_from_the_first_stage():
     assert calls[1]["deadline"] is None
     assert deadline.get() is None
 
-
-
-async def test_a_stage_wraps_each_method_once():
+async def test_the_adapter_wraps_each_method_once():
     calls = []
 
     async def continuation(details):
         calls.append(details.method)
         return grpc.unary_unary_rpc_method_handler(ok)
 
-    class Details:
-        def __init__(self, method):
-            self.method, self.invocation_metadata = method, ()
-
-    stage = DeadlineStage()
-    first = await stage.intercept_service(continuation, Details(ENQUEUE))
-    again = await stage.intercept_service(continuation, Details(ENQUEUE))
-    other = await stage.intercept_service(continuation, Details(LEASE))
+    adapter = PipelineInterceptor([DeadlineStage()])
+    first = await adapter.intercept_service(continuation, Details(ENQUEUE))
+    again = await adapter.intercept_service(continuation, Details(ENQUEUE))
+    other = await adapter.intercept_service(continuation, Details(LEASE))
     assert first is again and other is not first and calls == [ENQUEUE, LEASE]
 
     async def unknown(details):
         return None
 
-    assert await stage.intercept_service(unknown, Details("/x.Y/Z")) is None
-    assert "/x.Y/Z" not in stage._wrapped
+    assert await adapter.intercept_service(unknown, Details("/x.Y/Z")) is None
+    assert "/x.Y/Z" not in adapter._wrapped
+
+
+def _call(method=ENQUEUE, request=None, metadata=(), deadline=None):
+    return Call(method, request, metadata, lambda: "ipv4:127.0.0.1:5555", deadline, ok)
+
+
+async def _proceed(call):
+    return "done"
 
 
 # -- in flight (load shedding)
@@ -410,7 +411,6 @@ async def test_in_flight_slot_is_freed_when_the_call_fails_or_is_cancelled():
     async def boom(request, context):
         raise errors.Unavailable()
 
-    # (a stage remembers its wrapped handler per method: one method per handler here)
     with pytest.raises(errors.Unavailable):
         await run_stages([stage], boom, method="/broker.v1.JobService/Ack")
     handler, _release, _ = _gate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from datetime import timedelta
 
@@ -14,10 +15,11 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState, Reason
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
 from broker.entities.retry import RetryPolicy
+from broker.usecases import context
 from broker.usecases.enqueue import RetrySpec
 from broker.usecases.lease import RECHECK_SECONDS, LeaseRequest
 from broker.usecases.nack import NackItem
-from tests.fakes import RecordingNotifier
+from tests.fakes import RecordingNotifier, serving
 from tests.unit.conftest import SEED, World
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -66,7 +68,8 @@ async def test_a_bad_lease_request_is_refused_naming_the_field(world, fields, fi
 async def test_lease_hands_out_ready_jobs_at_once_and_records_their_events(world):
     ids = await world.add(count=3)
 
-    jobs = await world.lease(request(max_jobs=2, lease_duration=5.0), request_id="r-1")
+    with serving("r-1"):
+        jobs = await world.lease(request(max_jobs=2, lease_duration=5.0))
 
     assert {j.id for j in jobs} < set(ids) and len(jobs) == 2
     now = world.clock.now()
@@ -106,6 +109,16 @@ async def test_a_long_poll_returns_nothing_once_its_wait_is_over(world):
 
     assert [timeout for _, timeout in world.notifier.waits] == [RECHECK_SECONDS] * 4
     assert world.clock.now() - start == timedelta(seconds=2)
+
+
+async def test_a_long_poll_ends_before_the_deadline_of_the_call_it_serves(world):
+    start, token = world.clock.now(), context.deadline.set(time.monotonic() + 1.0)
+    try:
+        assert await world.lease(request(wait=30.0)) == []
+    finally:
+        context.deadline.reset(token)
+
+    assert timedelta(seconds=0.9) < world.clock.now() - start < timedelta(seconds=1)
 
 
 async def test_a_long_poll_takes_a_job_whose_run_at_arrives_during_the_wait(world):
@@ -194,7 +207,8 @@ async def test_ack_succeeds_once_and_a_repeat_is_a_quiet_ok(world):
     await world.add()
     (job,) = await world.take()
 
-    assert await world.ack([lease_ref(job)], request_id="a-1") == [LeaseResult(job.id, Outcome.OK, S)]
+    with serving("a-1"):
+        assert await world.ack([lease_ref(job)]) == [LeaseResult(job.id, Outcome.OK, S)]
     assert await world.ack([lease_ref(job)]) == [LeaseResult(job.id, Outcome.OK, S)]
 
     assert [e.reason for e in world.sink.for_job(job.id)] == [Reason.ENQUEUE, Reason.LEASE, Reason.ACK]
@@ -386,3 +400,4 @@ async def test_one_job_with_an_enormous_backoff_does_not_stop_the_reaper(world):
     await world.reap.run_once()
 
     assert world.store.jobs[normal].state is P
+

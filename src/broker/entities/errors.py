@@ -20,8 +20,12 @@ class InvalidArgument(BrokerError):
     """A request field is not acceptable."""
 
     def __init__(self, field: str, problem: str) -> None:
-        self.field = field
+        self.field, self.problem = field, problem
         super().__init__(f"{field}: {problem}", field=field)
+
+    def at(self, prefix: str) -> InvalidArgument:
+        """The same problem, its field named from further out (`prefix` + field)."""
+        return InvalidArgument(prefix + self.field, self.problem)
 
 
 class NotFound(BrokerError):

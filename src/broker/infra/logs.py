@@ -101,7 +101,7 @@ class LogEventSink:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("broker.jobs")
 
-    def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
+    def record(self, events: Sequence[Event]) -> None:
         if not events or not self._log.isEnabledFor(logging.INFO):
             return
         entries = []
@@ -116,7 +116,7 @@ class LogEventSink:
             if e.ran is not None:
                 entry["ran_seconds"] = round(e.ran, 6)
             entries.append(entry)
-        self._log.info("job state changes", extra={ENTRIES: entries, "request_id": request_id})
+        self._log.info("job state changes", extra={ENTRIES: entries, "request_id": request_id.get()})
 
 
 _MESSAGES = {r: f"job {r.value}" for r in Reason}
@@ -129,6 +129,6 @@ class FanOutSink:
     def __init__(self, *sinks) -> None:
         self._sinks = sinks
 
-    def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
+    def record(self, events: Sequence[Event]) -> None:
         for sink in self._sinks:
-            sink.record(events, request_id)
+            sink.record(events)

@@ -57,7 +57,7 @@ class BrokerMetrics:
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
-    def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
+    def record(self, events: Sequence[Event]) -> None:
         """EventSink: count each state change once, and time it where the store could. Counters
         move once per batch and label; labelled children are looked up once per label set."""
         counts: dict[tuple[str, tuple[str, ...]], int] = {}

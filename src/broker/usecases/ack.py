@@ -17,8 +17,8 @@ class Ack:
     def __init__(self, store: JobStore, clock: Clock, events: EventSink, limits: Limits) -> None:
         self._store, self._clock, self._events, self._limits = store, clock, events, limits
 
-    async def __call__(self, refs: Sequence[LeaseRef], request_id: str | None = None) -> list[LeaseResult]:
+    async def __call__(self, refs: Sequence[LeaseRef]) -> list[LeaseResult]:
         check_refs(refs, self._limits, "leases")
         calls, events = await self._store.complete(refs, self._clock.now())
-        self._events.record(events, request_id)
+        self._events.record(events)
         return results(calls, fence(Reason.ACK))

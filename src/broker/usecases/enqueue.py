@@ -52,15 +52,14 @@ class Enqueue:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
         self._queues, self._limits = queues, limits
 
-    async def __call__(self, specs: Sequence[JobSpec], request_id: str | None = None,
-                       batch: bool = True) -> list[Inserted]:
+    async def __call__(self, specs: Sequence[JobSpec], batch: bool = True) -> list[Inserted]:
         if batch:
             self._limits.check_batch(len(specs), "jobs")
         now = self._clock.now()
         prefix = (lambda i: f"jobs[{i}].") if batch else (lambda i: "job.")
         jobs = [self._validate(spec, now, prefix(i)) for i, spec in enumerate(specs)]
         inserted, events = await self._store.enqueue(jobs, now)
-        self._events.record(events, request_id)
+        self._events.record(events)
         ready = {e.queue for e in events}
         if ready:
             self._notifier.notify(sorted(ready))
@@ -104,7 +103,7 @@ def _policy(default: RetryPolicy, spec: RetrySpec, at: str) -> RetryPolicy:
         return default.merged(initial_delay=spec.initial_delay, max_delay=spec.max_delay,
                               multiplier=spec.multiplier, jitter=spec.jitter)
     except InvalidArgument as exc:
-        raise InvalidArgument(at + exc.field, str(exc).split(": ", 1)[1]) from None
+        raise exc.at(at) from None
 
 
 def _check_text(value: str, field_name: str, max_length: int) -> None:

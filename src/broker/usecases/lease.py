@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Job, check_storable
 from broker.entities.queue import Limits
+from broker.usecases.context import time_left
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
 # While long-polling, look again this often even without a wake-up (BROKER_LONG_POLL_RECHECK):
@@ -27,7 +28,6 @@ class LeaseRequest:
     max_jobs: int
     lease_duration: float | None = None
     wait: float = 0.0
-    respond_within: float | None = None  # seconds until the caller stops waiting for the answer
 
 
 class LeaseJobs:
@@ -38,19 +38,21 @@ class LeaseJobs:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
         self._limits, self._recheck = limits, recheck
 
-    async def __call__(self, req: LeaseRequest, request_id: str | None = None) -> list[Job]:
+    async def __call__(self, req: LeaseRequest) -> list[Job]:
+        """A long poll ends early enough for the call's deadline (broker.usecases.context)."""
         self._validate(req)
         queues = list(dict.fromkeys(req.queues))
         wait = req.wait
-        if req.respond_within is not None:
-            left = max(0.0, req.respond_within)
+        respond_within = time_left()  # seconds until the caller stops waiting for the answer
+        if respond_within is not None:
+            left = max(0.0, respond_within)
             wait = min(wait, left - min(EARLY_SECONDS, left / 10))
         deadline = self._clock.now().timestamp() + wait
         while not self._notifier.closed:
             jobs, events = await self._store.claim(queues, req.worker_id, req.max_jobs,
                                                    req.lease_duration, self._clock.now())
             if jobs:
-                self._events.record(events, request_id)
+                self._events.record(events)
                 if len(jobs) >= req.max_jobs:
                     # A full batch: more may be ready. A notification wakes one waiting call,
                     # so pass it on to the next (a no-op when none waits).

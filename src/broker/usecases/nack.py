@@ -36,7 +36,7 @@ class Nack:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
         self._limits, self._rng = limits, rng
 
-    async def __call__(self, items: Sequence[NackItem], request_id: str | None = None) -> list[LeaseResult]:
+    async def __call__(self, items: Sequence[NackItem]) -> list[LeaseResult]:
         limits = self._limits
         check_refs([i.ref for i in items], limits, "items")
         for n, item in enumerate(items):
@@ -46,7 +46,7 @@ class Nack:
         failures = [(i.ref, Failure(storable(i.error[:cut]) or "nacked", i.permanent, i.retry_after)) for i in items]
         now = self._clock.now()
         calls, events = await self._store.fail(failures, now, decider(now, self._rng))
-        self._events.record(events, request_id)
+        self._events.record(events)
         # Retries due at once wake this replica's long polls now (the store's NOTIFY wakes the
         # other replicas'); later ones are found by the polls' re-check.
         due = {c.ref.job_id.lower() for c in calls if c.changed and c.at is not None and c.at <= now}

@@ -28,11 +28,10 @@ class RedriveJobs:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
         self._limits = limits
 
-    async def __call__(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool = True,
-                       request_id: str | None = None) -> list[str]:
+    async def __call__(self, job_ids: Sequence[str], queue: str | None, reset_attempts: bool = True) -> list[str]:
         ids = _targets(job_ids, queue, self._limits)
         redriven, events = await self._store.redrive(ids, queue or None, reset_attempts, self._clock.now())
-        self._events.record(events, request_id)
+        self._events.record(events)
         if events:
             self._notifier.notify(sorted({e.queue for e in events}))
         return redriven
@@ -44,14 +43,14 @@ class CancelJob:
     def __init__(self, store: JobStore, clock: Clock, events: EventSink) -> None:
         self._store, self._clock, self._events = store, clock, events
 
-    async def __call__(self, job_id: str, request_id: str | None = None) -> Job:
+    async def __call__(self, job_id: str) -> Job:
         job_id = check_job_id(job_id, "job_id")
         job, events = await self._store.cancel(job_id, self._clock.now())
         if job is None:
             raise JobNotFound(job_id)
         if not events and job.state is not JobState.CANCELLED:
             raise IllegalTransition(job_id, job.state, JobState.CANCELLED)
-        self._events.record(events, request_id)
+        self._events.record(events)
         return job
 
 

@@ -53,7 +53,7 @@ class ReadOverview:
             self._read_at, self._seen = self._monotonic(), generation
             return self._cached
 
-    def record(self, events: Sequence[Event], request_id: str | None = None) -> None:
+    def record(self, events: Sequence[Event]) -> None:
         if events:
             self._generation += 1
 

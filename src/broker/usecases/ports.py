@@ -154,6 +154,7 @@ class Notifier(Protocol):
 
 
 class EventSink(Protocol):
-    """Told of every state change after it committed: logs it, counts it."""
+    """Told of every state change after it committed: logs it, counts it. The call that made
+    the changes, if any, is in broker.usecases.context (its request id)."""
 
-    def record(self, events: Sequence[Event], request_id: str | None = None) -> None: ...
+    def record(self, events: Sequence[Event]) -> None: ...

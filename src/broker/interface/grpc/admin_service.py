@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
-from broker.interface.grpc.context import request_id
 from broker.usecases.admin import GetJob, ListJobs, Stats
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
 from broker.v1 import admin_service_pb2 as pb
@@ -65,11 +64,11 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
 
     async def RedriveJobs(self, request: pb.RedriveJobsRequest, context) -> pb.RedriveJobsResponse:
         reset = request.reset_attempts if request.HasField("reset_attempts") else True
-        ids = await self._use.redrive(list(request.job_ids), request.queue or None, reset, request_id.get())
+        ids = await self._use.redrive(list(request.job_ids), request.queue or None, reset)
         return pb.RedriveJobsResponse(redriven=len(ids), job_ids=ids)
 
     async def CancelJob(self, request: pb.CancelJobRequest, context) -> pb.CancelJobResponse:
-        job = await self._use.cancel(request.job_id, request_id.get())
+        job = await self._use.cancel(request.job_id)
         response = pb.CancelJobResponse()
         mapping.job_to_wire(job, response.job)
         return response

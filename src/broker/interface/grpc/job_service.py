@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import grpc
-
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
-from broker.interface.grpc.context import request_id
 from broker.interface.grpc.session import WorkerSessions
 from broker.usecases.ack import Ack
 from broker.usecases.enqueue import Enqueue
@@ -29,26 +26,23 @@ class JobUseCases:
 
 
 class JobService(job_service_pb2_grpc.JobServiceServicer):
-    def __init__(self, use: JobUseCases) -> None:
-        self._use = use
-        # Set by build_server: sessions run their calls through the request pipeline.
-        self.sessions: WorkerSessions | None = None
+    def __init__(self, use: JobUseCases, sessions: WorkerSessions) -> None:
+        self._use, self._sessions = use, sessions
 
     async def WorkerSession(self, request_iterator, context) -> None:
-        if self.sessions is None:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "sessions are not served here")
-        await self.sessions.serve(request_iterator, context)
+        # Each call on the stream runs through the request pipeline to this servicer's methods.
+        await self._sessions.serve(request_iterator, context, self)
 
     async def Enqueue(self, request: pb.EnqueueRequest, context) -> pb.EnqueueResponse:
         if not request.HasField("job"):
             raise InvalidArgument("job", "is required")
         spec = mapping.spec_from_wire(request.job, "job.")
-        [result] = await self._use.enqueue([spec], request_id.get(), batch=False)
+        [result] = await self._use.enqueue([spec], batch=False)
         return pb.EnqueueResponse(job_id=result.job_id, created=result.created)
 
     async def EnqueueBatch(self, request: pb.EnqueueBatchRequest, context) -> pb.EnqueueBatchResponse:
         specs = [mapping.spec_from_wire(s, f"jobs[{i}].") for i, s in enumerate(request.jobs)]
-        results = await self._use.enqueue(specs, request_id.get())
+        results = await self._use.enqueue(specs)
         response = pb.EnqueueBatchResponse()
         for r in results:
             response.results.add(job_id=r.job_id, created=r.created)
@@ -59,8 +53,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         jobs = await self._use.lease(LeaseRequest(
             queues=tuple(request.queues), worker_id=request.worker_id, max_jobs=request.max_jobs,
             lease_duration=mapping.seconds(request.lease_duration, request, "lease_duration"), wait=wait,
-            respond_within=context.time_remaining(),
-        ), request_id.get())
+        ))
         response = pb.LeaseResponse()
         for job in jobs:
             leased = response.jobs.add(lease_token=job.lease_token, attempt=job.attempt)
@@ -76,7 +69,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         return response
 
     async def Ack(self, request: pb.AckRequest, context) -> pb.AckResponse:
-        results = await self._use.ack(mapping.refs_from_wire(request.leases), request_id.get())
+        results = await self._use.ack(mapping.refs_from_wire(request.leases))
         response = pb.AckResponse()
         mapping.results_to_wire(results, response.results)
         return response
@@ -87,10 +80,10 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             try:
                 retry_after = mapping.seconds(item.retry_after, item, "retry_after")
             except InvalidArgument as exc:
-                raise InvalidArgument(f"items[{i}].{exc.field}", str(exc).split(": ", 1)[1]) from None
+                raise exc.at(f"items[{i}].") from None
             ref = mapping.refs_from_wire([item.lease])[0]
             items.append(NackItem(ref, item.error, item.permanent, retry_after))
-        results = await self._use.nack(items, request_id.get())
+        results = await self._use.nack(items)
         response = pb.NackResponse()
         mapping.results_to_wire(results, response.results)
         return response

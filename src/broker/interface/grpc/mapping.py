@@ -82,7 +82,7 @@ def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
         )
     except InvalidArgument as exc:
         prefix = at + ("retry_policy." if exc.field in ("initial_delay", "max_delay", "multiplier", "jitter") else "")
-        raise InvalidArgument(prefix + exc.field, str(exc).split(": ", 1)[1]) from None
+        raise exc.at(prefix) from None
 
 
 def _retry_from_wire(policy: job_pb2.RetryPolicy) -> RetrySpec:

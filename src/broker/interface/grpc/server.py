@@ -11,7 +11,8 @@ from grpc_reflection.v1alpha import reflection
 
 from broker.interface.grpc.admin_service import AdminService, AdminUseCases
 from broker.interface.grpc.job_service import JobService, JobUseCases
-from broker.interface.grpc.session import SERVICE as SESSION_SERVICE, Pipeline, WorkerSessions
+from broker.interface.grpc.interceptors.unary import PipelineInterceptor
+from broker.interface.grpc.session import WorkerSessions
 from broker.v1 import admin_service_pb2, admin_service_pb2_grpc, job_service_pb2, job_service_pb2_grpc
 
 SERVICES = (
@@ -88,10 +89,14 @@ def pending_calls(max_in_flight: int, max_long_polls: int) -> int:
 
 def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interceptors=(),
                  reflection_enabled: bool = True, pending: int = MIN_PENDING_CALLS) -> grpc.aio.Server:
-    """`interceptors`: the request pipeline (interceptors.build_chain), outermost first;
-    `pending`: the calls gRPC core may queue before the server takes them (pending_calls)."""
+    """`interceptors`, outermost first: grpc.aio ServerInterceptors, if any, then the request
+    pipeline's stages (interceptors.build_chain), which run for unary calls (PipelineInterceptor)
+    and for each call on a worker session alike; `pending`: the calls gRPC core may queue before
+    the server takes them (pending_calls)."""
+    outer = [i for i in interceptors if isinstance(i, grpc.aio.ServerInterceptor)]
+    pipeline = PipelineInterceptor([i for i in interceptors if not isinstance(i, grpc.aio.ServerInterceptor)])
     server = grpc.aio.server(
-        interceptors=list(interceptors),
+        interceptors=[*outer, pipeline],
         options=[("grpc.server.max_pending_requests", pending),
                  ("grpc.server.max_pending_requests_hard_limit", pending),
                  ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -103,10 +108,9 @@ def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interc
                  ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
                  ("grpc.keepalive_permit_without_calls", 1)],
     )
-    service = JobService(jobs)
-    job_service_pb2_grpc.add_JobServiceServicer_to_server(service, server)
-    service.sessions = WorkerSessions(Pipeline(interceptors, _session_calls(service)))
-    health.on_shutdown(service.sessions.close)
+    sessions = WorkerSessions(pipeline.run)
+    job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(jobs, sessions), server)
+    health.on_shutdown(sessions.close)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(admin), server)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if reflection_enabled:
@@ -114,17 +118,6 @@ def build_server(jobs: JobUseCases, admin: AdminUseCases, health: Health, interc
             (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
     return server
-
-
-def _session_calls(service: JobService) -> dict[str, grpc.RpcMethodHandler]:
-    """The unary handlers a worker session's calls go to (before the pipeline wraps them)."""
-    pb = job_service_pb2
-    calls = {"Lease": (pb.LeaseRequest, pb.LeaseResponse), "Heartbeat": (pb.HeartbeatRequest, pb.HeartbeatResponse),
-             "Ack": (pb.AckRequest, pb.AckResponse), "Nack": (pb.NackRequest, pb.NackResponse)}
-    return {SESSION_SERVICE + name: grpc.unary_unary_rpc_method_handler(
-                getattr(service, name), request_deserializer=request.FromString,
-                response_serializer=response.SerializeToString)
-            for name, (request, response) in calls.items()}
 
 
 def listen(server: grpc.aio.Server, address: str, cert: bytes | None = None, key: bytes | None = None,

@@ -1,12 +1,12 @@
 """JobService.WorkerSession: a worker's Lease, Heartbeat, Ack and Nack over one stream.
 
-The request pipeline's stages wrap unary handlers only (interceptors/base.py), so a session runs
-each call through the unary handler of its method as the pipeline wrapped it, with a
-`CallContext` in place of the ServicerContext: the stream's metadata (credentials) and peer,
-and the call's own request id, deadline and outcome. Every call is therefore authenticated,
-authorized, rate limited, validated, logged and counted exactly as its unary twin; what a
-session saves is gRPC's own cost per call (a new HTTP/2 stream with its headers and trailers,
-and the call objects on both sides).
+Each call on a session runs through the same request pipeline as its unary twin: the chain of
+stages (interceptors/base.py) over a `Call` with the stream's metadata (credentials) and peer,
+and the call's own method name, request id and deadline. Every call is therefore authenticated,
+authorized, rate limited, validated, logged and counted exactly as its unary twin, and its
+errors are mapped by status.py alike (the answer's `error` has the code, message and RetryInfo
+delay of the unary call's status); what a session saves is gRPC's own cost per call (a new
+HTTP/2 stream with its headers and trailers, and the call objects on both sides).
 
 Calls run concurrently (up to MAX_IN_FLIGHT per session; reading waits beyond that) and answer
 as they finish, matched by the worker's id; a `cancel` request stops a call the worker gave up
@@ -19,14 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
-from broker.interface.grpc.interceptors.base import Malformed, Stage
+from broker.entities.errors import InvalidArgument
+from broker.interface.grpc.interceptors.base import Call, Malformed, Proceed
 from broker.interface.grpc.interceptors.request_id import HEADER as REQUEST_ID_HEADER
+from broker.interface.grpc.status import CallFailed, failure
 from broker.v1 import job_service_pb2 as pb
 
 log = logging.getLogger("broker.grpc")
@@ -34,112 +34,26 @@ log = logging.getLogger("broker.grpc")
 SERVICE = "/broker.v1.JobService/"
 # The session's calls: the request's oneof field -> the unary method it stands for.
 CALLS = {"lease": "Lease", "heartbeat": "Heartbeat", "ack": "Ack", "nack": "Nack"}
+METHODS = {kind: SERVICE + name for kind, name in CALLS.items()}
 MAX_IN_FLIGHT = 64
-_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
-_STATUS_DETAILS = "grpc-status-details-bin"
-
-
-class Pipeline:
-    """The unary handlers of a service's methods, wrapped by the request pipeline's stages the
-    way grpc.aio wraps them for a unary call (outermost stage first)."""
-
-    def __init__(self, stages: Sequence[Any], handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        self._stages = [s for s in stages if isinstance(s, Stage)]
-        self._handlers = handlers
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def handler(self, method: str) -> grpc.RpcMethodHandler:
-        wrapped = self._wrapped.get(method)
-        if wrapped is None:
-            wrapped = self._handlers[method]
-            details = _Details(method)
-            for stage in reversed(self._stages):
-                async def continuation(_details, inner=wrapped):
-                    return inner
-                wrapped = await stage.intercept_service(continuation, details)
-            self._wrapped[method] = wrapped
-        return wrapped
-
-
-class _Details(grpc.HandlerCallDetails):
-    def __init__(self, method: str) -> None:
-        self.method, self.invocation_metadata = method, ()
-
-
-class CallAborted(grpc.aio.AbortError):
-    """Raised by CallContext.abort, as grpc.aio raises AbortError for a unary call (so the stages
-    treat it the same: the status is in the context)."""
-
-
-class CallContext:
-    """The ServicerContext of one call on a session (the subset the pipeline and servicers use)."""
-
-    __slots__ = ("_stream", "_metadata", "_deadline", "_code", "_details", "_trailing")
-
-    def __init__(self, stream: grpc.aio.ServicerContext, request_id: str, timeout: float | None) -> None:
-        # The stream's x-request-id would name every call the same: each call brings its own.
-        metadata = [(k, v) for k, v in stream.invocation_metadata() or () if k != REQUEST_ID_HEADER]
-        if request_id:
-            metadata.append((REQUEST_ID_HEADER, request_id))
-        self._stream, self._metadata = stream, tuple(metadata)
-        self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._code: grpc.StatusCode | None = None
-        self._details = ""
-        self._trailing: tuple = ()
-
-    def invocation_metadata(self) -> tuple:
-        return self._metadata
-
-    def peer(self) -> str:
-        return self._stream.peer()
-
-    def time_remaining(self) -> float | None:
-        stream_left = self._stream.time_remaining()
-        if self._deadline is None:
-            return stream_left
-        left = self._deadline - time.monotonic()
-        return left if stream_left is None else min(left, stream_left)
-
-    def set_trailing_metadata(self, metadata) -> None:
-        self._trailing = tuple(metadata)
-
-    def trailing_metadata(self) -> tuple:
-        return self._trailing
-
-    def code(self) -> grpc.StatusCode | None:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata=()) -> None:
-        self._code, self._details = code, details
-        if trailing_metadata:
-            self._trailing = tuple(trailing_metadata)
-        raise CallAborted(details)
-
-    def request_id(self) -> str:
-        for key, value in self._trailing:
-            if key == REQUEST_ID_HEADER:
-                return value
-        return ""
 
 
 class WorkerSessions:
-    """Serves WorkerSession streams through `pipeline`; `close` ends them all (shutdown)."""
+    """Serves WorkerSession streams, each call through `run` (the request pipeline, as
+    base.compose builds it) to the servicer's unary method; `close` ends them all (shutdown)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
+    def __init__(self, run: Proceed) -> None:
+        self._run = run
         self._closing = asyncio.Event()
 
     def close(self) -> None:
         self._closing.set()
 
-    async def serve(self, requests, context: grpc.aio.ServicerContext) -> None:
-        """The WorkerSession handler: read calls, run each in a task, write each answer."""
-        writing = asyncio.Lock()
-        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        running: dict[int, asyncio.Task] = {}
+    async def serve(self, requests, context: grpc.aio.ServicerContext, servicer: Any) -> None:
+        """The WorkerSession handler of `servicer`: read calls, run each in a task, write each answer."""
+        stream = _Stream(context, servicer)
+        calls = _Calls(self, stream)
+        running = calls.running
         reader = requests.__aiter__()
         closing = asyncio.ensure_future(self._closing.wait())
         read: asyncio.Future | None = None
@@ -153,17 +67,7 @@ class WorkerSessions:
                     message = read.result()
                 except StopAsyncIteration:  # the worker half-closed: answer what it asked
                     break
-                if not isinstance(message, Malformed) and message.WhichOneof("call") == "cancel":
-                    given_up = running.get(message.cancel)
-                    if given_up is not None:
-                        given_up.cancel()
-                    continue
-                await slots.acquire()
-                key = object() if isinstance(message, Malformed) else message.id
-                task = asyncio.create_task(self._answer(message, context, writing))
-                running[key] = task
-                task.add_done_callback(lambda t, key=key: (
-                    running.pop(key) if running.get(key) is t else None, slots.release()))
+                await calls.start(message)
             if running:
                 await asyncio.gather(*running.values(), return_exceptions=True)
         except asyncio.CancelledError:  # the worker went away (or the server stopped)
@@ -179,69 +83,107 @@ class WorkerSessions:
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 "the broker is shutting down; open a new session")
 
-    async def _answer(self, message: pb.SessionRequest, stream, writing: asyncio.Lock) -> None:
+    async def _answer(self, message: pb.SessionRequest, stream: _Stream, writing: asyncio.Lock) -> None:
         try:
             response = await self.call(message, stream)
         except Exception:  # noqa: BLE001 - the error stage turns the servicer's into answers: a bug
             log.exception("session call %s failed outside the request pipeline", getattr(message, "id", 0))
-            response = pb.SessionResponse(id=getattr(message, "id", 0))
-            response.error.code = grpc.StatusCode.INTERNAL.value[0]
-            response.error.message = "internal error"
+            response = _failed(pb.SessionResponse(id=getattr(message, "id", 0)),
+                               CallFailed(grpc.StatusCode.INTERNAL, "internal error"))
         try:
             async with writing:
-                await stream.write(response)
+                await stream.context.write(response)
         except Exception as exc:  # noqa: BLE001 - the stream is gone; its reader ends the session
             log.debug("session answer %s not written: %s", getattr(message, "id", 0), exc)
 
-    async def call(self, message: pb.SessionRequest, stream) -> pb.SessionResponse:
+    async def call(self, message: pb.SessionRequest, stream: _Stream) -> pb.SessionResponse:
         """One call: through the pipeline as its unary twin; the result or the error."""
         if isinstance(message, Malformed):  # its id is unknown: the answer has id 0
-            response = pb.SessionResponse()
-            response.error.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-            response.error.message = (f"request: the bytes are not a valid SessionRequest "
-                                      f"({type(message.error).__name__})")
-            return response
+            refusal = InvalidArgument("request", f"the bytes are not a valid SessionRequest "
+                                                 f"({type(message.error).__name__})")
+            return _failed(pb.SessionResponse(), failure(refusal, "", ""))
         response = pb.SessionResponse(id=message.id)
+        try:
+            kind, call = stream.call(message)
+        except InvalidArgument as refusal:
+            return _failed(response, failure(refusal, "", ""))
+        try:
+            getattr(response, kind).CopyFrom(await self._run(call))
+        except CallFailed as failed:
+            _failed(response, failed)
+        response.request_id = call.request_id
+        return response
+
+
+class _Calls:
+    """The calls of one session still running, by the worker's id, at most MAX_IN_FLIGHT."""
+
+    def __init__(self, sessions: WorkerSessions, stream: _Stream) -> None:
+        self._sessions, self._stream = sessions, stream
+        self._writing, self._slots = asyncio.Lock(), asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.running: dict[object, asyncio.Task] = {}
+
+    async def start(self, message: pb.SessionRequest | Malformed) -> None:
+        """Run a call in a task of its own (waiting for a slot), or cancel the one named."""
+        running = self.running
+        if not isinstance(message, Malformed) and message.WhichOneof("call") == "cancel":
+            given_up = running.get(message.cancel)
+            if given_up is not None:
+                given_up.cancel()
+            return
+        await self._slots.acquire()
+        key = object() if isinstance(message, Malformed) else message.id
+        task = asyncio.create_task(self._sessions._answer(message, self._stream, self._writing))
+        running[key] = task
+        task.add_done_callback(lambda t, key=key: (
+            running.pop(key) if running.get(key) is t else None, self._slots.release()))
+
+
+class _Stream:
+    """One session's stream: what its calls share (the metadata without the stream's own
+    x-request-id, which would name every call alike; the peer; the servicer)."""
+
+    __slots__ = ("context", "servicer", "_metadata")
+
+    def __init__(self, context: grpc.aio.ServicerContext, servicer: Any) -> None:
+        self.context, self.servicer = context, servicer
+        self._metadata = tuple((k, v) for k, v in context.invocation_metadata() or () if k != REQUEST_ID_HEADER)
+
+    def call(self, message: pb.SessionRequest) -> tuple[str, Call]:
+        """The `Call` a session request stands for; InvalidArgument when it is not one."""
         kind = message.WhichOneof("call")
         if kind not in CALLS:
-            response.error.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-            response.error.message = "call: set one of lease, heartbeat, ack, nack"
-            return response
-        timeout = None
+            raise InvalidArgument("call", "set one of lease, heartbeat, ack, nack")
+        deadline = self._deadline()
         if message.HasField("timeout"):
             timeout = message.timeout.seconds + message.timeout.nanos / 1e9
             if timeout <= 0:
-                response.error.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-                response.error.message = "timeout: must be positive when set"
-                return response
-        context = CallContext(stream, message.request_id, timeout)
-        handler = await self._pipeline.handler(SERVICE + CALLS[kind])
-        try:
-            result = await handler.unary_unary(getattr(message, kind), context)
-            getattr(response, kind).CopyFrom(result)
-        except CallAborted:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            response.error.code = code.value[0]
-            response.error.message = context.details()
-            delay = _retry_delay(context.trailing_metadata())
-            if delay is not None:
-                response.error.retry_delay.CopyFrom(delay)
-        response.request_id = context.request_id()
-        return response
+                raise InvalidArgument("timeout", "must be positive when set")
+            own = time.monotonic() + timeout
+            deadline = own if deadline is None else min(own, deadline)
+        metadata = self._metadata
+        if message.request_id:
+            metadata = (*metadata, (REQUEST_ID_HEADER, message.request_id))
+        return kind, Call(METHODS[kind], getattr(message, kind), metadata, self.context.peer, deadline,
+                          getattr(self.servicer, CALLS[kind]), self.context)
+
+    def _deadline(self) -> float | None:
+        left = self.context.time_remaining()
+        return None if left is None else time.monotonic() + left
+
+
+def _failed(response: pb.SessionResponse, failed: CallFailed) -> pb.SessionResponse:
+    """`response` answering with `failed` (the code, message and RetryInfo delay that its
+    unary twin's status would carry)."""
+    response.error.code = failed.code.value[0]
+    response.error.message = failed.message
+    delay = failed.retry_delay()
+    if delay is not None:
+        response.error.retry_delay.CopyFrom(delay)
+    return response
 
 
 def _consume(future: asyncio.Future) -> None:
     """Retrieve what an abandoned read ended with (the stream's end), so asyncio does not warn."""
     if not future.cancelled():
         future.exception()
-
-
-def _retry_delay(trailing: Sequence[tuple[str, Any]]):
-    """RetryInfo's delay from the error stage's status-details trailer, if it carried one."""
-    for key, value in trailing:
-        if key == _STATUS_DETAILS and isinstance(value, bytes):
-            for detail in status_pb2.Status.FromString(value).details:
-                if detail.type_url == _RETRY_INFO:
-                    return error_details_pb2.RetryInfo.FromString(detail.value).retry_delay
-    return None
-

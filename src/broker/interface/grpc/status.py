@@ -1,6 +1,7 @@
 """The one table from domain errors to gRPC status codes, and the rich details some carry
 (google.rpc.RetryInfo on RESOURCE_EXHAUSTED). The error stage of the pipeline
-(interceptors/errors.py) applies it."""
+(interceptors/errors.py) applies it: every exception becomes a `CallFailed`, which the unary
+adapter sends as the RPC's status and trailers and a worker session as the call's `error`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,33 @@ STATUS = (
 )
 
 
+class CallFailed(Exception):
+    """A call's final status other than OK: code, message, and how long to wait before a retry
+    (seconds; None when the error says nothing about it)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.retry_after = code, message, retry_after
+
+    def retry_delay(self) -> duration_pb2.Duration | None:
+        """google.rpc.RetryInfo's delay, or None."""
+        if self.retry_after is None:
+            return None
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(max(0, int(self.retry_after * 1e9)))
+        return delay
+
+    def details_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        """The `grpc-status-details-bin` trailer for errors that carry more than a message: a
+        google.rpc.Status with RetryInfo when the error says how long to wait. Empty otherwise."""
+        delay = self.retry_delay()
+        if delay is None:
+            return ()
+        status = status_pb2.Status(code=self.code.value[0], message=self.message)
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        return tuple(rpc_status.to_status(status).trailing_metadata)
+
+
 def code_for(exc: errors.BrokerError) -> grpc.StatusCode:
     for kind, code in STATUS:
         if isinstance(exc, kind):
@@ -31,15 +59,14 @@ def code_for(exc: errors.BrokerError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def details_metadata(exc: errors.BrokerError, code: grpc.StatusCode) -> tuple[tuple[str, bytes], ...]:
-    """The `grpc-status-details-bin` trailer for errors that carry more than a message: a
-    google.rpc.Status with RetryInfo when the error says how long to wait. Empty otherwise."""
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is None:
-        return ()
-    delay = duration_pb2.Duration()
-    delay.FromNanoseconds(max(0, int(retry_after * 1e9)))
-    status = status_pb2.Status(code=code.value[0], message=str(exc))
-    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-    return tuple(rpc_status.to_status(status).trailing_metadata)
-
+def failure(exc: Exception, method: str, request_id: str) -> CallFailed:
+    """What the caller is told of `exc`. Domain errors by the table; a method the servicer leaves
+    unimplemented (NotImplementedError) is UNIMPLEMENTED (the client's mistake or an older
+    broker, never a defect to retry); anything else is INTERNAL naming only the request id."""
+    if isinstance(exc, CallFailed):
+        return exc
+    if isinstance(exc, errors.BrokerError):
+        return CallFailed(code_for(exc), str(exc), getattr(exc, "retry_after", None))
+    if isinstance(exc, NotImplementedError):
+        return CallFailed(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this broker")
+    return CallFailed(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")

@@ -10,6 +10,7 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState
 from broker.interface.http import views
 from broker.interface.http.errors import request_id
+from broker.usecases import context
 from broker.usecases.admin import GetJob, ListJobs
 from broker.usecases.operate import PurgeJobs, RedriveJobs
 from broker.usecases.overview import ReadOverview, Throughput
@@ -75,7 +76,11 @@ class _Api:
         reset = body.get("reset_attempts", True)
         if not isinstance(reset, bool):
             raise InvalidArgument("reset_attempts", "must be true or false")
-        redriven = await self._use.redrive(ids, queue, reset, request_id(request))
+        token = context.request_id.set(request_id(request))  # the job log lines of the write name it
+        try:
+            redriven = await self._use.redrive(ids, queue, reset)
+        finally:
+            context.request_id.reset(token)
         return web.json_response({"redriven": len(redriven), "job_ids": redriven})
 
     async def purge(self, request: web.Request) -> web.Response:

@@ -19,6 +19,9 @@ Why this order:
 
 Stages that are switched off (authentication without BROKER_AUTH, rate limiting without
 BROKER_RATE_LIMITS, the access log without BROKER_ACCESS_LOG) are left out of the chain.
+
+Each stage is a plain async callable over a `Call` (base.py); the same chain serves unary RPCs
+(`PipelineInterceptor`, unary.py) and each call on a worker session (session.py).
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ from broker.interface.grpc.interceptors.in_flight import InFlightStage
 from broker.interface.grpc.interceptors.metrics import MetricsStage, ObserveRpc, no_metrics
 from broker.interface.grpc.interceptors.rate_limit import RateLimitStage
 from broker.interface.grpc.interceptors.request_id import RequestIdStage
+from broker.interface.grpc.interceptors.unary import PipelineInterceptor
 from broker.usecases.rate_limit import RateLimiter
 
 
 def build_chain(*, observe_rpc: ObserveRpc = no_metrics, authenticate: Authenticator | None = None,
                 limiter: RateLimiter | None = None, access_log: bool = True,
                 in_flight: InFlightStage | None = None) -> list[Stage]:
-    """The stages in order, outermost first, ready for grpc.aio.server(interceptors=...).
+    """The stages in order, outermost first (build_server runs them for unary and session calls).
     `in_flight`: the load-shedding stage (app.py sizes it from the settings); None leaves it out."""
     chain: list[Stage] = [RequestIdStage()]
     if access_log:
@@ -55,5 +59,5 @@ def build_chain(*, observe_rpc: ObserveRpc = no_metrics, authenticate: Authentic
     return chain
 
 
-__all__ = ["build_chain", "Stage", "RequestIdStage", "AccessLogStage", "MetricsStage", "ErrorStage",
+__all__ = ["build_chain", "Stage", "PipelineInterceptor", "RequestIdStage", "AccessLogStage", "MetricsStage", "ErrorStage",
            "InFlightStage", "AuthenticationStage", "AuthorizationStage", "RateLimitStage", "DeadlineStage"]

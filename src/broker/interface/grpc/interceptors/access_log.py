@@ -12,14 +12,14 @@ from broker.interface.grpc.methods import is_open
 
 class AccessLogStage(AfterCallStage):
     def __init__(self, logger: logging.Logger | None = None) -> None:
-        super().__init__()
         self._log = logger or logging.getLogger("broker.access")
 
-    def finished(self, method, context, code, seconds):
+    def finished(self, call, code, seconds):
+        method = call.method
         level = logging.DEBUG if is_open(method) else logging.INFO
         if self._log.isEnabledFor(level):
             who = principal.get()
             self._log.log(level, "%s %s", method, code.name, extra={
                 "method": method, "code": code.name, "duration_ms": round(seconds * 1000, 3),
-                "peer": context.peer(), "principal": who.name if who else None,
+                "peer": call.peer(), "principal": who.name if who else None,
             })

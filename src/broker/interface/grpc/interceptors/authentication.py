@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 
 from broker.entities.auth import Principal
 from broker.interface.grpc.context import principal
-from broker.interface.grpc.interceptors.base import Stage, metadata_value
 from broker.interface.grpc.methods import is_open
 
 Authenticator = Callable[[str | None], Awaitable[Principal]]
@@ -22,12 +21,11 @@ def bearer(value: str | None) -> str | None:
     return token.strip() or None
 
 
-class AuthenticationStage(Stage):
+class AuthenticationStage:
     def __init__(self, authenticate: Authenticator) -> None:
-        super().__init__()
         self._authenticate = authenticate
 
-    async def around(self, method, request, context, proceed):
-        if not is_open(method):
-            principal.set(await self._authenticate(bearer(metadata_value(context, "authorization"))))
-        return await proceed(request, context)
+    async def __call__(self, call, proceed):
+        if not is_open(call.method):
+            principal.set(await self._authenticate(bearer(call.header("authorization"))))
+        return await proceed(call)

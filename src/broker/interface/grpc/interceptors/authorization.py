@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from broker.entities.errors import PermissionDenied
 from broker.interface.grpc.context import principal
-from broker.interface.grpc.interceptors.base import Stage
 from broker.interface.grpc.methods import info, is_open
 
 
-class AuthorizationStage(Stage):
-    async def around(self, method, request, context, proceed):
+class AuthorizationStage:
+    async def __call__(self, call, proceed):
+        method = call.method
         if not is_open(method):
             need = info(method).permission
             who = principal.get()
@@ -18,4 +18,4 @@ class AuthorizationStage(Stage):
                 role = who.role.value if who else "an unauthenticated caller"
                 raise PermissionDenied(f"the {role} role may not call {method.rsplit('/', 1)[-1]} "
                                        f"(needs the {need.value} permission)")
-        return await proceed(request, context)
+        return await proceed(call)

@@ -1,99 +1,102 @@
-"""What every stage of the request pipeline shares.
+"""What every stage of the request pipeline shares: the `Call` it sees and how stages chain.
 
-grpc.aio lets a server interceptor see only the method name and metadata
-(`intercept_service(continuation, handler_call_details)`). To act before and after the call, a
-stage wraps the unary-unary behaviour of the handler the rest of the chain returns; its
-`around` then runs with the request and the ServicerContext, and calls `proceed` to go on.
-Streaming handlers (health Watch, reflection) pass through untouched: the broker's own RPCs
-are all unary.
+A stage is a plain async callable `stage(call, proceed)`: it acts before the call, awaits
+`proceed(call)` for the rest of the chain, and may act after. It sees only the `Call` (method,
+parsed request, metadata, peer, deadline, request id), never a gRPC ServicerContext, so the
+same chain serves a unary RPC (`PipelineInterceptor`, unary.py) and each call on a worker
+session (session.py). A refusal is a domain error; the error stage turns every exception into a
+`CallFailed` (status.py), which the unary adapter sends as the RPC's status and a session as the
+call's `error`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 
-Proceed = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+from broker.interface.grpc.status import CallFailed
 
 
-class Stage(grpc.aio.ServerInterceptor):
-    """One step around unary-unary calls. Subclasses implement `around`.
+class Call:
+    """One call as the stages see it. `handler(request, context)` is the servicer method the
+    chain ends in; `context` is handed to it untouched (the stages never use it)."""
 
-    The wrapped handler is built once per method and reused: the servicers' handlers never
-    change, and every stage keeps its per-call work in `around`, so skipping the rest of the
-    chain's `intercept_service` on later calls changes nothing but the cost. Methods the server
-    does not serve are not remembered (their names come from clients)."""
+    __slots__ = ("method", "request", "metadata", "peer", "deadline", "request_id", "handler", "context")
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+    def __init__(self, method: str, request: Any, metadata: Sequence[tuple[str, Any]],
+                 peer: Callable[[], str], deadline: float | None, handler: Callable[..., Awaitable[Any]],
+                 context: Any = None) -> None:
+        self.method, self.request, self.metadata, self.peer = method, request, metadata, peer
+        self.deadline = deadline  # on the time.monotonic() clock; None without one
+        self.request_id = ""      # set by the request id stage
+        self.handler, self.context = handler, context
 
-    async def intercept_service(self, continuation, handler_call_details):
-        method = handler_call_details.method
-        wrapped = self._wrapped.get(method)
-        if wrapped is not None:
-            return wrapped
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
+    def header(self, key: str) -> str | None:
+        """The first value of a (lower-case) metadata key, or None."""
+        for k, v in self.metadata or ():
+            if k == key:
+                return v if isinstance(v, str) else None
+        return None
 
-        async def run(request, context):
-            return await self.around(method, request, context, inner)
-
-        wrapped = self._wrapped[method] = grpc.unary_unary_rpc_method_handler(
-            run, request_deserializer=self.deserializer(handler.request_deserializer),
-            response_serializer=handler.response_serializer)
-        return wrapped
-
-    def deserializer(self, inner: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-        """The request parser gRPC will use (the outermost stage's; each passes on the inner one)."""
-        return inner
-
-    async def around(self, method: str, request: Any, context: grpc.aio.ServicerContext,
-                     proceed: Proceed) -> Any:
-        raise NotImplementedError
+    def time_remaining(self) -> float | None:
+        """Seconds until the deadline (negative once passed), or None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
-class AfterCallStage(Stage):
+Proceed = Callable[[Call], Awaitable[Any]]
+Stage = Callable[[Call, Proceed], Awaitable[Any]]
+
+
+async def invoke(call: Call) -> Any:
+    """The end of every chain: the servicer method."""
+    return await call.handler(call.request, call.context)
+
+
+def compose(stages: Sequence[Stage], last: Proceed = invoke) -> Proceed:
+    """`stages` (outermost first) around `last`, as one `run(call)`. Built once: each stage gets
+    the rest of the chain ready-made, a plain function that returns the next stage's coroutine,
+    so a call costs one coroutine per stage (a hot path: every lease and ack)."""
+    run = last
+    for stage in reversed(stages):
+        run = _bind(stage, run)
+    return run
+
+
+def _bind(stage: Stage, proceed: Proceed) -> Proceed:
+    return lambda call: stage(call, proceed)
+
+
+class AfterCallStage:
     """A stage that acts once the call is over (logs, metrics): `finished` gets the status code
     the call ended with and how long the rest of the chain took."""
 
-    async def around(self, method, request, context, proceed):
-        started, failure = time.perf_counter(), None
+    async def __call__(self, call: Call, proceed: Proceed) -> Any:
+        started, code = time.perf_counter(), grpc.StatusCode.OK
         try:
-            return await proceed(request, context)
+            return await proceed(call)
         except BaseException as exc:
-            failure = exc
+            code = outcome(call, exc)
             raise
         finally:
-            self.finished(method, context, outcome(context, failure), time.perf_counter() - started)
+            self.finished(call, code, time.perf_counter() - started)
 
-    def finished(self, method: str, context: grpc.aio.ServicerContext, code: grpc.StatusCode,
-                 seconds: float) -> None:
+    def finished(self, call: Call, code: grpc.StatusCode, seconds: float) -> None:
         raise NotImplementedError
 
 
-def outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> grpc.StatusCode:
+def outcome(call: Call, exc: BaseException) -> grpc.StatusCode:
     """The status a call ended with, as seen from a stage outside the error stage."""
-    if exc is None or isinstance(exc, grpc.aio.AbortError):
-        return context.code() or grpc.StatusCode.OK
+    if isinstance(exc, CallFailed):
+        return exc.code
     if isinstance(exc, asyncio.CancelledError):
         # gRPC cancels the handler when the client goes away or the deadline passes.
-        left = context.time_remaining()
+        left = call.time_remaining()
         return grpc.StatusCode.DEADLINE_EXCEEDED if left is not None and left <= 0 else grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
-
-
-def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
-    """The first value of a (lower-case) metadata key, or None."""
-    for k, v in context.invocation_metadata() or ():
-        if k == key:
-            return v if isinstance(v, str) else None
-    return None
 
 
 class Malformed:

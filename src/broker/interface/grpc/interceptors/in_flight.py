@@ -8,7 +8,7 @@ minute each while costing little, so counting them against the first bound would
 idle workers lock out the acks, heartbeats and enqueues. A long poll counts against the long-poll
 bound for the whole call, its claims included, and never against the first.
 
-Calls on worker sessions pass this stage one by one (session.py), so they count like their unary
+Calls on worker sessions pass this stage one by one (session.py runs the same chain), so they count like their unary
 twins; the session's stream itself does not. Health checks and reflection are never shed: a
 probe must see a busy broker as alive. The counts are plain integers: every call runs on the
 server's one event loop, and nothing awaits between the check and the increment.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 
 from broker.entities.errors import ResourceExhausted
-from broker.interface.grpc.interceptors.base import Stage
 from broker.interface.grpc.methods import is_open
 
 LEASE = "/broker.v1.JobService/Lease"
@@ -35,34 +34,33 @@ def is_long_poll(method: str, request) -> bool:
     return request.wait.seconds > 0 or (request.wait.seconds == 0 and request.wait.nanos > 0)
 
 
-class InFlightStage(Stage):
+class InFlightStage:
     def __init__(self, max_calls: int, max_long_polls: int, rng: random.Random | None = None) -> None:
-        super().__init__()
         if max_calls < 1 or max_long_polls < 1:
             raise ValueError("the in-flight bounds must be at least 1")
         self.max_calls, self.max_long_polls = max_calls, max_long_polls
         self.calls = self.long_polls = 0
         self._rng = rng or random.Random()
 
-    async def around(self, method, request, context, proceed):
-        if is_open(method):
-            return await proceed(request, context)
-        if is_long_poll(method, request):
-            return await self._long_poll(request, context, proceed)
+    async def __call__(self, call, proceed):
+        if is_open(call.method):
+            return await proceed(call)
+        if is_long_poll(call.method, call.request):
+            return await self._long_poll(call, proceed)
         if self.calls >= self.max_calls:
             raise self._refusal(f"{self.max_calls} calls in flight (BROKER_MAX_IN_FLIGHT)")
         self.calls += 1
         try:
-            return await proceed(request, context)
+            return await proceed(call)
         finally:
             self.calls -= 1
 
-    async def _long_poll(self, request, context, proceed):
+    async def _long_poll(self, call, proceed):
         if self.long_polls >= self.max_long_polls:
             raise self._refusal(f"{self.max_long_polls} long polls waiting (BROKER_MAX_LONG_POLLS)")
         self.long_polls += 1
         try:
-            return await proceed(request, context)
+            return await proceed(call)
         finally:
             self.long_polls -= 1
 

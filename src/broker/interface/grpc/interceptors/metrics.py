@@ -19,11 +19,10 @@ def no_metrics(method: str, code: str, seconds: float) -> None:
 
 class MetricsStage(AfterCallStage):
     def __init__(self, observe_rpc: ObserveRpc = no_metrics) -> None:
-        super().__init__()
         self._observe = observe_rpc
 
-    def finished(self, method, context, code, seconds):
+    def finished(self, call, code, seconds):
         try:
-            self._observe(method, code.name, seconds)
+            self._observe(call.method, code.name, seconds)
         except Exception:  # noqa: BLE001 - a metrics fault must not fail the call it measures
-            log.exception("observe_rpc failed for %s", method)
+            log.exception("observe_rpc failed for %s", call.method)

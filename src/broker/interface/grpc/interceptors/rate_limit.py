@@ -6,20 +6,18 @@ bucket per class."""
 from __future__ import annotations
 
 from broker.interface.grpc.context import principal
-from broker.interface.grpc.interceptors.base import Stage
 from broker.interface.grpc.methods import info, is_open
 from broker.usecases.rate_limit import RateLimiter
 
 ANONYMOUS = "anonymous"
 
 
-class RateLimitStage(Stage):
+class RateLimitStage:
     def __init__(self, limiter: RateLimiter) -> None:
-        super().__init__()
         self._limiter = limiter
 
-    async def around(self, method, request, context, proceed):
-        if not is_open(method):
+    async def __call__(self, call, proceed):
+        if not is_open(call.method):
             who = principal.get()
-            self._limiter.admit(who.key_id if who else ANONYMOUS, info(method).rate_class)
-        return await proceed(request, context)
+            self._limiter.admit(who.key_id if who else ANONYMOUS, info(call.method).rate_class)
+        return await proceed(call)
