@@ -401,3 +401,11 @@ async def test_one_job_with_an_enormous_backoff_does_not_stop_the_reaper(world):
 
     assert world.store.jobs[normal].state is P
 
+
+@pytest.mark.parametrize("wait", [0.9134364244112401, 0.9847433736937232, 0.9763774618976614])
+async def test_a_long_poll_whose_wait_is_no_whole_number_of_microseconds_ends(world, wait):
+    # Counted in float seconds, the time left could end as a fraction of a microsecond that a
+    # clock moved in whole microseconds never passes: the poll looped without end.
+    start = world.clock.now()
+    assert await asyncio.wait_for(world.lease(request(wait=wait)), 5.0) == []
+    assert timedelta(seconds=wait - 1e-6) <= world.clock.now() - start <= timedelta(seconds=wait + 1e-6)

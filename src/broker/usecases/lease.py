@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Job, check_storable
@@ -47,7 +48,9 @@ class LeaseJobs:
         if respond_within is not None:
             left = max(0.0, respond_within)
             wait = min(wait, left - min(EARLY_SECONDS, left / 10))
-        deadline = self._clock.now().timestamp() + wait
+        # In datetimes, exact to the microsecond: float seconds left a remainder below a
+        # microsecond that a clock moved by tests could never pass (a loop without end).
+        deadline = self._clock.now() + timedelta(seconds=max(wait, 0.0))
         while not self._notifier.closed:
             jobs, events = await self._store.claim(queues, req.worker_id, req.max_jobs,
                                                    req.lease_duration, self._clock.now())
@@ -58,7 +61,7 @@ class LeaseJobs:
                     # so pass it on to the next (a no-op when none waits).
                     self._notifier.notify(queues)
                 return jobs
-            remaining = deadline - self._clock.now().timestamp()
+            remaining = (deadline - self._clock.now()).total_seconds()
             if remaining <= 0:
                 break
             await self._notifier.wait(queues, min(remaining, self._recheck))
