@@ -36,6 +36,7 @@ test("enqueue retries UNAVAILABLE and CANCELLED with the same idempotency key, a
     assert.deepEqual([result.jobId, result.created], ["j-1", false]);
     assert.equal(seen.length, 3);
     assert.equal(new Set(seen.map((r) => r.job!.idempotencyKey)).size, 1);
+    assert.match(seen[0]!.job!.idempotencyKey, /^[0-9a-f-]{36}$/, "a key made by the client");
     assert.equal(result.idempotencyKey, seen[0]!.job!.idempotencyKey);
     assert.deepEqual(new Set(auth), new Set(["Bearer s3cret"]));
   } finally {
