@@ -80,6 +80,7 @@ test("a worker runs handlers by kind with concurrency, and acks, nacks and dead-
     assert.ok((w.rpc as SessionRpc).opened >= 1 && !(w.rpc as SessionRpc).unaryOnly, "calls went over a WorkerSession");
     assert.equal(w.stats.succeeded, 10);
   } finally {
+    w?.stop();
     client.close();
     admin.close();
   }
@@ -97,6 +98,7 @@ test("the unary calls work too (session: false)", { skip }, async () => {
     w.stop();
     await running;
   } finally {
+    w?.stop();
     client.close();
     admin.close();
   }
@@ -131,6 +133,7 @@ test("heartbeats keep a job longer than its lease; a lost lease aborts the handl
     assert.equal((await admin.job(doomed.jobId)).state, JobState.CANCELLED);
     assert.equal(w.stats.lost, 1);
   } finally {
+    w?.stop();
     client.close();
     admin.close();
   }
@@ -157,6 +160,7 @@ test("shutdown: running jobs finish within the grace period; the rest are nacked
     assert.match(back.lastError, /worker shut down before the job finished/);
     assert.deepEqual([w.stats.succeeded, w.stats.aborted], [1, 1]);
   } finally {
+    w?.stop();
     client.close();
     admin.close();
   }
@@ -184,6 +188,7 @@ test("mutual TLS with API keys: producer and worker; a wrong key is refused", { 
     stranger.close();
     await assert.rejects(worker(queue).run({ target: secure, tls, token: "not-a-key" }), LeaseRefused);
   } finally {
+    w.stop();
     client.close();
   }
 });
