@@ -59,10 +59,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e ".[bench]"
 	touch $@
 
-bench: bench-install  ## the benchmark (~8-10 min): table on stdout, JSON in bench/results/
+bench: bench-install node-build  ## the benchmark (~8-10 min): table on stdout, JSON in bench/results/
 	$(PY) -m bench
 
-bench-quick: bench-install  ## a one-minute smoke of the benchmark
+bench-quick: bench-install node-build  ## a one-minute smoke of the benchmark
 	$(PY) -m bench --quick
 
 faults: install  ## the fault scenarios (~3 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
