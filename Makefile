@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SDK := clients/python
+NODE_SDK := clients/node
 
-.PHONY: install run test test-fast test-tools lint proto proto-check bench bench-quick bench-install faults faults-quick clean
+.PHONY: install run test test-fast test-tools lint proto proto-check buf node-install node-build bench bench-quick bench-install faults faults-quick clean
 
 install: $(VENV)/.installed
 
@@ -17,7 +18,7 @@ $(VENV)/.installed: pyproject.toml $(wildcard $(SDK)/pyproject.toml)
 run: install  ## the broker; embedded PostgreSQL unless DATABASE_URL is set
 	$(VENV)/bin/broker serve
 
-test: install lint test-tools  ## the whole suite against a fresh database
+test: install lint buf node-build test-tools  ## the whole suite against a fresh database
 	$(PY) -m pytest -q
 
 test-tools:  ## Debian's chromium (dashboard test) and promtool (metrics and alert rules), when missing
@@ -25,17 +26,32 @@ test-tools:  ## Debian's chromium (dashboard test) and promtool (metrics and ale
 	bash tools/install-chromium.sh || [ -z "$$CI" ]
 	bash tools/install-promtool.sh || [ -z "$$CI" ]
 
-test-fast: install  ## skip the slow multi-process scenarios
+test-fast: install node-build  ## skip the slow multi-process scenarios
 	$(PY) -m pytest -q -m "not slow"
 
 lint: install proto-check
 	$(VENV)/bin/lint-imports
 
-proto: install
+proto: install node-install
 	$(PY) tools/gen_proto.py
+	bash tools/gen_node_proto.sh
 
-proto-check: install
+proto-check: install node-install
 	$(PY) tools/gen_proto.py --check
+	bash tools/gen_node_proto.sh --check
+
+buf: node-install  ## the contract: buf lint (STANDARD) and buf breaking against the last release
+	bash tools/buf_check.sh
+
+# The Node SDK (clients/node): npm ci from its lockfile, only when the lockfile changed.
+node-install: $(NODE_SDK)/node_modules/.installed
+
+$(NODE_SDK)/node_modules/.installed: $(NODE_SDK)/package.json $(NODE_SDK)/package-lock.json
+	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-build: node-install  ## compile the Node SDK and its tests (tsc) into clients/node/dist
+	cd $(NODE_SDK) && ./node_modules/.bin/tsc -p .
 
 bench-install: $(VENV)/.bench-installed
 
@@ -43,10 +59,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q -e ".[bench]"
 	touch $@
 
-bench: bench-install  ## the benchmark (~8-10 min): table on stdout, JSON in bench/results/
+bench: bench-install node-build  ## the benchmark (~8-10 min): table on stdout, JSON in bench/results/
 	$(PY) -m bench
 
-bench-quick: bench-install  ## a one-minute smoke of the benchmark
+bench-quick: bench-install node-build  ## a one-minute smoke of the benchmark
 	$(PY) -m bench --quick
 
 faults: install  ## the fault scenarios (~3 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
@@ -56,4 +72,4 @@ faults-quick: install  ## their short round (~40 s; the test suite runs it too: 
 	$(PY) -m faults --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .tools test-artifacts
+	rm -rf $(VENV) .pytest_cache .hypothesis .tools test-artifacts $(NODE_SDK)/node_modules $(NODE_SDK)/dist

@@ -118,7 +118,13 @@ async def broker_under_test(label: str, keep_db: bool = False, env_extra: dict |
 
 
 def sdk_workers(address: str, n: int, concurrency: int, *extra: str) -> list[procs.Child]:
-    """n worker processes running the SDK's worker pool (see bench/proc/sdk_worker.py)."""
+    """n worker processes running the SDK's worker pool (see bench/proc/sdk_worker.py); with
+    "--node" in `extra`, the Node SDK's (clients/node/bench/worker.ts; `make node-build`)."""
+    if "--node" in extra:
+        rest = [e for e in extra if e != "--node"]
+        return [procs.Child(f"node-worker-{i}", ["node", "clients/node/dist/bench/worker.js", "--target", address,
+                                                 "--queue", QUEUE, "--concurrency", str(concurrency), *rest])
+                for i in range(n)]
     return [procs.Child.python(f"sdk-worker-{i}", "bench.proc.sdk_worker", "--target", address,
                                "--queue", QUEUE, "--concurrency", str(concurrency), *extra)
             for i in range(n)]

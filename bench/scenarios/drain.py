@@ -13,11 +13,12 @@ from bench.results import Figure, Results
 
 
 def case_name(concurrency: int, processes: int, *how: str) -> str:
-    return f"c={concurrency} x{processes} proc" + "".join(f", {h} calls" for h in how)
+    return f"c={concurrency} x{processes} proc" + "".join(", Node SDK" if h == "node" else f", {h} calls" for h in how)
 
 
 async def one_run(but, n: int, concurrency: int, processes: int, *how: str) -> dict:
-    """`how`: "unary" runs the workers with one RPC per call instead of a WorkerSession."""
+    """`how`: "unary" runs the workers with one RPC per call instead of a WorkerSession; "node"
+    runs the Node SDK's worker (clients/node/bench/worker.ts) instead of the Python one."""
     await but.reset()
     await but.fill(n)
     workers = sdk_workers(but.address, processes, concurrency, *(f"--{h}" for h in how))

@@ -1,0 +1,58 @@
+// What a handler sees of its job (the Python SDK's JobContext).
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { LeasedJob } from "../gen/broker/v1/job_service_pb.js";
+
+/** The reason a handler's signal aborts with when the worker no longer holds its lease. */
+export class LeaseLost extends Error { override name = "LeaseLost"; }
+
+export interface JobFields {
+  id: string;
+  kind: string;
+  queue: string;
+  payload: Uint8Array;
+  headers: Record<string, string>;
+  attempt: number;
+  maxAttempts: number;
+  idempotencyKey: string;
+  priority: number;
+  leaseDeadline?: Date;
+  workerId: string;
+}
+
+export class JobContext implements JobFields {
+  id: string; kind: string; queue: string; payload: Uint8Array; headers: Record<string, string>;
+  attempt: number; maxAttempts: number; idempotencyKey: string; priority: number;
+  /** Moves forward with each heartbeat. */
+  leaseDeadline?: Date;
+  workerId: string;
+  private readonly controller = new AbortController();
+
+  constructor(fields: JobFields) {
+    this.id = fields.id; this.kind = fields.kind; this.queue = fields.queue; this.payload = fields.payload;
+    this.headers = fields.headers; this.attempt = fields.attempt; this.maxAttempts = fields.maxAttempts;
+    this.idempotencyKey = fields.idempotencyKey; this.priority = fields.priority;
+    this.leaseDeadline = fields.leaseDeadline; this.workerId = fields.workerId;
+  }
+
+  static fromLeased(leased: LeasedJob, workerId: string): JobContext {
+    const job = leased.job!;
+    return new JobContext({
+      id: job.id, kind: job.kind, queue: job.queue, payload: job.payload, headers: { ...job.headers },
+      attempt: leased.attempt || job.attempt, maxAttempts: job.maxAttempts, idempotencyKey: job.idempotencyKey,
+      priority: job.priority, workerId,
+      leaseDeadline: leased.leaseExpiresAt ? timestampDate(leased.leaseExpiresAt) : undefined,
+    });
+  }
+
+  /** Aborts when the worker no longer holds the lease (lost, timed out, or shutdown's grace over):
+   * pass it to fetch, timers and database calls; the result of an aborted handler is dropped. */
+  get signal(): AbortSignal { return this.controller.signal; }
+  /** True once the lease is gone. */
+  get lost(): boolean { return this.controller.signal.aborted; }
+  get isLastAttempt(): boolean { return this.maxAttempts > 0 && this.attempt >= this.maxAttempts; }
+  text(): string { return new TextDecoder().decode(this.payload); }
+  json<T = unknown>(): T { return JSON.parse(this.text()) as T; }
+
+  /** @internal */
+  abort(reason: Error): void { this.controller.abort(reason); }
+}
