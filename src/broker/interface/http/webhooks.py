@@ -35,7 +35,7 @@ def add_routes(app: web.Application, receive: ReceiveWebhook) -> None:
         return web.json_response({"job_id": accepted.job_id, "created": accepted.created},
                                  status=201 if accepted.created else 200)
 
-    app.router.add_post(PREFIX + "{source}", webhook)
+    app.router.add_post(PREFIX + r"{source:[\s\S]*}", webhook)  # any name: an unknown one gets a JSON 404
 
 
 def _status(exc: BrokerError) -> int:
