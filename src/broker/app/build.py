@@ -15,6 +15,7 @@ import grpc
 
 from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
+from broker.infra.webhook_log import WebhookEvents
 from broker.interface.grpc.admin_service import AdminUseCases
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
@@ -35,6 +36,7 @@ from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
 from broker.usecases.prune import PruneFinished
 from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
+from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 
 # Lapsed leases one reaper pass takes at most; a full pass runs the next one at once.
 REAP_BATCH = 1000
@@ -52,6 +54,7 @@ class UseCases:
     pruner: PruneFinished
     authenticate: Authenticate | None  # None with BROKER_AUTH off
     limiter: RateLimiter
+    webhooks: ReceiveWebhook | None = None  # POST /webhooks/{source}
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,10 @@ class KeyAdmin:
 
 def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifier, page_secret: bytes,
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
-          rng: random.Random | None = None) -> UseCases:
+          rng: random.Random | None = None, webhook_log: WebhookLog | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
-    BROKER_AUTH on; `rng` fixes the retry jitter."""
+    BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
@@ -97,7 +100,14 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         pruner=PruneFinished(store, clock, m.retention),
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
+        webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
     )
+
+
+def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog) -> ReceiveWebhook:
+    w = settings.webhooks
+    return ReceiveWebhook(w.sources, enqueue, clock, log, tolerance=w.tolerance, max_body=w.max_body,
+                          max_key_length=settings.limits.max_key_length)
 
 
 def key_admin(keys: KeyStore, clock: Clock) -> KeyAdmin:

@@ -25,6 +25,7 @@ from broker.infra.pg.secrets import read_secret
 from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings, check_serving
+from broker.infra.webhook_log import WebhookEvents
 from broker.interface.grpc.interceptors import InFlightStage
 from broker.interface.grpc.server import Health, listen
 from broker.interface.http.server import build_app, tls_context
@@ -106,12 +107,14 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool))
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
-                      page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng)
+                      page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
+                      webhook_log=WebhookEvents(metrics.webhook_received))
     health = Health()
     server, in_flight = graph.grpc_server(settings, use, health, metrics.observe_rpc, interceptors)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
-    http, http_port = await _serve_http(settings, build_app(health, metrics.render, use.dashboard, use.authenticate))
+    http, http_port = await _serve_http(settings, build_app(health, metrics.render, use.dashboard, use.authenticate,
+                                                            use.webhooks))
     runner = _start_loops(settings, use, store, health, PgListener(db.url, notifier))
     await health.set(True)
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",

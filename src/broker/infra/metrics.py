@@ -54,6 +54,9 @@ class BrokerMetrics:
                              ["queue", "outcome"], buckets=JOB_BUCKETS, registry=self.registry)
         self.rpc = Histogram("broker_rpc_duration_seconds", "gRPC calls served, by method and status code.",
                              ["method", "code"], buckets=RPC_BUCKETS, registry=self.registry)
+        self.webhooks = Counter("broker_webhooks_received", "Inbound webhook deliveries by source and "
+                                "outcome (created, duplicate, or why it was refused; source _unknown: "
+                                "no such source).", ["source", "outcome"], registry=self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -80,6 +83,10 @@ class BrokerMetrics:
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""
         self._child(self.rpc, (method, code)).observe(seconds)
+
+    def webhook_received(self, source: str, outcome: str) -> None:
+        """For the webhook log: one delivery's outcome."""
+        self._child(self.webhooks, (source, outcome)).inc()
 
     def _child(self, metric, labels: tuple[str, ...]):
         key = (id(metric), labels)

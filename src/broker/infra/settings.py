@@ -15,6 +15,7 @@ from broker.infra.env import SettingsError
 from broker.infra.env import boolean as _bool
 from broker.infra.env import choice as _choice
 from broker.infra.limit_settings import read_limits, read_queues
+from broker.infra.webhook_settings import WebhookSettings, read_webhooks
 from broker.usecases.rate_limit import CALL_CLASSES
 
 
@@ -96,6 +97,7 @@ class Settings:
     observe: ObserveSettings = field(default_factory=ObserveSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
 
 def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -141,7 +143,8 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
                               dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool))
     limits = read_limits(e)
     settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
-                        security=_security(e), rate_limits=_rate_limits(e))
+                        security=_security(e), rate_limits=_rate_limits(e),
+                        webhooks=read_webhooks(e, limits, e.env))
     return _override(settings, overrides)
 
 
