@@ -28,7 +28,7 @@ class RecordingLog:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, str]] = []
 
-    def received(self, source, outcome, detail="", job_id=None, request_id=None):
+    def received(self, source, outcome, detail="", job_id=None):
         self.seen.append((source, outcome, detail))
 
 
@@ -56,7 +56,7 @@ class Hooks:
             if len(body) > limit:
                 raise BodyTooLarge(limit)
             return body
-        return await self.receive(Delivery(source, headers, "req-1"), read)
+        return await self.receive(Delivery(source, headers), read)
 
 
 @pytest.fixture

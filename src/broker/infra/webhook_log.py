@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from broker.usecases import context
+
 log = logging.getLogger("broker.webhooks")
 
 
@@ -15,9 +17,8 @@ class WebhookEvents:
     def __init__(self, count: Callable[[str, str], None] | None = None) -> None:
         self._count = count
 
-    def received(self, source: str, outcome: str, detail: str = "", job_id: str | None = None,
-                 request_id: str | None = None) -> None:
-        extra = {"source": source, "outcome": outcome, "request_id": request_id}
+    def received(self, source: str, outcome: str, detail: str = "", job_id: str | None = None) -> None:
+        extra = {"source": source, "outcome": outcome, "request_id": context.request_id.get()}
         if job_id is not None:
             log.info("webhook %s", outcome, extra={**extra, "job_id": job_id})
         else:

@@ -26,8 +26,7 @@ UNKNOWN = "_unknown"  # the source label of deliveries to no configured source (
 class WebhookLog(Protocol):
     """Hears of every delivery's outcome (counted, and refusals logged). Never given the body."""
 
-    def received(self, source: str, outcome: str, detail: str = "", job_id: str | None = None,
-                 request_id: str | None = None) -> None:
+    def received(self, source: str, outcome: str, detail: str = "", job_id: str | None = None) -> None:
         """`outcome`: created, duplicate, unknown_source, too_large, malformed, stale,
         bad_signature, invalid (Enqueue refused it), unavailable or error."""
 
@@ -38,7 +37,6 @@ class Delivery:
 
     source: str
     headers: Mapping[str, str]
-    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +70,9 @@ class ReceiveWebhook:
         try:
             accepted = await self._receive(source, delivery, read_body)
         except BrokerError as exc:
-            self._log.received(label, _outcome(exc), str(exc), request_id=delivery.request_id)
+            self._log.received(label, _outcome(exc), str(exc))
             raise
-        self._log.received(label, "created" if accepted.created else "duplicate", job_id=accepted.job_id,
-                           request_id=delivery.request_id)
+        self._log.received(label, "created" if accepted.created else "duplicate", job_id=accepted.job_id)
         return accepted
 
     async def _receive(self, source: WebhookSource | None, delivery: Delivery, read_body: BodyReader) -> Accepted:
@@ -92,5 +89,5 @@ class ReceiveWebhook:
         headers.update({"webhook-source": source.name, "webhook-delivery-id": delivery_id[:256]})
         spec = JobSpec(queue=source.queue, kind=source.kind, payload=body, headers=headers,
                        idempotency_key=idempotency_key(source.name, delivery_id, self._max_key))
-        [inserted] = await self._enqueue([spec], delivery.request_id, batch=False)
+        [inserted] = await self._enqueue([spec], batch=False)
         return Accepted(inserted.job_id, inserted.created)

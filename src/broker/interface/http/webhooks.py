@@ -13,6 +13,7 @@ from aiohttp import web
 from broker.entities.errors import BrokerError
 from broker.entities.webhook import BodyTooLarge
 from broker.interface.http.errors import request_id, status_for
+from broker.usecases import context
 from broker.usecases.receive_webhook import Delivery, ReceiveWebhook
 
 PREFIX = "/webhooks/"
@@ -24,7 +25,8 @@ def add_routes(app: web.Application, receive: ReceiveWebhook) -> None:
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), value)  # the first of repeated headers
-        delivery = Delivery(request.match_info["source"], headers, request_id(request))
+        delivery = Delivery(request.match_info["source"], headers)
+        token = context.request_id.set(request_id(request))  # the job's and the webhook's log lines name it
         try:
             accepted = await receive(delivery, _reader(request))
         except BrokerError as exc:
@@ -32,6 +34,8 @@ def add_routes(app: web.Application, receive: ReceiveWebhook) -> None:
             if isinstance(exc, BodyTooLarge):
                 response.force_close()  # the rest of the body is not read
             return response
+        finally:
+            context.request_id.reset(token)
         return web.json_response({"job_id": accepted.job_id, "created": accepted.created},
                                  status=201 if accepted.created else 200)
 
