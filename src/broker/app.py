@@ -13,20 +13,24 @@ from dataclasses import dataclass, field
 import grpc
 from aiohttp import web
 
-from broker.entities.errors import Unavailable
+from broker.entities.errors import InvalidArgument, Unavailable
 from broker.infra import embedded
+from broker.infra import schedule_file
 from broker.infra.clock import SystemClock
+from broker.infra.cron import CroniterParser
+from broker.infra.env import SettingsError
 from broker.infra.logs import FanOutSink, LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.migrate import migrate
 from broker.infra.pg.pool import create_pool
+from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.secrets import read_secret
 from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings, check_serving
-from broker.interface.grpc.admin_service import AdminUseCases
+from broker.interface.grpc.admin_service import AdminUseCases, ScheduleUseCases
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, listen, pending_calls
@@ -46,9 +50,19 @@ from broker.usecases.paging import PageTokens
 from broker.usecases.prune import PruneFinished
 from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
+from broker.usecases.schedules.create import CreateSchedule
+from broker.usecases.schedules.declare import ApplyDeclared
+from broker.usecases.schedules.define import Definitions
+from broker.usecases.schedules.delete import DeleteSchedule
+from broker.usecases.schedules.fire_due import FireDue
+from broker.usecases.schedules.listing import GetSchedule, ListSchedules
+from broker.usecases.schedules.pause import PauseSchedule, ResumeSchedule
+from broker.usecases.schedules.trigger import TriggerSchedule
+from broker.usecases.schedules.update import UpdateSchedule
 
 log = logging.getLogger("broker")
 REAP_BATCH = 1000
+SCHEDULE_BATCH = 100
 # How long closing the pool may take at shutdown before the connections are cut.
 POOL_CLOSE_TIMEOUT = 5.0
 
@@ -74,6 +88,7 @@ class Broker:
     _embedded: embedded.EmbeddedPostgres | None = None
     in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
 
     @property
     def grpc_address(self) -> str:
@@ -137,15 +152,16 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         ack=Ack(store, clock, sink, limits),
         nack=Nack(store, clock, notifier, sink, limits, rng),
     )
+    schedules, scheduler = await _schedules(pool, settings, clock, jobs.enqueue, metrics)
     admin = AdminUseCases(
-        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(await read_secret(pool, "page_token"))),
+        schedules=schedules, get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(await read_secret(pool, "page_token"))),
         stats=Stats(overview, limits),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )
     dashboard = DashboardUseCases(
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
-        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
+        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge, schedules=schedules.list,
     ) if settings.observe.dashboard else None
     health = Health()
     authenticate = _authenticator(settings, pool)
@@ -170,6 +186,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     runner = Runner()
     runner.start("reaper", Loop("reaper", reaper.run_once, m.reaper_interval, lambda n: n >= REAP_BATCH).run())
     runner.start("pruner", Loop("pruner", pruner.run_once, m.prune_interval).run())
+    runner.start("scheduler", Loop("scheduler", scheduler.run_once, m.scheduler_interval,
+                                   lambda n: n >= SCHEDULE_BATCH).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", PgListener(url, notifier).run())
     await health.set(True)
@@ -177,7 +195,27 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "http": f"{host}:{http_port}", "embedded_db": bool(db),
                                       "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, url, health, store, metrics, reaper, pruner, server, http,
-                  runner, notifier, pool, db, in_flight)
+                  runner, notifier, pool, db, in_flight, scheduler=scheduler)
+
+
+async def _schedules(pool, settings: Settings, clock, enqueue: Enqueue,
+                     metrics: BrokerMetrics) -> tuple[ScheduleUseCases, FireDue]:
+    """The schedules' interactors and the scheduler's pass; BROKER_SCHEDULES_FILE applied first
+    (a bad file stops start-up, naming the entry and field)."""
+    store, cron = PgScheduleStore(pool, settings.database.acquire_timeout), CroniterParser()
+    definitions = Definitions(cron, enqueue, settings.limits.max_batch)
+    path = settings.maintenance.schedules_file
+    if path:
+        try:
+            await ApplyDeclared(store, clock, definitions)(schedule_file.read(path))
+        except InvalidArgument as exc:
+            raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
+    use = ScheduleUseCases(
+        create=CreateSchedule(store, clock, definitions), update=UpdateSchedule(store, clock, definitions),
+        delete=DeleteSchedule(store), list=ListSchedules(store), get=GetSchedule(store),
+        pause=PauseSchedule(store, clock), resume=ResumeSchedule(store, clock, definitions),
+        trigger=TriggerSchedule(store, clock, enqueue))
+    return use, FireDue(store, clock, cron, enqueue, metrics, SCHEDULE_BATCH, settings.limits.max_batch)
 
 
 def _pool_usage(pool):
