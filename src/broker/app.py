@@ -152,7 +152,11 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
         ack=Ack(store, clock, sink, limits),
         nack=Nack(store, clock, notifier, sink, limits, rng),
     )
-    schedules, scheduler = await _schedules(pool, settings, clock, jobs.enqueue, metrics)
+    try:
+        schedules, scheduler = await _schedules(pool, settings, clock, jobs.enqueue, metrics)
+    except BaseException:  # a bad schedules file: nothing else was started yet
+        await pool.close()
+        raise
     admin = AdminUseCases(
         schedules=schedules, get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(await read_secret(pool, "page_token"))),
         stats=Stats(overview, limits),
