@@ -132,3 +132,33 @@ async def test_three_replicas_make_one_job_per_fire_time(own_database, queue, na
     assert len(keys) == len(set(keys)) == enqueued  # one job, and one enqueue, per fire time
     assert len(times) > 50 and times[-1] == last
     assert all(b - a == timedelta(seconds=1) for a, b in zip(times, times[1:]))  # none missed, none twice
+
+
+async def test_the_schedules_commands(queue, name, db, broker_server):
+    from tests.e2e.test_cli_ops import broker_cli
+
+    target = broker_server.grpc_address
+    code, out, err = await broker_cli("schedules", "create", name, "--cron", "30 2 * * *", "--queue", queue,
+                                      "--kind", "nightly", "--time-zone", "America/New_York", "--missed",
+                                      "catch_up", "--catch-up-limit", "2", target=target)
+    assert code == 0, err
+    try:
+        code, out, err = await broker_cli("schedules", "list", target=target)
+        (line,) = [line for line in out.splitlines() if line.startswith(name + " ")]
+        cells = [c for c in line.split("  ") if c]  # the cron expression has single spaces inside
+        assert [c.strip() for c in cells[:7]] == [name, "30 2 * * *", "America/New_York", queue, "nightly",
+                                                  "catch_up(2)", "no"]
+        code, out, err = await broker_cli("schedules", "trigger", name, target=target)
+        assert code == 0 and out.startswith("enqueued job "), err
+        job_id = out.split()[-1]
+        assert await db.fetchval("SELECT queue FROM broker_jobs WHERE id = $1::uuid", job_id) == queue
+        code, out, _ = await broker_cli("schedules", "show", name, target=target)
+        assert f"last job   {job_id}" in out and "catch-up   2" in out
+        code, _, err = await broker_cli("schedules", "create", name, "--cron", "bad cron", "--queue", queue,
+                                        "--kind", "k", target=target)
+        assert code == 1 and "schedule.cron" in err
+    finally:
+        code, out, err = await broker_cli("schedules", "delete", name, target=target)
+    assert code == 0 and out.strip() == f"deleted schedule {name}", err
+    code, _, err = await broker_cli("schedules", "pause", name, target=target)
+    assert code == 1 and "not found" in err
