@@ -189,3 +189,11 @@ async def test_a_bad_file_entry_refuses_the_whole_file(world):
         await world.declare([HOURLY, HOURLY])
     assert caught.value.field == "schedules[1].name"
     assert world.schedules.rows == {}
+
+
+async def test_a_name_no_schedule_can_have_is_bad_input(world):
+    """Found by the RPC fuzzer: a NUL byte in a name reached PostgreSQL (INTERNAL)."""
+    for call in (world.pause, world.resume, world.trigger, world.delete):
+        with pytest.raises(InvalidArgument) as caught:
+            await call("bad\x00name")
+        assert caught.value.field == "name"

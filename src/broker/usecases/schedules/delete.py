@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from broker.entities.schedule import check_name
 from broker.entities.errors import ScheduleNotFound
 from broker.usecases.schedules.ports import ScheduleStore
 from broker.usecases.schedules.update import check_not_declared
@@ -15,6 +16,7 @@ class DeleteSchedule:
         self._store = store
 
     async def __call__(self, name: str) -> None:
+        check_name(name)  # a name no schedule can have is bad input, not a lookup
         check_not_declared(await self._store.get(name), name, "delete")
         if not await self._store.delete(name):
             raise ScheduleNotFound(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from broker.entities.schedule import check_name
 from broker.entities.errors import ScheduleNotFound
 from broker.entities.schedule import Schedule
 from broker.usecases.schedules.ports import ScheduleStore
@@ -24,6 +25,7 @@ class GetSchedule:
         self._store = store
 
     async def __call__(self, name: str) -> Schedule:
+        check_name(name)  # a name no schedule can have is bad input, not a lookup
         found = await self._store.get(name)
         if found is None:
             raise ScheduleNotFound(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from broker.entities.schedule import check_name
 from broker.entities.errors import ScheduleNotFound
 from broker.entities.schedule import Schedule
 from broker.usecases.ports import Clock
@@ -16,6 +17,7 @@ class PauseSchedule:
         self._store, self._clock = store, clock
 
     async def __call__(self, name: str) -> Schedule:
+        check_name(name)  # a name no schedule can have is bad input, not a lookup
         found = await self._store.set_paused(name, True, None, self._clock.now())
         if found is None:
             raise ScheduleNotFound(name)
@@ -30,6 +32,7 @@ class ResumeSchedule:
         self._store, self._clock, self._definitions = store, clock, definitions
 
     async def __call__(self, name: str) -> Schedule:
+        check_name(name)  # a name no schedule can have is bad input, not a lookup
         found = await self._store.get(name)
         if found is None:
             raise ScheduleNotFound(name)
