@@ -74,7 +74,9 @@ def broker_settings(database_url: str, **env) -> settings_mod.Settings:
     return settings_mod.load({"DATABASE_URL": database_url, "BROKER_GRPC_ADDR": "127.0.0.1:0",
                               "BROKER_HTTP_ADDR": "127.0.0.1:0", "BROKER_REAPER_INTERVAL": "0.1",
                               "BROKER_HEALTH_INTERVAL": "0.2", "BROKER_SHUTDOWN_GRACE": "2",
-                              "BROKER_MIGRATE": "false", **env})
+                              "BROKER_MIGRATE": "false",
+                              # Tests run the scheduler's pass themselves (broker.scheduler.run_once).
+                              "BROKER_SCHEDULER_INTERVAL": "3600", **env})
 
 
 test_settings = broker_settings  # the older name

@@ -26,7 +26,7 @@ TIMEOUT = 10.0
 def add_commands(sub) -> None:
     """Registers `stats` and `dlq` on the `broker` parser's subcommands."""
     stats = sub.add_parser("stats", help="per-queue counts, ages and rates (the Stats RPC)")
-    _target(stats)
+    target(stats)
     stats.add_argument("--queue", action="append", default=[], help="only this queue (repeatable)")
     stats.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
                        help="refresh every SECONDS (default 2) until interrupted")
@@ -35,18 +35,18 @@ def add_commands(sub) -> None:
     dlq = sub.add_parser("dlq", help="the dead letter queue: list, show, redrive, purge")
     actions = dlq.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="dead jobs, newest first")
-    _target(listing)
+    target(listing)
     listing.add_argument("--queue")
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(func=_dlq_list)
     show = actions.add_parser("show", help="one job: fields, every attempt's error, its event timeline")
-    _target(show)
+    target(show)
     show.add_argument("job_id")
     show.set_defaults(func=_dlq_show)
     for name, func, text in (("redrive", _dlq_redrive, "dead jobs back to pending"),
                              ("purge", _dlq_purge, "delete dead jobs and their history")):
         action = actions.add_parser(name, help=text + " (by ids, or --queue for all of a queue)")
-        _target(action)
+        target(action)
         action.add_argument("job_ids", nargs="*")
         action.add_argument("--queue")
         if name == "redrive":
@@ -57,7 +57,8 @@ def add_commands(sub) -> None:
         action.set_defaults(func=func)
 
 
-def _target(parser: argparse.ArgumentParser) -> None:
+def target(parser: argparse.ArgumentParser) -> None:
+    """The connection flags every operator command takes."""
     env = os.environ.get
     parser.add_argument("--target", default=env("BROKER_TARGET") or DEFAULT_TARGET,
                         help=f"the broker's gRPC address (env BROKER_TARGET, default {DEFAULT_TARGET})")
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         from broker_client.cli import connection_options
         from broker_client.errors import BrokerClientError
     except ImportError:
-        print("broker: `stats` and `dlq` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
+        print("broker: `stats`, `dlq` and `schedules` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
         return 2
     try:
         options = connection_options(args)
@@ -176,7 +177,7 @@ def _dlq_show(client: AdminClient, args) -> int:
 
 
 def _dlq_redrive(client: AdminClient, args) -> int:
-    if not _one_target(args):
+    if not _onetarget(args):
         return 2
     result = client.redrive_jobs(args.job_ids, queue=args.queue, reset_attempts=not args.keep_attempts)
     print(f"redriven: {result.redriven}")
@@ -186,7 +187,7 @@ def _dlq_redrive(client: AdminClient, args) -> int:
 
 
 def _dlq_purge(client: AdminClient, args) -> int:
-    if not _one_target(args):
+    if not _onetarget(args):
         return 2
     if args.queue and not args.yes:
         print(f"broker: purging every dead job of {args.queue!r} needs --yes", file=sys.stderr)
@@ -195,7 +196,7 @@ def _dlq_purge(client: AdminClient, args) -> int:
     return 0
 
 
-def _one_target(args) -> bool:
+def _onetarget(args) -> bool:
     if bool(args.job_ids) == bool(args.queue):
         print("broker: give job ids or --queue, not both or neither", file=sys.stderr)
         return False

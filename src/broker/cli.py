@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from broker import admin_cli
+from broker import admin_cli, schedule_cli
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
@@ -149,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("key_id")
     keys.set_defaults(func=_keys)
     admin_cli.add_commands(sub)
+    schedule_cli.add_commands(sub)
     sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
     sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
     args = parser.parse_args(argv)
-    if args.command in ("stats", "dlq"):
+    if args.command in ("stats", "dlq", "schedules"):
         return admin_cli.run(args)
     return args.func(args)
 

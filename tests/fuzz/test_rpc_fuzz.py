@@ -30,8 +30,10 @@ NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEAD
          grpc.StatusCode.CANCELLED, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DATA_LOSS}
 FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
     (SELECT coalesce(sum(hashtext(j::text)::numeric), 0) FROM broker_jobs j),
+    (SELECT coalesce(sum(hashtext(s::text)::numeric), 0) FROM broker_schedules s),
     (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events)"""
 QUEUE = "fuzz-q"
+SCHEDULE = "fuzz-s"
 # Modest by default so the suite stays fast and repeatable; for a bug hunt:
 #   FUZZ_EXAMPLES=400 FUZZ_RANDOM=1 python -m pytest tests/fuzz
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
@@ -75,7 +77,12 @@ async def _seed(channel, token):
     reply = await enqueue(job_service_pb2.EnqueueBatchRequest(jobs=[spec] * 4), metadata=md)
     leased = (await lease(job_service_pb2.LeaseRequest(queues=[QUEUE], worker_id="w", max_jobs=1), metadata=md)).jobs[0]
     ids = [r.job_id for r in reply.results]
-    known = [*ids, leased.lease_token, QUEUE, "w", "k", "", "00000000-0000-0000-0000-000000000000",
+    schedule = admin_service_pb2.ScheduleSpec(name=SCHEDULE, cron="@hourly", job=spec)
+    create = channel.unary_unary("/broker.v1.AdminService/CreateSchedule",
+                                 admin_service_pb2.CreateScheduleRequest.SerializeToString,
+                                 admin_service_pb2.ScheduleResponse.FromString)
+    await create(admin_service_pb2.CreateScheduleRequest(schedule=schedule), metadata=md)
+    known = [*ids, SCHEDULE, "@hourly", "* * * * * *", "Europe/Berlin", leased.lease_token, QUEUE, "w", "k", "", "00000000-0000-0000-0000-000000000000",
              "not-a-uuid", "a" * 129]
     ref = job_service_pb2.LeaseRef(job_id=leased.job.id, lease_token=leased.lease_token)
     other = next(i for i in ids if i != leased.job.id)
@@ -88,6 +95,11 @@ async def _seed(channel, token):
         "GetJob": ap.GetJobRequest(job_id=other), "ListJobs": ap.ListJobsRequest(queue=QUEUE, page_size=2),
         "Stats": ap.StatsRequest(queues=[QUEUE]), "RedriveJobs": ap.RedriveJobsRequest(job_ids=[other]),
         "CancelJob": ap.CancelJobRequest(job_id=other), "PurgeJobs": ap.PurgeJobsRequest(job_ids=[other]),
+        "CreateSchedule": ap.CreateScheduleRequest(schedule=schedule),
+        "UpdateSchedule": ap.UpdateScheduleRequest(schedule=schedule),
+        "DeleteSchedule": ap.DeleteScheduleRequest(name=SCHEDULE), "ListSchedules": ap.ListSchedulesRequest(),
+        **{name: ap.ScheduleName(name=SCHEDULE)
+           for name in ("GetSchedule", "PauseSchedule", "ResumeSchedule", "TriggerSchedule")},
     }
     return known, bases
 

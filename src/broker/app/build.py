@@ -16,7 +16,8 @@ import grpc
 from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
-from broker.interface.grpc.admin_service import AdminUseCases
+from broker.infra.cron import CroniterParser
+from broker.interface.grpc.admin_service import AdminUseCases, ScheduleUseCases
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
@@ -36,10 +37,22 @@ from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
 from broker.usecases.prune import PruneFinished
 from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
+from broker.usecases.schedules.create import CreateSchedule
+from broker.usecases.schedules.declare import ApplyDeclared
+from broker.usecases.schedules.define import Definitions
+from broker.usecases.schedules.delete import DeleteSchedule
+from broker.usecases.schedules.fire_due import FireDue, FireListener
+from broker.usecases.schedules.listing import GetSchedule, ListSchedules
+from broker.usecases.schedules.pause import PauseSchedule, ResumeSchedule
+from broker.usecases.schedules.ports import ScheduleStore
+from broker.usecases.schedules.trigger import TriggerSchedule
+from broker.usecases.schedules.update import UpdateSchedule
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 
 # Lapsed leases one reaper pass takes at most; a full pass runs the next one at once.
 REAP_BATCH = 1000
+# Due schedules one scheduler pass takes at most; a full pass runs the next one at once.
+SCHEDULE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class UseCases:
     authenticate: Authenticate | None  # None with BROKER_AUTH off
     limiter: RateLimiter
     webhooks: ReceiveWebhook | None = None  # POST /webhooks/{source}
+    scheduler: FireDue | None = None  # None without a schedule store
+    declare_schedules: ApplyDeclared | None = None  # BROKER_SCHEDULES_FILE, applied by serve
 
 
 @dataclass(frozen=True)
@@ -68,10 +83,13 @@ class KeyAdmin:
 
 def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifier, page_secret: bytes,
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
-          rng: random.Random | None = None, webhook_log: WebhookLog | None = None) -> UseCases:
+          rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
+          schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
-    BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook."""
+    BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
+    `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
+    `fire_listener` hears of each fire's lag."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
@@ -84,8 +102,10 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         ack=Ack(store, clock, sink, limits),
         nack=Nack(store, clock, notifier, sink, limits, rng),
     )
+    enqueue = jobs.enqueue
+    sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
-        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
+        schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
         stats=Stats(overview, limits),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
@@ -93,6 +113,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     dashboard = DashboardUseCases(
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
+        schedules=sched and sched[0].list,
     ) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
@@ -101,7 +122,22 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
+        scheduler=sched and sched[1], declare_schedules=sched and sched[2],
     )
+
+
+def _schedules(settings: Settings, store: ScheduleStore, clock: Clock, enqueue: Enqueue,
+               listener: FireListener | None) -> tuple[ScheduleUseCases, FireDue, ApplyDeclared]:
+    """The schedules' interactors, the scheduler's pass and the schedules file's applier."""
+    cron = CroniterParser()
+    definitions = Definitions(cron, enqueue, settings.limits.max_batch)
+    use = ScheduleUseCases(
+        create=CreateSchedule(store, clock, definitions), update=UpdateSchedule(store, clock, definitions),
+        delete=DeleteSchedule(store), list=ListSchedules(store), get=GetSchedule(store),
+        pause=PauseSchedule(store, clock), resume=ResumeSchedule(store, clock, definitions),
+        trigger=TriggerSchedule(store, clock, enqueue))
+    scheduler = FireDue(store, clock, cron, enqueue, listener, SCHEDULE_BATCH, settings.limits.max_batch)
+    return use, scheduler, ApplyDeclared(store, clock, definitions)
 
 
 def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog) -> ReceiveWebhook:

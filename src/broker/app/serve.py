@@ -14,12 +14,15 @@ from aiohttp import web
 
 from broker.app import build as graph
 from broker.app.database import Database, open_database
-from broker.entities.errors import Unavailable
+from broker.entities.errors import InvalidArgument, Unavailable
+from broker.infra import schedule_file
 from broker.infra.clock import SystemClock
 from broker.infra.embedded import EmbeddedPostgres
+from broker.infra.env import SettingsError
 from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
+from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
 from broker.infra.pg.store import PgJobStore
@@ -31,9 +34,11 @@ from broker.interface.grpc.server import Health, listen
 from broker.interface.http.server import build_app, tls_context
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
+from broker.usecases.schedules.declare import ApplyDeclared
+from broker.usecases.schedules.fire_due import FireDue
 
 log = logging.getLogger("broker")
-REAP_BATCH = graph.REAP_BATCH
+REAP_BATCH, SCHEDULE_BATCH = graph.REAP_BATCH, graph.SCHEDULE_BATCH
 # How long closing the pool may take at shutdown before the connections are cut.
 POOL_CLOSE_TIMEOUT = 5.0
 
@@ -59,6 +64,7 @@ class Broker:
     _embedded: EmbeddedPostgres | None = None
     in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
 
     @property
     def grpc_address(self) -> str:
@@ -108,7 +114,15 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
-                      webhook_log=WebhookEvents(metrics.webhook_received))
+                      webhook_log=WebhookEvents(metrics.webhook_received),
+                      schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics)
+    try:
+        await _declare_schedules(settings, use.declare_schedules)
+    except BaseException:  # a bad schedules file: nothing else was started yet
+        await db.pool.close()
+        if db.embedded:
+            db.embedded.stop()
+        raise
     health = Health()
     server, in_flight = graph.grpc_server(settings, use, health, metrics.observe_rpc, interceptors)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
@@ -122,7 +136,19 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "embedded_db": bool(db.embedded),
                                       "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight)
+                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler)
+
+
+async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:
+    """BROKER_SCHEDULES_FILE, the desired state of the schedules it declares; a bad file stops
+    start-up, naming the entry and field."""
+    path = settings.maintenance.schedules_file
+    if not path:
+        return
+    try:
+        await declare(schedule_file.read(path))
+    except InvalidArgument as exc:
+        raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
 
 
 def _key_store(settings: Settings, db: Database):
@@ -147,6 +173,8 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     m, runner = settings.maintenance, Runner()
     runner.start("reaper", Loop("reaper", use.reaper.run_once, m.reaper_interval, lambda n: n >= REAP_BATCH).run())
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
+    runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
+                                   lambda n: n >= SCHEDULE_BATCH).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", listener.run())
     return runner

@@ -40,6 +40,17 @@ class JobNotFound(NotFound):
         super().__init__(f"job {job_id} not found", job_id=job_id)
 
 
+class ScheduleNotFound(NotFound):
+    """No schedule has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} not found", schedule=name)
+
+
+class AlreadyExists(BrokerError):
+    """Something of this name exists already."""
+
+
 class FailedPrecondition(BrokerError):
     """The job is not in a state that allows this."""
 

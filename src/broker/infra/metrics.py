@@ -28,6 +28,9 @@ JOB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 
                1200, 1800, 3600)
 # RPCs take milliseconds, long-poll leases up to a minute.
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# A fire is enqueued within the scheduler's interval (1 s) when all is well; after downtime,
+# caught-up fires are hours late.
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600, 6 * 3600, 86400)
 STATES = ("ready", "scheduled", "retrying", "running", "succeeded", "dead", "cancelled")
 
 
@@ -57,6 +60,10 @@ class BrokerMetrics:
         self.webhooks = Counter("broker_webhooks_received", "Inbound webhook deliveries by source and "
                                 "outcome (created, duplicate, or why it was refused; source _unknown: "
                                 "no such source).", ["source", "outcome"], registry=self.registry)
+        self.fire_lag = Histogram("broker_schedule_fire_lag_seconds",
+                                  "Time from a schedule's fire time to the enqueue of its job (each fire "
+                                  "counted once, by the replica that created the job).",
+                                  ["schedule"], buckets=LAG_BUCKETS, registry=self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -79,6 +86,10 @@ class BrokerMetrics:
                 child(run, (e.queue, _RUN_OUTCOME[e.reason])).observe(e.ran)
         for (name, labels), n in counts.items():
             child(self._counters[name], labels).inc(n)
+
+    def fired(self, schedule: str, lag_seconds: float) -> None:
+        """FireListener: one job a schedule's fire created."""
+        self._child(self.fire_lag, (schedule,)).observe(max(0.0, lag_seconds))
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""

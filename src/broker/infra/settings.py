@@ -53,6 +53,8 @@ class MaintenanceSettings:
     prune_interval: float = 60.0
     retention: float = 24 * 3600.0   # finished (succeeded, cancelled) jobs; dead ones stay until purged
     health_interval: float = 1.0
+    scheduler_interval: float = 1.0  # seconds between the scheduler's looks for due fires
+    schedules_file: str | None = None  # TOML: the declared schedules, applied at start-up
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,11 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
         prune_interval=e.get("BROKER_PRUNE_INTERVAL", m.prune_interval, float),
         retention=e.get("BROKER_RETENTION", m.retention, float),
         health_interval=e.get("BROKER_HEALTH_INTERVAL", m.health_interval, float),
+        scheduler_interval=e.get("BROKER_SCHEDULER_INTERVAL", m.scheduler_interval, float),
+        schedules_file=e.get("BROKER_SCHEDULES_FILE", None),
     )
+    if not maintenance.scheduler_interval > 0:
+        raise SettingsError("BROKER_SCHEDULER_INTERVAL must be more than 0 seconds")
     log = LogSettings(level=e.get("BROKER_LOG_LEVEL", "INFO", _choice("debug", "info", "warning", "error")),
                       format=e.get("BROKER_LOG_FORMAT", "json", _choice("json", "human")),
                       access=e.get("BROKER_ACCESS_LOG", True, _bool))

@@ -65,6 +65,11 @@ class Enqueue:
             self._notifier.notify(sorted(ready))
         return inserted
 
+    def check(self, spec: JobSpec, at: str = "job.") -> None:
+        """Raise InvalidArgument (its field under `at`) when Enqueue would refuse `spec`; nothing
+        is enqueued (schedules check their job template with it)."""
+        self._validate(spec, self._clock.now(), at)
+
     def _validate(self, spec: JobSpec, now: datetime, at: str) -> NewJob:
         limits = self._limits
         limits.check_queue_name(spec.queue, at + "queue")

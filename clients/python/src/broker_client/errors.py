@@ -33,6 +33,10 @@ class NotFound(BrokerClientError):
     """The broker has no such job."""
 
 
+class AlreadyExists(BrokerClientError):
+    """Something of this name exists already (a schedule); nothing was changed."""
+
+
 class FailedPrecondition(BrokerClientError):
     """The job is not in a state that allows this operation."""
 
@@ -56,6 +60,7 @@ _BY_CODE: dict[grpc.StatusCode, type[BrokerClientError]] = {
     grpc.StatusCode.OUT_OF_RANGE: InvalidRequest,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
+from broker.interface.grpc import schedule_mapping as smap
 from broker.usecases.admin import GetJob, ListJobs, Stats
 from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
+from broker.usecases.schedules.create import CreateSchedule
+from broker.usecases.schedules.delete import DeleteSchedule
+from broker.usecases.schedules.listing import GetSchedule, ListSchedules
+from broker.usecases.schedules.pause import PauseSchedule, ResumeSchedule
+from broker.usecases.schedules.trigger import TriggerSchedule
+from broker.usecases.schedules.update import UpdateSchedule
 from broker.v1 import admin_service_pb2 as pb
 from broker.v1 import admin_service_pb2_grpc, job_pb2
 
@@ -20,6 +27,19 @@ class AdminUseCases:
     redrive: RedriveJobs
     cancel: CancelJob
     purge: PurgeJobs
+    schedules: ScheduleUseCases | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class ScheduleUseCases:
+    create: CreateSchedule
+    update: UpdateSchedule
+    delete: DeleteSchedule
+    list: ListSchedules
+    get: GetSchedule
+    pause: PauseSchedule
+    resume: ResumeSchedule
+    trigger: TriggerSchedule
 
 
 def _state(value: int, field: str):
@@ -77,3 +97,43 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         purged = await self._use.purge(list(request.job_ids), request.queue or None,
                                        _state(request.state, "state"))
         return pb.PurgeJobsResponse(purged=purged)
+
+    # Schedules (cron).
+
+    async def CreateSchedule(self, request: pb.CreateScheduleRequest, context) -> pb.ScheduleResponse:
+        return _schedule(await self._use.schedules.create(smap.definition_from_wire(request.schedule),
+                                                          request.paused))
+
+    async def UpdateSchedule(self, request: pb.UpdateScheduleRequest, context) -> pb.ScheduleResponse:
+        return _schedule(await self._use.schedules.update(smap.definition_from_wire(request.schedule)))
+
+    async def DeleteSchedule(self, request: pb.DeleteScheduleRequest, context) -> pb.DeleteScheduleResponse:
+        await self._use.schedules.delete(request.name)
+        return pb.DeleteScheduleResponse()
+
+    async def ListSchedules(self, request: pb.ListSchedulesRequest, context) -> pb.ListSchedulesResponse:
+        response = pb.ListSchedulesResponse()
+        for s in await self._use.schedules.list():
+            smap.schedule_to_wire(s, response.schedules.add())
+        return response
+
+    async def GetSchedule(self, request: pb.ScheduleName, context) -> pb.ScheduleResponse:
+        return _schedule(await self._use.schedules.get(request.name))
+
+    async def PauseSchedule(self, request: pb.ScheduleName, context) -> pb.ScheduleResponse:
+        return _schedule(await self._use.schedules.pause(request.name))
+
+    async def ResumeSchedule(self, request: pb.ScheduleName, context) -> pb.ScheduleResponse:
+        return _schedule(await self._use.schedules.resume(request.name))
+
+    async def TriggerSchedule(self, request: pb.ScheduleName, context) -> pb.TriggerScheduleResponse:
+        job_id, schedule = await self._use.schedules.trigger(request.name)
+        response = pb.TriggerScheduleResponse(job_id=job_id)
+        smap.schedule_to_wire(schedule, response.schedule)
+        return response
+
+
+def _schedule(schedule) -> pb.ScheduleResponse:
+    response = pb.ScheduleResponse()
+    smap.schedule_to_wire(schedule, response.schedule)
+    return response

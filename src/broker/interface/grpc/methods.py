@@ -34,7 +34,9 @@ METHODS: dict[str, MethodInfo] = {
     # (session.py), so this entry only classifies it.
     SESSION: MethodInfo(Permission.WORK, "settle"),
     **{_ADMIN + name: MethodInfo(Permission.ADMIN, "admin")
-       for name in ("GetJob", "ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs")},
+       for name in ("GetJob", "ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs",
+                    "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "GetSchedule",
+                    "PauseSchedule", "ResumeSchedule", "TriggerSchedule")},
 }
 _UNCLASSIFIED = MethodInfo(Permission.ADMIN, "admin")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

@@ -14,6 +14,7 @@ from broker.usecases import context
 from broker.usecases.admin import GetJob, ListJobs
 from broker.usecases.operate import PurgeJobs, RedriveJobs
 from broker.usecases.overview import ReadOverview, Throughput
+from broker.usecases.schedules.listing import ListSchedules
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class DashboardUseCases:
     list_jobs: ListJobs
     redrive: RedriveJobs
     purge: PurgeJobs
+    schedules: ListSchedules | None = None
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
@@ -34,6 +36,7 @@ def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     app.router.add_get("/api/throughput", api.throughput)
     app.router.add_get("/api/dead", api.dead)
     app.router.add_get("/api/jobs/{job_id}", api.job)
+    app.router.add_get("/api/schedules", api.schedules)
     app.router.add_post("/api/redrive", api.redrive)
     app.router.add_post("/api/purge", api.purge)
 
@@ -70,6 +73,10 @@ class _Api:
     async def job(self, request: web.Request) -> web.Response:
         job, events = await self._use.get_job(request.match_info["job_id"])
         return web.json_response({"job": views.job_detail(job), "events": [views.event(e) for e in events]})
+
+    async def schedules(self, _request: web.Request) -> web.Response:
+        found = await self._use.schedules() if self._use.schedules else []
+        return web.json_response({"schedules": [views.schedule(s) for s in found]})
 
     async def redrive(self, request: web.Request) -> web.Response:
         ids, queue, body = await _targets(request, ("reset_attempts",))

@@ -17,6 +17,7 @@ STATUS = (
     (errors.InvalidArgument, 400),
     (errors.NotFound, 404),
     (errors.FailedPrecondition, 409),
+    (errors.AlreadyExists, 409),
     (errors.ResourceExhausted, 429),
     (errors.Unavailable, 503),
     (errors.Unauthenticated, 401),

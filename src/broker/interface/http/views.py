@@ -55,3 +55,12 @@ def event(e: Event) -> dict:
     return {"id": e.id, "at": when(e.at), "from": e.from_state.value if e.from_state else None,
             "to": e.to_state.value, "reason": e.reason.value, "attempt": e.attempt,
             "worker_id": e.worker_id, "error": e.error}
+
+
+def schedule(s) -> dict:
+    """A schedule for the dashboard's list (broker.entities.schedule.Schedule)."""
+    d = s.definition
+    return {"name": d.name, "cron": d.cron, "time_zone": d.time_zone, "queue": d.job.queue, "kind": d.job.kind,
+            "missed": d.missed.value, "catch_up_limit": d.catch_up_limit, "paused": s.paused,
+            "declared": s.declared, "next_fire_at": when(s.next_fire_at), "last_fire_at": when(s.last_fire_at),
+            "last_job_id": s.last_job_id}

@@ -4,7 +4,8 @@
 from .aio import AsyncAdminClient
 from .client import AdminClient
 from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
+from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
-           "JobState", "QueueStats", "RedriveResult", "StatsReport", "WindowCounts"]
+           "JobState", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
+from typing import Any
 
 import grpc.aio
 
 from ..calls import AsyncCalls
 from ..options import CallRetry, ConnectionOptions, TlsOptions, resolve
+from ..v1 import admin_service_pb2 as pb
 from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .schedules import Schedule, schedule, spec
 from .stats import StatsReport
 
 
@@ -84,6 +87,43 @@ class AsyncAdminClient:
         """See ``AdminClient.purge_jobs``."""
         request = requests.purge_request(job_ids, queue, state)
         return int((await self._call(self._stub.PurgeJobs, request, timeout)).purged)
+
+    async def create_schedule(self, name: str, cron: str, queue: str, kind: str, *, paused: bool = False,
+                        timeout: float | None = None, **fields: Any) -> Schedule:
+        """See ``AdminClient.create_schedule``."""
+        request = pb.CreateScheduleRequest(schedule=spec(name, cron, queue, kind, **fields), paused=paused)
+        return schedule((await self._call(self._stub.CreateSchedule, request, timeout)).schedule)
+
+    async def update_schedule(self, name: str, cron: str, queue: str, kind: str, *, timeout: float | None = None,
+                        **fields: Any) -> Schedule:
+        """See ``AdminClient.update_schedule``."""
+        request = pb.UpdateScheduleRequest(schedule=spec(name, cron, queue, kind, **fields))
+        return schedule((await self._call(self._stub.UpdateSchedule, request, timeout)).schedule)
+
+    async def delete_schedule(self, name: str, *, timeout: float | None = None) -> None:
+        """See ``AdminClient.delete_schedule``."""
+        await self._call(self._stub.DeleteSchedule, pb.DeleteScheduleRequest(name=name), timeout)
+
+    async def list_schedules(self, *, timeout: float | None = None) -> list[Schedule]:
+        """See ``AdminClient.list_schedules``."""
+        response = await self._call(self._stub.ListSchedules, pb.ListSchedulesRequest(), timeout)
+        return [schedule(s) for s in response.schedules]
+
+    async def get_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
+        """See ``AdminClient.get_schedule``."""
+        return schedule((await self._call(self._stub.GetSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+
+    async def pause_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
+        """See ``AdminClient.pause_schedule``."""
+        return schedule((await self._call(self._stub.PauseSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+
+    async def resume_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
+        """See ``AdminClient.resume_schedule``."""
+        return schedule((await self._call(self._stub.ResumeSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+
+    async def trigger_schedule(self, name: str, *, timeout: float | None = None) -> str:
+        """See ``AdminClient.trigger_schedule``."""
+        return str((await self._call(self._stub.TriggerSchedule, pb.ScheduleName(name=name), timeout)).job_id)
 
     async def close(self) -> None:
         """Close the channel."""

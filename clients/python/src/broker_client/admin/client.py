@@ -5,15 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
+from typing import Any
 
 import grpc
 
 from ..calls import Calls
 from ..options import CallRetry, ConnectionOptions, TlsOptions, resolve
+from ..v1 import admin_service_pb2 as pb
 from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .schedules import Schedule, schedule, spec
 from .stats import StatsReport
 
 
@@ -97,6 +100,47 @@ class AdminClient:
         the given ids, or all of ``queue``. Returns how many were deleted."""
         request = requests.purge_request(job_ids, queue, state)
         return int(self._call(self._stub.PurgeJobs, request, timeout).purged)
+
+    def create_schedule(self, name: str, cron: str, queue: str, kind: str, *, paused: bool = False,
+                        timeout: float | None = None, **fields: Any) -> Schedule:
+        """A schedule enqueueing a job of ``kind`` on ``queue`` at each fire of ``cron``
+        (5 fields, 6 with seconds first, or @hourly-style) in ``time_zone`` (IANA, default UTC).
+        ``fields``: time_zone, payload, headers, priority, max_attempts, missed ("skip",
+        "run_once", "catch_up") and catch_up_limit. ``AlreadyExists`` when the name is taken."""
+        request = pb.CreateScheduleRequest(schedule=spec(name, cron, queue, kind, **fields), paused=paused)
+        return schedule((self._call(self._stub.CreateSchedule, request, timeout)).schedule)
+
+    def update_schedule(self, name: str, cron: str, queue: str, kind: str, *, timeout: float | None = None,
+                        **fields: Any) -> Schedule:
+        """Replaces the definition (as ``create_schedule`` takes it); a new cron or zone
+        starts afresh from now."""
+        request = pb.UpdateScheduleRequest(schedule=spec(name, cron, queue, kind, **fields))
+        return schedule((self._call(self._stub.UpdateSchedule, request, timeout)).schedule)
+
+    def delete_schedule(self, name: str, *, timeout: float | None = None) -> None:
+        """Deletes the schedule (its jobs stay)."""
+        self._call(self._stub.DeleteSchedule, pb.DeleteScheduleRequest(name=name), timeout)
+
+    def list_schedules(self, *, timeout: float | None = None) -> list[Schedule]:
+        """Every schedule by name, with its next fire time and last job."""
+        response = self._call(self._stub.ListSchedules, pb.ListSchedulesRequest(), timeout)
+        return [schedule(s) for s in response.schedules]
+
+    def get_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
+        """One schedule; ``NotFound`` when there is none of that name."""
+        return schedule((self._call(self._stub.GetSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+
+    def pause_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
+        """Stops its fires until resumed."""
+        return schedule((self._call(self._stub.PauseSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+
+    def resume_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
+        """Fires again from the next fire time after now (no catch-up of the pause)."""
+        return schedule((self._call(self._stub.ResumeSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+
+    def trigger_schedule(self, name: str, *, timeout: float | None = None) -> str:
+        """Enqueues its job once now, paused or not; returns the job id."""
+        return str((self._call(self._stub.TriggerSchedule, pb.ScheduleName(name=name), timeout)).job_id)
 
     def close(self) -> None:
         """Close the channel."""
