@@ -78,3 +78,26 @@ async def test_dashboard_shows_updates_and_redrives(page, jobs, admin, clock, qu
     # Everything came from the broker itself: the page works offline.
     assert page.requests and all(url.startswith(base + "/") for url in page.requests), page.requests
     assert page.errors == []
+
+
+async def test_dashboard_lists_schedules_with_their_next_fire_and_state(page, admin, queue, broker_server):
+    name = f"dash-{queue}"
+    spec = apb.ScheduleSpec(name=name, cron="*/5 * * * *", time_zone="Europe/Berlin",
+                            job=job_pb2.JobSpec(queue=queue, kind="report"))
+    await admin.CreateSchedule(apb.CreateScheduleRequest(schedule=spec))
+    await page.goto(f"http://127.0.0.1:{broker_server.http_port}/")
+    row = page.locator(f'#schedule-table tr[data-schedule="{name}"]')
+    await expect(row.locator('td[data-field="cron"]')).to_have_text("*/5 * * * *")
+    await expect(row.locator('td[data-field="time_zone"]')).to_have_text("Europe/Berlin")
+    await expect(row.locator('td[data-field="target"]')).to_have_text(f"{queue} / report")
+    await expect(row.locator('td[data-field="next_fire_at"]')).to_contain_text("in ")
+    await expect(row.locator('td[data-field="state"]')).to_have_text("active")
+
+    # Paused and triggered: the row says so, and links the job the trigger made.
+    await admin.PauseSchedule(apb.ScheduleName(name=name))
+    triggered = await admin.TriggerSchedule(apb.ScheduleName(name=name))
+    await expect(row.locator('td[data-field="state"]')).to_have_text("paused")
+    await expect(row.locator("a.job-link")).to_have_attribute("href", f"#job/{triggered.job_id}")
+    await admin.DeleteSchedule(apb.DeleteScheduleRequest(name=name))
+    await expect(row).to_have_count(0)
+    assert page.errors == []

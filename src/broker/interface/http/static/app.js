@@ -90,6 +90,35 @@ function renderWorkers(view, now) {
   $("no-workers").hidden = rows.length > 0;
 }
 
+function until(iso, now) {
+  return iso ? "in " + age((Date.parse(iso) - now) / 1000) : "–";
+}
+
+function renderSchedules(list, now) {
+  const rows = list.schedules.map((s) => {
+    const tr = document.createElement("tr");
+    tr.dataset.schedule = s.name;
+    cell(tr, s.name, "", "name");
+    cell(tr, s.cron, "", "cron");
+    cell(tr, s.time_zone, "", "time_zone");
+    cell(tr, `${s.queue} / ${s.kind}`, "", "target");
+    cell(tr, s.paused ? "–" : until(s.next_fire_at, now), "", "next_fire_at");
+    const last = cell(tr, "", "", "last_job");
+    if (s.last_job_id) {
+      const link = document.createElement("a");
+      link.href = `#job/${s.last_job_id}`;
+      link.className = "job-link";
+      link.textContent = s.last_job_id.slice(0, 8);
+      link.title = `${s.last_job_id}, fired ${since(s.last_fire_at, now)}`;
+      last.appendChild(link);
+    }
+    cell(tr, (s.paused ? "paused" : "active") + (s.declared ? " (file)" : ""), "", "state");
+    return tr;
+  });
+  replaceRows($("schedule-table").tBodies[0], rows);
+  $("no-schedules").hidden = rows.length > 0;
+}
+
 function renderCharts(view, buckets, now) {
   const end = Math.floor(now / 60000) * 60000;
   const slot = (iso) => MINUTES - 1 - Math.round((end - Date.parse(iso)) / 60000);
@@ -250,11 +279,12 @@ async function refresh() {
     try {
       const queue = $("dead-queue").value;
       const deadPath = "/api/dead?limit=100" + (queue ? `&queue=${encodeURIComponent(queue)}` : "");
-      const [view, dead, history] = await Promise.all([
-        api("/api/overview"), api(deadPath), api(`/api/throughput?minutes=${MINUTES}`)]);
+      const [view, dead, history, schedules] = await Promise.all([
+        api("/api/overview"), api(deadPath), api(`/api/throughput?minutes=${MINUTES}`), api("/api/schedules")]);
       const now = Date.parse(view.at);  // the broker's clock, not the browser's
       renderQueues(view);
       renderWorkers(view, now);
+      renderSchedules(schedules, now);
       renderCharts(view, history.buckets, now);
       renderDeadQueues(view);
       renderDead(dead, now);
