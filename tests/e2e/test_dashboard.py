@@ -94,8 +94,8 @@ async def test_dashboard_lists_schedules_with_their_next_fire_and_state(page, ad
     await expect(row.locator('td[data-field="state"]')).to_have_text("active")
 
     # Paused and triggered: the row says so, and links the job the trigger made.
-    await admin.PauseSchedule(apb.ScheduleName(name=name))
-    triggered = await admin.TriggerSchedule(apb.ScheduleName(name=name))
+    await admin.PauseSchedule(apb.PauseScheduleRequest(name=name))
+    triggered = await admin.TriggerSchedule(apb.TriggerScheduleRequest(name=name))
     await expect(row.locator('td[data-field="state"]')).to_have_text("paused")
     await expect(row.locator("a.job-link")).to_have_attribute("href", f"#job/{triggered.job_id}")
     await admin.DeleteSchedule(apb.DeleteScheduleRequest(name=name))

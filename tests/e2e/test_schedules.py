@@ -46,7 +46,7 @@ async def test_a_schedule_fires_once_per_fire_time_by_the_brokers_clock(admin, c
         rows = await db.fetch("SELECT id::text, idempotency_key, kind, priority, headers::text FROM broker_jobs "
                               "WHERE queue = $1", queue)
         assert [(r[1], r[2], r[3]) for r in rows] == [(f"schedule:{name}:{first.isoformat()}", "report", -2)]
-        got = (await admin.GetSchedule(apb.ScheduleName(name=name))).schedule
+        got = (await admin.GetSchedule(apb.GetScheduleRequest(name=name))).schedule
         assert got.last_job_id == rows[0][0]
         assert got.last_fire_at.ToDatetime(tzinfo=timezone.utc) == first
         assert got.next_fire_at.ToDatetime(tzinfo=timezone.utc) == first + timedelta(minutes=10)
@@ -70,18 +70,19 @@ async def test_pause_resume_trigger_and_delete(admin, clock, queue, name, db, br
     clock.advance(2 * 3600)
     await broker_server.scheduler.run_once()
     assert await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue) == 0
-    triggered = await admin.TriggerSchedule(apb.ScheduleName(name=name))
+    triggered = await admin.TriggerSchedule(apb.TriggerScheduleRequest(name=name))
     assert triggered.schedule.paused and triggered.schedule.last_job_id == triggered.job_id
-    resumed = (await admin.ResumeSchedule(apb.ScheduleName(name=name))).schedule
+    resumed = (await admin.ResumeSchedule(apb.ResumeScheduleRequest(name=name))).schedule
     assert not resumed.paused and resumed.next_fire_at.ToDatetime(tzinfo=timezone.utc) > clock.now()
-    assert (await admin.PauseSchedule(apb.ScheduleName(name=name))).schedule.paused
+    assert (await admin.PauseSchedule(apb.PauseScheduleRequest(name=name))).schedule.paused
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await admin.CreateSchedule(apb.CreateScheduleRequest(schedule=spec(name, queue)))
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     await admin.DeleteSchedule(apb.DeleteScheduleRequest(name=name))
-    for call in (admin.GetSchedule, admin.PauseSchedule, admin.TriggerSchedule):
+    for call, request in ((admin.GetSchedule, apb.GetScheduleRequest), (admin.PauseSchedule, apb.PauseScheduleRequest),
+                          (admin.TriggerSchedule, apb.TriggerScheduleRequest)):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await call(apb.ScheduleName(name=name))
+            await call(request(name=name))
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue) == 1
 
@@ -118,8 +119,8 @@ async def test_three_replicas_make_one_job_per_fire_time(own_database, queue, na
             for _ in range(40):  # 40 steps of 0.5 s to 2.5 s: the loops race, and so do the passes here
                 clock.advance(0.5 + _ % 5 * 0.5)
                 await asyncio.gather(*(r.scheduler.run_once() for r in replicas for _ in range(2)))
-            await admin.PauseSchedule(apb.ScheduleName(name=name))
-            last = (await admin.GetSchedule(apb.ScheduleName(name=name))).schedule.last_fire_at.ToDatetime(
+            await admin.PauseSchedule(apb.PauseScheduleRequest(name=name))
+            last = (await admin.GetSchedule(apb.GetScheduleRequest(name=name))).schedule.last_fire_at.ToDatetime(
                 tzinfo=timezone.utc)
     conn = await asyncpg.connect(own_database)
     try:

@@ -80,7 +80,7 @@ async def _seed(channel, token):
     schedule = admin_service_pb2.ScheduleSpec(name=SCHEDULE, cron="@hourly", job=spec)
     create = channel.unary_unary("/broker.v1.AdminService/CreateSchedule",
                                  admin_service_pb2.CreateScheduleRequest.SerializeToString,
-                                 admin_service_pb2.ScheduleResponse.FromString)
+                                 admin_service_pb2.CreateScheduleResponse.FromString)
     await create(admin_service_pb2.CreateScheduleRequest(schedule=schedule), metadata=md)
     known = [*ids, SCHEDULE, "@hourly", "* * * * * *", "Europe/Berlin", leased.lease_token, QUEUE, "w", "k", "", "00000000-0000-0000-0000-000000000000",
              "not-a-uuid", "a" * 129]
@@ -98,8 +98,8 @@ async def _seed(channel, token):
         "CreateSchedule": ap.CreateScheduleRequest(schedule=schedule),
         "UpdateSchedule": ap.UpdateScheduleRequest(schedule=schedule),
         "DeleteSchedule": ap.DeleteScheduleRequest(name=SCHEDULE), "ListSchedules": ap.ListSchedulesRequest(),
-        **{name: ap.ScheduleName(name=SCHEDULE)
-           for name in ("GetSchedule", "PauseSchedule", "ResumeSchedule", "TriggerSchedule")},
+        **{f"{verb}Schedule": getattr(ap, f"{verb}ScheduleRequest")(name=SCHEDULE)
+           for verb in ("Get", "Pause", "Resume", "Trigger")},
     }
     return known, bases
 

@@ -100,12 +100,13 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
 
     # Schedules (cron).
 
-    async def CreateSchedule(self, request: pb.CreateScheduleRequest, context) -> pb.ScheduleResponse:
-        return _schedule(await self._use.schedules.create(smap.definition_from_wire(request.schedule),
-                                                          request.paused))
+    async def CreateSchedule(self, request: pb.CreateScheduleRequest, context) -> pb.CreateScheduleResponse:
+        created = await self._use.schedules.create(smap.definition_from_wire(request.schedule), request.paused)
+        return _schedule(pb.CreateScheduleResponse(), created)
 
-    async def UpdateSchedule(self, request: pb.UpdateScheduleRequest, context) -> pb.ScheduleResponse:
-        return _schedule(await self._use.schedules.update(smap.definition_from_wire(request.schedule)))
+    async def UpdateSchedule(self, request: pb.UpdateScheduleRequest, context) -> pb.UpdateScheduleResponse:
+        updated = await self._use.schedules.update(smap.definition_from_wire(request.schedule))
+        return _schedule(pb.UpdateScheduleResponse(), updated)
 
     async def DeleteSchedule(self, request: pb.DeleteScheduleRequest, context) -> pb.DeleteScheduleResponse:
         await self._use.schedules.delete(request.name)
@@ -117,23 +118,23 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             smap.schedule_to_wire(s, response.schedules.add())
         return response
 
-    async def GetSchedule(self, request: pb.ScheduleName, context) -> pb.ScheduleResponse:
-        return _schedule(await self._use.schedules.get(request.name))
+    async def GetSchedule(self, request: pb.GetScheduleRequest, context) -> pb.GetScheduleResponse:
+        return _schedule(pb.GetScheduleResponse(), await self._use.schedules.get(request.name))
 
-    async def PauseSchedule(self, request: pb.ScheduleName, context) -> pb.ScheduleResponse:
-        return _schedule(await self._use.schedules.pause(request.name))
+    async def PauseSchedule(self, request: pb.PauseScheduleRequest, context) -> pb.PauseScheduleResponse:
+        return _schedule(pb.PauseScheduleResponse(), await self._use.schedules.pause(request.name))
 
-    async def ResumeSchedule(self, request: pb.ScheduleName, context) -> pb.ScheduleResponse:
-        return _schedule(await self._use.schedules.resume(request.name))
+    async def ResumeSchedule(self, request: pb.ResumeScheduleRequest, context) -> pb.ResumeScheduleResponse:
+        return _schedule(pb.ResumeScheduleResponse(), await self._use.schedules.resume(request.name))
 
-    async def TriggerSchedule(self, request: pb.ScheduleName, context) -> pb.TriggerScheduleResponse:
+    async def TriggerSchedule(self, request: pb.TriggerScheduleRequest, context) -> pb.TriggerScheduleResponse:
         job_id, schedule = await self._use.schedules.trigger(request.name)
         response = pb.TriggerScheduleResponse(job_id=job_id)
         smap.schedule_to_wire(schedule, response.schedule)
         return response
 
 
-def _schedule(schedule) -> pb.ScheduleResponse:
-    response = pb.ScheduleResponse()
+def _schedule(response, schedule):
+    """`response` (a Create/Update/Get/Pause/ResumeScheduleResponse) holding `schedule`."""
     smap.schedule_to_wire(schedule, response.schedule)
     return response

@@ -111,19 +111,19 @@ class AsyncAdminClient:
 
     async def get_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
         """See ``AdminClient.get_schedule``."""
-        return schedule((await self._call(self._stub.GetSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+        return schedule((await self._call(self._stub.GetSchedule, pb.GetScheduleRequest(name=name), timeout)).schedule)
 
     async def pause_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
         """See ``AdminClient.pause_schedule``."""
-        return schedule((await self._call(self._stub.PauseSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+        return schedule((await self._call(self._stub.PauseSchedule, pb.PauseScheduleRequest(name=name), timeout)).schedule)
 
     async def resume_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
         """See ``AdminClient.resume_schedule``."""
-        return schedule((await self._call(self._stub.ResumeSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+        return schedule((await self._call(self._stub.ResumeSchedule, pb.ResumeScheduleRequest(name=name), timeout)).schedule)
 
     async def trigger_schedule(self, name: str, *, timeout: float | None = None) -> str:
         """See ``AdminClient.trigger_schedule``."""
-        return str((await self._call(self._stub.TriggerSchedule, pb.ScheduleName(name=name), timeout)).job_id)
+        return str((await self._call(self._stub.TriggerSchedule, pb.TriggerScheduleRequest(name=name), timeout)).job_id)
 
     async def close(self) -> None:
         """Close the channel."""

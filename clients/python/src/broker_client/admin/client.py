@@ -128,19 +128,19 @@ class AdminClient:
 
     def get_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
         """One schedule; ``NotFound`` when there is none of that name."""
-        return schedule((self._call(self._stub.GetSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+        return schedule((self._call(self._stub.GetSchedule, pb.GetScheduleRequest(name=name), timeout)).schedule)
 
     def pause_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
         """Stops its fires until resumed."""
-        return schedule((self._call(self._stub.PauseSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+        return schedule((self._call(self._stub.PauseSchedule, pb.PauseScheduleRequest(name=name), timeout)).schedule)
 
     def resume_schedule(self, name: str, *, timeout: float | None = None) -> Schedule:
         """Fires again from the next fire time after now (no catch-up of the pause)."""
-        return schedule((self._call(self._stub.ResumeSchedule, pb.ScheduleName(name=name), timeout)).schedule)
+        return schedule((self._call(self._stub.ResumeSchedule, pb.ResumeScheduleRequest(name=name), timeout)).schedule)
 
     def trigger_schedule(self, name: str, *, timeout: float | None = None) -> str:
         """Enqueues its job once now, paused or not; returns the job id."""
-        return str((self._call(self._stub.TriggerSchedule, pb.ScheduleName(name=name), timeout)).job_id)
+        return str((self._call(self._stub.TriggerSchedule, pb.TriggerScheduleRequest(name=name), timeout)).job_id)
 
     def close(self) -> None:
         """Close the channel."""

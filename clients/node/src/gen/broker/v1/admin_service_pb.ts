@@ -2,9 +2,9 @@
 // @generated from file broker/v1/admin_service.proto (package broker.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Job, JobEvent, JobState } from "./job_pb.js";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Job, JobEvent, JobSpec, JobState } from "./job_pb.js";
 import { file_broker_v1_job } from "./job_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/admin_service.proto.
  */
 export const file_broker_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIqMCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMyrAMKDEFkbWluU2VydmljZRI9CgZHZXRKb2ISGC5icm9rZXIudjEuR2V0Sm9iUmVxdWVzdBoZLmJyb2tlci52MS5HZXRKb2JSZXNwb25zZRJDCghMaXN0Sm9icxIaLmJyb2tlci52MS5MaXN0Sm9ic1JlcXVlc3QaGy5icm9rZXIudjEuTGlzdEpvYnNSZXNwb25zZRI6CgVTdGF0cxIXLmJyb2tlci52MS5TdGF0c1JlcXVlc3QaGC5icm9rZXIudjEuU3RhdHNSZXNwb25zZRJMCgtSZWRyaXZlSm9icxIdLmJyb2tlci52MS5SZWRyaXZlSm9ic1JlcXVlc3QaHi5icm9rZXIudjEuUmVkcml2ZUpvYnNSZXNwb25zZRJGCglDYW5jZWxKb2ISGy5icm9rZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBocLmJyb2tlci52MS5DYW5jZWxKb2JSZXNwb25zZRJGCglQdXJnZUpvYnMSGy5icm9rZXIudjEuUHVyZ2VKb2JzUmVxdWVzdBocLmJyb2tlci52MS5QdXJnZUpvYnNSZXNwb25zZWIGcHJvdG8z", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIqMCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMingEKDFNjaGVkdWxlU3BlYxIMCgRuYW1lGAEgASgJEgwKBGNyb24YAiABKAkSEQoJdGltZV96b25lGAMgASgJEh8KA2pvYhgEIAEoCzISLmJyb2tlci52MS5Kb2JTcGVjEiYKBm1pc3NlZBgFIAEoDjIWLmJyb2tlci52MS5NaXNzZWRGaXJlcxIWCg5jYXRjaF91cF9saW1pdBgGIAEoBSKsAgoIU2NoZWR1bGUSJQoEc3BlYxgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIEjAKDG5leHRfZmlyZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9maXJlX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgFIAEoCRIQCghkZWNsYXJlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjEg4KBnBhdXNlZBgCIAEoCCJCChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjIiIKEkdldFNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIiQKFFBhdXNlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJQoVUmVzdW1lU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJgoWVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiPwoWVXBkYXRlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI8ChNHZXRTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIj4KFVBhdXNlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI/ChZSZXN1bWVTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiFgoUTGlzdFNjaGVkdWxlc1JlcXVlc3QiPwoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEiYKCXNjaGVkdWxlcxgBIAMoCzITLmJyb2tlci52MS5TY2hlZHVsZSJQChdUcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRIOCgZqb2JfaWQYASABKAkSJQoIc2NoZWR1bGUYAiABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUqeAoLTWlzc2VkRmlyZXMSHAoYTUlTU0VEX0ZJUkVTX1VOU1BFQ0lGSUVEEAASFQoRTUlTU0VEX0ZJUkVTX1NLSVAQARIZChVNSVNTRURfRklSRVNfUlVOX09OQ0UQAhIZChVNSVNTRURfRklSRVNfQ0FUQ0hfVVAQAzLYCAoMQWRtaW5TZXJ2aWNlEj0KBkdldEpvYhIYLmJyb2tlci52MS5HZXRKb2JSZXF1ZXN0GhkuYnJva2VyLnYxLkdldEpvYlJlc3BvbnNlEkMKCExpc3RKb2JzEhouYnJva2VyLnYxLkxpc3RKb2JzUmVxdWVzdBobLmJyb2tlci52MS5MaXN0Sm9ic1Jlc3BvbnNlEjoKBVN0YXRzEhcuYnJva2VyLnYxLlN0YXRzUmVxdWVzdBoYLmJyb2tlci52MS5TdGF0c1Jlc3BvbnNlEkwKC1JlZHJpdmVKb2JzEh0uYnJva2VyLnYxLlJlZHJpdmVKb2JzUmVxdWVzdBoeLmJyb2tlci52MS5SZWRyaXZlSm9ic1Jlc3BvbnNlEkYKCUNhbmNlbEpvYhIbLmJyb2tlci52MS5DYW5jZWxKb2JSZXF1ZXN0GhwuYnJva2VyLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkYKCVB1cmdlSm9icxIbLmJyb2tlci52MS5QdXJnZUpvYnNSZXF1ZXN0GhwuYnJva2VyLnYxLlB1cmdlSm9ic1Jlc3BvbnNlElUKDkNyZWF0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5DcmVhdGVTY2hlZHVsZVJlc3BvbnNlElUKDlVwZGF0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLlVwZGF0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5VcGRhdGVTY2hlZHVsZVJlc3BvbnNlElUKDkRlbGV0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlElIKDUxpc3RTY2hlZHVsZXMSHy5icm9rZXIudjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaIC5icm9rZXIudjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEkwKC0dldFNjaGVkdWxlEh0uYnJva2VyLnYxLkdldFNjaGVkdWxlUmVxdWVzdBoeLmJyb2tlci52MS5HZXRTY2hlZHVsZVJlc3BvbnNlElIKDVBhdXNlU2NoZWR1bGUSHy5icm9rZXIudjEuUGF1c2VTY2hlZHVsZVJlcXVlc3QaIC5icm9rZXIudjEuUGF1c2VTY2hlZHVsZVJlc3BvbnNlElUKDlJlc3VtZVNjaGVkdWxlEiAuYnJva2VyLnYxLlJlc3VtZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5SZXN1bWVTY2hlZHVsZVJlc3BvbnNlElgKD1RyaWdnZXJTY2hlZHVsZRIhLmJyb2tlci52MS5UcmlnZ2VyU2NoZWR1bGVSZXF1ZXN0GiIuYnJva2VyLnYxLlRyaWdnZXJTY2hlZHVsZVJlc3BvbnNlYgZwcm90bzM", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message broker.v1.GetJobRequest
@@ -414,6 +414,433 @@ export const PurgeJobsResponseSchema: GenMessage<PurgeJobsResponse> = /*@__PURE_
   messageDesc(file_broker_v1_admin_service, 13);
 
 /**
+ * @generated from message broker.v1.ScheduleSpec
+ */
+export type ScheduleSpec = Message<"broker.v1.ScheduleSpec"> & {
+  /**
+   * 1-128 characters of letters, digits, '.', '_', '-'.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * 5 fields (minute hour day-of-month month day-of-week), 6 with a seconds field first, or an
+   * alias: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly.
+   *
+   * @generated from field: string cron = 2;
+   */
+  cron: string;
+
+  /**
+   * IANA zone, e.g. Europe/Berlin; empty: UTC. A local time skipped by a clock change does not
+   * fire; one that happens twice fires once.
+   *
+   * @generated from field: string time_zone = 3;
+   */
+  timeZone: string;
+
+  /**
+   * The job each fire enqueues; idempotency_key and run_at must be unset (each fire's own).
+   *
+   * @generated from field: broker.v1.JobSpec job = 4;
+   */
+  job?: JobSpec | undefined;
+
+  /**
+   * @generated from field: broker.v1.MissedFires missed = 5;
+   */
+  missed: MissedFires;
+
+  /**
+   * With MISSED_FIRES_CATCH_UP: 1 to the batch limit (1,000); otherwise 0.
+   *
+   * @generated from field: int32 catch_up_limit = 6;
+   */
+  catchUpLimit: number;
+};
+
+/**
+ * Describes the message broker.v1.ScheduleSpec.
+ * Use `create(ScheduleSpecSchema)` to create a new message.
+ */
+export const ScheduleSpecSchema: GenMessage<ScheduleSpec> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 14);
+
+/**
+ * @generated from message broker.v1.Schedule
+ */
+export type Schedule = Message<"broker.v1.Schedule"> & {
+  /**
+   * @generated from field: broker.v1.ScheduleSpec spec = 1;
+   */
+  spec?: ScheduleSpec | undefined;
+
+  /**
+   * @generated from field: bool paused = 2;
+   */
+  paused: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_fire_at = 3;
+   */
+  nextFireAt?: Timestamp | undefined;
+
+  /**
+   * The last fire time enqueued (or the last trigger), and its job.
+   *
+   * @generated from field: google.protobuf.Timestamp last_fire_at = 4;
+   */
+  lastFireAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string last_job_id = 5;
+   */
+  lastJobId: string;
+
+  /**
+   * Declared in BROKER_SCHEDULES_FILE: the file owns it.
+   *
+   * @generated from field: bool declared = 6;
+   */
+  declared: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 8;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message broker.v1.Schedule.
+ * Use `create(ScheduleSchema)` to create a new message.
+ */
+export const ScheduleSchema: GenMessage<Schedule> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 15);
+
+/**
+ * @generated from message broker.v1.CreateScheduleRequest
+ */
+export type CreateScheduleRequest = Message<"broker.v1.CreateScheduleRequest"> & {
+  /**
+   * @generated from field: broker.v1.ScheduleSpec schedule = 1;
+   */
+  schedule?: ScheduleSpec | undefined;
+
+  /**
+   * Create it paused.
+   *
+   * @generated from field: bool paused = 2;
+   */
+  paused: boolean;
+};
+
+/**
+ * Describes the message broker.v1.CreateScheduleRequest.
+ * Use `create(CreateScheduleRequestSchema)` to create a new message.
+ */
+export const CreateScheduleRequestSchema: GenMessage<CreateScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 16);
+
+/**
+ * @generated from message broker.v1.UpdateScheduleRequest
+ */
+export type UpdateScheduleRequest = Message<"broker.v1.UpdateScheduleRequest"> & {
+  /**
+   * @generated from field: broker.v1.ScheduleSpec schedule = 1;
+   */
+  schedule?: ScheduleSpec | undefined;
+};
+
+/**
+ * Describes the message broker.v1.UpdateScheduleRequest.
+ * Use `create(UpdateScheduleRequestSchema)` to create a new message.
+ */
+export const UpdateScheduleRequestSchema: GenMessage<UpdateScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 17);
+
+/**
+ * @generated from message broker.v1.GetScheduleRequest
+ */
+export type GetScheduleRequest = Message<"broker.v1.GetScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message broker.v1.GetScheduleRequest.
+ * Use `create(GetScheduleRequestSchema)` to create a new message.
+ */
+export const GetScheduleRequestSchema: GenMessage<GetScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 18);
+
+/**
+ * @generated from message broker.v1.PauseScheduleRequest
+ */
+export type PauseScheduleRequest = Message<"broker.v1.PauseScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message broker.v1.PauseScheduleRequest.
+ * Use `create(PauseScheduleRequestSchema)` to create a new message.
+ */
+export const PauseScheduleRequestSchema: GenMessage<PauseScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 19);
+
+/**
+ * @generated from message broker.v1.ResumeScheduleRequest
+ */
+export type ResumeScheduleRequest = Message<"broker.v1.ResumeScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message broker.v1.ResumeScheduleRequest.
+ * Use `create(ResumeScheduleRequestSchema)` to create a new message.
+ */
+export const ResumeScheduleRequestSchema: GenMessage<ResumeScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 20);
+
+/**
+ * @generated from message broker.v1.TriggerScheduleRequest
+ */
+export type TriggerScheduleRequest = Message<"broker.v1.TriggerScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message broker.v1.TriggerScheduleRequest.
+ * Use `create(TriggerScheduleRequestSchema)` to create a new message.
+ */
+export const TriggerScheduleRequestSchema: GenMessage<TriggerScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 21);
+
+/**
+ * @generated from message broker.v1.CreateScheduleResponse
+ */
+export type CreateScheduleResponse = Message<"broker.v1.CreateScheduleResponse"> & {
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.CreateScheduleResponse.
+ * Use `create(CreateScheduleResponseSchema)` to create a new message.
+ */
+export const CreateScheduleResponseSchema: GenMessage<CreateScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 22);
+
+/**
+ * @generated from message broker.v1.UpdateScheduleResponse
+ */
+export type UpdateScheduleResponse = Message<"broker.v1.UpdateScheduleResponse"> & {
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.UpdateScheduleResponse.
+ * Use `create(UpdateScheduleResponseSchema)` to create a new message.
+ */
+export const UpdateScheduleResponseSchema: GenMessage<UpdateScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 23);
+
+/**
+ * @generated from message broker.v1.GetScheduleResponse
+ */
+export type GetScheduleResponse = Message<"broker.v1.GetScheduleResponse"> & {
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.GetScheduleResponse.
+ * Use `create(GetScheduleResponseSchema)` to create a new message.
+ */
+export const GetScheduleResponseSchema: GenMessage<GetScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 24);
+
+/**
+ * @generated from message broker.v1.PauseScheduleResponse
+ */
+export type PauseScheduleResponse = Message<"broker.v1.PauseScheduleResponse"> & {
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.PauseScheduleResponse.
+ * Use `create(PauseScheduleResponseSchema)` to create a new message.
+ */
+export const PauseScheduleResponseSchema: GenMessage<PauseScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 25);
+
+/**
+ * @generated from message broker.v1.ResumeScheduleResponse
+ */
+export type ResumeScheduleResponse = Message<"broker.v1.ResumeScheduleResponse"> & {
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.ResumeScheduleResponse.
+ * Use `create(ResumeScheduleResponseSchema)` to create a new message.
+ */
+export const ResumeScheduleResponseSchema: GenMessage<ResumeScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 26);
+
+/**
+ * @generated from message broker.v1.DeleteScheduleRequest
+ */
+export type DeleteScheduleRequest = Message<"broker.v1.DeleteScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message broker.v1.DeleteScheduleRequest.
+ * Use `create(DeleteScheduleRequestSchema)` to create a new message.
+ */
+export const DeleteScheduleRequestSchema: GenMessage<DeleteScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 27);
+
+/**
+ * @generated from message broker.v1.DeleteScheduleResponse
+ */
+export type DeleteScheduleResponse = Message<"broker.v1.DeleteScheduleResponse"> & {
+};
+
+/**
+ * Describes the message broker.v1.DeleteScheduleResponse.
+ * Use `create(DeleteScheduleResponseSchema)` to create a new message.
+ */
+export const DeleteScheduleResponseSchema: GenMessage<DeleteScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 28);
+
+/**
+ * @generated from message broker.v1.ListSchedulesRequest
+ */
+export type ListSchedulesRequest = Message<"broker.v1.ListSchedulesRequest"> & {
+};
+
+/**
+ * Describes the message broker.v1.ListSchedulesRequest.
+ * Use `create(ListSchedulesRequestSchema)` to create a new message.
+ */
+export const ListSchedulesRequestSchema: GenMessage<ListSchedulesRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 29);
+
+/**
+ * @generated from message broker.v1.ListSchedulesResponse
+ */
+export type ListSchedulesResponse = Message<"broker.v1.ListSchedulesResponse"> & {
+  /**
+   * @generated from field: repeated broker.v1.Schedule schedules = 1;
+   */
+  schedules: Schedule[];
+};
+
+/**
+ * Describes the message broker.v1.ListSchedulesResponse.
+ * Use `create(ListSchedulesResponseSchema)` to create a new message.
+ */
+export const ListSchedulesResponseSchema: GenMessage<ListSchedulesResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 30);
+
+/**
+ * @generated from message broker.v1.TriggerScheduleResponse
+ */
+export type TriggerScheduleResponse = Message<"broker.v1.TriggerScheduleResponse"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 2;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.TriggerScheduleResponse.
+ * Use `create(TriggerScheduleResponseSchema)` to create a new message.
+ */
+export const TriggerScheduleResponseSchema: GenMessage<TriggerScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 31);
+
+/**
+ * What a schedule does with fire times it missed (brokers down, or later than a minute).
+ *
+ * @generated from enum broker.v1.MissedFires
+ */
+export enum MissedFires {
+  /**
+   * SKIP.
+   *
+   * @generated from enum value: MISSED_FIRES_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Only fire times from now on.
+   *
+   * @generated from enum value: MISSED_FIRES_SKIP = 1;
+   */
+  SKIP = 1,
+
+  /**
+   * One job for all the missed ones.
+   *
+   * @generated from enum value: MISSED_FIRES_RUN_ONCE = 2;
+   */
+  RUN_ONCE = 2,
+
+  /**
+   * A job for each of the latest catch_up_limit missed ones.
+   *
+   * @generated from enum value: MISSED_FIRES_CATCH_UP = 3;
+   */
+  CATCH_UP = 3,
+}
+
+/**
+ * Describes the enum broker.v1.MissedFires.
+ */
+export const MissedFiresSchema: GenEnum<MissedFires> = /*@__PURE__*/
+  enumDesc(file_broker_v1_admin_service, 0);
+
+/**
  * What operators call.
  *
  * @generated from service broker.v1.AdminService
@@ -478,6 +905,82 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof PurgeJobsRequestSchema;
     output: typeof PurgeJobsResponseSchema;
+  },
+  /**
+   * Schedules (cron): each fire enqueues the schedule's job once, however many replicas run.
+   * ALREADY_EXISTS when the name is taken.
+   *
+   * @generated from rpc broker.v1.AdminService.CreateSchedule
+   */
+  createSchedule: {
+    methodKind: "unary";
+    input: typeof CreateScheduleRequestSchema;
+    output: typeof CreateScheduleResponseSchema;
+  },
+  /**
+   * Replaces the definition; a new cron or zone starts afresh from now. FAILED_PRECONDITION for a
+   * schedule of BROKER_SCHEDULES_FILE (change the file).
+   *
+   * @generated from rpc broker.v1.AdminService.UpdateSchedule
+   */
+  updateSchedule: {
+    methodKind: "unary";
+    input: typeof UpdateScheduleRequestSchema;
+    output: typeof UpdateScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.DeleteSchedule
+   */
+  deleteSchedule: {
+    methodKind: "unary";
+    input: typeof DeleteScheduleRequestSchema;
+    output: typeof DeleteScheduleResponseSchema;
+  },
+  /**
+   * Every schedule by name, with its next fire time and last job.
+   *
+   * @generated from rpc broker.v1.AdminService.ListSchedules
+   */
+  listSchedules: {
+    methodKind: "unary";
+    input: typeof ListSchedulesRequestSchema;
+    output: typeof ListSchedulesResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.GetSchedule
+   */
+  getSchedule: {
+    methodKind: "unary";
+    input: typeof GetScheduleRequestSchema;
+    output: typeof GetScheduleResponseSchema;
+  },
+  /**
+   * A paused schedule does not fire; resuming does not catch up what fell due meanwhile.
+   *
+   * @generated from rpc broker.v1.AdminService.PauseSchedule
+   */
+  pauseSchedule: {
+    methodKind: "unary";
+    input: typeof PauseScheduleRequestSchema;
+    output: typeof PauseScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.ResumeSchedule
+   */
+  resumeSchedule: {
+    methodKind: "unary";
+    input: typeof ResumeScheduleRequestSchema;
+    output: typeof ResumeScheduleResponseSchema;
+  },
+  /**
+   * Enqueues the schedule's job once now, paused or not; the fire times stay as they were.
+   *
+   * @generated from rpc broker.v1.AdminService.TriggerSchedule
+   */
+  triggerSchedule: {
+    methodKind: "unary";
+    input: typeof TriggerScheduleRequestSchema;
+    output: typeof TriggerScheduleResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_broker_v1_admin_service, 0);
