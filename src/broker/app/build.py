@@ -23,31 +23,40 @@ from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
 from broker.interface.http.api import DashboardUseCases
 from broker.usecases.ack import Ack
-from broker.usecases.admin import GetJob, ListJobs, Stats
 from broker.usecases.authenticate import Authenticate
+from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
+from broker.usecases.get_job import GetJob
 from broker.usecases.heartbeat import Heartbeat
-from broker.usecases.keys import CreateKey, ListKeys, RevokeKey
+from broker.usecases.keys.create import CreateKey
+from broker.usecases.keys.listing import ListKeys
+from broker.usecases.keys.revoke import RevokeKey
 from broker.usecases.lease import LeaseJobs
+from broker.usecases.list_jobs import ListJobs
 from broker.usecases.nack import Nack
-from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
-from broker.usecases.overview import ReadOverview, Throughput
+from broker.usecases.overview import ReadOverview
 from broker.usecases.paging import PageTokens
 from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
 from broker.usecases.prune import PruneFinished
+from broker.usecases.purge import PurgeJobs
 from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
+from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
+from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.create import CreateSchedule
 from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.define import Definitions
 from broker.usecases.schedules.delete import DeleteSchedule
 from broker.usecases.schedules.fire_due import FireDue, FireListener
-from broker.usecases.schedules.listing import GetSchedule, ListSchedules
-from broker.usecases.schedules.pause import PauseSchedule, ResumeSchedule
+from broker.usecases.schedules.get import GetSchedule
+from broker.usecases.schedules.listing import ListSchedules
+from broker.usecases.schedules.pause import PauseSchedule
 from broker.usecases.schedules.ports import ScheduleStore
+from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
-from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
+from broker.usecases.stats import Stats
+from broker.usecases.throughput import Throughput
 
 # Lapsed leases one reaper pass takes at most; a full pass runs the next one at once.
 REAP_BATCH = 1000
