@@ -34,6 +34,9 @@ class ManualClock:
         self._now += timedelta(seconds=seconds)
         return self._now
 
+    def set(self, when: datetime) -> None:
+        self._now = when
+
 
 class ShiftedClock:
     """The system time plus an offset that tests advance, so nobody sleeps through a backoff
@@ -47,9 +50,6 @@ class ShiftedClock:
 
     def advance(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)
-
-    def set(self, when: datetime) -> None:
-        self._now = when
 
 
 class RecordingNotifier:
