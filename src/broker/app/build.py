@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from broker.entities.queue import Limits
 from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
@@ -104,13 +105,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink = FanOutSink(*sinks, overview)
     limits, m = settings.limits, settings.maintenance
-    jobs = JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
-        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
-        heartbeat=Heartbeat(store, clock, limits),
-        ack=Ack(store, clock, sink, limits),
-        nack=Nack(store, clock, notifier, sink, limits, rng),
-    )
+    jobs = _jobs(settings, store, clock, notifier, sink, rng)
     enqueue = jobs.enqueue
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
@@ -119,11 +114,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )
-    dashboard = DashboardUseCases(
-        overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
-        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
-        schedules=sched and sched[0].list,
-    ) if settings.observe.dashboard else None
+    dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
         reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng),
@@ -132,6 +123,29 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
+    )
+
+
+def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
+          rng: random.Random | None) -> JobUseCases:
+    """The workers' and producers' interactors (JobService)."""
+    limits = settings.limits
+    return JobUseCases(
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
+        heartbeat=Heartbeat(store, clock, limits),
+        ack=Ack(store, clock, sink, limits),
+        nack=Nack(store, clock, notifier, sink, limits, rng),
+    )
+
+
+def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,
+               admin: AdminUseCases) -> DashboardUseCases:
+    """The dashboard's API: the operators' interactors it shares, and the charts' throughput."""
+    return DashboardUseCases(
+        overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
+        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
+        schedules=admin.schedules and admin.schedules.list,
     )
 
 
