@@ -29,7 +29,7 @@ import grpc
 
 from broker_client import ConnectionOptions, Worker
 from broker_client.v1 import job_service_pb2 as pb
-from broker_client.worker import session as sdk_session
+from broker_client.worker import run as sdk_run
 from broker_client.worker.session_rpc import SessionRpc
 
 OUTCOMES = {value: name for name, value in pb.LeaseOutcome.items()}
@@ -115,8 +115,8 @@ async def flush_loop() -> None:
 async def run(args: argparse.Namespace) -> None:
     global RECORDER
     RECORDER = Recorder(args.record)
-    # The worker's Session builds its calls from this module-level name: count them (harness only).
-    sdk_session.SessionRpc = CountingSessionRpc
+    # The worker's WorkerRun builds its calls from this module-level name: count them (harness only).
+    sdk_run.SessionRpc = CountingSessionRpc
     worker = Worker([args.queue], concurrency=args.concurrency, lease_duration=args.lease_duration,
                     poll_wait=2.0, shutdown_grace=2.0, worker_id=args.worker_id)
     pid, work = os.getpid(), args.work_ms / 1000

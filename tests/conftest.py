@@ -13,9 +13,9 @@ import pytest
 
 from broker import app
 from broker.infra import settings as settings_mod
-from broker.infra.clock import ShiftedClock
 from broker.infra.pg.migrate import migrate
 from broker.v1 import admin_service_pb2_grpc, job_service_pb2_grpc
+from tests.fakes import ShiftedClock
 from tests.support import admin_url, create_database, drop_database, spawn_broker  # noqa: F401
 
 

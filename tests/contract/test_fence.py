@@ -1,5 +1,5 @@
 """Heartbeat, Ack and Nack are fenced by one rule (broker.entities.lease: `fence`, `holds`,
-`settle`), and both stores obey it as written there: a job in every state meets each call with
+`classify`), and both stores obey it as written there: a job in every state meets each call with
 its current token and with a stale one, and what must happen is read from the entities."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from broker.entities.job import JobState, Reason
-from broker.entities.lease import Failure, LeaseRef, Outcome, fence, holds, settle
+from broker.entities.lease import Failure, LeaseRef, Outcome, classify, fence, holds
 from tests.contract.helpers import decide, in_state, seconds
 
 CALLS = {"heartbeat": None, "ack": Reason.ACK, "nack": Reason.NACK}
@@ -37,5 +37,5 @@ async def test_a_lease_call_changes_its_job_iff_it_holds_the_lease(store, queue,
             if not expected:
                 assert await store.get(job.id) == job, (name, state, stale)
             repeat = not stale and job.state in fenced.done
-            outcome = settle(done.ref, done.changed, done.snapshot, fenced.done, done.at).outcome
+            outcome = classify(done.ref, done.changed, done.snapshot, fenced.done, done.at).outcome
             assert outcome is (Outcome.OK if expected or repeat else Outcome.LOST), (name, state, stale)

@@ -1,5 +1,5 @@
 """extend, complete and fail: what changes under the current lease token, and what a store reports
-for stale tokens, unknown jobs and repeats (the use cases classify it with entities.lease.settle)."""
+for stale tokens, unknown jobs and repeats (the use cases classify it with entities.lease.classify)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from broker.entities.job import AttemptError, JobState, Reason
-from broker.entities.lease import Failure, FailureDecision, LeaseRef, Outcome, Snapshot, settle
+from broker.entities.lease import Failure, FailureDecision, LeaseRef, Outcome, Snapshot, classify
 from broker.usecases.ports import LeaseCall
 from tests.contract.helpers import add, decide, lease, leased, ref, running, seconds, trail
 
@@ -57,7 +57,7 @@ async def test_extend_refuses_stale_tokens_unknown_jobs_and_jobs_no_longer_runni
         LeaseCall(LeaseRef(UNKNOWN, stale), False, None),
         LeaseCall(ref(done), False, Snapshot(S, done.lease_token, done.run_at)),
     ]
-    assert [settle(c.ref, c.changed, c.snapshot, ()).outcome for c in calls] == [
+    assert [classify(c.ref, c.changed, c.snapshot, ()).outcome for c in calls] == [
         Outcome.LOST, Outcome.NOT_FOUND, Outcome.LOST]
     assert (await store.get(job.id)).lease_expires_at == job.lease_expires_at
 
@@ -75,7 +75,7 @@ async def test_complete_finishes_a_held_lease_and_a_repeat_changes_nothing(store
     assert call == LeaseCall(ref(job), True, Snapshot(S, job.lease_token), None)
     assert trail(events) == [(job.id, R, S, Reason.ACK, 1, "w1", None, now)]
     assert repeat == LeaseCall(ref(job), False, Snapshot(S, job.lease_token, job.run_at))
-    assert settle(repeat.ref, repeat.changed, repeat.snapshot, (S,)).outcome is Outcome.OK
+    assert classify(repeat.ref, repeat.changed, repeat.snapshot, (S,)).outcome is Outcome.OK
     assert again == []
     after = await store.get(job.id)
     assert (after.state, after.finished_at, after.updated_at, after.lease_expires_at) == (S, now, now, None)
@@ -99,7 +99,7 @@ async def test_one_lease_named_twice_in_a_batch_completes_once(store, queue, t0)
 
     calls, events = await store.complete([ref(job), ref(job)], t0)
 
-    assert [settle(c.ref, c.changed, c.snapshot, (S,)).outcome for c in calls] == [Outcome.OK, Outcome.OK]
+    assert [classify(c.ref, c.changed, c.snapshot, (S,)).outcome for c in calls] == [Outcome.OK, Outcome.OK]
     assert len(events) == 1
     assert len(await store.history(job.id)) == 3
 
@@ -152,7 +152,7 @@ async def test_fail_with_attempts_left_retries_after_the_backoff_and_keeps_the_t
     (repeat,), again = await store.fail([(ref(job), Failure("boom"))], seconds(now, 1), decide(now))
 
     assert repeat == LeaseCall(ref(job), False, Snapshot(P, job.lease_token, seconds(now, 2)))
-    result = settle(repeat.ref, repeat.changed, repeat.snapshot, (P, D))
+    result = classify(repeat.ref, repeat.changed, repeat.snapshot, (P, D))
     assert (result.outcome, result.at) == (Outcome.OK, seconds(now, 2))
     assert again == [] and await store.get(job.id) == after
 
@@ -181,7 +181,7 @@ async def test_fail_on_the_last_attempt_sends_the_job_to_dead(store, queue, t0):
     after = await store.get(job.id)
     assert (after.state, after.finished_at, after.run_at, after.last_error) == (D, t0, t0, "last")
     (repeat,), _ = await store.fail([(ref(job), Failure("last"))], t0, decide(t0))
-    assert settle(repeat.ref, repeat.changed, repeat.snapshot, (P, D)).outcome is Outcome.OK
+    assert classify(repeat.ref, repeat.changed, repeat.snapshot, (P, D)).outcome is Outcome.OK
 
 
 async def test_a_permanent_failure_is_dead_at_once_and_retry_after_sets_the_next_run(store, queue, t0):
@@ -220,7 +220,7 @@ async def test_fail_refuses_stale_tokens_unknown_jobs_and_finished_jobs(store, q
 
     assert [c.changed for c in calls] == [False, False, False]
     assert calls[1].snapshot is None
-    assert [settle(c.ref, c.changed, c.snapshot, (P, D)).outcome for c in calls] == [
+    assert [classify(c.ref, c.changed, c.snapshot, (P, D)).outcome for c in calls] == [
         Outcome.LOST, Outcome.NOT_FOUND, Outcome.LOST]
     assert events == []
     assert await store.get(job.id) == job

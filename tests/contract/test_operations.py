@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timezone
 
 from broker.entities.job import JobState, Reason
-from broker.entities.lease import Failure, Outcome, settle
+from broker.entities.lease import Failure, Outcome, classify
 from tests.contract.helpers import add, decide, lease, leased, new_job, ref, running, seconds, trail
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -101,9 +101,9 @@ async def test_cancel_a_running_job_and_its_worker_loses_the_lease(store, queue,
     (beat,) = await store.extend([ref(held)], None, now)
     (ack,), acked = await store.complete([ref(held)], now)
     (nack,), nacked = await store.fail([(ref(held), Failure("x"))], now, decide(now))
-    assert [settle(beat.ref, beat.changed, beat.snapshot, ()).outcome,
-            settle(ack.ref, ack.changed, ack.snapshot, (S,)).outcome,
-            settle(nack.ref, nack.changed, nack.snapshot, (P, D)).outcome] == [Outcome.LOST] * 3
+    assert [classify(beat.ref, beat.changed, beat.snapshot, ()).outcome,
+            classify(ack.ref, ack.changed, ack.snapshot, (S,)).outcome,
+            classify(nack.ref, nack.changed, nack.snapshot, (P, D)).outcome] == [Outcome.LOST] * 3
     assert acked == nacked == []
     assert (await store.get(held.id)).state is C
     lapsed = await store.rescue_expired(seconds(t0, 100), 1000, decide(t0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from broker.entities.job import AttemptError, JobState, Reason
-from broker.entities.lease import Failure, FailureDecision, Outcome, settle
+from broker.entities.lease import Failure, FailureDecision, Outcome, classify
 from tests.contract.helpers import decide, leased, ref, running, seconds, trail
 
 P, R, D = JobState.PENDING, JobState.RUNNING, JobState.DEAD
@@ -30,7 +30,7 @@ async def test_a_lapsed_lease_with_attempts_left_is_retried_without_its_token(st
     assert (after.state, after.run_at, after.lease_token, after.lease_expires_at) == (P, seconds(now, 2), None, None)
     assert (after.errors, after.finished_at, after.updated_at) == ((AttemptError(1, "lease expired", now),), None, now)
     calls, _ = await store.complete([ref(job)], now)
-    assert settle(calls[0].ref, calls[0].changed, calls[0].snapshot, (JobState.SUCCEEDED,)).outcome is Outcome.LOST
+    assert classify(calls[0].ref, calls[0].changed, calls[0].snapshot, (JobState.SUCCEEDED,)).outcome is Outcome.LOST
 
 
 async def test_a_lapsed_lease_on_the_last_attempt_goes_dead(store, queue, t0):
@@ -43,7 +43,7 @@ async def test_a_lapsed_lease_on_the_last_attempt_goes_dead(store, queue, t0):
     after = await store.get(job.id)
     assert (after.state, after.lease_token, after.finished_at, after.last_error) == (D, None, now, "lease expired")
     (call,), _ = await store.fail([(ref(job), Failure("late"))], now, decide(now))
-    assert settle(call.ref, call.changed, call.snapshot, (P, D)).outcome is Outcome.LOST
+    assert classify(call.ref, call.changed, call.snapshot, (P, D)).outcome is Outcome.LOST
 
 
 async def test_a_lease_is_not_lapsed_until_its_deadline_has_passed(store, queue, t0):

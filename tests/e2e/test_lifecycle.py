@@ -9,11 +9,11 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
-from broker.infra.clock import ShiftedClock
 from broker.usecases.reap import ReapExpired
 from broker.v1 import admin_service_pb2 as apb
 from broker.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2_grpc
 from broker.v1 import job_service_pb2 as pb
+from tests.fakes import ShiftedClock
 from tests.brokers import running_broker
 from tests.e2e.conftest import check_event_log
 from tests.e2e.helpers import ack, duration, enqueue, lease, nack, ref, spec

@@ -11,9 +11,9 @@ import asyncpg
 import grpc
 import pytest
 
-from broker.infra.clock import ShiftedClock
 from broker.v1 import admin_service_pb2 as apb
 from broker.v1 import admin_service_pb2_grpc, job_pb2
+from tests.fakes import ShiftedClock
 from tests.brokers import running_broker
 from tests.e2e.observe import get_json, scrape
 

@@ -1,5 +1,6 @@
-"""Fakes for the use-case ports: a clock tests move by hand, a notifier and an event sink that
-record what they were told, and (in memory_store) a JobStore that keeps everything in memory.
+"""Fakes for the use-case ports: clocks tests move by hand (one standing still, one the system's
+time plus an offset), a notifier and an event sink that record what they were told, and (in
+memory_store) a JobStore that keeps everything in memory.
 
 The in-memory store is checked against the PostgreSQL one by tests/contract, so it cannot drift.
 """
@@ -15,7 +16,7 @@ from broker.infra.pg.listen import LocalNotifier
 from broker.usecases import context
 from tests.fakes.memory_store import InMemoryJobStore
 
-__all__ = ["InMemoryJobStore", "ManualClock", "RecordingEventSink", "RecordingNotifier"]
+__all__ = ["InMemoryJobStore", "ManualClock", "RecordingEventSink", "RecordingNotifier", "ShiftedClock"]
 
 EPOCH = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
@@ -35,6 +36,20 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
+
+
+class ShiftedClock:
+    """The system time plus an offset that tests advance, so nobody sleeps through a backoff
+    (the clock of the in-process broker in tests/conftest.py)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
 
 
 class RecordingNotifier:

@@ -11,7 +11,7 @@ import asyncpg
 from broker.entities.job import JobState, Reason
 from broker.entities.retry import RetryPolicy
 from broker.infra.pg.store import PgJobStore
-from broker.usecases.admin import GetJob
+from broker.usecases.get_job import GetJob
 from broker.usecases.nack import decider
 from broker.usecases.ports import NewJob
 

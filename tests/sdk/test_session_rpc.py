@@ -15,7 +15,8 @@ from broker_client.channel import aio_channel
 from broker_client.retry_info import retry_delay
 from broker_client.v1 import job_service_pb2 as pb, job_service_pb2_grpc
 from broker_client.worker.rpc import WorkerRpc
-from broker_client.worker.session_rpc import CallFailed, SessionRpc, _failure
+from broker_client.worker.call_failed import CallFailed, failure
+from broker_client.worker.session_rpc import SessionRpc
 
 from .memory_broker import serving
 
@@ -61,7 +62,7 @@ async def test_a_refused_call_raises_like_a_unary_call_and_the_session_goes_on(b
 def test_a_call_error_keeps_its_code_message_and_retry_delay():
     error = pb.CallError(code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], message="settle: slow down")
     error.retry_delay.FromMilliseconds(2500)
-    failed = _failure(error)
+    failed = failure(error)
     assert isinstance(failed, grpc.RpcError)
     assert (failed.code(), failed.details()) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "settle: slow down")
     assert retry_delay(failed.trailing_metadata()) == 2.5

@@ -13,7 +13,6 @@ from broker.app.build import build
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.settings import MaintenanceSettings, ObserveSettings, Settings
-from broker.usecases.admin import Workers
 from broker.usecases.enqueue import JobSpec
 from broker.usecases.lease import LeaseRequest
 from tests.fakes import InMemoryJobStore, ManualClock, RecordingEventSink, RecordingNotifier
@@ -48,7 +47,9 @@ class World:
         self.get_job, self.list_jobs, self.stats = admin.get_job, admin.list_jobs, admin.stats
         self.redrive, self.cancel, self.purge = admin.redrive, admin.cancel, admin.purge
         self.reap, self.prune, self.overview = use.reaper, use.pruner, use.overview
-        self.workers = Workers(self.overview)
+
+    async def workers(self):
+        return list((await self.overview()).workers)
 
     async def add(self, queue: str = "steady", count: int = 1, **fields) -> list[str]:
         inserted = await self.enqueue([JobSpec(queue=queue, kind="task", **fields) for _ in range(count)])

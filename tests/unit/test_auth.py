@@ -10,7 +10,9 @@ from broker.entities.auth import ApiKey, Permission, Role, hash_token, key_id_of
 from broker.entities.errors import InvalidArgument, NotFound, Unauthenticated
 from broker.infra.pg.keys import CachedKeyStore
 from broker.usecases.authenticate import REFUSED, Authenticate
-from broker.usecases.keys import CreateKey, ListKeys, RevokeKey
+from broker.usecases.keys.create import CreateKey
+from broker.usecases.keys.listing import ListKeys
+from broker.usecases.keys.revoke import RevokeKey
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

@@ -1,5 +1,5 @@
 """The entities' rules: queue names, limits, job ids, the transition table, failure decisions,
-lease settlement and the error tree."""
+lease-call classification and the error tree."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from broker.entities import errors
 from broker.entities.job import (MOVES, AttemptError, Job, JobState, Reason, check_job_id, check_transition,
                                  is_legal)
 from broker.entities.lease import (LEASE_EXPIRED, Failure, FailureDecision, Fence, LeaseRef, LeaseResult,
-                                   Outcome, Snapshot, decide_failure, fence, holds, settle)
+                                   Outcome, Snapshot, decide_failure, fence, holds, classify)
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
 
@@ -221,24 +221,24 @@ def test_a_lapsed_lease_is_described_as_such():
     assert LEASE_EXPIRED == Failure("lease expired", permanent=False, retry_after=None, lease_expired=True)
 
 
-# -- settling a lease call ---------------------------------------------------------------------
+# -- classifying a lease call ------------------------------------------------------------------
 
 REF = LeaseRef(ID, "token-1")
 
 
 def test_a_changed_call_is_ok():
-    assert settle(REF, True, Snapshot(S, "token-1"), (S,), None) == LeaseResult(ID, Outcome.OK, S, None)
-    assert settle(REF, True, Snapshot(P, "token-1"), (P, D), NOW) == LeaseResult(ID, Outcome.OK, P, NOW)
+    assert classify(REF, True, Snapshot(S, "token-1"), (S,), None) == LeaseResult(ID, Outcome.OK, S, None)
+    assert classify(REF, True, Snapshot(P, "token-1"), (P, D), NOW) == LeaseResult(ID, Outcome.OK, P, NOW)
 
 
 def test_an_unknown_job_is_not_found():
-    assert settle(REF, False, None, (S,)) == LeaseResult(ID, Outcome.NOT_FOUND)
+    assert classify(REF, False, None, (S,)) == LeaseResult(ID, Outcome.NOT_FOUND)
 
 
 def test_a_repeat_with_the_same_token_after_success_is_ok():
-    assert settle(REF, False, Snapshot(S, "token-1", NOW), (S,)) == LeaseResult(ID, Outcome.OK, S, None)
-    assert settle(REF, False, Snapshot(P, "token-1", NOW), (P, D)) == LeaseResult(ID, Outcome.OK, P, NOW)
-    assert settle(REF, False, Snapshot(D, "token-1", NOW), (P, D)) == LeaseResult(ID, Outcome.OK, D, None)
+    assert classify(REF, False, Snapshot(S, "token-1", NOW), (S,)) == LeaseResult(ID, Outcome.OK, S, None)
+    assert classify(REF, False, Snapshot(P, "token-1", NOW), (P, D)) == LeaseResult(ID, Outcome.OK, P, NOW)
+    assert classify(REF, False, Snapshot(D, "token-1", NOW), (P, D)) == LeaseResult(ID, Outcome.OK, D, None)
 
 
 @pytest.mark.parametrize("snapshot, done", [
@@ -249,7 +249,7 @@ def test_a_repeat_with_the_same_token_after_success_is_ok():
     (Snapshot(R, "token-1"), ()),         # a heartbeat the store did not carry out
 ])
 def test_everything_else_is_lost(snapshot, done):
-    assert settle(REF, False, snapshot, done) == LeaseResult(ID, Outcome.LOST, snapshot.state)
+    assert classify(REF, False, snapshot, done) == LeaseResult(ID, Outcome.LOST, snapshot.state)
 
 
 # -- errors ----------------------------------------------------------------------------------

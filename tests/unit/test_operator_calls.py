@@ -1,4 +1,4 @@
-"""The operators' interactors: GetJob, ListJobs (page tokens), Stats, Workers, RedriveJobs,
+"""The operators' interactors: GetJob, ListJobs (page tokens), Stats, the workers, RedriveJobs,
 CancelJob, PurgeJobs."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from broker.entities.errors import IllegalTransition, InvalidArgument, JobNotFound
 from broker.entities.job import JobState, Reason
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
-from broker.usecases.admin import ListJobs
+from broker.usecases.list_jobs import ListJobs
 from broker.usecases.nack import NackItem
 from broker.usecases.paging import PageTokens
 from tests.fakes import serving
@@ -163,7 +163,7 @@ async def test_list_jobs_checks_the_page_size_and_queue(world):
     assert await field_of(world.list_jobs, "bad queue", None, 10, "") == "queue"
 
 
-# -- Stats and Workers ------------------------------------------------------------------------------
+# -- Stats and workers ------------------------------------------------------------------------------
 
 async def test_stats_are_computed_at_the_clock_time(world):
     await world.add(count=2)

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 from broker.entities.job import Event, JobState, Reason
 from broker.entities.stats import QueueStats, WorkerLeases
-from broker.usecases.admin import Stats, Workers
 from broker.usecases.overview import ReadOverview
+from broker.usecases.stats import Stats
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
@@ -97,5 +97,5 @@ async def test_stats_and_workers_read_through_it():
     overview = _overview(store, ticks)
     assert [q.queue for q in await Stats(overview)(["b"])] == ["b"]
     assert [q.queue for q in await Stats(overview)()] == ["a", "b"]
-    assert [w.worker_id for w in await Workers(overview)()] == ["w1"]
+    assert [w.worker_id for w in (await overview()).workers] == ["w1"]
     assert store.reads == 1

@@ -18,7 +18,8 @@ from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.define import Definitions
 from broker.usecases.schedules.delete import DeleteSchedule
 from broker.usecases.schedules.fire_due import FireDue
-from broker.usecases.schedules.pause import PauseSchedule, ResumeSchedule
+from broker.usecases.schedules.pause import PauseSchedule
+from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
 from tests.fakes import InMemoryJobStore, ManualClock, RecordingEventSink, RecordingNotifier

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from broker.entities.queue import Limits
 from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
@@ -23,31 +24,40 @@ from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
 from broker.interface.http.api import DashboardUseCases
 from broker.usecases.ack import Ack
-from broker.usecases.admin import GetJob, ListJobs, Stats
 from broker.usecases.authenticate import Authenticate
+from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
+from broker.usecases.get_job import GetJob
 from broker.usecases.heartbeat import Heartbeat
-from broker.usecases.keys import CreateKey, ListKeys, RevokeKey
+from broker.usecases.keys.create import CreateKey
+from broker.usecases.keys.listing import ListKeys
+from broker.usecases.keys.revoke import RevokeKey
 from broker.usecases.lease import LeaseJobs
+from broker.usecases.list_jobs import ListJobs
 from broker.usecases.nack import Nack
-from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
-from broker.usecases.overview import ReadOverview, Throughput
+from broker.usecases.overview import ReadOverview
 from broker.usecases.paging import PageTokens
 from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
 from broker.usecases.prune import PruneFinished
+from broker.usecases.purge import PurgeJobs
 from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
+from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
+from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.create import CreateSchedule
 from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.define import Definitions
 from broker.usecases.schedules.delete import DeleteSchedule
 from broker.usecases.schedules.fire_due import FireDue, FireListener
-from broker.usecases.schedules.listing import GetSchedule, ListSchedules
-from broker.usecases.schedules.pause import PauseSchedule, ResumeSchedule
+from broker.usecases.schedules.get import GetSchedule
+from broker.usecases.schedules.listing import ListSchedules
+from broker.usecases.schedules.pause import PauseSchedule
 from broker.usecases.schedules.ports import ScheduleStore
+from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
-from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
+from broker.usecases.stats import Stats
+from broker.usecases.throughput import Throughput
 
 # Lapsed leases one reaper pass takes at most; a full pass runs the next one at once.
 REAP_BATCH = 1000
@@ -95,13 +105,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink = FanOutSink(*sinks, overview)
     limits, m = settings.limits, settings.maintenance
-    jobs = JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
-        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
-        heartbeat=Heartbeat(store, clock, limits),
-        ack=Ack(store, clock, sink, limits),
-        nack=Nack(store, clock, notifier, sink, limits, rng),
-    )
+    jobs = _jobs(settings, store, clock, notifier, sink, rng)
     enqueue = jobs.enqueue
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
@@ -110,11 +114,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits),
     )
-    dashboard = DashboardUseCases(
-        overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
-        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
-        schedules=sched and sched[0].list,
-    ) if settings.observe.dashboard else None
+    dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
         reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng),
@@ -123,6 +123,29 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
+    )
+
+
+def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
+          rng: random.Random | None) -> JobUseCases:
+    """The workers' and producers' interactors (JobService)."""
+    limits = settings.limits
+    return JobUseCases(
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
+        heartbeat=Heartbeat(store, clock, limits),
+        ack=Ack(store, clock, sink, limits),
+        nack=Nack(store, clock, notifier, sink, limits, rng),
+    )
+
+
+def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,
+               admin: AdminUseCases) -> DashboardUseCases:
+    """The dashboard's API: the operators' interactors it shares, and the charts' throughput."""
+    return DashboardUseCases(
+        overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
+        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
+        schedules=admin.schedules and admin.schedules.list,
     )
 
 

@@ -72,8 +72,8 @@ def holds(held: tuple[JobState, ...], state: JobState, token: str | None, presen
     return state in held and token == presented
 
 
-def settle(ref: LeaseRef, changed: bool, snapshot: Snapshot | None, done_states: tuple[JobState, ...],
-           at: datetime | None = None) -> LeaseResult:
+def classify(ref: LeaseRef, changed: bool, snapshot: Snapshot | None, done_states: tuple[JobState, ...],
+             at: datetime | None = None) -> LeaseResult:
     """Classify one lease call, the one place that tells a repeat from a lost lease.
 
     `changed`: the store carried out the change (the job was held under this token, `holds`).

@@ -105,6 +105,21 @@ class Settings:
 def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     """Settings from `env` (default: os.environ); `overrides` are dotted names, e.g. server__grpc_addr."""
     e = _Env(os.environ if env is None else env)
+    database, server, maintenance = _database(e), _server(e), _maintenance(e)
+    log = LogSettings(level=e.get("BROKER_LOG_LEVEL", "INFO", _choice("debug", "info", "warning", "error")),
+                      format=e.get("BROKER_LOG_FORMAT", "json", _choice("json", "human")),
+                      access=e.get("BROKER_ACCESS_LOG", True, _bool))
+    o = ObserveSettings()
+    observe = ObserveSettings(stats_cache=e.get("BROKER_STATS_CACHE", o.stats_cache, float),
+                              dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool))
+    limits = read_limits(e)
+    settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
+                        security=_security(e), rate_limits=_rate_limits(e),
+                        webhooks=read_webhooks(e, limits, e.env))
+    return _override(settings, overrides)
+
+
+def _database(e: _Env) -> DatabaseSettings:
     d = DatabaseSettings()
     database = DatabaseSettings(
         url=e.get("DATABASE_URL", None), data_dir=e.get("BROKER_DATA_DIR", d.data_dir),
@@ -115,6 +130,10 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     )
     if database.pool_max < max(database.pool_min, 1):
         raise SettingsError("BROKER_POOL_MAX must be at least 1 and at least BROKER_POOL_MIN")
+    return database
+
+
+def _server(e: _Env) -> ServerSettings:
     s = ServerSettings()
     server = ServerSettings(
         grpc_addr=e.get("BROKER_GRPC_ADDR", s.grpc_addr), http_addr=e.get("BROKER_HTTP_ADDR", s.http_addr),
@@ -130,6 +149,10 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
                         ("BROKER_MAX_LONG_POLLS", server.max_long_polls)):
         if value < 1:
             raise SettingsError(f"{name}={value}: must be at least 1")
+    return server
+
+
+def _maintenance(e: _Env) -> MaintenanceSettings:
     m = MaintenanceSettings()
     maintenance = MaintenanceSettings(
         reaper_interval=e.get("BROKER_REAPER_INTERVAL", m.reaper_interval, float),
@@ -141,17 +164,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     )
     if not maintenance.scheduler_interval > 0:
         raise SettingsError("BROKER_SCHEDULER_INTERVAL must be more than 0 seconds")
-    log = LogSettings(level=e.get("BROKER_LOG_LEVEL", "INFO", _choice("debug", "info", "warning", "error")),
-                      format=e.get("BROKER_LOG_FORMAT", "json", _choice("json", "human")),
-                      access=e.get("BROKER_ACCESS_LOG", True, _bool))
-    o = ObserveSettings()
-    observe = ObserveSettings(stats_cache=e.get("BROKER_STATS_CACHE", o.stats_cache, float),
-                              dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool))
-    limits = read_limits(e)
-    settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
-                        security=_security(e), rate_limits=_rate_limits(e),
-                        webhooks=read_webhooks(e, limits, e.env))
-    return _override(settings, overrides)
+    return maintenance
 
 
 def is_loopback(address: str) -> bool:

@@ -8,7 +8,7 @@ from broker.entities.job import Reason
 from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, EventSink, JobStore
-from broker.usecases.settle import check_refs, results
+from broker.usecases.lease_calls import check_refs, results
 
 
 class Ack:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, JobStore
-from broker.usecases.settle import check_refs, results
+from broker.usecases.lease_calls import check_refs, results
 
 
 class Heartbeat:

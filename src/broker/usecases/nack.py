@@ -11,7 +11,7 @@ from broker.entities.job import JobState, Reason, storable
 from broker.entities.lease import Failure, LeaseRef, LeaseResult, decide_failure, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, Decider, EventSink, JobStore, Notifier
-from broker.usecases.settle import check_refs, results
+from broker.usecases.lease_calls import check_refs, results
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,10 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event
-from broker.entities.queue import Limits
-from broker.entities.stats import MinuteCounts, QueueStats, WorkerLeases
+from broker.entities.stats import QueueStats, WorkerLeases
 from broker.usecases.ports import Clock, JobStore
 
 
@@ -60,21 +58,3 @@ class ReadOverview:
     def _fresh(self) -> bool:
         return (self._cached is not None and self._seen == self._generation
                 and self._monotonic() - self._read_at < self._ttl)
-
-
-MAX_THROUGHPUT_MINUTES = 24 * 60
-
-
-class Throughput:
-    """Enqueued, succeeded, failed and dead-lettered jobs per queue and minute, for the charts."""
-
-    def __init__(self, store: JobStore, clock: Clock, limits: Limits) -> None:
-        self._store, self._clock, self._limits = store, clock, limits
-
-    async def __call__(self, queues: Sequence[str] = (), minutes: int = 60) -> list[MinuteCounts]:
-        for i, queue in enumerate(queues):
-            self._limits.check_queue_name(queue, f"queues[{i}]")
-        if not 1 <= minutes <= MAX_THROUGHPUT_MINUTES:
-            raise InvalidArgument("minutes", f"{minutes} is outside 1 to {MAX_THROUGHPUT_MINUTES}")
-        now = self._clock.now()
-        return await self._store.throughput(list(queues), now - timedelta(minutes=minutes), now)

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from broker.entities.errors import ResourceExhausted
 from broker.entities.rate import Rate, TokenBucket
 
-# The classes of calls that can be limited (the gRPC edge maps each RPC to one).
+# The classes of calls that can be limited (the gRPC edge maps each RPC to one). "settle" is the
+# class of the lease calls (Heartbeat, Ack, Nack), a setting's value kept for compatibility.
 CALL_CLASSES = ("enqueue", "lease", "settle", "admin")
 # Past this many buckets, full ones (callers idle long enough to have refilled) are dropped.
 MAX_BUCKETS = 10_000

@@ -1,80 +1,21 @@
-"""Connection settings shared by the producer clients and the worker."""
+"""Connection settings shared by the producer clients and the worker (TLS in tls.py, call retries
+in call_retry.py; both importable from here)."""
 
 from __future__ import annotations
 
-import pathlib
-import random
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from .call_retry import CallRetry
+from .tls import TlsOptions
+
+__all__ = ["CallRetry", "ConnectionOptions", "TlsOptions", "resolve"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 # The broker answers pings more often than every 5 s with GOAWAY; stay well above it.
 MIN_KEEPALIVE_TIME = 10.0
 INITIAL_RECONNECT_MS = 200
 CONNECT_TIMEOUT_MS = 5000
-
-
-@dataclass(frozen=True)
-class TlsOptions:
-    """TLS for the channel; add a client certificate and key for mutual TLS.
-
-    All fields are PEM bytes. ``root_certificates=None`` uses the system roots.
-    """
-
-    root_certificates: bytes | None = None
-    certificate_chain: bytes | None = None
-    private_key: bytes | None = None
-    # Checks the server certificate against this name instead of the target's host.
-    server_name_override: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.certificate_chain is None) != (self.private_key is None):
-            raise ValueError("TlsOptions: certificate_chain and private_key go together (mTLS needs both)")
-
-    @classmethod
-    def from_files(
-        cls,
-        ca: str | None = None,
-        cert: str | None = None,
-        key: str | None = None,
-        server_name_override: str | None = None,
-    ) -> TlsOptions:
-        """Read the PEM files at the given paths (each optional)."""
-
-        def read(path: str | None) -> bytes | None:
-            return pathlib.Path(path).read_bytes() if path else None
-
-        return cls(read(ca), read(cert), read(key), server_name_override)
-
-
-@dataclass(frozen=True)
-class CallRetry:
-    """How a client retries one logical call (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
-    with a RetryInfo hint).
-
-    Backoff before retry ``n`` (1-based) is ``min(max_backoff, initial_backoff * multiplier**(n-1))``
-    with equal jitter (half fixed, half random), so a retry never fires immediately.
-    """
-
-    max_attempts: int = 5
-    initial_backoff: float = 0.1
-    max_backoff: float = 5.0
-    multiplier: float = 2.0
-    # A server's RetryInfo hint is honoured up to this many seconds.
-    max_retry_info_delay: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"CallRetry.max_attempts must be at least 1, got {self.max_attempts}")
-        if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
-            raise ValueError("CallRetry: need 0 <= initial_backoff <= max_backoff")
-        if self.multiplier < 1:
-            raise ValueError(f"CallRetry.multiplier must be at least 1, got {self.multiplier}")
-
-    def backoff(self, retry: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        ceiling = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(0, retry - 1))
-        return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
 
 
 @dataclass(frozen=True)

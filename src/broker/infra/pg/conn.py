@@ -28,11 +28,11 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,             # SQLSTATE class 08: the connection failed or was refused
     asyncpg.OperatorInterventionError,           # 57: admin or crash shutdown, "cannot connect now"
                                                  # (starting, stopping, recovering), database dropped,
-                                                 # idle-session timeout, statement_timeout (57014)
+                                                 # idle_session_timeout, statement_timeout (57014)
     asyncpg.InsufficientResourcesError,          # 53: too many connections, out of memory, disk full
     asyncpg.TransactionRollbackError,            # 40: serialization failure, deadlock: rolled back
     asyncpg.ReadOnlySQLTransactionError,         # 25006: the server became a standby (a failover)
-    asyncpg.IdleInTransactionSessionTimeoutError,  # 25P03 and 25P04: the server ended the session
+    asyncpg.IdleInTransactionSessionTimeoutError,  # 25P03 and 25P04: the server ended the connection
     asyncpg.TransactionTimeoutError,
     # A migration changed a table under a statement the connection had prepared (a rolling
     # upgrade): asyncpg has dropped it, and the retry prepares it again.
@@ -51,9 +51,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 # found closed or the pool closing.
 _MISUSE = (asyncpg.exceptions._base.DataError, asyncpg.ClientConfigurationError,
            asyncpg.UnsupportedClientFeatureError, asyncpg.UnsupportedServerFeatureError)
-# A FATAL or PANIC error ends the session whatever its SQLSTATE (at connect time: a rejected
+# A FATAL or PANIC error ends the connection whatever its SQLSTATE (at connect time: a rejected
 # login, a database that does not exist): the broker cannot reach its database.
-_SESSION_ENDED = ("FATAL", "PANIC")
+_CONNECTION_ENDED = ("FATAL", "PANIC")
 # Give up on a connection this long before the caller's deadline, so it hears UNAVAILABLE
 # rather than DEADLINE_EXCEEDED: at most 50 ms, at most a tenth of what is left.
 _MARGIN, _MARGIN_SHARE, _MIN_WAIT = 0.05, 0.1, 0.001
@@ -66,7 +66,7 @@ def unavailable(exc: BaseException, connection_lost: bool = False) -> Unavailabl
     if isinstance(exc, asyncpg.QueryCanceledError):
         return Unavailable(f"the database did not finish in time ({exc}); retry with backoff")
     if (isinstance(exc, CONNECTION_ERRORS)
-            or (isinstance(exc, asyncpg.PostgresError) and _severity(exc) in _SESSION_ENDED)
+            or (isinstance(exc, asyncpg.PostgresError) and _severity(exc) in _CONNECTION_ENDED)
             or (connection_lost and isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, _MISUSE))):
         return Unavailable(f"database unavailable: {type(exc).__name__}: {exc}")
     return None

@@ -36,8 +36,8 @@ async def create_pool(url: str, settings: DatabaseSettings, size: int | None = N
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
-    """Pooled connections never change session state (LISTEN has a connection of its own), so
-    the default reset (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL: a round trip on every
-    release) is skipped; only a transaction left open is rolled back."""
+    """Pooled connections never change their state on the server (LISTEN has a connection of its
+    own), so the default reset (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL: a round trip on
+    every release) is skipped; only a transaction left open is rolled back."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")

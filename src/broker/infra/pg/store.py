@@ -14,7 +14,7 @@ from broker.entities.job import Event, Job, JobState, Reason, check_transition
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.infra.pg import queries, rows, sql
-from broker.infra.pg.conn import CONNECTION_ERRORS, Connections, guarded as _guarded  # noqa: F401
+from broker.infra.pg.conn import Connections, guarded as _guarded
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
 

@@ -7,14 +7,20 @@ from dataclasses import dataclass, field
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
 from broker.interface.grpc import schedule_mapping as smap
-from broker.usecases.admin import GetJob, ListJobs, Stats
-from broker.usecases.operate import CancelJob, PurgeJobs, RedriveJobs
+from broker.usecases.cancel import CancelJob
+from broker.usecases.get_job import GetJob
+from broker.usecases.list_jobs import ListJobs
+from broker.usecases.purge import PurgeJobs
+from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.create import CreateSchedule
 from broker.usecases.schedules.delete import DeleteSchedule
-from broker.usecases.schedules.listing import GetSchedule, ListSchedules
-from broker.usecases.schedules.pause import PauseSchedule, ResumeSchedule
+from broker.usecases.schedules.get import GetSchedule
+from broker.usecases.schedules.listing import ListSchedules
+from broker.usecases.schedules.pause import PauseSchedule
+from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
+from broker.usecases.stats import Stats
 from broker.v1 import admin_service_pb2 as pb
 from broker.v1 import admin_service_pb2_grpc, job_pb2
 

@@ -11,10 +11,13 @@ from broker.entities.job import JobState
 from broker.interface.http import views
 from broker.interface.http.errors import request_id
 from broker.usecases import context
-from broker.usecases.admin import GetJob, ListJobs
-from broker.usecases.operate import PurgeJobs, RedriveJobs
-from broker.usecases.overview import ReadOverview, Throughput
+from broker.usecases.get_job import GetJob
+from broker.usecases.list_jobs import ListJobs
+from broker.usecases.overview import ReadOverview
+from broker.usecases.purge import PurgeJobs
+from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.listing import ListSchedules
+from broker.usecases.throughput import Throughput
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,7 @@
-"""ListSchedules and GetSchedule."""
+"""ListSchedules: every schedule."""
 
 from __future__ import annotations
 
-from broker.entities.schedule import check_name
-from broker.entities.errors import ScheduleNotFound
 from broker.entities.schedule import Schedule
 from broker.usecases.schedules.ports import ScheduleStore
 
@@ -16,17 +14,3 @@ class ListSchedules:
 
     async def __call__(self) -> list[Schedule]:
         return await self._store.list_schedules()
-
-
-class GetSchedule:
-    """One schedule; ScheduleNotFound when there is none of that name."""
-
-    def __init__(self, store: ScheduleStore) -> None:
-        self._store = store
-
-    async def __call__(self, name: str) -> Schedule:
-        check_name(name)  # a name no schedule can have is bad input, not a lookup
-        found = await self._store.get(name)
-        if found is None:
-            raise ScheduleNotFound(name)
-        return found

@@ -18,40 +18,11 @@ from typing import Any
 
 import grpc
 
-from ..retry_info import DETAILS_KEY, encode_retry_info
 from ..v1 import job_service_pb2 as pb
+from .call_failed import CallFailed, ended, failure
 from .rpc import WorkerRpc, ack_request, duration
 
 log = logging.getLogger("broker_client.worker")
-
-
-class CallFailed(grpc.RpcError):
-    """A call on a session that failed, shaped like the error of a unary call."""
-
-    def __init__(self, code: grpc.StatusCode, details: str, retry_delay: float | None = None) -> None:
-        super().__init__(f"{code.name}: {details}")
-        self._code, self._details = code, details
-        self._trailing = ((DETAILS_KEY, encode_retry_info(retry_delay, code.value[0], details)),) \
-            if retry_delay is not None else ()
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self) -> tuple:
-        return self._trailing
-
-
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
-
-
-def _failure(error: pb.CallError) -> CallFailed:
-    delay = None
-    if error.HasField("retry_delay"):
-        delay = error.retry_delay.seconds + error.retry_delay.nanos / 1e9
-    return CallFailed(_CODES.get(error.code, grpc.StatusCode.UNKNOWN), error.message, delay)
 
 
 class SessionRpc:
@@ -122,21 +93,29 @@ class SessionRpc:
         call_id = self._next_id
         message = pb.SessionRequest(id=call_id, **{kind: request})
         message.timeout.CopyFrom(duration(timeout))
+        try:
+            response = await self._exchange(call_id, message, timeout)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                if not self.unary_only:
+                    log.info("the broker serves no worker sessions: using unary calls")
+                self.unary_only = True
+                raise _NoSessions() from error
+            raise
+        if response.WhichOneof("result") == "error":
+            raise failure(response.error)
+        return getattr(response, kind)
+
+    async def _exchange(self, call_id: int, message: pb.SessionRequest, timeout: float) -> pb.SessionResponse:
+        """Send one call on the stream (opened if need be) and wait up to `timeout` for its answer."""
         future: asyncio.Future[pb.SessionResponse] = asyncio.get_running_loop().create_future()
         try:
             call = self._open()
             self._pending[call_id] = (future, call)
-            try:
-                async with self._writing:
-                    await call.write(message)
-            except (grpc.RpcError, asyncio.InvalidStateError) as exc:
-                # The stream broke under us: every call waiting on it fails; the next opens anew.
-                if self._call is call:
-                    self._call = None
-                self._fail_all(call, exc if isinstance(exc, grpc.RpcError) else _ended())
+            await self._send(call, message)
             try:
                 async with asyncio.timeout(timeout):
-                    response = await future
+                    return await future
             except TimeoutError:
                 self._give_up(call, call_id)
                 raise CallFailed(grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -145,18 +124,18 @@ class SessionRpc:
                 if future.cancelled() or not future.done():  # (cancelling us cancels the future)
                     self._give_up(call, call_id)
                 raise
-        except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
-                if not self.unary_only:
-                    log.info("the broker serves no worker sessions: using unary calls")
-                self.unary_only = True
-                raise _NoSessions() from error
-            raise
         finally:
             self._pending.pop(call_id, None)
-        if response.WhichOneof("result") == "error":
-            raise _failure(response.error)
-        return getattr(response, kind)
+
+    async def _send(self, call: Any, message: pb.SessionRequest) -> None:
+        try:
+            async with self._writing:
+                await call.write(message)
+        except (grpc.RpcError, asyncio.InvalidStateError) as exc:
+            # The stream broke under us: every call waiting on it fails; the next opens anew.
+            if self._call is call:
+                self._call = None
+            self._fail_all(call, exc if isinstance(exc, grpc.RpcError) else ended())
 
     def _give_up(self, call: Any, call_id: int) -> None:
         """Tell the broker to stop call `call_id` (a long poll would otherwise claim jobs nobody
@@ -182,7 +161,7 @@ class SessionRpc:
         return self._call
 
     async def _read(self, call: Any) -> None:
-        error: grpc.RpcError = _ended()
+        error: grpc.RpcError = ended()
         try:
             while True:
                 response = await call.read()
@@ -210,7 +189,3 @@ class SessionRpc:
 
 class _NoSessions(Exception):
     """The broker does not serve WorkerSession: the call goes as a unary RPC instead."""
-
-
-def _ended() -> CallFailed:
-    return CallFailed(grpc.StatusCode.UNAVAILABLE, "the worker session ended")

@@ -16,7 +16,7 @@ import grpc.aio
 from ..options import ConnectionOptions, resolve
 from .pool import WorkerStats
 from .registry import Registry
-from .session import Session
+from .run import WorkerRun
 from .settings import WorkerSettings
 
 __all__ = ["Worker", "WorkerSettings"]
@@ -157,10 +157,10 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._stop, self._force = asyncio.Event(), asyncio.Event()
         signals = self._install_signals() if handle_signals else []
-        session = Session(self.settings, self.registry, options, channel)
-        self.stats = session.pool.stats
+        current = WorkerRun(self.settings, self.registry, options, channel)
+        self.stats = current.pool.stats
         try:
-            await session.run(self._stop, self._force)
+            await current.run(self._stop, self._force)
         finally:
             for sig in signals:
                 self._loop.remove_signal_handler(sig)

@@ -28,7 +28,7 @@ log = logging.getLogger("broker_client.worker")
 IN_FLIGHT_LEASE_WAIT = 0.5
 
 
-class Session:
+class WorkerRun:
     """The object graph of one ``Worker.run``: channel, pools, rpc, settler, heartbeater."""
 
     def __init__(self, s: WorkerSettings, registry: Registry, options: ConnectionOptions,
@@ -59,7 +59,7 @@ class Session:
                  ",".join(self._settings.queues), self._settings.concurrency, self._options.target)
         if self.processes is not None:
             # Fork the cpu_bound handlers' processes now, before any call is in flight: a child
-            # forked while a session stream is open crashed inside gRPC (they all start at the
+            # forked while a WorkerSession stream is open crashed inside gRPC (they all start at the
             # first task: the pool forks no more later).
             await asyncio.get_running_loop().run_in_executor(self.processes, _ready)
         settling = asyncio.create_task(self.settler.run(), name="broker-settler")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import check_job_id, check_storable
-from broker.entities.lease import Fence, LeaseRef, LeaseResult, settle
+from broker.entities.lease import Fence, LeaseRef, LeaseResult, classify
 from broker.entities.queue import Limits
 from broker.usecases.ports import LeaseCall
 
@@ -22,4 +22,4 @@ def check_refs(refs: Sequence[LeaseRef], limits: Limits, field_name: str) -> Non
 
 def results(calls: Sequence[LeaseCall], fenced: Fence) -> list[LeaseResult]:
     """Each call classified under the fence of the operation (entities.lease.fence)."""
-    return [settle(c.ref, c.changed, c.snapshot, fenced.done, c.at) for c in calls]
+    return [classify(c.ref, c.changed, c.snapshot, fenced.done, c.at) for c in calls]

@@ -1,6 +1,6 @@
-"""Inbound webhooks: the signature schemes (pure functions of headers, raw body, secrets and the
-time) and a source's configuration. Every check runs on the raw bytes before anything of the
-body is parsed; HMAC digests are compared in constant time."""
+"""The signature schemes: pure functions of headers, raw body, secrets and the time. Every check
+runs on the raw bytes before anything of the body is parsed; HMAC digests are compared in
+constant time."""
 
 from __future__ import annotations
 
@@ -8,45 +8,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from broker.entities.errors import BrokerError, InvalidArgument, NotFound, Unauthenticated
-
-SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-class UnknownSource(NotFound):
-    """No webhook source has this name."""
-
-    def __init__(self) -> None:  # the name is not echoed: it is the caller's text
-        super().__init__("no webhook source has this name")
-
-
-class BadSignature(Unauthenticated):
-    """The webhook's signature does not match its body under any of the source's secrets."""
-
-
-class MalformedDelivery(InvalidArgument):
-    """A header the scheme needs is missing or not of its form (or the delivery id is absent)."""
-
-
-class StaleDelivery(InvalidArgument):
-    """The signed timestamp is outside the tolerance: a replay, or a sender's clock far off."""
-
-    def __init__(self, skew: float, tolerance: float) -> None:
-        side = "old" if skew < 0 else "in the future"
-        super().__init__("timestamp", f"{abs(skew):.0f} s {side}; at most {tolerance:.0f} s is accepted")
-
-
-class BodyTooLarge(BrokerError):
-    """The body is over the webhook body limit."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        super().__init__(f"the body is over the limit of {limit} bytes")
+from broker.entities.webhook.errors import BadSignature, MalformedDelivery, StaleDelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +22,8 @@ class Signed:
     timestamp: int | None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
+def header(headers: Mapping[str, str], name: str) -> str:
+    """A header the scheme needs; MalformedDelivery when it is missing or blank."""
     value = headers.get(name, "").strip()
     if not value:
         raise MalformedDelivery(name, "missing")
@@ -140,11 +107,11 @@ class StandardWebhooks(Scheme):
         return key
 
     def verify(self, headers, body, keys):
-        msg_id = _header(headers, "webhook-id")
-        stamp = _header(headers, "webhook-timestamp")
+        msg_id = header(headers, "webhook-id")
+        stamp = header(headers, "webhook-timestamp")
         ts = _timestamp(stamp, "webhook-timestamp")
         given = []
-        for item in _header(headers, "webhook-signature").split():
+        for item in header(headers, "webhook-signature").split():
             version, _, sig = item.partition(",")
             if version == "v1" and sig:
                 try:
@@ -170,7 +137,7 @@ class GitHub(Scheme):
     name, id_header, keep = "github", "x-github-delivery", ("x-github-event", "x-github-hook-id")
 
     def verify(self, headers, body, keys):
-        value = _header(headers, "x-hub-signature-256")
+        value = header(headers, "x-hub-signature-256")
         prefix, _, hexsig = value.partition("=")
         if prefix != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", hexsig):
             raise MalformedDelivery("x-hub-signature-256", "expected sha256=<64 hex digits>")
@@ -190,7 +157,7 @@ class Stripe(Scheme):
 
     def verify(self, headers, body, keys):
         stamp, given = None, []
-        for item in _header(headers, "stripe-signature").split(","):
+        for item in header(headers, "stripe-signature").split(","):
             k, _, v = item.strip().partition("=")
             if k == "t":
                 stamp = v
@@ -216,63 +183,3 @@ def check_fresh(signed: Signed, now: float, tolerance: float) -> None:
     """Refuse a signed timestamp more than `tolerance` seconds from `now` (either way)."""
     if signed.timestamp is not None and abs(now - signed.timestamp) > tolerance:
         raise StaleDelivery(signed.timestamp - now, tolerance)
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryId:
-    """Where a source's delivery id is: a header (`header:<name>`) or a top-level or dotted JSON
-    field of the body (`json:<path>`), read only after the signature checked out."""
-
-    where: str  # "header" or "json"
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> DeliveryId:
-        where, _, name = text.partition(":")
-        if where not in ("header", "json") or not name.strip():
-            raise ValueError(f"{text!r}: expected header:<name> or json:<field>")
-        return cls(where, name.strip().lower() if where == "header" else name.strip())
-
-    def read(self, headers: Mapping[str, str], body: bytes) -> str:
-        if self.where == "header":
-            return _header(headers, self.name)
-        value: object = _json(body)
-        for part in self.name.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-            raise MalformedDelivery("body", f"no delivery id at the JSON field {self.name!r}")
-        return str(value)
-
-
-def _json(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedDelivery("body", "not JSON (the delivery id is read from it)") from None
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookSource:
-    """A configured sender: its scheme, its HMAC keys (two during a rotation), where its jobs go."""
-
-    name: str
-    scheme: Scheme
-    keys: tuple[bytes, ...]
-    queue: str
-    kind: str
-    delivery_id: DeliveryId
-    keep_headers: tuple[str, ...]  # lower-case names copied from the request onto the job
-
-
-def idempotency_key(source: str, delivery_id: str, max_length: int) -> str:
-    """`webhook:<source>:<id>`; an id too long for the key limit, or with characters outside
-    printable ASCII, is replaced by its SHA-256 (`webhook:<source>:sha256:<hex>`)."""
-    key = f"webhook:{source}:{delivery_id}"
-    if len(key) <= max_length and re.fullmatch(r"[\x21-\x7e]+", delivery_id):
-        return key
-    return f"webhook:{source}:sha256:{hashlib.sha256(raw(delivery_id)).hexdigest()}"
-
-
-def longest_key(source: str) -> int:
-    """The length of a hashed key of this source: the key limit must allow it."""
-    return len(f"webhook:{source}:sha256:") + 64

@@ -1,0 +1,1 @@
+"""The operators' key management: create, list and revoke API keys."""
