@@ -25,8 +25,9 @@ from broker.entities.job import Job
 from broker.infra.clock import SystemClock
 from broker.infra.pg.listen import LocalNotifier
 from broker.infra.settings import Settings
-from broker.interface.grpc.interceptors.base import Stage
+from broker.interface.grpc.interceptors.base import Call
 from broker.interface.grpc.server import Health, listen
+from broker.interface.grpc.status import CallFailed
 from tests.fakes import InMemoryJobStore
 
 
@@ -36,24 +37,23 @@ class Fault:
     lost_reply: bool  # the call is carried out, then its reply fails
 
 
-class Script(Stage):
+class Script:
     """The outermost stage (it sees every call, also those on worker sessions): records each
-    request and answers scripted faults."""
+    request and answers scripted faults (as CallFailed, the pipeline's one form of a status)."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.requests: dict[str, list[object]] = defaultdict(list)
         self.faults: dict[str, list[Fault]] = defaultdict(list)
 
-    async def around(self, method, request, context, proceed):
-        name = method.rsplit("/", 1)[-1]
-        self.requests[name].append(request)
+    async def __call__(self, call: Call, proceed):
+        name = call.method.rsplit("/", 1)[-1]
+        self.requests[name].append(call.request)
         fault = self.faults[name].pop(0) if self.faults[name] else None
         if fault is not None and not fault.lost_reply:
-            await context.abort(fault.code, f"scripted {fault.code.name}")
-        response = await proceed(request, context)
+            raise CallFailed(fault.code, f"scripted {fault.code.name}")
+        response = await proceed(call)
         if fault is not None:
-            await context.abort(fault.code, f"scripted {fault.code.name} (the call was carried out)")
+            raise CallFailed(fault.code, f"scripted {fault.code.name} (the call was carried out)")
         return response
 
 
