@@ -9,7 +9,8 @@ import pytest
 
 from broker.v1 import admin_service_pb2 as apb, job_pb2
 from tests.e2e.browser import ARTIFACTS, FLAGS, chromium
-from tests.e2e.helpers import enqueue
+from broker.v1 import job_service_pb2 as pb
+from tests.e2e.helpers import enqueue, lease, ref
 from tests.e2e.observe import run_scenario, wait_for_state
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -100,4 +101,17 @@ async def test_dashboard_lists_schedules_with_their_next_fire_and_state(page, ad
     await expect(row.locator("a.job-link")).to_have_attribute("href", f"#job/{triggered.job_id}")
     await admin.DeleteSchedule(apb.DeleteScheduleRequest(name=name))
     await expect(row).to_have_count(0)
+    assert page.errors == []
+
+
+async def test_a_succeeded_jobs_result_is_shown_in_its_detail(page, jobs, queue, broker_server):
+    [job_id] = await enqueue(jobs, queue, 1)
+    [leased] = await lease(jobs, queue)
+    await jobs.Ack(pb.AckRequest(items=[pb.AckItem(lease=ref(leased), result=b'{"total": 42}')]))
+    base = f"http://127.0.0.1:{broker_server.http_port}"
+    await page.goto(f"{base}/#job/{job_id}")
+
+    await expect(page.locator("#job-id")).to_have_text(job_id)
+    await expect(page.locator("#job-result-section")).to_be_visible()
+    await expect(page.locator("#job-result")).to_have_text('{"total": 42}')
     assert page.errors == []

@@ -93,17 +93,18 @@ class InMemoryJobStore:
             changed[job.id] = (ref.lease_token, job.state, job.lease_expires_at)
         return self._calls(refs, before, changed)
 
-    async def complete(self, refs: Sequence[LeaseRef], now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+    async def complete(self, refs: Sequence[LeaseRef], now: datetime,
+                       results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
         self._check_up()
         before = self._snapshot(refs)
         changed: dict[str, tuple[str, JobState, datetime | None]] = {}
         events = []
-        for ref in refs:
+        for i, ref in enumerate(refs):
             job = self._held(ref, fence(Reason.ACK))
             if job is None or job.id in changed:
                 continue
             after = replace(job, state=_target(Reason.ACK), finished_at=now, updated_at=now,
-                            lease_expires_at=None)
+                            lease_expires_at=None, result=results[i] if results else None)
             events.append(self._move(Reason.ACK, job, after, now, ran=_since(self._leased_at.get(job.id), now)))
             changed[job.id] = (ref.lease_token, after.state, None)
         return self._calls(refs, before, changed), events

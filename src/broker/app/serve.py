@@ -25,6 +25,7 @@ from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
+from broker.infra.pg import enqueue_settings
 from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings, check_serving
@@ -108,6 +109,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     check_serving(settings)
     clock = clock or SystemClock()
     db = await open_database(settings)
+    await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
     store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool))

@@ -23,6 +23,7 @@ class Permission(enum.Enum):
     ENQUEUE = "enqueue"   # Enqueue, EnqueueBatch
     WORK = "work"         # Lease, Heartbeat, Ack, Nack
     ADMIN = "admin"       # the AdminService
+    READ_JOB = "read_job"  # GetJob: producers follow the jobs they enqueued (and their results)
 
 
 class Role(enum.Enum):
@@ -42,7 +43,7 @@ class Role(enum.Enum):
 
 
 _GRANTS = {
-    Role.PRODUCER: frozenset({Permission.ENQUEUE}),
+    Role.PRODUCER: frozenset({Permission.ENQUEUE, Permission.READ_JOB}),
     Role.WORKER: frozenset({Permission.WORK}),
     Role.ADMIN: frozenset(Permission),
 }

@@ -55,6 +55,7 @@ class Limits:
     max_error_chars: int = 16 * 1024  # a Nack's error is cut to this many characters
     max_retry_after: float = 366 * 86400.0  # a Nack's retry_after
     default_page_size: int = 100  # ListJobs without a page_size
+    max_result_bytes: int = 64 * 1024  # a job's result, carried by its Ack
 
     def check_queue_name(self, name: str, field_name: str = "queue") -> str:
         """Return `name` when it is a valid queue name, else raise InvalidArgument."""

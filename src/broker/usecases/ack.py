@@ -3,22 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from broker.entities.job import Reason
+from broker.entities.errors import InvalidArgument
+from broker.entities.job import Reason, check_job_id, check_storable
 from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, EventSink, JobStore
 from broker.usecases.lease_calls import check_refs, results
 
 
+@dataclass(frozen=True, slots=True)
+class AckItem:
+    """A lease to complete and the job's result to keep with it (None: no result)."""
+
+    ref: LeaseRef
+    result: bytes | None = None
+
+
 class Ack:
-    """RUNNING -> SUCCEEDED. A repeat with the same token succeeds without a second change."""
+    """RUNNING -> SUCCEEDED, each job keeping the result its item carried (at most
+    max_result_bytes). A repeat with the same token succeeds without a second change (the first
+    result stays). Results come for `refs` first, then for `items`."""
 
     def __init__(self, store: JobStore, clock: Clock, events: EventSink, limits: Limits) -> None:
         self._store, self._clock, self._events, self._limits = store, clock, events, limits
 
-    async def __call__(self, refs: Sequence[LeaseRef]) -> list[LeaseResult]:
-        check_refs(refs, self._limits, "leases")
-        calls, events = await self._store.complete(refs, self._clock.now())
+    async def __call__(self, refs: Sequence[LeaseRef], items: Sequence[AckItem] = ()) -> list[LeaseResult]:
+        if items:
+            self._check_items(refs, items)
+        else:
+            check_refs(refs, self._limits, "leases")
+        every = [*refs, *(item.ref for item in items)]
+        kept = [None] * len(refs) + [item.result for item in items] if items else None
+        calls, events = await self._store.complete(every, self._clock.now(), kept)
         self._events.record(events)
         return results(calls, fence(Reason.ACK))
+
+    def _check_items(self, refs: Sequence[LeaseRef], items: Sequence[AckItem]) -> None:
+        limits = self._limits
+        limits.check_batch(len(refs) + len(items), "leases")  # the two together, as one batch
+        if refs:
+            check_refs(refs, limits, "leases")
+        for i, item in enumerate(items):
+            check_job_id(item.ref.job_id, f"items[{i}].lease.job_id")
+            if not item.ref.lease_token:
+                raise InvalidArgument(f"items[{i}].lease.lease_token", "must not be empty")
+            check_storable(item.ref.lease_token, f"items[{i}].lease.lease_token")
+            if item.result is not None and len(item.result) > limits.max_result_bytes:
+                raise InvalidArgument(f"items[{i}].result", f"{len(item.result)} bytes is over the limit of "
+                                                            f"{limits.max_result_bytes} bytes")

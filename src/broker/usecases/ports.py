@@ -69,8 +69,11 @@ class JobStore(Protocol):
                      now: datetime) -> list[LeaseCall]:
         """Push the deadline of leases still held under these tokens."""
 
-    async def complete(self, refs: Sequence[LeaseRef], now: datetime) -> tuple[list[LeaseCall], list[Event]]:
-        """RUNNING -> SUCCEEDED for leases still held."""
+    async def complete(self, refs: Sequence[LeaseRef], now: datetime,
+                       results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
+        """RUNNING -> SUCCEEDED for leases still held, each keeping its result (`results`, one
+        per ref, None for none; a repeat with the same token changes nothing, the first result
+        stays)."""
 
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
                    decide: Decider) -> tuple[list[LeaseCall], list[Event]]:

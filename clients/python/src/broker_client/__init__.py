@@ -10,6 +10,7 @@ from .errors import (BrokerClientError, BrokerUnavailable, DeadlineExceeded, Fai
                      RetryLater, Unauthenticated)
 from .jobs import EnqueueResult, JobRequest, RetryPolicy
 from .options import CallRetry, ConnectionOptions, TlsOptions
+from .results import JobCancelled, JobFailed, ResultError, WaitTimedOut
 from .worker import JobContext, LeaseRefused, Registry, Worker, WorkerSettings
 
 __version__ = "0.1.0"
@@ -17,7 +18,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AdminClient", "AsyncAdminClient", "AsyncClient", "BrokerClientError", "BrokerUnavailable",
     "CallRetry", "Client", "ConnectionOptions", "DeadlineExceeded", "EnqueueResult",
-    "FailedPrecondition", "InvalidRequest", "JobContext", "JobRequest", "JobState", "LeaseRefused",
-    "NotFound", "PermanentError", "PermissionDenied", "Registry", "ResourceExhausted", "RetryLater",
-    "RetryPolicy", "TlsOptions", "Unauthenticated", "Worker", "WorkerSettings",
+    "FailedPrecondition", "InvalidRequest", "JobCancelled", "JobContext", "JobFailed", "JobRequest",
+    "JobState", "LeaseRefused", "NotFound", "PermanentError", "PermissionDenied", "Registry",
+    "ResourceExhausted", "ResultError", "RetryLater", "RetryPolicy", "TlsOptions", "Unauthenticated",
+    "WaitTimedOut", "Worker", "WorkerSettings",
 ]

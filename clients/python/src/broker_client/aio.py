@@ -11,10 +11,14 @@ from typing import Any
 import grpc.aio
 
 from . import _requests
+from .admin import requests as admin_requests
+from .admin import responses
+from .admin.records import Job
 from .calls import AsyncCalls
 from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
 from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
-from .v1 import job_service_pb2_grpc
+from .results import WaitTimedOut, finished, outcome, poll_delays
+from .v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 
 
 class AsyncClient:
@@ -44,6 +48,27 @@ class AsyncClient:
         self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
         self._call = AsyncCalls(self.options, channel, sleep)
         self._stub = job_service_pb2_grpc.JobServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
+        self._admin = admin_service_pb2_grpc.AdminServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
+        self._sleep = sleep
+
+    async def get_job(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """See ``Client.get_job``."""
+        response = await self._call(self._admin.GetJob, admin_requests.get_request(job_id), timeout)
+        return responses.job(response.job)
+
+    async def wait(self, job_id: str, timeout: float, *, poll: float = 1.0) -> bytes | None:
+        """See ``Client.wait``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delays = poll_delays(most=poll)
+        while True:
+            job = await self.get_job(job_id)
+            if finished(job):
+                return outcome(job)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise WaitTimedOut(job, timeout)
+            await self._sleep(min(next(delays), left))
 
     async def enqueue(
         self,

@@ -11,10 +11,14 @@ from typing import Any
 import grpc
 
 from . import _requests
+from .admin import requests as admin_requests
+from .admin import responses
+from .admin.records import Job
 from .calls import Calls
 from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
 from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
-from .v1 import job_service_pb2_grpc
+from .results import WaitTimedOut, finished, outcome, poll_delays
+from .v1 import admin_service_pb2_grpc, job_service_pb2_grpc
 
 
 class Client:
@@ -50,6 +54,31 @@ class Client:
         self.options = resolve(target, options, token=token, tls=tls, timeout=timeout, retry=retry)
         self._call = Calls(self.options, channel, sleep)
         self._stub = job_service_pb2_grpc.JobServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
+        self._admin = admin_service_pb2_grpc.AdminServiceStub(self._call.channel)  # type: ignore[no-untyped-call]
+        self._sleep = sleep
+
+    def get_job(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """The job as the broker holds it now: its state, ``result``, errors. ``NotFound`` when
+        the broker has no such job (never enqueued, or pruned after BROKER_RETENTION). With
+        authentication on it needs the producer or admin role."""
+        return responses.job(self._call(self._admin.GetJob, admin_requests.get_request(job_id), timeout).job)
+
+    def wait(self, job_id: str, timeout: float, *, poll: float = 1.0) -> bytes | None:
+        """Wait up to ``timeout`` seconds for the job to finish and return its result (bytes as
+        the handler's return value was encoded, None when it returned None; ``Job.result_json``
+        parses JSON). Raises ``JobFailed`` (DEAD; its ``job.last_error`` says why),
+        ``JobCancelled``, or ``WaitTimedOut`` (a ``TimeoutError``). Polls GetJob, at first often,
+        then every ``poll`` seconds."""
+        deadline = time.monotonic() + timeout
+        delays = poll_delays(most=poll)
+        while True:
+            job = self.get_job(job_id)
+            if finished(job):
+                return outcome(job)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimedOut(job, timeout)
+            self._sleep(min(next(delays), left))
 
     def enqueue(
         self,

@@ -34,7 +34,7 @@ def job(row) -> Job:
         lease_token=row[16], lease_expires_at=row[17], worker_id=row[18],
         errors=tuple(_attempt_error(e) for e in json.loads(row[19])) if row[19] != "[]" else (),
         created_at=row[20], updated_at=row[21], finished_at=row[22],
-        lease_expiries=row[23], max_lease_expiries=row[24],
+        lease_expiries=row[23], max_lease_expiries=row[24], result=row[25],
     )
 
 

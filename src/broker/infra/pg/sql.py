@@ -13,12 +13,13 @@ from broker.infra.pg.moves import EventRow, among, held, literal, seconds_since,
 JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::text, idempotency_key,
     priority, state, run_at, attempt, max_attempts, retry_initial, retry_max, retry_multiplier,
     retry_jitter, lease_duration, lease_token::text, lease_expires_at, worker_id, errors::text,
-    created_at, updated_at, finished_at, lease_expiries, max_lease_expiries"""
+    created_at, updated_at, finished_at, lease_expiries, max_lease_expiries, result"""
 
 # What Lease returns: every timestamp costs asyncpg ~1.4 us to decode, and a worker has no use
 # for when the job was created or last updated (GetJob shows them).
 LEASED_COLUMNS = JOB_COLUMNS.replace(
-    "created_at, updated_at, finished_at", "NULL::timestamptz, NULL::timestamptz, NULL::timestamptz")
+    "created_at, updated_at, finished_at", "NULL::timestamptz, NULL::timestamptz, NULL::timestamptz"
+).replace("max_lease_expiries, result", "max_lease_expiries, NULL::bytea")  # a RUNNING job has none
 
 _ENQUEUED = EventRow(MOVES[Reason.ENQUEUE], attempt="0", worker_id="NULL")
 
@@ -125,11 +126,16 @@ WITH {_REFS}, changed AS (
 
 _ACKED = EventRow(MOVES[Reason.ACK], ran=seconds_since("{r}.leased_at", "$3::timestamptz"))
 
+# $4: each ref's result (NULL: none; a NULL array: no ref has one, unnest pads it with NULLs).
 COMPLETE = f"""
-WITH {_REFS}, changed AS (
+WITH refs AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $4::bytea[]) WITH ORDINALITY AS r(id, token, result, ord)
+), changed AS (
     UPDATE broker_jobs j
-    SET state = {target(MOVES[Reason.ACK])}, finished_at = $3, updated_at = $3, lease_expires_at = NULL
-    FROM refs WHERE {held(fence(Reason.ACK))}
+    SET state = {target(MOVES[Reason.ACK])}, finished_at = $3, updated_at = $3, lease_expires_at = NULL,
+        result = refs.result
+    -- A lease named twice in one call: the first naming's result.
+    FROM (SELECT DISTINCT ON (id, token) * FROM refs ORDER BY id, token, ord) refs WHERE {held(fence(Reason.ACK))}
     RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id
 ), ev AS (
     {_ACKED.insert("changed", "$3")}

@@ -53,9 +53,11 @@ class PgJobStore:
         return _calls(refs, found)
 
     @_guarded
-    async def complete(self, refs: Sequence[LeaseRef], now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+    async def complete(self, refs: Sequence[LeaseRef], now: datetime,
+                       results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.COMPLETE, *_ref_columns(refs), now)
+            found = await conn.fetch(sql.COMPLETE, *_ref_columns(refs), now,
+                                     list(results) if results and any(r is not None for r in results) else None)
         return _calls(refs, found), rows.events(found, now)
 
     @_guarded

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
 from broker.interface.grpc.session import WorkerSessions
-from broker.usecases.ack import Ack
+from broker.usecases.ack import Ack, AckItem
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.heartbeat import Heartbeat
 from broker.usecases.lease import LeaseJobs, LeaseRequest
@@ -69,7 +69,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         return response
 
     async def Ack(self, request: pb.AckRequest, context) -> pb.AckResponse:
-        results = await self._use.ack(mapping.refs_from_wire(request.leases))
+        items = [AckItem(mapping.refs_from_wire([i.lease])[0], i.result or None) for i in request.items]
+        results = await self._use.ack(mapping.refs_from_wire(request.leases), items)
         response = pb.AckResponse()
         mapping.results_to_wire(results, response.results)
         return response

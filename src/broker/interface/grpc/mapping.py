@@ -127,6 +127,8 @@ def job_to_wire(job: Job, out: job_pb2.Job) -> job_pb2.Job:
         out.lease_expiries = job.lease_expiries
     if job.max_lease_expiries:
         out.max_lease_expiries = job.max_lease_expiries
+    if job.result:
+        out.result = job.result
     set_time(out.run_at, job.run_at)
     out.retry_policy.CopyFrom(_policy_to_wire(job.retry))
     out.lease_duration.CopyFrom(_duration_to_wire(job.lease_duration))

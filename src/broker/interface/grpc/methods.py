@@ -33,8 +33,9 @@ METHODS: dict[str, MethodInfo] = {
     # The stream passes the stages untouched; each call on it is checked as its unary twin
     # (session.py), so this entry only classifies it.
     SESSION: MethodInfo(Permission.WORK, "settle"),
+    _ADMIN + "GetJob": MethodInfo(Permission.READ_JOB, "admin"),
     **{_ADMIN + name: MethodInfo(Permission.ADMIN, "admin")
-       for name in ("GetJob", "ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs",
+       for name in ("ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs",
                     "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "GetSchedule",
                     "PauseSchedule", "ResumeSchedule", "TriggerSchedule")},
 }

@@ -68,10 +68,16 @@ class Job:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
+    # What the worker's Ack carried (a SUCCEEDED job's handler's return value); None: none.
+    result: bytes | None = None
 
     def json(self) -> Any:
         """The payload parsed as JSON."""
         return json.loads(self.payload)
+
+    def result_json(self) -> Any:
+        """The result parsed as JSON (None when there is none)."""
+        return None if self.result is None else json.loads(self.result)
 
     def text(self) -> str:
         """The payload decoded as UTF-8."""

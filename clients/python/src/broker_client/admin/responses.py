@@ -42,7 +42,8 @@ def job(msg: job_pb2.Job) -> Job:
                retry_policy=_retry_policy(msg), lease_duration=_seconds(msg, "lease_duration"),
                worker_id=msg.worker_id, lease_expires_at=_stamp(msg, "lease_expires_at"),
                last_error=msg.last_error, errors=errors, created_at=_stamp(msg, "created_at"),
-               updated_at=_stamp(msg, "updated_at"), finished_at=_stamp(msg, "finished_at"))
+               updated_at=_stamp(msg, "updated_at"), finished_at=_stamp(msg, "finished_at"),
+               result=bytes(msg.result) if msg.result else None)
 
 
 def event(msg: job_pb2.JobEvent) -> JobEvent:

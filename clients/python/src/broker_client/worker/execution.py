@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PermanentError, RetryLater
+from ..results import MAX_RESULT_BYTES, ResultError, encode_result
 from .context import JobContext
 from .registry import Handler
 
@@ -28,6 +29,7 @@ class Outcome:
     retry_after: float | None = None
     value: Any = None
     exception: BaseException | None = None
+    result: bytes | None = None  # ``value`` as the job's result (results.encode_result), sent with the ack
 
     def unwrap(self) -> Any:
         """The handler's return value; re-raises its exception when the attempt failed."""
@@ -39,7 +41,7 @@ class Outcome:
 
     @classmethod
     def failed(cls, exc: BaseException) -> Outcome:
-        return cls(ok=False, error=format_error(exc), permanent=isinstance(exc, PermanentError),
+        return cls(ok=False, error=format_error(exc), permanent=isinstance(exc, (PermanentError, ResultError)),
                    retry_after=exc.delay if isinstance(exc, RetryLater) else None, exception=exc)
 
 
@@ -60,10 +62,11 @@ class HandlerRunner:
     cpu-bound on the process pool; applies the time limit and classifies the result."""
 
     def __init__(self, threads: PoolExecutor | None = None, processes: PoolExecutor | None = None,
-                 default_timeout: float | None = None) -> None:
+                 default_timeout: float | None = None, max_result_bytes: int = MAX_RESULT_BYTES) -> None:
         self._threads = threads
         self._processes = processes
         self._default_timeout = default_timeout
+        self._max_result_bytes = max_result_bytes
 
     async def run(self, handler: Handler | None, ctx: JobContext) -> Outcome:
         """Run the attempt. Cancellation (lost lease, shutdown) propagates to the caller."""
@@ -75,7 +78,7 @@ class HandlerRunner:
                 value = await self._call(handler, ctx)
             except Exception as exc:  # noqa: BLE001 - any handler failure is a nack
                 return Outcome.failed(exc)
-            return _OK if value is None else Outcome(ok=True, value=value)
+            return self._succeeded(value)
         limit = asyncio.timeout(timeout)
         try:
             async with limit:
@@ -88,7 +91,15 @@ class HandlerRunner:
                            exception=exc)
         except Exception as exc:  # noqa: BLE001 - any handler failure is a nack
             return Outcome.failed(exc)
-        return _OK if value is None else Outcome(ok=True, value=value)
+        return self._succeeded(value)
+
+    def _succeeded(self, value: Any) -> Outcome:
+        if value is None:
+            return _OK
+        try:
+            return Outcome(ok=True, value=value, result=encode_result(value, self._max_result_bytes))
+        except ResultError as exc:  # the work is done, but its result cannot be kept: a permanent failure
+            return Outcome.failed(exc)
 
     def _call(self, handler: Handler, ctx: JobContext) -> Any:
         if handler.is_async:

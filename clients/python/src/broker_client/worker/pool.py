@@ -135,7 +135,7 @@ class Pool:
     def _settle(self, item: InFlight, outcome: Outcome) -> None:
         if outcome.ok:
             self.stats.succeeded += 1
-            self._settler.ack(item.job_id, item.token)
+            self._settler.ack(item.job_id, item.token, outcome.result)
             return
         self.stats.failed += 1
         log.info("job %s (%s) attempt %d failed: %s", item.job_id, item.ctx.kind, item.ctx.attempt,

@@ -42,8 +42,8 @@ class WorkerRpc:
                                               metadata=self._metadata)
         return list(response.results)
 
-    async def ack(self, refs: Sequence[tuple[str, str]]) -> Sequence[pb.LeaseResult]:
-        """``refs``: (job id, lease token) pairs."""
+    async def ack(self, refs: Sequence[AckRef]) -> Sequence[pb.LeaseResult]:
+        """``refs``: (job id, lease token) pairs, or (job id, lease token, result or None)."""
         response = await self._stub.Ack(ack_request(refs), timeout=self._timeout, metadata=self._metadata)
         return list(response.results)
 
@@ -70,9 +70,21 @@ class WorkerRpc:
         return request
 
 
-def ack_request(refs: Sequence[tuple[str, str]]) -> pb.AckRequest:
+AckRef = tuple[str, str] | tuple[str, str, bytes | None]
+
+
+def ack_request(refs: Sequence[AckRef]) -> pb.AckRequest:
+    """Plain ``leases`` when no job has a result (what every broker understands); else every
+    ref as an ``item``, so the results come back in the refs' order."""
     request = pb.AckRequest()
+    if any(len(r) > 2 and r[2] is not None for r in refs):
+        add_item = request.items.add
+        for ref in refs:
+            result = ref[2] if len(ref) > 2 else None
+            item = add_item(result=result or b"")
+            item.lease.job_id, item.lease.lease_token = ref[0], ref[1]
+        return request
     add = request.leases.add
-    for job_id, token in refs:
-        add(job_id=job_id, lease_token=token)
+    for ref in refs:
+        add(job_id=ref[0], lease_token=ref[1])
     return request

@@ -20,7 +20,7 @@ import grpc
 
 from ..v1 import job_service_pb2 as pb
 from .call_failed import CallFailed, ended, failure
-from .rpc import WorkerRpc, ack_request, duration
+from .rpc import AckRef, WorkerRpc, ack_request, duration
 
 log = logging.getLogger("broker_client.worker")
 
@@ -55,7 +55,7 @@ class SessionRpc:
                 return list((await self._ask("heartbeat", self._unary.heartbeat_request(refs))).results)
         return await self._unary.heartbeat(refs)
 
-    async def ack(self, refs: Sequence[tuple[str, str]]) -> Sequence[pb.LeaseResult]:
+    async def ack(self, refs: Sequence[AckRef]) -> Sequence[pb.LeaseResult]:
         if not self.unary_only:
             with contextlib.suppress(_NoSessions):
                 return list((await self._ask("ack", ack_request(refs))).results)

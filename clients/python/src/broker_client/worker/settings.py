@@ -26,6 +26,9 @@ class WorkerSettings:
     processes: int = 0
     flush_interval: float = 0.005
     flush_size: int = 100
+    # The largest result (a handler's return value, encoded) an ack may carry: the broker's
+    # BROKER_MAX_RESULT_BYTES. A larger one fails the attempt for good (results.ResultError).
+    max_result_bytes: int = 64 * 1024
     # Lease, Heartbeat, Ack and Nack over one WorkerSession stream (less CPU per call on both
     # sides); False, or a broker without sessions: one unary RPC per call.
     session: bool = True
@@ -40,3 +43,5 @@ class WorkerSettings:
             raise ValueError(f"lease_duration must be at least 1 s, got {self.lease_duration}")
         if self.shutdown_grace < 0 or self.flush_interval < 0 or not 1 <= self.flush_size <= 1000:
             raise ValueError("need shutdown_grace >= 0, flush_interval >= 0, 1 <= flush_size <= 1000")
+        if self.max_result_bytes < 0:
+            raise ValueError(f"max_result_bytes must not be negative, got {self.max_result_bytes}")

@@ -40,9 +40,9 @@ class Settler:
         self._give_up_at: float | None = None
         self.calls = {"ack": 0, "nack": 0}
 
-    def ack(self, job_id: str, token: str) -> asyncio.Future[pb.LeaseResult | None]:
-        # A pair, not a LeaseRef: the Ack request is built in place when the batch goes.
-        return self._add("ack", (job_id, token))
+    def ack(self, job_id: str, token: str, result: bytes | None = None) -> asyncio.Future[pb.LeaseResult | None]:
+        # A tuple, not a LeaseRef: the Ack request is built in place when the batch goes.
+        return self._add("ack", (job_id, token, result))
 
     def nack(self, item: pb.NackItem) -> asyncio.Future[pb.LeaseResult | None]:
         return self._add("nack", item)

@@ -262,6 +262,9 @@ async function showJob(id) {
   }));
   $("job-payload").textContent = job.payload_preview +
     (job.payload_bytes > job.payload_preview.length ? `\n… (${job.payload_bytes} bytes)` : "");
+  $("job-result-section").hidden = job.result_bytes === null;
+  $("job-result").textContent = job.result_bytes === null ? "" : job.result_preview +
+    (job.result_bytes > job.result_preview.length ? `\n… (${job.result_bytes} bytes)` : "");
   $("job-actions").hidden = job.state !== "dead";
 }
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/job_service.proto.
  */
 export const file_broker_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("Chticm9rZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWJyb2tlci52MSIxCg5FbnF1ZXVlUmVxdWVzdBIfCgNqb2IYASABKAsyEi5icm9rZXIudjEuSm9iU3BlYyIyCg9FbnF1ZXVlUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgiNwoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIgCgRqb2JzGAEgAygLMhIuYnJva2VyLnYxLkpvYlNwZWMiQwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USKwoHcmVzdWx0cxgBIAMoCzIaLmJyb2tlci52MS5FbnF1ZXVlUmVzcG9uc2UinwEKDExlYXNlUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSEQoJd29ya2VyX2lkGAIgASgJEhAKCG1heF9qb2JzGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihAEKCUxlYXNlZEpvYhIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iEhMKC2xlYXNlX3Rva2VuGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSNAoQbGVhc2VfZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoNTGVhc2VSZXNwb25zZRIiCgRqb2JzGAEgAygLMhQuYnJva2VyLnYxLkxlYXNlZEpvYiIvCghMZWFzZVJlZhIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkikwEKC0xlYXNlUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIoCgdvdXRjb21lGAIgASgOMhcuYnJva2VyLnYxLkxlYXNlT3V0Y29tZRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoQSGVhcnRiZWF0UmVxdWVzdBIjCgZsZWFzZXMYASADKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSMQoObGVhc2VfZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iPAoRSGVhcnRiZWF0UmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCIxCgpBY2tSZXF1ZXN0EiMKBmxlYXNlcxgBIAMoCzITLmJyb2tlci52MS5MZWFzZVJlZiI2CgtBY2tSZXNwb25zZRInCgdyZXN1bHRzGAEgAygLMhYuYnJva2VyLnYxLkxlYXNlUmVzdWx0IoABCghOYWNrSXRlbRIiCgVsZWFzZRgBIAEoCzITLmJyb2tlci52MS5MZWFzZVJlZhINCgVlcnJvchgCIAEoCRIRCglwZXJtYW5lbnQYAyABKAgSLgoLcmV0cnlfYWZ0ZXIYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iMQoLTmFja1JlcXVlc3QSIgoFaXRlbXMYASADKAsyEy5icm9rZXIudjEuTmFja0l0ZW0iNwoMTmFja1Jlc3BvbnNlEicKB3Jlc3VsdHMYASADKAsyFi5icm9rZXIudjEuTGVhc2VSZXN1bHQioAIKDlNlc3Npb25SZXF1ZXN0EgoKAmlkGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAkSKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVsZWFzZRgEIAEoCzIXLmJyb2tlci52MS5MZWFzZVJlcXVlc3RIABIwCgloZWFydGJlYXQYBSABKAsyGy5icm9rZXIudjEuSGVhcnRiZWF0UmVxdWVzdEgAEiQKA2FjaxgGIAEoCzIVLmJyb2tlci52MS5BY2tSZXF1ZXN0SAASJgoEbmFjaxgHIAEoCzIWLmJyb2tlci52MS5OYWNrUmVxdWVzdEgAEhAKBmNhbmNlbBgIIAEoBEgAQgYKBGNhbGwikAIKD1Nlc3Npb25SZXNwb25zZRIKCgJpZBgBIAEoBBISCgpyZXF1ZXN0X2lkGAIgASgJEikKBWxlYXNlGAMgASgLMhguYnJva2VyLnYxLkxlYXNlUmVzcG9uc2VIABIxCgloZWFydGJlYXQYBCABKAsyHC5icm9rZXIudjEuSGVhcnRiZWF0UmVzcG9uc2VIABIlCgNhY2sYBSABKAsyFi5icm9rZXIudjEuQWNrUmVzcG9uc2VIABInCgRuYWNrGAYgASgLMhcuYnJva2VyLnYxLk5hY2tSZXNwb25zZUgAEiUKBWVycm9yGAcgASgLMhQuYnJva2VyLnYxLkNhbGxFcnJvckgAQggKBnJlc3VsdCJaCglDYWxsRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEi4KC3JldHJ5X2RlbGF5GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uKngKDExlYXNlT3V0Y29tZRIdChlMRUFTRV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFAoQTEVBU0VfT1VUQ09NRV9PSxABEhYKEkxFQVNFX09VVENPTUVfTE9TVBACEhsKF0xFQVNFX09VVENPTUVfTk9UX0ZPVU5EEAMy3gMKCkpvYlNlcnZpY2USQAoHRW5xdWV1ZRIZLmJyb2tlci52MS5FbnF1ZXVlUmVxdWVzdBoaLmJyb2tlci52MS5FbnF1ZXVlUmVzcG9uc2USTwoMRW5xdWV1ZUJhdGNoEh4uYnJva2VyLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaHy5icm9rZXIudjEuRW5xdWV1ZUJhdGNoUmVzcG9uc2USOgoFTGVhc2USFy5icm9rZXIudjEuTGVhc2VSZXF1ZXN0GhguYnJva2VyLnYxLkxlYXNlUmVzcG9uc2USRgoJSGVhcnRiZWF0EhsuYnJva2VyLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC5icm9rZXIudjEuSGVhcnRiZWF0UmVzcG9uc2USNAoDQWNrEhUuYnJva2VyLnYxLkFja1JlcXVlc3QaFi5icm9rZXIudjEuQWNrUmVzcG9uc2USNwoETmFjaxIWLmJyb2tlci52MS5OYWNrUmVxdWVzdBoXLmJyb2tlci52MS5OYWNrUmVzcG9uc2USSgoNV29ya2VyU2Vzc2lvbhIZLmJyb2tlci52MS5TZXNzaW9uUmVxdWVzdBoaLmJyb2tlci52MS5TZXNzaW9uUmVzcG9uc2UoATABYgZwcm90bzM", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chticm9rZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWJyb2tlci52MSIxCg5FbnF1ZXVlUmVxdWVzdBIfCgNqb2IYASABKAsyEi5icm9rZXIudjEuSm9iU3BlYyIyCg9FbnF1ZXVlUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgiNwoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIgCgRqb2JzGAEgAygLMhIuYnJva2VyLnYxLkpvYlNwZWMiQwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USKwoHcmVzdWx0cxgBIAMoCzIaLmJyb2tlci52MS5FbnF1ZXVlUmVzcG9uc2UinwEKDExlYXNlUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSEQoJd29ya2VyX2lkGAIgASgJEhAKCG1heF9qb2JzGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihAEKCUxlYXNlZEpvYhIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iEhMKC2xlYXNlX3Rva2VuGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSNAoQbGVhc2VfZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoNTGVhc2VSZXNwb25zZRIiCgRqb2JzGAEgAygLMhQuYnJva2VyLnYxLkxlYXNlZEpvYiIvCghMZWFzZVJlZhIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkikwEKC0xlYXNlUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIoCgdvdXRjb21lGAIgASgOMhcuYnJva2VyLnYxLkxlYXNlT3V0Y29tZRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoQSGVhcnRiZWF0UmVxdWVzdBIjCgZsZWFzZXMYASADKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSMQoObGVhc2VfZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iPAoRSGVhcnRiZWF0UmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCJUCgpBY2tSZXF1ZXN0EiMKBmxlYXNlcxgBIAMoCzITLmJyb2tlci52MS5MZWFzZVJlZhIhCgVpdGVtcxgCIAMoCzISLmJyb2tlci52MS5BY2tJdGVtIj0KB0Fja0l0ZW0SIgoFbGVhc2UYASABKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSDgoGcmVzdWx0GAIgASgMIjYKC0Fja1Jlc3BvbnNlEicKB3Jlc3VsdHMYASADKAsyFi5icm9rZXIudjEuTGVhc2VSZXN1bHQigAEKCE5hY2tJdGVtEiIKBWxlYXNlGAEgASgLMhMuYnJva2VyLnYxLkxlYXNlUmVmEg0KBWVycm9yGAIgASgJEhEKCXBlcm1hbmVudBgDIAEoCBIuCgtyZXRyeV9hZnRlchgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxCgtOYWNrUmVxdWVzdBIiCgVpdGVtcxgBIAMoCzITLmJyb2tlci52MS5OYWNrSXRlbSI3CgxOYWNrUmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCKgAgoOU2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAQSEgoKcmVxdWVzdF9pZBgCIAEoCRIqCgd0aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEigKBWxlYXNlGAQgASgLMhcuYnJva2VyLnYxLkxlYXNlUmVxdWVzdEgAEjAKCWhlYXJ0YmVhdBgFIAEoCzIbLmJyb2tlci52MS5IZWFydGJlYXRSZXF1ZXN0SAASJAoDYWNrGAYgASgLMhUuYnJva2VyLnYxLkFja1JlcXVlc3RIABImCgRuYWNrGAcgASgLMhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0SAASEAoGY2FuY2VsGAggASgESABCBgoEY2FsbCKQAgoPU2Vzc2lvblJlc3BvbnNlEgoKAmlkGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAkSKQoFbGVhc2UYAyABKAsyGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZUgAEjEKCWhlYXJ0YmVhdBgEIAEoCzIcLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZUgAEiUKA2FjaxgFIAEoCzIWLmJyb2tlci52MS5BY2tSZXNwb25zZUgAEicKBG5hY2sYBiABKAsyFy5icm9rZXIudjEuTmFja1Jlc3BvbnNlSAASJQoFZXJyb3IYByABKAsyFC5icm9rZXIudjEuQ2FsbEVycm9ySABCCAoGcmVzdWx0IloKCUNhbGxFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSLgoLcmV0cnlfZGVsYXkYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qeAoMTGVhc2VPdXRjb21lEh0KGUxFQVNFX09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBMRUFTRV9PVVRDT01FX09LEAESFgoSTEVBU0VfT1VUQ09NRV9MT1NUEAISGwoXTEVBU0VfT1VUQ09NRV9OT1RfRk9VTkQQAzLeAwoKSm9iU2VydmljZRJACgdFbnF1ZXVlEhkuYnJva2VyLnYxLkVucXVldWVSZXF1ZXN0GhouYnJva2VyLnYxLkVucXVldWVSZXNwb25zZRJPCgxFbnF1ZXVlQmF0Y2gSHi5icm9rZXIudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBofLmJyb2tlci52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRI6CgVMZWFzZRIXLmJyb2tlci52MS5MZWFzZVJlcXVlc3QaGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZRJGCglIZWFydGJlYXQSGy5icm9rZXIudjEuSGVhcnRiZWF0UmVxdWVzdBocLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZRI0CgNBY2sSFS5icm9rZXIudjEuQWNrUmVxdWVzdBoWLmJyb2tlci52MS5BY2tSZXNwb25zZRI3CgROYWNrEhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0GhcuYnJva2VyLnYxLk5hY2tSZXNwb25zZRJKCg1Xb3JrZXJTZXNzaW9uEhkuYnJva2VyLnYxLlNlc3Npb25SZXF1ZXN0GhouYnJva2VyLnYxLlNlc3Npb25SZXNwb25zZSgBMAFiBnByb3RvMw", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message broker.v1.EnqueueRequest
@@ -299,9 +299,19 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
  */
 export type AckRequest = Message<"broker.v1.AckRequest"> & {
   /**
+   * Leases to complete, without results.
+   *
    * @generated from field: repeated broker.v1.LeaseRef leases = 1;
    */
   leases: LeaseRef[];
+
+  /**
+   * Leases to complete, each with the job's result (a worker may send both lists; the response
+   * has `leases`' results first, then `items`'). Together at most 1,000.
+   *
+   * @generated from field: repeated broker.v1.AckItem items = 2;
+   */
+  items: AckItem[];
 };
 
 /**
@@ -312,10 +322,37 @@ export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
   messageDesc(file_broker_v1_job_service, 11);
 
 /**
+ * @generated from message broker.v1.AckItem
+ */
+export type AckItem = Message<"broker.v1.AckItem"> & {
+  /**
+   * @generated from field: broker.v1.LeaseRef lease = 1;
+   */
+  lease?: LeaseRef | undefined;
+
+  /**
+   * Kept with the SUCCEEDED job and shown by GetJob: at most 64 KiB by default
+   * (BROKER_MAX_RESULT_BYTES). Empty: no result. A repeated Ack keeps the first.
+   *
+   * @generated from field: bytes result = 2;
+   */
+  result: Uint8Array;
+};
+
+/**
+ * Describes the message broker.v1.AckItem.
+ * Use `create(AckItemSchema)` to create a new message.
+ */
+export const AckItemSchema: GenMessage<AckItem> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 12);
+
+/**
  * @generated from message broker.v1.AckResponse
  */
 export type AckResponse = Message<"broker.v1.AckResponse"> & {
   /**
+   * One per lease, in the request's order: `leases` first, then `items`.
+   *
    * @generated from field: repeated broker.v1.LeaseResult results = 1;
    */
   results: LeaseResult[];
@@ -326,7 +363,7 @@ export type AckResponse = Message<"broker.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 12);
+  messageDesc(file_broker_v1_job_service, 13);
 
 /**
  * @generated from message broker.v1.NackItem
@@ -364,7 +401,7 @@ export type NackItem = Message<"broker.v1.NackItem"> & {
  * Use `create(NackItemSchema)` to create a new message.
  */
 export const NackItemSchema: GenMessage<NackItem> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 13);
+  messageDesc(file_broker_v1_job_service, 14);
 
 /**
  * @generated from message broker.v1.NackRequest
@@ -381,7 +418,7 @@ export type NackRequest = Message<"broker.v1.NackRequest"> & {
  * Use `create(NackRequestSchema)` to create a new message.
  */
 export const NackRequestSchema: GenMessage<NackRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 14);
+  messageDesc(file_broker_v1_job_service, 15);
 
 /**
  * @generated from message broker.v1.NackResponse
@@ -398,7 +435,7 @@ export type NackResponse = Message<"broker.v1.NackResponse"> & {
  * Use `create(NackResponseSchema)` to create a new message.
  */
 export const NackResponseSchema: GenMessage<NackResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 15);
+  messageDesc(file_broker_v1_job_service, 16);
 
 /**
  * @generated from message broker.v1.SessionRequest
@@ -471,7 +508,7 @@ export type SessionRequest = Message<"broker.v1.SessionRequest"> & {
  * Use `create(SessionRequestSchema)` to create a new message.
  */
 export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 16);
+  messageDesc(file_broker_v1_job_service, 17);
 
 /**
  * @generated from message broker.v1.SessionResponse
@@ -530,7 +567,7 @@ export type SessionResponse = Message<"broker.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 17);
+  messageDesc(file_broker_v1_job_service, 18);
 
 /**
  * How a call on a session failed: the status its unary twin would have ended with.
@@ -564,7 +601,7 @@ export type CallError = Message<"broker.v1.CallError"> & {
  * Use `create(CallErrorSchema)` to create a new message.
  */
 export const CallErrorSchema: GenMessage<CallError> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 18);
+  messageDesc(file_broker_v1_job_service, 19);
 
 /**
  * The outcome for one lease in a Heartbeat, Ack or Nack.
