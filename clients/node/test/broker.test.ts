@@ -192,3 +192,27 @@ test("mutual TLS with API keys: producer and worker; a wrong key is refused", { 
     client.close();
   }
 });
+
+test("a handler's return value is the job's result, over a session and over unary calls", { skip }, async () => {
+  const client = new Client({ target });
+  const admin = new Admin({ target });
+  try {
+    for (const session of [true, false]) {
+      const queue = uniqueQueue();
+      const w = worker(queue, { session }).handle("sum", (ctx: JobContext) => ({ total: (ctx.json() as number[]).reduce((a, b) => a + b, 0) }))
+        .handle("none", () => undefined);
+      const sum = await client.enqueue(queue, "sum", [1, 2, 39]);
+      const none = await client.enqueue(queue, "none", "x");
+      const running = w.run({ target });
+      await eventually(async () => (await states(admin, [sum.jobId, none.jobId])).every((s) => s === JobState.SUCCEEDED),
+        10_000, "the jobs to succeed");
+      w.stop();
+      await running;
+      assert.equal(new TextDecoder().decode((await admin.job(sum.jobId)).result), '{"total":42}');
+      assert.equal((await admin.job(none.jobId)).result.length, 0);
+    }
+  } finally {
+    client.close();
+    admin.close();
+  }
+});

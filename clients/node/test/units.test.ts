@@ -3,13 +3,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Metadata, status } from "@grpc/grpc-js";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
 import { Jitter } from "../src/gen/broker/v1/job_pb.js";
+import { AckItemSchema, LeaseRefSchema } from "../src/gen/broker/v1/job_service_pb.js";
 import { checkRequest, encodePayload, keyed, toSpec } from "../src/jobs.js";
 import { DEFAULT_RETRY, resolveOptions } from "../src/options.js";
 import { nextDelay } from "../src/retrying.js";
 import { encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus } from "../src/status.js";
 import { PermanentError, RetryLater } from "../src/errors.js";
 import { Worker } from "../src/worker/worker.js";
+import { encodeResult } from "../src/worker/execution.js";
+import { ackRequest } from "../src/worker/rpc.js";
 import { runJob, makeContext } from "../src/testing.js";
 import { grpcError } from "./helpers.js";
 
@@ -101,4 +105,24 @@ test("runJob runs a handler as the worker does: value, failure, PermanentError, 
   assert.equal((await runJob(worker, "", { kind: "send", attempt: 3, maxAttempts: 3 })).unwrap(), "send:3:true");
   assert.match((await runJob(worker, "", { kind: "other" })).error, /no handler registered for kind 'other'/);
   assert.equal(makeContext("hi").headers["content-type"], "text/plain; charset=utf-8");
+});
+
+test("results: bytes as they are, strings as UTF-8, nothing for undefined, else JSON; too big or not JSON fails for good", () => {
+  assert.deepEqual(encodeResult(new Uint8Array([7])), new Uint8Array([7]));
+  assert.deepEqual(encodeResult("hé"), new TextEncoder().encode("hé"));
+  assert.equal(encodeResult(undefined).length, 0);
+  assert.equal(encodeResult(null).length, 0);
+  assert.deepEqual(encodeResult({ total: 42 }), new TextEncoder().encode('{"total":42}'));
+  assert.throws(() => encodeResult("x".repeat(11), 10), PermanentError);
+  assert.throws(() => encodeResult(10n), PermanentError);
+  assert.throws(() => encodeResult(() => 1), PermanentError);
+});
+
+test("acks: without results as plain leases (any broker), with one the whole batch as items", () => {
+  const lease = create(LeaseRefSchema, { jobId: "j1", leaseToken: "t1" });
+  const plain = ackRequest([create(AckItemSchema, { lease })]);
+  assert.deepEqual([plain.leases.length, plain.items.length], [1, 0]);
+  const other = create(LeaseRefSchema, { jobId: "j2", leaseToken: "t2" });
+  const mixed = ackRequest([create(AckItemSchema, { lease }), create(AckItemSchema, { lease: other, result: new Uint8Array([1]) })]);
+  assert.deepEqual([mixed.leases.length, mixed.items.map((i) => i.lease!.jobId)], [0, ["j1", "j2"]]);
 });

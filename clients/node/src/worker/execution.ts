@@ -8,9 +8,13 @@ export interface HandlerEntry { kind: string; func: Handler; timeoutMs?: number 
 // Errors travel to the broker with every failed attempt; keep them readable and bounded.
 export const MAX_ERROR_CHARS = 8000;
 
+// A job's result, kept with it at the ack (the broker's BROKER_MAX_RESULT_BYTES, 64 KiB by default).
+export const MAX_RESULT_BYTES = 64 * 1024;
+
 export class Outcome {
   constructor(readonly ok: boolean, readonly error = "", readonly permanent = false,
-    readonly retryAfterMs?: number, readonly value?: unknown, readonly exception?: unknown) {}
+    readonly retryAfterMs?: number, readonly value?: unknown, readonly exception?: unknown,
+    readonly result: Uint8Array = new Uint8Array()) {}
 
   static failed(exc: unknown): Outcome {
     return new Outcome(false, formatError(exc), exc instanceof PermanentError, exc instanceof RetryLater ? exc.delayMs : undefined,
@@ -34,10 +38,36 @@ export function formatError(exc: unknown): string {
 
 export class HandlerTimeout extends Error { override name = "TimeoutError"; }
 
+/** A handler's return value as the job's result: bytes as they are, a string as UTF-8, undefined
+ * and null as no result, anything else as JSON. One that is not JSON, or over `maxBytes`, throws
+ * a PermanentError: a retry would return the same. */
+export function encodeResult(value: unknown, maxBytes = MAX_RESULT_BYTES): Uint8Array {
+  let bytes: Uint8Array;
+  if (value === undefined || value === null) return new Uint8Array();
+  if (value instanceof Uint8Array) bytes = value;
+  else if (typeof value === "string") bytes = new TextEncoder().encode(value);
+  else {
+    let text: string | undefined;
+    try { text = JSON.stringify(value); } catch (exc) { throw new PermanentError(`the handler's result is not JSON: ${String(exc)}`); }
+    if (text === undefined) throw new PermanentError(`the handler's result (${typeof value}) is not JSON`);
+    bytes = new TextEncoder().encode(text);
+  }
+  if (bytes.length > maxBytes) throw new PermanentError(`the handler's result is ${bytes.length} bytes; at most ${maxBytes}`);
+  return bytes;
+}
+
+function succeeded(value: unknown, maxResultBytes: number): Outcome {
+  try {
+    return new Outcome(true, "", false, undefined, value, undefined, encodeResult(value, maxResultBytes));
+  } catch (exc) {
+    return Outcome.failed(exc);
+  }
+}
+
 /** Run one attempt. Resolves with the Outcome, or with undefined when the context's signal aborted
  * first (lost lease, shutdown): the handler may run on, its result is dropped. */
 export async function runHandler(entry: HandlerEntry | undefined, ctx: JobContext,
-  defaultTimeoutMs?: number): Promise<Outcome | undefined> {
+  defaultTimeoutMs?: number, maxResultBytes = MAX_RESULT_BYTES): Promise<Outcome | undefined> {
   if (entry === undefined) return new Outcome(false, `no handler registered for kind '${ctx.kind}' on this worker`);
   const timeoutMs = entry.timeoutMs ?? defaultTimeoutMs;
   let timer: NodeJS.Timeout | undefined;
@@ -48,7 +78,7 @@ export async function runHandler(entry: HandlerEntry | undefined, ctx: JobContex
     else ctx.signal.addEventListener("abort", onAbort, { once: true });
     if (timeoutMs !== undefined) timer = setTimeout(() => resolve("timeout"), timeoutMs);
   });
-  const work = (async () => entry.func(ctx))().then((value) => new Outcome(true, "", false, undefined, value), Outcome.failed);
+  const work = (async () => entry.func(ctx))().then((value) => succeeded(value, maxResultBytes), Outcome.failed);
   try {
     const first = await Promise.race([work, stopped]);
     if (first === "aborted") return undefined;

@@ -7,7 +7,7 @@ import { status } from "@grpc/grpc-js";
 import {
   AckRequestSchema, HeartbeatRequestSchema, JobService, LeaseRefSchema, LeaseRequestSchema, NackRequestSchema,
   SessionRequestSchema,
-  type LeaseRef, type LeaseResult, type LeasedJob, type NackItem, type SessionRequest, type SessionResponse,
+  type AckItem, type LeaseRef, type LeaseResult, type LeasedJob, type NackItem, type SessionRequest, type SessionResponse,
 } from "../gen/broker/v1/job_service_pb.js";
 import { durationFromMs, durationToMs } from "../jobs.js";
 import type { RpcFailure } from "../errors.js";
@@ -16,7 +16,7 @@ import type { Transport } from "../transport.js";
 export interface WorkerRpc {
   lease(maxJobs: number, waitMs: number, signal?: AbortSignal): Promise<LeasedJob[]>;
   heartbeat(refs: LeaseRef[]): Promise<LeaseResult[]>;
-  ack(refs: LeaseRef[]): Promise<LeaseResult[]>;
+  ack(items: AckItem[]): Promise<LeaseResult[]>;
   nack(items: NackItem[]): Promise<LeaseResult[]>;
   close(): Promise<void>;
 }
@@ -53,8 +53,8 @@ export class UnaryRpc implements WorkerRpc {
   async heartbeat(refs: LeaseRef[]): Promise<LeaseResult[]> {
     return (await this.transport.unary(JobService.method.heartbeat, create(HeartbeatRequestSchema, { leases: refs }), this.timeout)).results;
   }
-  async ack(refs: LeaseRef[]): Promise<LeaseResult[]> {
-    return (await this.transport.unary(JobService.method.ack, create(AckRequestSchema, { leases: refs }), this.timeout)).results;
+  async ack(items: AckItem[]): Promise<LeaseResult[]> {
+    return (await this.transport.unary(JobService.method.ack, ackRequest(items), this.timeout)).results;
   }
   async nack(items: NackItem[]): Promise<LeaseResult[]> {
     return (await this.transport.unary(JobService.method.nack, create(NackRequestSchema, { items }), this.timeout)).results;
@@ -93,9 +93,8 @@ export class SessionRpc implements WorkerRpc {
     return this.either(async () => results(await this.ask("heartbeat", create(HeartbeatRequestSchema, { leases: refs }))),
       () => this.unary.heartbeat(refs));
   }
-  async ack(refs: LeaseRef[]): Promise<LeaseResult[]> {
-    return this.either(async () => results(await this.ask("ack", create(AckRequestSchema, { leases: refs }))),
-      () => this.unary.ack(refs));
+  async ack(items: AckItem[]): Promise<LeaseResult[]> {
+    return this.either(async () => results(await this.ask("ack", ackRequest(items))), () => this.unary.ack(items));
   }
   async nack(items: NackItem[]): Promise<LeaseResult[]> {
     return this.either(async () => results(await this.ask("nack", create(NackRequestSchema, { items }))),
@@ -205,4 +204,11 @@ export class SessionRpc implements WorkerRpc {
 function results(r: SessionResponse): LeaseResult[] {
   const v = r.result.value as { results?: LeaseResult[] } | undefined;
   return v?.results ?? [];
+}
+
+/** Acks without results go as plain `leases` (any broker understands them); a batch with a result
+ * goes wholly as `items`, so the answers keep the batch's order. */
+export function ackRequest(items: AckItem[]) {
+  if (items.every((i) => i.result.length === 0)) return create(AckRequestSchema, { leases: items.map((i) => i.lease!) });
+  return create(AckRequestSchema, { items });
 }

@@ -1,12 +1,12 @@
 // Batches acks and nacks: one Ack and one Nack call for whatever accumulated over a few ms (or as
 // soon as `maxBatch` are waiting), retried while the broker is away.
-import { LeaseOutcome, type LeaseRef, type LeaseResult, type NackItem } from "../gen/broker/v1/job_service_pb.js";
+import { LeaseOutcome, type AckItem, type LeaseResult, type NackItem } from "../gen/broker/v1/job_service_pb.js";
 import { isRpcFailure, codeName } from "../errors.js";
 import { Backoff, WORKER_RETRYABLE } from "../retrying.js";
 import type { Logger } from "./log.js";
 
 type Kind = "ack" | "nack";
-type Msg = LeaseRef | NackItem;
+type Msg = AckItem | NackItem;
 interface Item { msg: Msg; resolve: (r: LeaseResult | undefined) => void }
 
 export class Settler {
@@ -16,12 +16,12 @@ export class Settler {
   private readonly deliveries = new Set<Promise<void>>();
   private giveUpAt: number | undefined;
 
-  constructor(private readonly send: { ack: (m: LeaseRef[]) => Promise<LeaseResult[]>; nack: (m: NackItem[]) => Promise<LeaseResult[]> },
+  constructor(private readonly send: { ack: (m: AckItem[]) => Promise<LeaseResult[]>; nack: (m: NackItem[]) => Promise<LeaseResult[]> },
     private readonly log: Logger, private readonly pause: (ms: number) => Promise<void>,
     private readonly intervalMs = 5, private readonly maxBatch = 100) {}
 
   /** Resolves with the broker's LeaseResult for the job (undefined if it could not be delivered). */
-  ack(ref: LeaseRef): Promise<LeaseResult | undefined> { return this.add("ack", ref); }
+  ack(item: AckItem): Promise<LeaseResult | undefined> { return this.add("ack", item); }
   nack(item: NackItem): Promise<LeaseResult | undefined> { return this.add("nack", item); }
 
   get waiting(): number { return this.pending.ack.length + this.pending.nack.length; }
@@ -54,7 +54,7 @@ export class Settler {
     for (;;) {
       try {
         this.calls[kind] += 1;
-        results = kind === "ack" ? await this.send.ack(batch.map((b) => b.msg as LeaseRef))
+        results = kind === "ack" ? await this.send.ack(batch.map((b) => b.msg as AckItem))
           : await this.send.nack(batch.map((b) => b.msg as NackItem));
         break;
       } catch (error) {

@@ -3,14 +3,14 @@
 import { create } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { NackItemSchema, type LeasedJob } from "../gen/broker/v1/job_service_pb.js";
+import { AckItemSchema, NackItemSchema, type LeasedJob } from "../gen/broker/v1/job_service_pb.js";
 import { LeaseRefused, codeName, isRpcFailure } from "../errors.js";
 import { durationFromMs } from "../jobs.js";
 import { resolveOptions, type ConnectionOptions } from "../options.js";
 import { Backoff, WORKER_RETRYABLE, sleep } from "../retrying.js";
 import { Transport } from "../transport.js";
 import { JobContext, LeaseLost } from "./context.js";
-import { runHandler, type Handler, type HandlerEntry, type Outcome } from "./execution.js";
+import { MAX_RESULT_BYTES, runHandler, type Handler, type HandlerEntry, type Outcome } from "./execution.js";
 import { Heartbeater } from "./heartbeat.js";
 import { InFlight, leaseMs } from "./inflight.js";
 import { consoleLogger, type Logger } from "./log.js";
@@ -42,6 +42,8 @@ export interface WorkerSettings {
   session: boolean;
   /** Shown to operators in job history. Default host-pid-random. */
   workerId: string;
+  /** Largest result a handler may return (the broker keeps 64 KiB by default: BROKER_MAX_RESULT_BYTES). */
+  maxResultBytes: number;
 }
 
 export interface WorkerOptions extends Partial<Omit<WorkerSettings, "queues">> {
@@ -78,6 +80,7 @@ function check(s: WorkerSettings): WorkerSettings {
   if (!(s.shutdownGraceMs >= 0)) throw new RangeError(`shutdownGraceMs must be >= 0, got ${s.shutdownGraceMs}`);
   if (s.handlerTimeoutMs !== undefined && !(s.handlerTimeoutMs > 0)) throw new RangeError(`handlerTimeoutMs must be positive, got ${s.handlerTimeoutMs}`);
   if (!(s.flushIntervalMs >= 0)) throw new RangeError(`flushIntervalMs must be >= 0, got ${s.flushIntervalMs}`);
+  if (!whole(s.maxResultBytes, 0)) throw new RangeError(`maxResultBytes must be a whole number >= 0, got ${s.maxResultBytes}`);
   if (!whole(s.flushSize, 1)) throw new RangeError(`flushSize must be a whole number >= 1, got ${s.flushSize}`);
   if (!s.workerId || s.workerId.length > 256) throw new RangeError("workerId must be 1-256 characters");
   return s;
@@ -110,6 +113,7 @@ export class Worker {
     this.settings = check({
       queues: typeof queues === "string" ? [queues] : [...queues], concurrency: 10, pollWaitMs: 10_000,
       shutdownGraceMs: 30_000, flushIntervalMs: 5, flushSize: 100, session: true, workerId: defaultWorkerId(),
+      maxResultBytes: MAX_RESULT_BYTES,
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
     } as WorkerSettings);
     this.connection = connection;
@@ -164,7 +168,7 @@ export class Worker {
     const settle = (item: InFlight, outcome: Outcome) => {
       if (outcome.ok) {
         stats.succeeded += 1;
-        void settler.ack(item.ref);
+        void settler.ack(create(AckItemSchema, { lease: item.ref, result: outcome.result }));
         return;
       }
       stats.failed += 1;
@@ -184,7 +188,7 @@ export class Worker {
       item.done = (async () => {
         let outcome: Outcome | undefined;
         try {
-          outcome = await runHandler(this.handlers.get(ctx.kind), ctx, s.handlerTimeoutMs);
+          outcome = await runHandler(this.handlers.get(ctx.kind), ctx, s.handlerTimeoutMs, s.maxResultBytes);
         } finally {
           if (held.get(item.jobId) === item) held.delete(item.jobId);
           stats.running -= 1;
