@@ -2,9 +2,9 @@
 // @generated from file broker/v1/admin_service.proto (package broker.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Job, JobEvent, JobState } from "./job_pb.js";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Job, JobEvent, JobSpec, JobState } from "./job_pb.js";
 import { file_broker_v1_job } from "./job_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/admin_service.proto.
  */
 export const file_broker_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIqMCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMyrAMKDEFkbWluU2VydmljZRI9CgZHZXRKb2ISGC5icm9rZXIudjEuR2V0Sm9iUmVxdWVzdBoZLmJyb2tlci52MS5HZXRKb2JSZXNwb25zZRJDCghMaXN0Sm9icxIaLmJyb2tlci52MS5MaXN0Sm9ic1JlcXVlc3QaGy5icm9rZXIudjEuTGlzdEpvYnNSZXNwb25zZRI6CgVTdGF0cxIXLmJyb2tlci52MS5TdGF0c1JlcXVlc3QaGC5icm9rZXIudjEuU3RhdHNSZXNwb25zZRJMCgtSZWRyaXZlSm9icxIdLmJyb2tlci52MS5SZWRyaXZlSm9ic1JlcXVlc3QaHi5icm9rZXIudjEuUmVkcml2ZUpvYnNSZXNwb25zZRJGCglDYW5jZWxKb2ISGy5icm9rZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBocLmJyb2tlci52MS5DYW5jZWxKb2JSZXNwb25zZRJGCglQdXJnZUpvYnMSGy5icm9rZXIudjEuUHVyZ2VKb2JzUmVxdWVzdBocLmJyb2tlci52MS5QdXJnZUpvYnNSZXNwb25zZWIGcHJvdG8z", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIqMCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMingEKDFNjaGVkdWxlU3BlYxIMCgRuYW1lGAEgASgJEgwKBGNyb24YAiABKAkSEQoJdGltZV96b25lGAMgASgJEh8KA2pvYhgEIAEoCzISLmJyb2tlci52MS5Kb2JTcGVjEiYKBm1pc3NlZBgFIAEoDjIWLmJyb2tlci52MS5NaXNzZWRGaXJlcxIWCg5jYXRjaF91cF9saW1pdBgGIAEoBSKsAgoIU2NoZWR1bGUSJQoEc3BlYxgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIEjAKDG5leHRfZmlyZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9maXJlX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgFIAEoCRIQCghkZWNsYXJlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjEg4KBnBhdXNlZBgCIAEoCCJCChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjIhwKDFNjaGVkdWxlTmFtZRIMCgRuYW1lGAEgASgJIjkKEFNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiJQoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZSIWChRMaXN0U2NoZWR1bGVzUmVxdWVzdCI/ChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USJgoJc2NoZWR1bGVzGAEgAygLMhMuYnJva2VyLnYxLlNjaGVkdWxlIlAKF1RyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCRIlCghzY2hlZHVsZRgCIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSJ5Cg1RdWV1ZUNvbnRyb2xzEg0KBXF1ZXVlGAEgASgJEg4KBnBhdXNlZBgCIAEoCBIZChFjb25jdXJyZW5jeV9saW1pdBgDIAEoBRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIgCg9HZXRRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiOAoNUXVldWVSZXNwb25zZRInCgVxdWV1ZRgBIAEoCzIYLmJyb2tlci52MS5RdWV1ZUNvbnRyb2xzIhMKEUxpc3RRdWV1ZXNSZXF1ZXN0Ij4KEkxpc3RRdWV1ZXNSZXNwb25zZRIoCgZxdWV1ZXMYASADKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyJ5ChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSEwoGcGF1c2VkGAIgASgISACIAQESHgoRY29uY3VycmVuY3lfbGltaXQYAyABKAVIAYgBAUIJCgdfcGF1c2VkQhQKEl9jb25jdXJyZW5jeV9saW1pdCp4CgtNaXNzZWRGaXJlcxIcChhNSVNTRURfRklSRVNfVU5TUEVDSUZJRUQQABIVChFNSVNTRURfRklSRVNfU0tJUBABEhkKFU1JU1NFRF9GSVJFU19SVU5fT05DRRACEhkKFU1JU1NFRF9GSVJFU19DQVRDSF9VUBADMvIJCgxBZG1pblNlcnZpY2USPQoGR2V0Sm9iEhguYnJva2VyLnYxLkdldEpvYlJlcXVlc3QaGS5icm9rZXIudjEuR2V0Sm9iUmVzcG9uc2USQwoITGlzdEpvYnMSGi5icm9rZXIudjEuTGlzdEpvYnNSZXF1ZXN0GhsuYnJva2VyLnYxLkxpc3RKb2JzUmVzcG9uc2USOgoFU3RhdHMSFy5icm9rZXIudjEuU3RhdHNSZXF1ZXN0GhguYnJva2VyLnYxLlN0YXRzUmVzcG9uc2USTAoLUmVkcml2ZUpvYnMSHS5icm9rZXIudjEuUmVkcml2ZUpvYnNSZXF1ZXN0Gh4uYnJva2VyLnYxLlJlZHJpdmVKb2JzUmVzcG9uc2USRgoJQ2FuY2VsSm9iEhsuYnJva2VyLnYxLkNhbmNlbEpvYlJlcXVlc3QaHC5icm9rZXIudjEuQ2FuY2VsSm9iUmVzcG9uc2USRgoJUHVyZ2VKb2JzEhsuYnJva2VyLnYxLlB1cmdlSm9ic1JlcXVlc3QaHC5icm9rZXIudjEuUHVyZ2VKb2JzUmVzcG9uc2USTwoOQ3JlYXRlU2NoZWR1bGUSIC5icm9rZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0GhsuYnJva2VyLnYxLlNjaGVkdWxlUmVzcG9uc2USTwoOVXBkYXRlU2NoZWR1bGUSIC5icm9rZXIudjEuVXBkYXRlU2NoZWR1bGVSZXF1ZXN0GhsuYnJva2VyLnYxLlNjaGVkdWxlUmVzcG9uc2USVQoORGVsZXRlU2NoZWR1bGUSIC5icm9rZXIudjEuRGVsZXRlU2NoZWR1bGVSZXF1ZXN0GiEuYnJva2VyLnYxLkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2USUgoNTGlzdFNjaGVkdWxlcxIfLmJyb2tlci52MS5MaXN0U2NoZWR1bGVzUmVxdWVzdBogLmJyb2tlci52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2USQwoLR2V0U2NoZWR1bGUSFy5icm9rZXIudjEuU2NoZWR1bGVOYW1lGhsuYnJva2VyLnYxLlNjaGVkdWxlUmVzcG9uc2USRQoNUGF1c2VTY2hlZHVsZRIXLmJyb2tlci52MS5TY2hlZHVsZU5hbWUaGy5icm9rZXIudjEuU2NoZWR1bGVSZXNwb25zZRJGCg5SZXN1bWVTY2hlZHVsZRIXLmJyb2tlci52MS5TY2hlZHVsZU5hbWUaGy5icm9rZXIudjEuU2NoZWR1bGVSZXNwb25zZRJOCg9UcmlnZ2VyU2NoZWR1bGUSFy5icm9rZXIudjEuU2NoZWR1bGVOYW1lGiIuYnJva2VyLnYxLlRyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEkAKCEdldFF1ZXVlEhouYnJva2VyLnYxLkdldFF1ZXVlUmVxdWVzdBoYLmJyb2tlci52MS5RdWV1ZVJlc3BvbnNlEkkKCkxpc3RRdWV1ZXMSHC5icm9rZXIudjEuTGlzdFF1ZXVlc1JlcXVlc3QaHS5icm9rZXIudjEuTGlzdFF1ZXVlc1Jlc3BvbnNlEkYKC1VwZGF0ZVF1ZXVlEh0uYnJva2VyLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBoYLmJyb2tlci52MS5RdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message broker.v1.GetJobRequest
@@ -414,6 +414,447 @@ export const PurgeJobsResponseSchema: GenMessage<PurgeJobsResponse> = /*@__PURE_
   messageDesc(file_broker_v1_admin_service, 13);
 
 /**
+ * @generated from message broker.v1.ScheduleSpec
+ */
+export type ScheduleSpec = Message<"broker.v1.ScheduleSpec"> & {
+  /**
+   * 1-128 characters of letters, digits, '.', '_', '-'.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * 5 fields (minute hour day-of-month month day-of-week), 6 with a seconds field first, or an
+   * alias: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly.
+   *
+   * @generated from field: string cron = 2;
+   */
+  cron: string;
+
+  /**
+   * IANA zone, e.g. Europe/Berlin; empty: UTC. A local time skipped by a clock change does not
+   * fire; one that happens twice fires once.
+   *
+   * @generated from field: string time_zone = 3;
+   */
+  timeZone: string;
+
+  /**
+   * The job each fire enqueues; idempotency_key and run_at must be unset (each fire's own).
+   *
+   * @generated from field: broker.v1.JobSpec job = 4;
+   */
+  job?: JobSpec | undefined;
+
+  /**
+   * @generated from field: broker.v1.MissedFires missed = 5;
+   */
+  missed: MissedFires;
+
+  /**
+   * With MISSED_FIRES_CATCH_UP: 1 to the batch limit (1,000); otherwise 0.
+   *
+   * @generated from field: int32 catch_up_limit = 6;
+   */
+  catchUpLimit: number;
+};
+
+/**
+ * Describes the message broker.v1.ScheduleSpec.
+ * Use `create(ScheduleSpecSchema)` to create a new message.
+ */
+export const ScheduleSpecSchema: GenMessage<ScheduleSpec> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 14);
+
+/**
+ * @generated from message broker.v1.Schedule
+ */
+export type Schedule = Message<"broker.v1.Schedule"> & {
+  /**
+   * @generated from field: broker.v1.ScheduleSpec spec = 1;
+   */
+  spec?: ScheduleSpec | undefined;
+
+  /**
+   * @generated from field: bool paused = 2;
+   */
+  paused: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp next_fire_at = 3;
+   */
+  nextFireAt?: Timestamp | undefined;
+
+  /**
+   * The last fire time enqueued (or the last trigger), and its job.
+   *
+   * @generated from field: google.protobuf.Timestamp last_fire_at = 4;
+   */
+  lastFireAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string last_job_id = 5;
+   */
+  lastJobId: string;
+
+  /**
+   * Declared in BROKER_SCHEDULES_FILE: the file owns it.
+   *
+   * @generated from field: bool declared = 6;
+   */
+  declared: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 8;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message broker.v1.Schedule.
+ * Use `create(ScheduleSchema)` to create a new message.
+ */
+export const ScheduleSchema: GenMessage<Schedule> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 15);
+
+/**
+ * @generated from message broker.v1.CreateScheduleRequest
+ */
+export type CreateScheduleRequest = Message<"broker.v1.CreateScheduleRequest"> & {
+  /**
+   * @generated from field: broker.v1.ScheduleSpec schedule = 1;
+   */
+  schedule?: ScheduleSpec | undefined;
+
+  /**
+   * Create it paused.
+   *
+   * @generated from field: bool paused = 2;
+   */
+  paused: boolean;
+};
+
+/**
+ * Describes the message broker.v1.CreateScheduleRequest.
+ * Use `create(CreateScheduleRequestSchema)` to create a new message.
+ */
+export const CreateScheduleRequestSchema: GenMessage<CreateScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 16);
+
+/**
+ * @generated from message broker.v1.UpdateScheduleRequest
+ */
+export type UpdateScheduleRequest = Message<"broker.v1.UpdateScheduleRequest"> & {
+  /**
+   * @generated from field: broker.v1.ScheduleSpec schedule = 1;
+   */
+  schedule?: ScheduleSpec | undefined;
+};
+
+/**
+ * Describes the message broker.v1.UpdateScheduleRequest.
+ * Use `create(UpdateScheduleRequestSchema)` to create a new message.
+ */
+export const UpdateScheduleRequestSchema: GenMessage<UpdateScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 17);
+
+/**
+ * @generated from message broker.v1.ScheduleName
+ */
+export type ScheduleName = Message<"broker.v1.ScheduleName"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message broker.v1.ScheduleName.
+ * Use `create(ScheduleNameSchema)` to create a new message.
+ */
+export const ScheduleNameSchema: GenMessage<ScheduleName> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 18);
+
+/**
+ * @generated from message broker.v1.ScheduleResponse
+ */
+export type ScheduleResponse = Message<"broker.v1.ScheduleResponse"> & {
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.ScheduleResponse.
+ * Use `create(ScheduleResponseSchema)` to create a new message.
+ */
+export const ScheduleResponseSchema: GenMessage<ScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 19);
+
+/**
+ * @generated from message broker.v1.DeleteScheduleRequest
+ */
+export type DeleteScheduleRequest = Message<"broker.v1.DeleteScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message broker.v1.DeleteScheduleRequest.
+ * Use `create(DeleteScheduleRequestSchema)` to create a new message.
+ */
+export const DeleteScheduleRequestSchema: GenMessage<DeleteScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 20);
+
+/**
+ * @generated from message broker.v1.DeleteScheduleResponse
+ */
+export type DeleteScheduleResponse = Message<"broker.v1.DeleteScheduleResponse"> & {
+};
+
+/**
+ * Describes the message broker.v1.DeleteScheduleResponse.
+ * Use `create(DeleteScheduleResponseSchema)` to create a new message.
+ */
+export const DeleteScheduleResponseSchema: GenMessage<DeleteScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 21);
+
+/**
+ * @generated from message broker.v1.ListSchedulesRequest
+ */
+export type ListSchedulesRequest = Message<"broker.v1.ListSchedulesRequest"> & {
+};
+
+/**
+ * Describes the message broker.v1.ListSchedulesRequest.
+ * Use `create(ListSchedulesRequestSchema)` to create a new message.
+ */
+export const ListSchedulesRequestSchema: GenMessage<ListSchedulesRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 22);
+
+/**
+ * @generated from message broker.v1.ListSchedulesResponse
+ */
+export type ListSchedulesResponse = Message<"broker.v1.ListSchedulesResponse"> & {
+  /**
+   * @generated from field: repeated broker.v1.Schedule schedules = 1;
+   */
+  schedules: Schedule[];
+};
+
+/**
+ * Describes the message broker.v1.ListSchedulesResponse.
+ * Use `create(ListSchedulesResponseSchema)` to create a new message.
+ */
+export const ListSchedulesResponseSchema: GenMessage<ListSchedulesResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 23);
+
+/**
+ * @generated from message broker.v1.TriggerScheduleResponse
+ */
+export type TriggerScheduleResponse = Message<"broker.v1.TriggerScheduleResponse"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: broker.v1.Schedule schedule = 2;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message broker.v1.TriggerScheduleResponse.
+ * Use `create(TriggerScheduleResponseSchema)` to create a new message.
+ */
+export const TriggerScheduleResponseSchema: GenMessage<TriggerScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 24);
+
+/**
+ * @generated from message broker.v1.QueueControls
+ */
+export type QueueControls = Message<"broker.v1.QueueControls"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Lease hands out nothing from a paused queue; its running jobs finish; Enqueue still works.
+   *
+   * @generated from field: bool paused = 2;
+   */
+  paused: boolean;
+
+  /**
+   * At most this many RUNNING jobs of the queue across all workers and replicas; 0: no limit.
+   *
+   * @generated from field: int32 concurrency_limit = 3;
+   */
+  concurrencyLimit: number;
+
+  /**
+   * The last change; unset for a queue nobody configured.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 4;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message broker.v1.QueueControls.
+ * Use `create(QueueControlsSchema)` to create a new message.
+ */
+export const QueueControlsSchema: GenMessage<QueueControls> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 25);
+
+/**
+ * @generated from message broker.v1.GetQueueRequest
+ */
+export type GetQueueRequest = Message<"broker.v1.GetQueueRequest"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message broker.v1.GetQueueRequest.
+ * Use `create(GetQueueRequestSchema)` to create a new message.
+ */
+export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 26);
+
+/**
+ * @generated from message broker.v1.QueueResponse
+ */
+export type QueueResponse = Message<"broker.v1.QueueResponse"> & {
+  /**
+   * @generated from field: broker.v1.QueueControls queue = 1;
+   */
+  queue?: QueueControls | undefined;
+};
+
+/**
+ * Describes the message broker.v1.QueueResponse.
+ * Use `create(QueueResponseSchema)` to create a new message.
+ */
+export const QueueResponseSchema: GenMessage<QueueResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 27);
+
+/**
+ * @generated from message broker.v1.ListQueuesRequest
+ */
+export type ListQueuesRequest = Message<"broker.v1.ListQueuesRequest"> & {
+};
+
+/**
+ * Describes the message broker.v1.ListQueuesRequest.
+ * Use `create(ListQueuesRequestSchema)` to create a new message.
+ */
+export const ListQueuesRequestSchema: GenMessage<ListQueuesRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 28);
+
+/**
+ * @generated from message broker.v1.ListQueuesResponse
+ */
+export type ListQueuesResponse = Message<"broker.v1.ListQueuesResponse"> & {
+  /**
+   * @generated from field: repeated broker.v1.QueueControls queues = 1;
+   */
+  queues: QueueControls[];
+};
+
+/**
+ * Describes the message broker.v1.ListQueuesResponse.
+ * Use `create(ListQueuesResponseSchema)` to create a new message.
+ */
+export const ListQueuesResponseSchema: GenMessage<ListQueuesResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 29);
+
+/**
+ * @generated from message broker.v1.UpdateQueueRequest
+ */
+export type UpdateQueueRequest = Message<"broker.v1.UpdateQueueRequest"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Unset: unchanged.
+   *
+   * @generated from field: optional bool paused = 2;
+   */
+  paused?: boolean | undefined;
+
+  /**
+   * Unset: unchanged; 0 removes the limit; 1 to 1,000,000.
+   *
+   * @generated from field: optional int32 concurrency_limit = 3;
+   */
+  concurrencyLimit?: number | undefined;
+};
+
+/**
+ * Describes the message broker.v1.UpdateQueueRequest.
+ * Use `create(UpdateQueueRequestSchema)` to create a new message.
+ */
+export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 30);
+
+/**
+ * What a schedule does with fire times it missed (brokers down, or later than a minute).
+ *
+ * @generated from enum broker.v1.MissedFires
+ */
+export enum MissedFires {
+  /**
+   * SKIP.
+   *
+   * @generated from enum value: MISSED_FIRES_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Only fire times from now on.
+   *
+   * @generated from enum value: MISSED_FIRES_SKIP = 1;
+   */
+  SKIP = 1,
+
+  /**
+   * One job for all the missed ones.
+   *
+   * @generated from enum value: MISSED_FIRES_RUN_ONCE = 2;
+   */
+  RUN_ONCE = 2,
+
+  /**
+   * A job for each of the latest catch_up_limit missed ones.
+   *
+   * @generated from enum value: MISSED_FIRES_CATCH_UP = 3;
+   */
+  CATCH_UP = 3,
+}
+
+/**
+ * Describes the enum broker.v1.MissedFires.
+ */
+export const MissedFiresSchema: GenEnum<MissedFires> = /*@__PURE__*/
+  enumDesc(file_broker_v1_admin_service, 0);
+
+/**
  * What operators call.
  *
  * @generated from service broker.v1.AdminService
@@ -478,6 +919,114 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof PurgeJobsRequestSchema;
     output: typeof PurgeJobsResponseSchema;
+  },
+  /**
+   * Schedules (cron): each fire enqueues the schedule's job once, however many replicas run.
+   * ALREADY_EXISTS when the name is taken.
+   *
+   * @generated from rpc broker.v1.AdminService.CreateSchedule
+   */
+  createSchedule: {
+    methodKind: "unary";
+    input: typeof CreateScheduleRequestSchema;
+    output: typeof ScheduleResponseSchema;
+  },
+  /**
+   * Replaces the definition; a new cron or zone starts afresh from now. FAILED_PRECONDITION for a
+   * schedule of BROKER_SCHEDULES_FILE (change the file).
+   *
+   * @generated from rpc broker.v1.AdminService.UpdateSchedule
+   */
+  updateSchedule: {
+    methodKind: "unary";
+    input: typeof UpdateScheduleRequestSchema;
+    output: typeof ScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.DeleteSchedule
+   */
+  deleteSchedule: {
+    methodKind: "unary";
+    input: typeof DeleteScheduleRequestSchema;
+    output: typeof DeleteScheduleResponseSchema;
+  },
+  /**
+   * Every schedule by name, with its next fire time and last job.
+   *
+   * @generated from rpc broker.v1.AdminService.ListSchedules
+   */
+  listSchedules: {
+    methodKind: "unary";
+    input: typeof ListSchedulesRequestSchema;
+    output: typeof ListSchedulesResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.GetSchedule
+   */
+  getSchedule: {
+    methodKind: "unary";
+    input: typeof ScheduleNameSchema;
+    output: typeof ScheduleResponseSchema;
+  },
+  /**
+   * A paused schedule does not fire; resuming does not catch up what fell due meanwhile.
+   *
+   * @generated from rpc broker.v1.AdminService.PauseSchedule
+   */
+  pauseSchedule: {
+    methodKind: "unary";
+    input: typeof ScheduleNameSchema;
+    output: typeof ScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.ResumeSchedule
+   */
+  resumeSchedule: {
+    methodKind: "unary";
+    input: typeof ScheduleNameSchema;
+    output: typeof ScheduleResponseSchema;
+  },
+  /**
+   * Enqueues the schedule's job once now, paused or not; the fire times stay as they were.
+   *
+   * @generated from rpc broker.v1.AdminService.TriggerSchedule
+   */
+  triggerSchedule: {
+    methodKind: "unary";
+    input: typeof ScheduleNameSchema;
+    output: typeof TriggerScheduleResponseSchema;
+  },
+  /**
+   * Queue controls (flow control), obeyed by the claim of every replica. A queue nobody
+   * configured has the defaults: not paused, no concurrency limit.
+   *
+   * @generated from rpc broker.v1.AdminService.GetQueue
+   */
+  getQueue: {
+    methodKind: "unary";
+    input: typeof GetQueueRequestSchema;
+    output: typeof QueueResponseSchema;
+  },
+  /**
+   * Every queue whose controls were ever set, by name.
+   *
+   * @generated from rpc broker.v1.AdminService.ListQueues
+   */
+  listQueues: {
+    methodKind: "unary";
+    input: typeof ListQueuesRequestSchema;
+    output: typeof ListQueuesResponseSchema;
+  },
+  /**
+   * Changes the controls given, leaves the others; every change is a queue event. Resuming (or
+   * raising a limit) wakes the queue's long polls on every replica.
+   *
+   * @generated from rpc broker.v1.AdminService.UpdateQueue
+   */
+  updateQueue: {
+    methodKind: "unary";
+    input: typeof UpdateQueueRequestSchema;
+    output: typeof QueueResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_broker_v1_admin_service, 0);
