@@ -145,7 +145,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
 
     # Queue controls.
 
-    async def GetQueue(self, request: pb.GetQueueRequest, context) -> pb.QueueResponse:
+    async def GetQueue(self, request: pb.GetQueueRequest, context) -> pb.GetQueueResponse:
         return qmap.response(await self._use.queues.get(request.queue))
 
     async def ListQueues(self, request: pb.ListQueuesRequest, context) -> pb.ListQueuesResponse:
@@ -154,8 +154,9 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             qmap.controls_to_wire(q, response.queues.add())
         return response
 
-    async def UpdateQueue(self, request: pb.UpdateQueueRequest, context) -> pb.QueueResponse:
-        return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request)))
+    async def UpdateQueue(self, request: pb.UpdateQueueRequest, context) -> pb.UpdateQueueResponse:
+        return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request)),
+                             pb.UpdateQueueResponse)
 
 
 def _schedule(schedule) -> pb.ScheduleResponse:

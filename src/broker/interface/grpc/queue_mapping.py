@@ -19,7 +19,7 @@ def controls_to_wire(c: QueueControls, out: pb.QueueControls) -> pb.QueueControl
     return out
 
 
-def response(c: QueueControls) -> pb.QueueResponse:
-    out = pb.QueueResponse()
+def response(c: QueueControls, kind=pb.GetQueueResponse):
+    out = kind()
     controls_to_wire(c, out.queue)
     return out
