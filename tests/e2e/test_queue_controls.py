@@ -160,3 +160,17 @@ async def test_the_queues_commands(queue, jobs, broker_server):
     assert rows(out)[queue]["CONCURRENCY_LIMIT"] == "3"
     code, _, err = await broker_cli("queues", "limit", queue, "-2", target=target)
     assert code == 1 and "concurrency_limit" in err
+
+
+async def test_the_async_admin_client_reads_and_changes_controls(queue, broker_server):
+    from broker_client.admin import AsyncAdminClient, QueueControls
+
+    async with AsyncAdminClient(broker_server.grpc_address) as client:
+        assert await client.get_queue(queue) == QueueControls(queue)
+        limited = await client.update_queue(queue, concurrency_limit=2)
+        assert (limited.paused, limited.concurrency_limit) == (False, 2) and limited.updated_at is not None
+        assert (await client.pause_queue(queue)).paused
+        assert not (await client.resume_queue(queue)).paused
+        assert queue in [q.queue for q in await client.list_queues()]
+        cleared = await client.update_queue(queue, concurrency_limit=0)
+        assert cleared.concurrency_limit is None
