@@ -46,7 +46,7 @@ async def store_with_backlog(own_database):
 
 
 HOT_STATEMENTS = {
-    "claim": sql.CLAIM, "extend": sql.EXTEND, "complete": sql.COMPLETE,
+    "claim": sql.CLAIM, "claim limited": sql.CLAIM_LIMITED, "lock limited": queries.LOCK_LIMITED, "extend": sql.EXTEND, "complete": sql.COMPLETE,
     "held": sql.HELD, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL, "expire": sql.EXPIRE,
     "enqueue": sql.ENQUEUE, "existing keys": sql.EXISTING_KEYS, "get": queries.GET, "history": queries.HISTORY,
     "get with history": queries.GET_WITH_HISTORY,

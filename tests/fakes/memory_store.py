@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
+from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
@@ -36,6 +37,7 @@ class InMemoryJobStore:
         self._keys: dict[tuple[str, str], str] = {}
         self._next_event_id = 1
         self.down = False
+        self.controls: dict[str, QueueControls] = {}  # queue controls (tests/fakes/queue_store.py)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -63,10 +65,7 @@ class InMemoryJobStore:
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
         self._check_up()
-        wanted, sources = set(queues), MOVES[Reason.LEASE].sources
-        ready = sorted((j for j in self.jobs.values()
-                        if j.state in sources and j.queue in wanted and j.run_at <= now),
-                       key=lambda j: (j.priority, j.run_at, j.id))[:max(limit, 0)]
+        ready = self._ready(queues, limit, now)
         leased, events = [], []
         for job in ready:
             seconds = lease_duration if lease_duration is not None else job.lease_duration
@@ -77,6 +76,23 @@ class InMemoryJobStore:
             self._heartbeats[job.id] = self._leased_at[job.id] = now
             leased.append(replace(after, created_at=None, updated_at=None, finished_at=None))
         return leased, events
+
+    def _ready(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
+        """As PgJobStore.claim: the queues without controls in lease order, then the queues with
+        a concurrency limit, each up to its room (limit minus its RUNNING jobs); paused: none."""
+        controls = {q: self.controls.get(q) for q in queues}
+        plain = {q for q, c in controls.items() if c is None or not (c.paused or c.limited)}
+        limited = {q: c.concurrency_limit for q, c in controls.items() if c and c.limited and not c.paused}
+        sources, order = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id))
+        ready = sorted((j for j in self.jobs.values() if j.state in sources and j.queue in plain and j.run_at <= now),
+                       key=order)[:max(limit, 0)]
+        extra = []
+        for queue, cap in limited.items():
+            running = sum(1 for j in self.jobs.values() if j.queue == queue and j.state is R)
+            extra += sorted((j for j in self.jobs.values()
+                             if j.state in sources and j.queue == queue and j.run_at <= now),
+                            key=order)[:max(cap - running, 0)]
+        return ready + sorted(extra, key=order)[:max(limit - len(ready), 0)]
 
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:

@@ -31,6 +31,8 @@ NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEAD
 FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
     (SELECT coalesce(sum(hashtext(j::text)::numeric), 0) FROM broker_jobs j),
     (SELECT coalesce(sum(hashtext(s::text)::numeric), 0) FROM broker_schedules s),
+    (SELECT coalesce(sum(hashtext(q::text)::numeric), 0) FROM broker_queues q),
+    (SELECT count(*) FROM broker_queue_events),
     (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events)"""
 QUEUE = "fuzz-q"
 SCHEDULE = "fuzz-s"
@@ -100,6 +102,8 @@ async def _seed(channel, token):
         "DeleteSchedule": ap.DeleteScheduleRequest(name=SCHEDULE), "ListSchedules": ap.ListSchedulesRequest(),
         **{f"{verb}Schedule": getattr(ap, f"{verb}ScheduleRequest")(name=SCHEDULE)
            for verb in ("Get", "Pause", "Resume", "Trigger")},
+        "GetQueue": ap.GetQueueRequest(queue=QUEUE), "ListQueues": ap.ListQueuesRequest(),
+        "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5),
     }
     return known, bases
 

@@ -18,7 +18,7 @@ from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
 from broker.infra.cron import CroniterParser
-from broker.interface.grpc.admin_service import AdminUseCases, ScheduleUseCases
+from broker.interface.grpc.admin_service import AdminUseCases, QueueUseCases, ScheduleUseCases
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
@@ -44,6 +44,9 @@ from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 from broker.usecases.redrive import RedriveJobs
+from broker.usecases.queues.listing import GetQueue, ListQueues
+from broker.usecases.queues.ports import QueueStore
+from broker.usecases.queues.update import UpdateQueue
 from broker.usecases.schedules.create import CreateSchedule
 from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.define import Definitions
@@ -94,12 +97,14 @@ class KeyAdmin:
 def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifier, page_secret: bytes,
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
-          schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None) -> UseCases:
+          schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
+          queues: QueueStore | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
-    `fire_listener` hears of each fire's lag."""
+    `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
+    queue calls; the job store's claim obeys the controls either way)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
@@ -112,7 +117,9 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
         stats=Stats(overview, limits),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
-        purge=PurgeJobs(store, limits),
+        purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
+            get=GetQueue(queues, limits), list=ListQueues(queues),
+            update=UpdateQueue(queues, clock, notifier, limits)),
     )
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(

@@ -22,6 +22,7 @@ from broker.infra.env import SettingsError
 from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
+from broker.infra.pg.queues import PgQueueStore
 from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
@@ -112,12 +113,13 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
     store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
-    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool))
+    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
-                      schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics)
+                      schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
+                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet

@@ -19,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from broker.entities.errors import BrokerError
 from broker.entities.job import Event, JobState, Reason
+from broker.entities.queue_state import QueueControls
 from broker.usecases.overview import Overview
 
 log = logging.getLogger("broker.metrics")
@@ -45,9 +46,10 @@ class BrokerMetrics:
     """The broker's metrics in a registry of their own (several brokers may share a process)."""
 
     def __init__(self, overview: Callable[[], Awaitable[Overview]],
-                 pool_usage: Callable[[], PoolUsage] | None = None) -> None:
+                 pool_usage: Callable[[], PoolUsage] | None = None,
+                 queues: Callable[[], Awaitable[Sequence[QueueControls]]] | None = None) -> None:
         self.registry = CollectorRegistry()
-        self._overview = overview
+        self._overview, self._queues = overview, queues
         self._gauges = _GaugeCollector(pool_usage)
         self._counters = _counters(self.registry)
         self.wait = Histogram("broker_job_wait_seconds", "Time a job waited from ready to leased.",
@@ -110,9 +112,10 @@ class BrokerMetrics:
         """The exposition (body, content type), gauges freshly read from the overview."""
         try:
             self._gauges.view = await self._overview()
+            self._gauges.queues = await self._queues() if self._queues is not None else ()
         except BrokerError as exc:  # the database is away: still expose counters, and say so
             log.warning("metrics: cannot read the database: %s", exc)
-            self._gauges.view = None
+            self._gauges.view, self._gauges.queues = None, ()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
@@ -153,6 +156,7 @@ class _GaugeCollector:
 
     def __init__(self, pool_usage: Callable[[], PoolUsage] | None) -> None:
         self.view: Overview | None = None
+        self.queues: Sequence[QueueControls] = ()  # the configured queues' controls
         self._pool_usage = pool_usage
 
     def collect(self):
@@ -161,6 +165,7 @@ class _GaugeCollector:
         yield up
         if self.view is not None:
             yield from _view_gauges(self.view)
+            yield from _queue_gauges(self.queues)
         if self._pool_usage is not None:
             yield from _pool_gauges(self._pool_usage())
 
@@ -186,6 +191,18 @@ def _view_gauges(view: Overview):
     for queue, count in sorted(per_queue.items()):
         workers.add_metric([queue], count)
     return [jobs, oldest, leases, workers]
+
+
+def _queue_gauges(queues: Sequence[QueueControls]):
+    paused = GaugeMetricFamily("broker_queue_paused", "1 for a paused queue (Lease hands out none of its "
+                               "jobs), 0 otherwise; configured queues only.", labels=["queue"])
+    limit = GaugeMetricFamily("broker_queue_concurrency_limit", "A queue's limit on RUNNING jobs across "
+                              "all replicas; queues with a limit only.", labels=["queue"])
+    for q in queues:
+        paused.add_metric([q.name], 1 if q.paused else 0)
+        if q.concurrency_limit is not None:
+            limit.add_metric([q.name], q.concurrency_limit)
+    return [paused, limit]
 
 
 def _pool_gauges(usage: PoolUsage):

@@ -105,3 +105,18 @@ WITH gone AS (
 )
 SELECT count(*) FROM gone
 """
+
+
+# A claim of queues with a concurrency limit: a transaction's first statement locks their rows,
+# so claims of one limited queue take turns; sql.CLAIM_LIMITED, a statement of its own, then
+# takes a snapshot after the lock was granted and so counts every RUNNING job that the claim
+# before it committed. (In one statement, the count would read the snapshot taken before the
+# wait for the lock, and two claims could both see room for the same jobs.)
+LOCK_LIMITED = """
+SELECT name, concurrency_limit FROM broker_queues
+WHERE name = ANY($1::text[]) AND NOT paused AND concurrency_limit IS NOT NULL
+ORDER BY name FOR UPDATE
+"""
+
+# The queues with a concurrency limit, for the store to know when sql.CLAIM_LIMITED is needed.
+LIMITED_QUEUES = "SELECT name FROM broker_queues WHERE concurrency_limit IS NOT NULL"

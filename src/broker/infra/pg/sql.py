@@ -61,15 +61,17 @@ WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 
 _LEASED = EventRow(MOVES[Reason.LEASE], waited=seconds_since("{r}.run_at", "$2"))
 
-CLAIM = f"""
-WITH picked AS (
+# The claim, for the queues of `@queues@` (q.name) and with `@room@` jobs at most per queue.
+# (Placeholders, not str.format: the columns hold braces.)
+_CLAIM = f"""
+WITH @controls@picked AS (
     -- Per queue, so the ready index yields rows in lease order (no sort of the whole backlog).
-    SELECT c.id FROM unnest($1::text[]) AS q(name)
+    SELECT c.id FROM @queues@
     CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM broker_jobs
         WHERE {among("state", MOVES[Reason.LEASE].sources)} AND queue = q.name AND run_at <= $2
         ORDER BY priority, run_at, id
-        LIMIT $3
+        LIMIT @room@
         FOR UPDATE SKIP LOCKED
     ) c
     ORDER BY c.priority, c.run_at, c.id
@@ -88,6 +90,34 @@ WITH picked AS (
 )
 SELECT {LEASED_COLUMNS}, {_LEASED.returned("leased")} FROM leased ORDER BY priority, run_at, id
 """
+
+
+def _claim(controls: str, queues: str, room: str) -> str:
+    return _CLAIM.replace("@controls@", controls).replace("@queues@", queues).replace("@room@", room)
+
+
+# The plain claim: the asked queues ($1) without controls. A paused queue gives nothing; a queue
+# with a concurrency limit is left to CLAIM_LIMITED (under its lock). broker_queues is read by
+# its primary key for the asked names only: a queue nobody configured costs one index probe.
+CLAIM = _claim(
+    controls="""controls AS (
+    SELECT name FROM broker_queues
+    WHERE name = ANY($1::text[]) AND (paused OR concurrency_limit IS NOT NULL)
+), """,
+    queues="(SELECT u.name FROM unnest($1::text[]) AS u(name) WHERE u.name NOT IN (SELECT name FROM controls)) AS q",
+    room="$3")
+
+# A claim of queues with a concurrency limit runs after queries.LOCK_LIMITED locked their rows, as
+# a statement of its own: its snapshot is taken after the lock was granted, so it counts every
+# RUNNING job the claim before it committed.
+# $1 the locked queues, $6 their limits.
+CLAIM_LIMITED = _claim(
+    controls=f"""room AS (
+    SELECT l.name, greatest(l.cap - (SELECT count(*) FROM broker_jobs r
+        WHERE r.queue = l.name AND {among("r.state", (JobState.RUNNING,))}), 0) AS room
+    FROM unnest($1::text[], $6::int[]) AS l(name, cap)
+), """,
+    queues="room AS q", room="least($3, q.room)")
 
 # Lease calls: the refs as (id, token) with their position; what changed; what is there instead.
 _REFS = """refs AS (

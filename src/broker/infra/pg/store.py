@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,13 +18,20 @@ from broker.infra.pg import queries, rows, sql
 from broker.infra.pg.conn import Connections, guarded as _guarded
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
+# How long the store trusts its list of the queues with a concurrency limit: a queue given a
+# limit is held back (never over its limit) for at most this long, on every replica.
+LIMITED_TTL = 1.0
+
 
 class PgJobStore:
     """JobStore on an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0) -> None:
-        self._pool = pool
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
+                 limited_ttl: float = LIMITED_TTL) -> None:
+        self._pool, self._limited_ttl = pool, limited_ttl
         self._conn = Connections(pool, acquire_timeout)
+        self._limited_names: frozenset[str] = frozenset()
+        self._limited_until = 0.0
 
     @_guarded
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> tuple[list[Inserted], list[Event]]:
@@ -41,9 +49,27 @@ class PgJobStore:
     @_guarded
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
+        """CLAIM for the queues without controls; then, with room left in the batch, the queues
+        with a concurrency limit under their lock (CLAIM_LIMITED), which come after the others."""
         async with self._conn() as conn:
             found = await conn.fetch(sql.CLAIM, queues, now, limit, worker_id, lease_duration)
+            if len(found) < limit and (limited := await self._limited(conn, queues)):
+                async with conn.transaction():
+                    locked = await conn.fetch(queries.LOCK_LIMITED, limited)
+                    if locked:
+                        found += await conn.fetch(sql.CLAIM_LIMITED, [r[0] for r in locked], now,
+                                                  limit - len(found), worker_id, lease_duration,
+                                                  [r[1] for r in locked])
         return [rows.job(r) for r in found], rows.events(found, now)
+
+    async def _limited(self, conn, queues: Sequence[str]) -> list[str]:
+        """Which of `queues` have a concurrency limit, as read at most LIMITED_TTL ago. Only the
+        choice to try CLAIM_LIMITED hangs on it: CLAIM leaves a limited queue alone from the
+        moment its limit is set, and LOCK_LIMITED reads the limits as they are now."""
+        if time.monotonic() >= self._limited_until:
+            self._limited_names = frozenset(r[0] for r in await conn.fetch(queries.LIMITED_QUEUES))
+            self._limited_until = time.monotonic() + self._limited_ttl
+        return [q for q in queues if q in self._limited_names] if self._limited_names else []
 
     @_guarded
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,

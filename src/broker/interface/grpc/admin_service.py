@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
+from broker.interface.grpc import queue_mapping as qmap
 from broker.interface.grpc import schedule_mapping as smap
 from broker.usecases.cancel import CancelJob
 from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.purge import PurgeJobs
 from broker.usecases.redrive import RedriveJobs
+from broker.usecases.queues.listing import GetQueue, ListQueues
+from broker.usecases.queues.update import UpdateQueue
 from broker.usecases.schedules.create import CreateSchedule
 from broker.usecases.schedules.delete import DeleteSchedule
 from broker.usecases.schedules.get import GetSchedule
@@ -34,6 +37,14 @@ class AdminUseCases:
     cancel: CancelJob
     purge: PurgeJobs
     schedules: ScheduleUseCases | None = field(default=None)
+    queues: QueueUseCases | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class QueueUseCases:
+    get: GetQueue
+    list: ListQueues
+    update: UpdateQueue
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,21 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         response = pb.TriggerScheduleResponse(job_id=job_id)
         smap.schedule_to_wire(schedule, response.schedule)
         return response
+
+    # Queue controls.
+
+    async def GetQueue(self, request: pb.GetQueueRequest, context) -> pb.GetQueueResponse:
+        return qmap.response(await self._use.queues.get(request.queue))
+
+    async def ListQueues(self, request: pb.ListQueuesRequest, context) -> pb.ListQueuesResponse:
+        response = pb.ListQueuesResponse()
+        for q in await self._use.queues.list():
+            qmap.controls_to_wire(q, response.queues.add())
+        return response
+
+    async def UpdateQueue(self, request: pb.UpdateQueueRequest, context) -> pb.UpdateQueueResponse:
+        return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request)),
+                             pb.UpdateQueueResponse)
 
 
 def _schedule(response, schedule):

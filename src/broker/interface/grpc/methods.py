@@ -37,7 +37,8 @@ METHODS: dict[str, MethodInfo] = {
     **{_ADMIN + name: MethodInfo(Permission.ADMIN, "admin")
        for name in ("ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs",
                     "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "GetSchedule",
-                    "PauseSchedule", "ResumeSchedule", "TriggerSchedule")},
+                    "PauseSchedule", "ResumeSchedule", "TriggerSchedule", "GetQueue", "ListQueues",
+                    "UpdateQueue")},
 }
 _UNCLASSIFIED = MethodInfo(Permission.ADMIN, "admin")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

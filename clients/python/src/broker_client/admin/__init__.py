@@ -4,8 +4,9 @@
 from .aio import AsyncAdminClient
 from .client import AdminClient
 from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
+from .queues import QueueControls
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
-           "JobState", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]
+           "JobState", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]

@@ -16,6 +16,7 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .queues import QueueControls, controls, update_request
 from .schedules import Schedule, schedule, spec
 from .stats import StatsReport
 
@@ -124,6 +125,29 @@ class AsyncAdminClient:
     async def trigger_schedule(self, name: str, *, timeout: float | None = None) -> str:
         """See ``AdminClient.trigger_schedule``."""
         return str((await self._call(self._stub.TriggerSchedule, pb.TriggerScheduleRequest(name=name), timeout)).job_id)
+
+    async def get_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
+        """See ``AdminClient.get_queue``."""
+        return controls((await self._call(self._stub.GetQueue, pb.GetQueueRequest(queue=queue), timeout)).queue)
+
+    async def list_queues(self, *, timeout: float | None = None) -> list[QueueControls]:
+        """See ``AdminClient.list_queues``."""
+        response = await self._call(self._stub.ListQueues, pb.ListQueuesRequest(), timeout)
+        return [controls(q) for q in response.queues]
+
+    async def update_queue(self, queue: str, *, paused: bool | None = None, concurrency_limit: int | None = None,
+                     timeout: float | None = None) -> QueueControls:
+        """See ``AdminClient.update_queue``."""
+        request = update_request(queue, paused, concurrency_limit)
+        return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    async def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
+        """See ``AdminClient.pause_queue``."""
+        return await self.update_queue(queue, paused=True, timeout=timeout)
+
+    async def resume_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
+        """See ``AdminClient.resume_queue``."""
+        return await self.update_queue(queue, paused=False, timeout=timeout)
 
     async def close(self) -> None:
         """Close the channel."""

@@ -16,6 +16,7 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .queues import QueueControls, controls, update_request
 from .schedules import Schedule, schedule, spec
 from .stats import StatsReport
 
@@ -141,6 +142,31 @@ class AdminClient:
     def trigger_schedule(self, name: str, *, timeout: float | None = None) -> str:
         """Enqueues its job once now, paused or not; returns the job id."""
         return str((self._call(self._stub.TriggerSchedule, pb.TriggerScheduleRequest(name=name), timeout)).job_id)
+
+    def get_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
+        """A queue's controls (the defaults for a queue nobody configured)."""
+        return controls((self._call(self._stub.GetQueue, pb.GetQueueRequest(queue=queue), timeout)).queue)
+
+    def list_queues(self, *, timeout: float | None = None) -> list[QueueControls]:
+        """Every queue whose controls were ever set, by name."""
+        response = self._call(self._stub.ListQueues, pb.ListQueuesRequest(), timeout)
+        return [controls(q) for q in response.queues]
+
+    def update_queue(self, queue: str, *, paused: bool | None = None, concurrency_limit: int | None = None,
+                     timeout: float | None = None) -> QueueControls:
+        """Change the controls given (None: unchanged; ``concurrency_limit=0`` removes the
+        limit); every broker replica obeys at once. ``InvalidArgument`` names a bad field."""
+        request = update_request(queue, paused, concurrency_limit)
+        return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
+        """Lease hands out nothing of the queue until resumed; running jobs finish, Enqueue
+        still works."""
+        return self.update_queue(queue, paused=True, timeout=timeout)
+
+    def resume_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
+        """Lease hands its jobs out again; waiting long polls wake."""
+        return self.update_queue(queue, paused=False, timeout=timeout)
 
     def close(self) -> None:
         """Close the channel."""

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/admin_service.proto.
  */
 export const file_broker_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIqMCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMingEKDFNjaGVkdWxlU3BlYxIMCgRuYW1lGAEgASgJEgwKBGNyb24YAiABKAkSEQoJdGltZV96b25lGAMgASgJEh8KA2pvYhgEIAEoCzISLmJyb2tlci52MS5Kb2JTcGVjEiYKBm1pc3NlZBgFIAEoDjIWLmJyb2tlci52MS5NaXNzZWRGaXJlcxIWCg5jYXRjaF91cF9saW1pdBgGIAEoBSKsAgoIU2NoZWR1bGUSJQoEc3BlYxgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIEjAKDG5leHRfZmlyZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9maXJlX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgFIAEoCRIQCghkZWNsYXJlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjEg4KBnBhdXNlZBgCIAEoCCJCChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjIiIKEkdldFNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIiQKFFBhdXNlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJQoVUmVzdW1lU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJgoWVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiPwoWVXBkYXRlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI8ChNHZXRTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIj4KFVBhdXNlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI/ChZSZXN1bWVTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiFgoUTGlzdFNjaGVkdWxlc1JlcXVlc3QiPwoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEiYKCXNjaGVkdWxlcxgBIAMoCzITLmJyb2tlci52MS5TY2hlZHVsZSJQChdUcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRIOCgZqb2JfaWQYASABKAkSJQoIc2NoZWR1bGUYAiABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUqeAoLTWlzc2VkRmlyZXMSHAoYTUlTU0VEX0ZJUkVTX1VOU1BFQ0lGSUVEEAASFQoRTUlTU0VEX0ZJUkVTX1NLSVAQARIZChVNSVNTRURfRklSRVNfUlVOX09OQ0UQAhIZChVNSVNTRURfRklSRVNfQ0FUQ0hfVVAQAzLYCAoMQWRtaW5TZXJ2aWNlEj0KBkdldEpvYhIYLmJyb2tlci52MS5HZXRKb2JSZXF1ZXN0GhkuYnJva2VyLnYxLkdldEpvYlJlc3BvbnNlEkMKCExpc3RKb2JzEhouYnJva2VyLnYxLkxpc3RKb2JzUmVxdWVzdBobLmJyb2tlci52MS5MaXN0Sm9ic1Jlc3BvbnNlEjoKBVN0YXRzEhcuYnJva2VyLnYxLlN0YXRzUmVxdWVzdBoYLmJyb2tlci52MS5TdGF0c1Jlc3BvbnNlEkwKC1JlZHJpdmVKb2JzEh0uYnJva2VyLnYxLlJlZHJpdmVKb2JzUmVxdWVzdBoeLmJyb2tlci52MS5SZWRyaXZlSm9ic1Jlc3BvbnNlEkYKCUNhbmNlbEpvYhIbLmJyb2tlci52MS5DYW5jZWxKb2JSZXF1ZXN0GhwuYnJva2VyLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkYKCVB1cmdlSm9icxIbLmJyb2tlci52MS5QdXJnZUpvYnNSZXF1ZXN0GhwuYnJva2VyLnYxLlB1cmdlSm9ic1Jlc3BvbnNlElUKDkNyZWF0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5DcmVhdGVTY2hlZHVsZVJlc3BvbnNlElUKDlVwZGF0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLlVwZGF0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5VcGRhdGVTY2hlZHVsZVJlc3BvbnNlElUKDkRlbGV0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlElIKDUxpc3RTY2hlZHVsZXMSHy5icm9rZXIudjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaIC5icm9rZXIudjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEkwKC0dldFNjaGVkdWxlEh0uYnJva2VyLnYxLkdldFNjaGVkdWxlUmVxdWVzdBoeLmJyb2tlci52MS5HZXRTY2hlZHVsZVJlc3BvbnNlElIKDVBhdXNlU2NoZWR1bGUSHy5icm9rZXIudjEuUGF1c2VTY2hlZHVsZVJlcXVlc3QaIC5icm9rZXIudjEuUGF1c2VTY2hlZHVsZVJlc3BvbnNlElUKDlJlc3VtZVNjaGVkdWxlEiAuYnJva2VyLnYxLlJlc3VtZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5SZXN1bWVTY2hlZHVsZVJlc3BvbnNlElgKD1RyaWdnZXJTY2hlZHVsZRIhLmJyb2tlci52MS5UcmlnZ2VyU2NoZWR1bGVSZXF1ZXN0GiIuYnJva2VyLnYxLlRyaWdnZXJTY2hlZHVsZVJlc3BvbnNlYgZwcm90bzM", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIqMCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMingEKDFNjaGVkdWxlU3BlYxIMCgRuYW1lGAEgASgJEgwKBGNyb24YAiABKAkSEQoJdGltZV96b25lGAMgASgJEh8KA2pvYhgEIAEoCzISLmJyb2tlci52MS5Kb2JTcGVjEiYKBm1pc3NlZBgFIAEoDjIWLmJyb2tlci52MS5NaXNzZWRGaXJlcxIWCg5jYXRjaF91cF9saW1pdBgGIAEoBSKsAgoIU2NoZWR1bGUSJQoEc3BlYxgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIEjAKDG5leHRfZmlyZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9maXJlX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgFIAEoCRIQCghkZWNsYXJlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjEg4KBnBhdXNlZBgCIAEoCCJCChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjIiIKEkdldFNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIiQKFFBhdXNlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJQoVUmVzdW1lU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJgoWVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiPwoWVXBkYXRlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI8ChNHZXRTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIj4KFVBhdXNlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI/ChZSZXN1bWVTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiFgoUTGlzdFNjaGVkdWxlc1JlcXVlc3QiPwoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEiYKCXNjaGVkdWxlcxgBIAMoCzITLmJyb2tlci52MS5TY2hlZHVsZSJQChdUcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRIOCgZqb2JfaWQYASABKAkSJQoIc2NoZWR1bGUYAiABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUieQoNUXVldWVDb250cm9scxINCgVxdWV1ZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSGQoRY29uY3VycmVuY3lfbGltaXQYAyABKAUSLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIAoPR2V0UXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjsKEEdldFF1ZXVlUmVzcG9uc2USJwoFcXVldWUYASABKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyITChFMaXN0UXVldWVzUmVxdWVzdCI+ChJMaXN0UXVldWVzUmVzcG9uc2USKAoGcXVldWVzGAEgAygLMhguYnJva2VyLnYxLlF1ZXVlQ29udHJvbHMieQoSVXBkYXRlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEhMKBnBhdXNlZBgCIAEoCEgAiAEBEh4KEWNvbmN1cnJlbmN5X2xpbWl0GAMgASgFSAGIAQFCCQoHX3BhdXNlZEIUChJfY29uY3VycmVuY3lfbGltaXQiPgoTVXBkYXRlUXVldWVSZXNwb25zZRInCgVxdWV1ZRgBIAEoCzIYLmJyb2tlci52MS5RdWV1ZUNvbnRyb2xzKngKC01pc3NlZEZpcmVzEhwKGE1JU1NFRF9GSVJFU19VTlNQRUNJRklFRBAAEhUKEU1JU1NFRF9GSVJFU19TS0lQEAESGQoVTUlTU0VEX0ZJUkVTX1JVTl9PTkNFEAISGQoVTUlTU0VEX0ZJUkVTX0NBVENIX1VQEAMytgoKDEFkbWluU2VydmljZRI9CgZHZXRKb2ISGC5icm9rZXIudjEuR2V0Sm9iUmVxdWVzdBoZLmJyb2tlci52MS5HZXRKb2JSZXNwb25zZRJDCghMaXN0Sm9icxIaLmJyb2tlci52MS5MaXN0Sm9ic1JlcXVlc3QaGy5icm9rZXIudjEuTGlzdEpvYnNSZXNwb25zZRI6CgVTdGF0cxIXLmJyb2tlci52MS5TdGF0c1JlcXVlc3QaGC5icm9rZXIudjEuU3RhdHNSZXNwb25zZRJMCgtSZWRyaXZlSm9icxIdLmJyb2tlci52MS5SZWRyaXZlSm9ic1JlcXVlc3QaHi5icm9rZXIudjEuUmVkcml2ZUpvYnNSZXNwb25zZRJGCglDYW5jZWxKb2ISGy5icm9rZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBocLmJyb2tlci52MS5DYW5jZWxKb2JSZXNwb25zZRJGCglQdXJnZUpvYnMSGy5icm9rZXIudjEuUHVyZ2VKb2JzUmVxdWVzdBocLmJyb2tlci52MS5QdXJnZUpvYnNSZXNwb25zZRJVCg5DcmVhdGVTY2hlZHVsZRIgLmJyb2tlci52MS5DcmVhdGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRJVCg5VcGRhdGVTY2hlZHVsZRIgLmJyb2tlci52MS5VcGRhdGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuVXBkYXRlU2NoZWR1bGVSZXNwb25zZRJVCg5EZWxldGVTY2hlZHVsZRIgLmJyb2tlci52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuRGVsZXRlU2NoZWR1bGVSZXNwb25zZRJSCg1MaXN0U2NoZWR1bGVzEh8uYnJva2VyLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0GiAuYnJva2VyLnYxLkxpc3RTY2hlZHVsZXNSZXNwb25zZRJMCgtHZXRTY2hlZHVsZRIdLmJyb2tlci52MS5HZXRTY2hlZHVsZVJlcXVlc3QaHi5icm9rZXIudjEuR2V0U2NoZWR1bGVSZXNwb25zZRJSCg1QYXVzZVNjaGVkdWxlEh8uYnJva2VyLnYxLlBhdXNlU2NoZWR1bGVSZXF1ZXN0GiAuYnJva2VyLnYxLlBhdXNlU2NoZWR1bGVSZXNwb25zZRJVCg5SZXN1bWVTY2hlZHVsZRIgLmJyb2tlci52MS5SZXN1bWVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuUmVzdW1lU2NoZWR1bGVSZXNwb25zZRJYCg9UcmlnZ2VyU2NoZWR1bGUSIS5icm9rZXIudjEuVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBoiLmJyb2tlci52MS5UcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRJDCghHZXRRdWV1ZRIaLmJyb2tlci52MS5HZXRRdWV1ZVJlcXVlc3QaGy5icm9rZXIudjEuR2V0UXVldWVSZXNwb25zZRJJCgpMaXN0UXVldWVzEhwuYnJva2VyLnYxLkxpc3RRdWV1ZXNSZXF1ZXN0Gh0uYnJva2VyLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJMCgtVcGRhdGVRdWV1ZRIdLmJyb2tlci52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHi5icm9rZXIudjEuVXBkYXRlUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message broker.v1.GetJobRequest
@@ -800,6 +800,158 @@ export const TriggerScheduleResponseSchema: GenMessage<TriggerScheduleResponse> 
   messageDesc(file_broker_v1_admin_service, 31);
 
 /**
+ * @generated from message broker.v1.QueueControls
+ */
+export type QueueControls = Message<"broker.v1.QueueControls"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Lease hands out nothing from a paused queue; its running jobs finish; Enqueue still works.
+   *
+   * @generated from field: bool paused = 2;
+   */
+  paused: boolean;
+
+  /**
+   * At most this many RUNNING jobs of the queue across all workers and replicas; 0: no limit.
+   *
+   * @generated from field: int32 concurrency_limit = 3;
+   */
+  concurrencyLimit: number;
+
+  /**
+   * The last change; unset for a queue nobody configured.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 4;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message broker.v1.QueueControls.
+ * Use `create(QueueControlsSchema)` to create a new message.
+ */
+export const QueueControlsSchema: GenMessage<QueueControls> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 32);
+
+/**
+ * @generated from message broker.v1.GetQueueRequest
+ */
+export type GetQueueRequest = Message<"broker.v1.GetQueueRequest"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message broker.v1.GetQueueRequest.
+ * Use `create(GetQueueRequestSchema)` to create a new message.
+ */
+export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 33);
+
+/**
+ * @generated from message broker.v1.GetQueueResponse
+ */
+export type GetQueueResponse = Message<"broker.v1.GetQueueResponse"> & {
+  /**
+   * @generated from field: broker.v1.QueueControls queue = 1;
+   */
+  queue?: QueueControls | undefined;
+};
+
+/**
+ * Describes the message broker.v1.GetQueueResponse.
+ * Use `create(GetQueueResponseSchema)` to create a new message.
+ */
+export const GetQueueResponseSchema: GenMessage<GetQueueResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 34);
+
+/**
+ * @generated from message broker.v1.ListQueuesRequest
+ */
+export type ListQueuesRequest = Message<"broker.v1.ListQueuesRequest"> & {
+};
+
+/**
+ * Describes the message broker.v1.ListQueuesRequest.
+ * Use `create(ListQueuesRequestSchema)` to create a new message.
+ */
+export const ListQueuesRequestSchema: GenMessage<ListQueuesRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 35);
+
+/**
+ * @generated from message broker.v1.ListQueuesResponse
+ */
+export type ListQueuesResponse = Message<"broker.v1.ListQueuesResponse"> & {
+  /**
+   * @generated from field: repeated broker.v1.QueueControls queues = 1;
+   */
+  queues: QueueControls[];
+};
+
+/**
+ * Describes the message broker.v1.ListQueuesResponse.
+ * Use `create(ListQueuesResponseSchema)` to create a new message.
+ */
+export const ListQueuesResponseSchema: GenMessage<ListQueuesResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 36);
+
+/**
+ * @generated from message broker.v1.UpdateQueueRequest
+ */
+export type UpdateQueueRequest = Message<"broker.v1.UpdateQueueRequest"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Unset: unchanged.
+   *
+   * @generated from field: optional bool paused = 2;
+   */
+  paused?: boolean | undefined;
+
+  /**
+   * Unset: unchanged; 0 removes the limit; 1 to 1,000,000.
+   *
+   * @generated from field: optional int32 concurrency_limit = 3;
+   */
+  concurrencyLimit?: number | undefined;
+};
+
+/**
+ * Describes the message broker.v1.UpdateQueueRequest.
+ * Use `create(UpdateQueueRequestSchema)` to create a new message.
+ */
+export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 37);
+
+/**
+ * @generated from message broker.v1.UpdateQueueResponse
+ */
+export type UpdateQueueResponse = Message<"broker.v1.UpdateQueueResponse"> & {
+  /**
+   * As they are after the call.
+   *
+   * @generated from field: broker.v1.QueueControls queue = 1;
+   */
+  queue?: QueueControls | undefined;
+};
+
+/**
+ * Describes the message broker.v1.UpdateQueueResponse.
+ * Use `create(UpdateQueueResponseSchema)` to create a new message.
+ */
+export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 38);
+
+/**
  * What a schedule does with fire times it missed (brokers down, or later than a minute).
  *
  * @generated from enum broker.v1.MissedFires
@@ -981,6 +1133,38 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof TriggerScheduleRequestSchema;
     output: typeof TriggerScheduleResponseSchema;
+  },
+  /**
+   * Queue controls (flow control), obeyed by the claim of every replica. A queue nobody
+   * configured has the defaults: not paused, no concurrency limit.
+   *
+   * @generated from rpc broker.v1.AdminService.GetQueue
+   */
+  getQueue: {
+    methodKind: "unary";
+    input: typeof GetQueueRequestSchema;
+    output: typeof GetQueueResponseSchema;
+  },
+  /**
+   * Every queue whose controls were ever set, by name.
+   *
+   * @generated from rpc broker.v1.AdminService.ListQueues
+   */
+  listQueues: {
+    methodKind: "unary";
+    input: typeof ListQueuesRequestSchema;
+    output: typeof ListQueuesResponseSchema;
+  },
+  /**
+   * Changes the controls given, leaves the others; every change is a queue event. Resuming (or
+   * raising a limit) wakes the queue's long polls on every replica.
+   *
+   * @generated from rpc broker.v1.AdminService.UpdateQueue
+   */
+  updateQueue: {
+    methodKind: "unary";
+    input: typeof UpdateQueueRequestSchema;
+    output: typeof UpdateQueueResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_broker_v1_admin_service, 0);

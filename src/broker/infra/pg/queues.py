@@ -1,0 +1,63 @@
+"""Queue controls in PostgreSQL (the QueueStore port). The claim reads the same table (sql.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from broker.entities.queue_state import ControlsChange, QueueControls, QueueEvent
+from broker.infra.pg.conn import Connections, guarded
+from broker.infra.pg.listen import CHANNEL
+
+_COLUMNS = "name, paused, concurrency_limit, updated_at"
+GET = f"SELECT {_COLUMNS} FROM broker_queues WHERE name = $1"
+LIST = f"SELECT {_COLUMNS} FROM broker_queues ORDER BY name"
+# The row is created with the defaults first, so that the change is read and made under its lock.
+ENSURE = """INSERT INTO broker_queues (name, created_at, updated_at) VALUES ($1, $2, $2)
+ON CONFLICT (name) DO NOTHING"""
+LOCK = f"SELECT {_COLUMNS} FROM broker_queues WHERE name = $1 FOR UPDATE"
+SET = "UPDATE broker_queues SET paused = $2, concurrency_limit = $3, updated_at = $4 WHERE name = $1"
+LOG = """INSERT INTO broker_queue_events (queue, paused_before, paused, concurrency_limit_before,
+    concurrency_limit, at) VALUES ($1, $2, $3, $4, $5, $6)"""
+# Delivered at commit: long polls of every replica claim again (listen.py).
+WAKE = f"SELECT pg_notify('{CHANNEL}', $1)"
+
+
+def _controls(row) -> QueueControls:
+    return QueueControls(row[0], row[1], row[2], row[3])
+
+
+class PgQueueStore:
+    """QueueStore on an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0) -> None:
+        self._conn = Connections(pool, acquire_timeout)
+
+    @guarded
+    async def get(self, name: str) -> QueueControls:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(GET, name)
+        return _controls(row) if row else QueueControls(name)
+
+    @guarded
+    async def list_queues(self) -> list[QueueControls]:
+        async with self._conn() as conn:
+            return [_controls(r) for r in await conn.fetch(LIST)]
+
+    @guarded
+    async def update(self, name: str, change: ControlsChange,
+                     now: datetime) -> tuple[QueueControls, QueueEvent | None]:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(ENSURE, name, now)
+            before = _controls(await conn.fetchrow(LOCK, name))
+            after = change.apply(before, now)
+            if after == before:
+                return before, None
+            await conn.execute(SET, name, after.paused, after.concurrency_limit, now)
+            await conn.execute(LOG, name, before.paused, after.paused, before.concurrency_limit,
+                               after.concurrency_limit, now)
+            event = QueueEvent(name, before, after, now)
+            if event.opens:
+                await conn.execute(WAKE, name)
+        return after, event

@@ -1,0 +1,25 @@
+"""Queue controls: wire <-> entity."""
+
+from __future__ import annotations
+
+from broker.entities.queue_state import ControlsChange, QueueControls
+from broker.interface.grpc import mapping
+from broker.v1 import admin_service_pb2 as pb
+
+
+def change_from_wire(request: pb.UpdateQueueRequest) -> ControlsChange:
+    return ControlsChange(
+        paused=request.paused if request.HasField("paused") else None,
+        concurrency_limit=request.concurrency_limit if request.HasField("concurrency_limit") else None)
+
+
+def controls_to_wire(c: QueueControls, out: pb.QueueControls) -> pb.QueueControls:
+    out.queue, out.paused, out.concurrency_limit = c.name, c.paused, c.concurrency_limit or 0
+    mapping.set_time(out.updated_at, c.updated_at)
+    return out
+
+
+def response(c: QueueControls, kind=pb.GetQueueResponse):
+    out = kind()
+    controls_to_wire(c, out.queue)
+    return out
