@@ -27,7 +27,10 @@ async def loop(conn: asyncpg.Connection, claim_sql: str, complete_sql: str, limi
         if not rows:
             return
         marks.append(started)
-        await conn.fetch(complete_sql, [r[0] for r in rows], [r[16] for r in rows], datetime.now(timezone.utc))
+        args = [[r[0] for r in rows], [r[16] for r in rows], datetime.now(timezone.utc)]
+        if "$4" in complete_sql:  # the broker's COMPLETE also takes the jobs' results (none here)
+            args.append([None] * len(rows))
+        await conn.fetch(complete_sql, *args)
         marks.append(time.monotonic())
 
 
