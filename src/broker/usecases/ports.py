@@ -4,7 +4,6 @@ logging and metrics); tests use the in-memory fakes in tests/fakes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
