@@ -111,3 +111,34 @@ def admin(channel):
 def queue():
     """A queue name of this test's own."""
     return f"q-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server on loopback (moto in server mode), for the run."""
+    from tests import s3
+
+    server = s3.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server) -> str:
+    return s3_server.new_bucket()
+
+
+@pytest.fixture(scope="session")
+async def storage_broker(database_url, clock, s3_server, s3_bucket):
+    """A broker on the session database and clock with object storage on (a small offload
+    threshold so tests offload without megabytes)."""
+    env = s3_server.env(s3_bucket, BROKER_OFFLOAD_THRESHOLD="1024", BROKER_S3_PART_SIZE=str(5 * 1024 * 1024))
+    broker = await app.start(broker_settings(database_url, **env), clock=clock, rng=random.Random(7))
+    yield broker
+    await broker.stop(grace=1)
+
+
+@pytest.fixture(scope="session")
+async def storage_jobs(storage_broker):
+    async with grpc.aio.insecure_channel(storage_broker.grpc_address) as ch:
+        yield job_service_pb2_grpc.JobServiceStub(ch)

@@ -54,7 +54,7 @@ class InMemoryJobStore:
                 state=_target(Reason.ENQUEUE), run_at=new.run_at, priority=new.priority, headers=dict(new.headers),
                 idempotency_key=new.idempotency_key, max_attempts=new.max_attempts, retry=new.retry,
                 lease_duration=new.lease_duration, created_at=now, updated_at=now,
-                max_lease_expiries=new.max_lease_expiries,
+                max_lease_expiries=new.max_lease_expiries, payload_ref=new.payload_ref,
             )
             events.append(self._move(Reason.ENQUEUE, None, job, now))
             if new.idempotency_key is not None:

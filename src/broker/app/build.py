@@ -21,6 +21,7 @@ from broker.infra.cron import CroniterParser
 from broker.interface.grpc.admin_service import AdminUseCases, QueueUseCases, ScheduleUseCases
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
+from broker.interface.grpc.payload_rpcs import PayloadUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
 from broker.interface.http.api import DashboardUseCases
 from broker.usecases.ack import Ack
@@ -37,6 +38,12 @@ from broker.usecases.list_jobs import ListJobs
 from broker.usecases.nack import Nack
 from broker.usecases.overview import ReadOverview
 from broker.usecases.paging import PageTokens
+from broker.usecases.payloads.collect import CollectPayloads
+from broker.usecases.payloads.create_upload import CompleteUpload, CreateUpload
+from broker.usecases.payloads.ports import ObjectStorage, UploadRecords
+from broker.usecases.payloads.prepare import PreparePayloads
+from broker.usecases.payloads.stream_upload import StreamUpload
+from broker.usecases.payloads.urls import PayloadUrls
 from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
 from broker.usecases.prune import PruneFinished
 from broker.usecases.purge import PurgeJobs
@@ -83,6 +90,7 @@ class UseCases:
     webhooks: ReceiveWebhook | None = None  # POST /webhooks/{source}
     scheduler: FireDue | None = None  # None without a schedule store
     declare_schedules: ApplyDeclared | None = None  # BROKER_SCHEDULES_FILE, applied by serve
+    collector: CollectPayloads | None = None  # None without object storage
 
 
 @dataclass(frozen=True)
@@ -98,19 +106,21 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
-          queues: QueueStore | None = None) -> UseCases:
+          queues: QueueStore | None = None, storage: ObjectStorage | None = None,
+          uploads: UploadRecords | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way)."""
+    queue calls; the claim obeys the controls either way); `storage` and `uploads`: the object
+    storage and its records (both required with BROKER_S3_BUCKET)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink = FanOutSink(*sinks, overview)
     limits, m = settings.limits, settings.maintenance
-    jobs = _jobs(settings, store, clock, notifier, sink, rng)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, payloads := _payloads(settings, storage, uploads, clock))
     enqueue = jobs.enqueue
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
@@ -130,20 +140,36 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
+        collector=payloads and CollectPayloads(storage, uploads, clock),
     )
 
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-          rng: random.Random | None) -> JobUseCases:
+          rng: random.Random | None, payloads: PayloadUseCases | None) -> JobUseCases:
     """The workers' and producers' interactors (JobService)."""
     limits = settings.limits
+    prepare = payloads and payloads.prepare
     return JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, prepare), payloads=payloads,
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
         heartbeat=Heartbeat(store, clock, limits),
         ack=Ack(store, clock, sink, limits),
         nack=Nack(store, clock, notifier, sink, limits, rng),
     )
+
+
+def _payloads(settings: Settings, storage: ObjectStorage | None, uploads: UploadRecords | None,
+              clock: Clock) -> PayloadUseCases | None:
+    """The large-payload interactors; None without object storage."""
+    s = settings.storage
+    if not s.enabled:
+        return None
+    if storage is None or uploads is None:
+        raise ValueError("build: BROKER_S3_BUCKET is set but no object storage or upload records were given")
+    return PayloadUseCases(
+        create=CreateUpload(storage, uploads, clock, s.rules, s.prefix), complete=CompleteUpload(storage, uploads),
+        stream=StreamUpload(storage, uploads, clock, s.rules, s.prefix), urls=PayloadUrls(storage, s.rules),
+        prepare=PreparePayloads(storage, uploads, s.rules, s.prefix))
 
 
 def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,

@@ -22,7 +22,11 @@ from broker.infra.env import SettingsError
 from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
+from broker.infra.pg.payloads import PgUploadRecords
 from broker.infra.pg.queues import PgQueueStore
+from broker.infra import s3
+from broker.infra.s3 import S3Storage
+from broker.usecases.payloads.collect import CollectPayloads
 from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
@@ -67,6 +71,7 @@ class Broker:
     in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
+    collector: CollectPayloads | None = None  # the payload collector's pass (with object storage)
 
     @property
     def grpc_address(self) -> str:
@@ -119,7 +124,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout))
+                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout),
+                      **_storage(settings, db))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -140,7 +146,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "embedded_db": bool(db.embedded),
                                       "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler)
+                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
+                  collector=use.collector)
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:
@@ -153,6 +160,15 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         await declare(schedule_file.read(path))
     except InvalidArgument as exc:
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
+
+
+def _storage(settings: Settings, db: Database) -> dict:
+    """With BROKER_S3_BUCKET: the bucket (through the AWS SDK) and the records of its objects."""
+    s = settings.storage
+    if not s.enabled:
+        return {}
+    return {"storage": S3Storage(s3.client(s), s.bucket),
+            "uploads": PgUploadRecords(db.pool, settings.database.acquire_timeout)}
 
 
 def _key_store(settings: Settings, db: Database):
@@ -179,6 +195,8 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
                                    lambda n: n >= SCHEDULE_BATCH).run())
+    if use.collector is not None:
+        runner.start("payloads", Loop("payloads", use.collector.run_once, m.prune_interval, lambda n: n >= 500).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", listener.run())
     return runner

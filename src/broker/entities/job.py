@@ -9,6 +9,7 @@ from datetime import datetime
 
 from broker.entities.errors import IllegalTransition, InvalidArgument
 from broker.entities.queue import QueueDefaults
+from broker.entities.payload import PayloadRef
 from broker.entities.retry import RetryPolicy
 from broker.entities.values import value_object
 
@@ -121,6 +122,7 @@ class Job:
     lease_expiries: int = 0  # leases that lapsed (apart from nacks); a redrive with reset clears it
     max_lease_expiries: int | None = None  # DEAD when lease_expiries reaches it; None: no such limit
     result: bytes | None = None  # what the Ack carried (SUCCEEDED jobs only); None: no result
+    payload_ref: PayloadRef | None = None  # the payload as an object in storage (payload then empty)
 
     @property
     def last_error(self) -> str | None:

@@ -13,6 +13,7 @@ from broker.entities.rate import Rate
 from broker.infra.env import Env as _Env
 from broker.infra.env import SettingsError
 from broker.infra.env import boolean as _bool
+from broker.infra.storage_settings import StorageSettings, read_storage
 from broker.infra.env import choice as _choice
 from broker.infra.limit_settings import read_limits, read_queues
 from broker.infra.webhook_settings import WebhookSettings, read_webhooks
@@ -100,6 +101,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -115,7 +117,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     limits = read_limits(e)
     settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e),
-                        webhooks=read_webhooks(e, limits, e.env))
+                        webhooks=read_webhooks(e, limits, e.env), storage=read_storage(e, limits.max_payload_bytes))
     return _override(settings, overrides)
 
 

@@ -8,9 +8,11 @@ from datetime import datetime
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import check_storable
+from broker.entities.payload import HOW_TO_CONFIGURE, PayloadRef
 from broker.entities.queue import Limits, QueueConfig, check_priority
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.entities.values import value_object
+from broker.usecases.payloads.prepare import PreparePayloads
 from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
 
 
@@ -39,18 +41,20 @@ class JobSpec:
     retry: RetrySpec = RetrySpec()
     lease_duration: float | None = None
     max_lease_expiries: int | None = None
+    payload_ref: PayloadRef | None = None  # an upload's object instead of `payload`
 
 
 _NO_OVERRIDE = RetrySpec()
 
 
 class Enqueue:
-    """Adds jobs. A key the queue already holds returns the existing job with created=False."""
+    """Adds jobs. A key the queue already holds returns the existing job with created=False.
+    With object storage (`payloads`), references are checked and large payloads offloaded."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
-                 queues: QueueConfig, limits: Limits) -> None:
+                 queues: QueueConfig, limits: Limits, payloads: PreparePayloads | None = None) -> None:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
-        self._queues, self._limits = queues, limits
+        self._queues, self._limits, self._payloads = queues, limits, payloads
 
     async def __call__(self, specs: Sequence[JobSpec], batch: bool = True) -> list[Inserted]:
         if batch:
@@ -58,6 +62,8 @@ class Enqueue:
         now = self._clock.now()
         prefix = (lambda i: f"jobs[{i}].") if batch else (lambda i: "job.")
         jobs = [self._validate(spec, now, prefix(i)) for i, spec in enumerate(specs)]
+        if self._payloads is not None:
+            jobs = await self._payloads(jobs, prefix, now)
         inserted, events = await self._store.enqueue(jobs, now)
         self._events.record(events)
         ready = {e.queue for e in events}
@@ -74,9 +80,7 @@ class Enqueue:
         limits = self._limits
         limits.check_queue_name(spec.queue, at + "queue")
         _check_text(spec.kind, at + "kind", limits.max_kind_length)
-        if len(spec.payload) > limits.max_payload_bytes:
-            raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "
-                                                  f"{limits.max_payload_bytes} bytes")
+        self._check_payload(spec, at)
         if spec.headers:
             if sum(len(k.encode()) + len(v.encode()) for k, v in spec.headers.items()) > limits.max_headers_bytes:
                 raise InvalidArgument(at + "headers", f"over the limit of {limits.max_headers_bytes} bytes")
@@ -97,8 +101,22 @@ class Enqueue:
             queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=spec.headers,
             idempotency_key=key, priority=spec.priority, run_at=spec.run_at or now,
             max_attempts=max_attempts, retry=_policy(defaults.retry, spec.retry, at),
-            lease_duration=lease, max_lease_expiries=lapses,
+            lease_duration=lease, max_lease_expiries=lapses, payload_ref=spec.payload_ref,
         )
+
+    def _check_payload(self, spec: JobSpec, at: str) -> None:
+        max_bytes = self._limits.max_payload_bytes
+        if len(spec.payload) > max_bytes:
+            how = ("upload it (CreateUpload) and enqueue its payload_ref" if self._payloads is not None
+                   else HOW_TO_CONFIGURE)
+            raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "
+                                                  f"{max_bytes} bytes: {how}")
+        if spec.payload_ref is not None:
+            if self._payloads is None:
+                raise InvalidArgument(at + "payload_ref", f"object storage is not configured: {HOW_TO_CONFIGURE}")
+            if spec.payload:
+                raise InvalidArgument(at + "payload", "must be empty with a payload_ref")
+            spec.payload_ref.check(at + "payload_ref.")
 
 
 def _policy(default: RetryPolicy, spec: RetrySpec, at: str) -> RetryPolicy:

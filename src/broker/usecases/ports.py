@@ -9,6 +9,7 @@ from typing import Protocol
 
 from broker.entities.auth import ApiKey
 from broker.entities.job import Event, Job, JobState
+from broker.entities.payload import PayloadRef
 from broker.entities.lease import Failure, FailureDecision, LeaseRef, Snapshot
 from broker.entities.retry import RetryPolicy
 from broker.entities.stats import MinuteCounts, QueueStats, WorkerLeases
@@ -30,6 +31,7 @@ class NewJob:
     retry: RetryPolicy
     lease_duration: float
     max_lease_expiries: int | None = None  # None: no limit of its own (attempts alone)
+    payload_ref: PayloadRef | None = None  # the payload as an object in storage (payload then empty)
 
 
 @value_object

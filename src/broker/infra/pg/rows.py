@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from broker.entities.job import AttemptError, Event, Job, JobState, Reason
+from broker.entities.payload import PayloadRef
 from broker.entities.retry import Jitter, RetryPolicy
 
 _STATES = {s.value: s for s in JobState}
@@ -35,7 +36,18 @@ def job(row) -> Job:
         errors=tuple(_attempt_error(e) for e in json.loads(row[19])) if row[19] != "[]" else (),
         created_at=row[20], updated_at=row[21], finished_at=row[22],
         lease_expiries=row[23], max_lease_expiries=row[24], result=row[25],
+        payload_ref=payload_ref(row[26]) if row[26] else None,
     )
+
+
+def payload_ref(text: str) -> PayloadRef:
+    """A reference as broker_jobs.payload_ref holds it: "<sha256> <size> <key>"."""
+    sha256, size, key = text.split(" ", 2)
+    return PayloadRef(key, int(size), sha256)
+
+
+def payload_ref_text(ref: PayloadRef | None) -> str | None:
+    return None if ref is None else f"{ref.sha256} {ref.size} {ref.key}"
 
 
 def _attempt_error(item: dict) -> AttemptError:

@@ -13,7 +13,7 @@ from broker.infra.pg.moves import EventRow, among, held, literal, seconds_since,
 JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::text, idempotency_key,
     priority, state, run_at, attempt, max_attempts, retry_initial, retry_max, retry_multiplier,
     retry_jitter, lease_duration, lease_token::text, lease_expires_at, worker_id, errors::text,
-    created_at, updated_at, finished_at, lease_expiries, max_lease_expiries, result"""
+    created_at, updated_at, finished_at, lease_expiries, max_lease_expiries, result, payload_ref"""
 
 # What Lease returns: every timestamp costs asyncpg ~1.4 us to decode, and a worker has no use
 # for when the job was created or last updated (GetJob shows them).
@@ -28,17 +28,17 @@ WITH input AS (
     SELECT gen_random_uuid() AS id, t.*
     FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[],
                 $7::timestamptz[], $8::int[], $9::float8[], $10::float8[], $11::float8[],
-                $12::text[], $13::float8[], $14::int[]) WITH ORDINALITY
+                $12::text[], $13::float8[], $14::int[], $16::text[]) WITH ORDINALITY
          AS t(queue, kind, payload, headers, idempotency_key, priority, run_at, max_attempts,
               retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
-              max_lease_expiries, ord)
+              max_lease_expiries, payload_ref, ord)
 ), ins AS (
     INSERT INTO broker_jobs (id, queue, kind, payload, headers, idempotency_key, priority, state,
         run_at, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter,
-        lease_duration, max_lease_expiries, created_at, updated_at)
+        lease_duration, max_lease_expiries, payload_ref, created_at, updated_at)
     SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority,
         {target(MOVES[Reason.ENQUEUE])}, coalesce(run_at, $15), max_attempts, retry_initial,
-        retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries, $15, $15
+        retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries, payload_ref, $15, $15
     -- Keys in a fixed order, so batches racing on the same keys wait for each other instead of
     -- deadlocking.
     FROM input ORDER BY queue, idempotency_key, ord

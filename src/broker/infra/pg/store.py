@@ -11,6 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
+from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event, Job, JobState, Reason, check_transition
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
@@ -37,7 +38,10 @@ class PgJobStore:
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> tuple[list[Inserted], list[Event]]:
         columns = _columns(jobs, now)
         async with self._conn() as conn:
-            result = await conn.fetch(sql.ENQUEUE, *columns, now)
+            try:
+                result = await conn.fetch(sql.ENQUEUE, *columns, now, _refs(jobs))
+            except asyncpg.PostgresError as exc:  # the insert trigger of migrations/0015
+                raise InvalidArgument("payload_ref", "names an upload that expired") if exc.sqlstate == "BRK01" else exc
             missing = [(r[1], r[3]) for r in result if not r[4]]
             existing = {}
             if missing:
@@ -213,6 +217,10 @@ def _columns(jobs: Sequence[NewJob], now: datetime) -> list[list]:
         [j.retry.jitter.value for j in jobs], [j.lease_duration for j in jobs],
         [j.max_lease_expiries for j in jobs],
     ]
+
+
+def _refs(jobs: Sequence[NewJob]) -> list[str | None]:
+    return [rows.payload_ref_text(j.payload_ref) for j in jobs]
 
 
 def _unless(run_at: datetime, now: datetime) -> datetime | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
+from broker.interface.grpc.payload_rpcs import PayloadRpcs, PayloadUseCases
 from broker.interface.grpc.session import WorkerSessions
 from broker.usecases.ack import Ack, AckItem
 from broker.usecases.enqueue import Enqueue
@@ -23,11 +24,12 @@ class JobUseCases:
     heartbeat: Heartbeat
     ack: Ack
     nack: Nack
+    payloads: PayloadUseCases | None = None  # None without object storage
 
 
-class JobService(job_service_pb2_grpc.JobServiceServicer):
+class JobService(PayloadRpcs, job_service_pb2_grpc.JobServiceServicer):
     def __init__(self, use: JobUseCases, sessions: WorkerSessions) -> None:
-        self._use, self._sessions = use, sessions
+        self._use, self._sessions, self._payloads = use, sessions, use.payloads
 
     async def WorkerSession(self, request_iterator, context) -> None:
         # Each call on the stream runs through the request pipeline to this servicer's methods.
@@ -54,9 +56,10 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             queues=tuple(request.queues), worker_id=request.worker_id, max_jobs=request.max_jobs,
             lease_duration=mapping.seconds(request.lease_duration, request, "lease_duration"), wait=wait,
         ))
-        response = pb.LeaseResponse()
+        response, lease = pb.LeaseResponse(), mapping.seconds(request.lease_duration, request, "lease_duration")
         for job in jobs:
-            leased = response.jobs.add(lease_token=job.lease_token, attempt=job.attempt)
+            leased = response.jobs.add(lease_token=job.lease_token, attempt=job.attempt,
+                                       payload_url=self.payload_url(job, lease))
             mapping.job_to_wire(job, leased.job)
             mapping.set_time(leased.lease_expires_at, job.lease_expires_at)
         return response

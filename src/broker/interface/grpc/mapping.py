@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
+from broker.entities.payload import PayloadRef
 from broker.entities.queue import MAX_DURATION
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.usecases.enqueue import JobSpec, RetrySpec
@@ -79,10 +80,20 @@ def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
             retry=_retry_from_wire(spec.retry_policy) if spec.HasField("retry_policy") else _NO_RETRY_OVERRIDE,
             lease_duration=seconds(spec.lease_duration, spec, "lease_duration"),
             max_lease_expiries=spec.max_lease_expiries or None,
+            payload_ref=ref_from_wire(spec.payload_ref) if spec.HasField("payload_ref") else None,
         )
     except InvalidArgument as exc:
         prefix = at + ("retry_policy." if exc.field in ("initial_delay", "max_delay", "multiplier", "jitter") else "")
         raise exc.at(prefix) from None
+
+
+def ref_from_wire(ref: job_pb2.PayloadRef) -> PayloadRef:
+    return PayloadRef(ref.key, ref.size, ref.sha256)
+
+
+def ref_to_wire(ref: PayloadRef, out: job_pb2.PayloadRef) -> job_pb2.PayloadRef:
+    out.key, out.size, out.sha256 = ref.key, ref.size, ref.sha256
+    return out
 
 
 def _retry_from_wire(policy: job_pb2.RetryPolicy) -> RetrySpec:
@@ -129,6 +140,8 @@ def job_to_wire(job: Job, out: job_pb2.Job) -> job_pb2.Job:
         out.max_lease_expiries = job.max_lease_expiries
     if job.result:
         out.result = job.result
+    if job.payload_ref is not None:
+        ref_to_wire(job.payload_ref, out.payload_ref)
     set_time(out.run_at, job.run_at)
     out.retry_policy.CopyFrom(_policy_to_wire(job.retry))
     out.lease_duration.CopyFrom(_duration_to_wire(job.lease_duration))

@@ -22,6 +22,8 @@ _JOBS = "/broker.v1.JobService/"
 _ADMIN = "/broker.v1.AdminService/"
 # The worker sessions' stream: the one streaming method of the broker's own.
 SESSION = _JOBS + "WorkerSession"
+# The client stream of a streamed upload: it runs the pipeline once, as a unary call would.
+UPLOAD = _JOBS + "UploadPayload"
 
 METHODS: dict[str, MethodInfo] = {
     _JOBS + "Enqueue": MethodInfo(Permission.ENQUEUE, "enqueue"),
@@ -30,6 +32,10 @@ METHODS: dict[str, MethodInfo] = {
     _JOBS + "Heartbeat": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Ack": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Nack": MethodInfo(Permission.WORK, "settle"),
+    # Only producers make uploads (and so objects).
+    _JOBS + "CreateUpload": MethodInfo(Permission.ENQUEUE, "enqueue"),
+    _JOBS + "CompleteUpload": MethodInfo(Permission.ENQUEUE, "enqueue"),
+    UPLOAD: MethodInfo(Permission.ENQUEUE, "enqueue"),
     # The stream passes the stages untouched; each call on it is checked as its unary twin
     # (session.py), so this entry only classifies it.
     SESSION: MethodInfo(Permission.WORK, "settle"),

@@ -19,7 +19,7 @@ import grpc
 
 from broker.interface.grpc.interceptors.base import Call, Stage, compose, tolerant
 from broker.interface.grpc.interceptors.request_id import HEADER
-from broker.interface.grpc.methods import SESSION
+from broker.interface.grpc.methods import SESSION, UPLOAD
 from broker.interface.grpc.status import CallFailed
 
 
@@ -41,6 +41,12 @@ class PipelineInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if method == UPLOAD and handler.stream_unary is not None:
+            # A streamed upload runs the chain once, its request the stream of messages.
+            return grpc.stream_unary_rpc_method_handler(
+                self._through(method, handler.stream_unary),
+                request_deserializer=tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer)
         if handler.unary_unary is None:
             if method != SESSION or handler.stream_stream is None:
                 return handler
@@ -48,7 +54,13 @@ class PipelineInterceptor(grpc.aio.ServerInterceptor):
             return grpc.stream_stream_rpc_method_handler(
                 handler.stream_stream, request_deserializer=tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
-        servicer, run = handler.unary_unary, self.run
+        return grpc.unary_unary_rpc_method_handler(
+            self._through(method, handler.unary_unary), request_deserializer=tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer)
+
+    def _through(self, method: str, servicer):
+        """The servicer's method behind the chain."""
+        run = self.run
 
         async def unary(request, context: grpc.aio.ServicerContext):
             left = context.time_remaining()
@@ -63,6 +75,4 @@ class PipelineInterceptor(grpc.aio.ServerInterceptor):
                 context.set_trailing_metadata(((HEADER, call.request_id),))
             return response
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary, request_deserializer=tolerant(handler.request_deserializer),
-            response_serializer=handler.response_serializer)
+        return unary

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/job.proto.
  */
 export const file_broker_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKDAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL7BQoDSm9iEgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJEgwKBGtpbmQYAyABKAkSDwoHcGF5bG9hZBgEIAEoDBIsCgdoZWFkZXJzGAUgAygLMhsuYnJva2VyLnYxLkpvYi5IZWFkZXJzRW50cnkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJEhAKCHByaW9yaXR5GAcgASgFEiIKBXN0YXRlGAggASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlEioKBnJ1bl9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHYXR0ZW1wdBgKIAEoBRIUCgxtYXhfYXR0ZW1wdHMYCyABKAUSLAoMcmV0cnlfcG9saWN5GAwgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCXdvcmtlcl9pZBgOIAEoCRI0ChBsZWFzZV9leHBpcmVzX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGBAgASgJEicKBmVycm9ycxgRIAMoCzIXLmJyb2tlci52MS5BdHRlbXB0RXJyb3ISLgoKY3JlYXRlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxlYXNlX2V4cGlyaWVzGBUgASgFEhoKEm1heF9sZWFzZV9leHBpcmllcxgWIAEoBRIOCgZyZXN1bHQYFyABKAwaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoMQXR0ZW1wdEVycm9yEg8KB2F0dGVtcHQYASABKAUSDQoFZXJyb3IYAiABKAkSJgoCYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuEBCghKb2JFdmVudBIKCgJpZBgBIAEoAxIOCgZqb2JfaWQYAiABKAkSJwoKZnJvbV9zdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIlCgh0b19zdGF0ZRgEIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIPCgdhdHRlbXB0GAUgASgFEhEKCXdvcmtlcl9pZBgGIAEoCRINCgVlcnJvchgHIAEoCRImCgJhdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAkgASgJKpkBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhUKEUpPQl9TVEFURV9SVU5OSU5HEAISFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBADEhIKDkpPQl9TVEFURV9ERUFEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKlQKBkppdHRlchIWChJKSVRURVJfVU5TUEVDSUZJRUQQABIPCgtKSVRURVJfTk9ORRABEg8KC0pJVFRFUl9GVUxMEAISEAoMSklUVEVSX0VRVUFMEANiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKvAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRIqCgtwYXlsb2FkX3JlZhgMIAEoCzIVLmJyb2tlci52MS5QYXlsb2FkUmVmGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjcKClBheWxvYWRSZWYSCwoDa2V5GAEgASgJEgwKBHNpemUYAiABKAMSDgoGc2hhMjU2GAMgASgJIqcGCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEiwKB2hlYWRlcnMYBSADKAsyGy5icm9rZXIudjEuSm9iLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSIgoFc3RhdGUYCCABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSKgoGcnVuX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhdHRlbXB0GAogASgFEhQKDG1heF9hdHRlbXB0cxgLIAEoBRIsCgxyZXRyeV9wb2xpY3kYDCABKAsyFi5icm9rZXIudjEuUmV0cnlQb2xpY3kSMQoObGVhc2VfZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJd29ya2VyX2lkGA4gASgJEjQKEGxlYXNlX2V4cGlyZXNfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYECABKAkSJwoGZXJyb3JzGBEgAygLMhcuYnJva2VyLnYxLkF0dGVtcHRFcnJvchIuCgpjcmVhdGVkX2F0GBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObGVhc2VfZXhwaXJpZXMYFSABKAUSGgoSbWF4X2xlYXNlX2V4cGlyaWVzGBYgASgFEg4KBnJlc3VsdBgXIAEoDBIqCgtwYXlsb2FkX3JlZhgYIAEoCzIVLmJyb2tlci52MS5QYXlsb2FkUmVmGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlYKDEF0dGVtcHRFcnJvchIPCgdhdHRlbXB0GAEgASgFEg0KBWVycm9yGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLhAQoISm9iRXZlbnQSCgoCaWQYASABKAMSDgoGam9iX2lkGAIgASgJEicKCmZyb21fc3RhdGUYAyABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSJQoIdG9fc3RhdGUYBCABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSDwoHYXR0ZW1wdBgFIAEoBRIRCgl3b3JrZXJfaWQYBiABKAkSDQoFZXJyb3IYByABKAkSJgoCYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgJIAEoCSqZAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1BFTkRJTkcQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxISCg5KT0JfU1RBVEVfREVBRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBSpUCgZKaXR0ZXISFgoSSklUVEVSX1VOU1BFQ0lGSUVEEAASDwoLSklUVEVSX05PTkUQARIPCgtKSVRURVJfRlVMTBACEhAKDEpJVFRFUl9FUVVBTBADYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Exponential backoff: delay(n) = min(max_delay, initial_delay * multiplier^(n-1)), then jitter.
@@ -130,6 +130,15 @@ export type JobSpec = Message<"broker.v1.JobSpec"> & {
    * @generated from field: int32 max_lease_expiries = 11;
    */
   maxLeaseExpiries: number;
+
+  /**
+   * The payload as an object in the broker's storage, instead of `payload` (which must then be
+   * empty): from CreateUpload (after the bytes were put), CompleteUpload or UploadPayload. The
+   * broker checks that the object is there with this size and SHA-256 (INVALID_ARGUMENT if not).
+   *
+   * @generated from field: broker.v1.PayloadRef payload_ref = 12;
+   */
+  payloadRef?: PayloadRef | undefined;
 };
 
 /**
@@ -138,6 +147,41 @@ export type JobSpec = Message<"broker.v1.JobSpec"> & {
  */
 export const JobSpecSchema: GenMessage<JobSpec> = /*@__PURE__*/
   messageDesc(file_broker_v1_job, 1);
+
+/**
+ * A payload kept as an object in S3-compatible storage (see the README's "Large payloads").
+ *
+ * @generated from message broker.v1.PayloadRef
+ */
+export type PayloadRef = Message<"broker.v1.PayloadRef"> & {
+  /**
+   * The object's key, as the broker made it.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * In bytes.
+   *
+   * @generated from field: int64 size = 2;
+   */
+  size: bigint;
+
+  /**
+   * The SHA-256 of the bytes, 64 lowercase hex digits.
+   *
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message broker.v1.PayloadRef.
+ * Use `create(PayloadRefSchema)` to create a new message.
+ */
+export const PayloadRefSchema: GenMessage<PayloadRef> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job, 2);
 
 /**
  * A job as the broker holds it.
@@ -272,6 +316,13 @@ export type Job = Message<"broker.v1.Job"> & {
    * @generated from field: bytes result = 23;
    */
   result: Uint8Array;
+
+  /**
+   * Set when the payload is an object (payload then empty): LeasedJob.payload_url reads it.
+   *
+   * @generated from field: broker.v1.PayloadRef payload_ref = 24;
+   */
+  payloadRef?: PayloadRef | undefined;
 };
 
 /**
@@ -279,7 +330,7 @@ export type Job = Message<"broker.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 2);
+  messageDesc(file_broker_v1_job, 3);
 
 /**
  * @generated from message broker.v1.AttemptError
@@ -306,7 +357,7 @@ export type AttemptError = Message<"broker.v1.AttemptError"> & {
  * Use `create(AttemptErrorSchema)` to create a new message.
  */
 export const AttemptErrorSchema: GenMessage<AttemptError> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 3);
+  messageDesc(file_broker_v1_job, 4);
 
 /**
  * One state change of a job.
@@ -369,7 +420,7 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 4);
+  messageDesc(file_broker_v1_job, 5);
 
 /**
  * The life of a job. See the README's "Job lifecycle" section.

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Job, JobSpec, JobState } from "./job_pb.js";
+import type { Job, JobSpec, JobState, PayloadRef } from "./job_pb.js";
 import { file_broker_v1_job } from "./job_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,177 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/job_service.proto.
  */
 export const file_broker_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("Chticm9rZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWJyb2tlci52MSIxCg5FbnF1ZXVlUmVxdWVzdBIfCgNqb2IYASABKAsyEi5icm9rZXIudjEuSm9iU3BlYyIyCg9FbnF1ZXVlUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgiNwoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIgCgRqb2JzGAEgAygLMhIuYnJva2VyLnYxLkpvYlNwZWMiQwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USKwoHcmVzdWx0cxgBIAMoCzIaLmJyb2tlci52MS5FbnF1ZXVlUmVzcG9uc2UinwEKDExlYXNlUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSEQoJd29ya2VyX2lkGAIgASgJEhAKCG1heF9qb2JzGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihAEKCUxlYXNlZEpvYhIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iEhMKC2xlYXNlX3Rva2VuGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSNAoQbGVhc2VfZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoNTGVhc2VSZXNwb25zZRIiCgRqb2JzGAEgAygLMhQuYnJva2VyLnYxLkxlYXNlZEpvYiIvCghMZWFzZVJlZhIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkikwEKC0xlYXNlUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIoCgdvdXRjb21lGAIgASgOMhcuYnJva2VyLnYxLkxlYXNlT3V0Y29tZRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoQSGVhcnRiZWF0UmVxdWVzdBIjCgZsZWFzZXMYASADKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSMQoObGVhc2VfZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iPAoRSGVhcnRiZWF0UmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCJUCgpBY2tSZXF1ZXN0EiMKBmxlYXNlcxgBIAMoCzITLmJyb2tlci52MS5MZWFzZVJlZhIhCgVpdGVtcxgCIAMoCzISLmJyb2tlci52MS5BY2tJdGVtIj0KB0Fja0l0ZW0SIgoFbGVhc2UYASABKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSDgoGcmVzdWx0GAIgASgMIjYKC0Fja1Jlc3BvbnNlEicKB3Jlc3VsdHMYASADKAsyFi5icm9rZXIudjEuTGVhc2VSZXN1bHQigAEKCE5hY2tJdGVtEiIKBWxlYXNlGAEgASgLMhMuYnJva2VyLnYxLkxlYXNlUmVmEg0KBWVycm9yGAIgASgJEhEKCXBlcm1hbmVudBgDIAEoCBIuCgtyZXRyeV9hZnRlchgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxCgtOYWNrUmVxdWVzdBIiCgVpdGVtcxgBIAMoCzITLmJyb2tlci52MS5OYWNrSXRlbSI3CgxOYWNrUmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCKgAgoOU2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAQSEgoKcmVxdWVzdF9pZBgCIAEoCRIqCgd0aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEigKBWxlYXNlGAQgASgLMhcuYnJva2VyLnYxLkxlYXNlUmVxdWVzdEgAEjAKCWhlYXJ0YmVhdBgFIAEoCzIbLmJyb2tlci52MS5IZWFydGJlYXRSZXF1ZXN0SAASJAoDYWNrGAYgASgLMhUuYnJva2VyLnYxLkFja1JlcXVlc3RIABImCgRuYWNrGAcgASgLMhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0SAASEAoGY2FuY2VsGAggASgESABCBgoEY2FsbCKQAgoPU2Vzc2lvblJlc3BvbnNlEgoKAmlkGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAkSKQoFbGVhc2UYAyABKAsyGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZUgAEjEKCWhlYXJ0YmVhdBgEIAEoCzIcLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZUgAEiUKA2FjaxgFIAEoCzIWLmJyb2tlci52MS5BY2tSZXNwb25zZUgAEicKBG5hY2sYBiABKAsyFy5icm9rZXIudjEuTmFja1Jlc3BvbnNlSAASJQoFZXJyb3IYByABKAsyFC5icm9rZXIudjEuQ2FsbEVycm9ySABCCAoGcmVzdWx0IloKCUNhbGxFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSLgoLcmV0cnlfZGVsYXkYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qeAoMTGVhc2VPdXRjb21lEh0KGUxFQVNFX09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBMRUFTRV9PVVRDT01FX09LEAESFgoSTEVBU0VfT1VUQ09NRV9MT1NUEAISGwoXTEVBU0VfT1VUQ09NRV9OT1RfRk9VTkQQAzLeAwoKSm9iU2VydmljZRJACgdFbnF1ZXVlEhkuYnJva2VyLnYxLkVucXVldWVSZXF1ZXN0GhouYnJva2VyLnYxLkVucXVldWVSZXNwb25zZRJPCgxFbnF1ZXVlQmF0Y2gSHi5icm9rZXIudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBofLmJyb2tlci52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRI6CgVMZWFzZRIXLmJyb2tlci52MS5MZWFzZVJlcXVlc3QaGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZRJGCglIZWFydGJlYXQSGy5icm9rZXIudjEuSGVhcnRiZWF0UmVxdWVzdBocLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZRI0CgNBY2sSFS5icm9rZXIudjEuQWNrUmVxdWVzdBoWLmJyb2tlci52MS5BY2tSZXNwb25zZRI3CgROYWNrEhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0GhcuYnJva2VyLnYxLk5hY2tSZXNwb25zZRJKCg1Xb3JrZXJTZXNzaW9uEhkuYnJva2VyLnYxLlNlc3Npb25SZXF1ZXN0GhouYnJva2VyLnYxLlNlc3Npb25SZXNwb25zZSgBMAFiBnByb3RvMw", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chticm9rZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWJyb2tlci52MSJGChNDcmVhdGVVcGxvYWRSZXF1ZXN0EgwKBHNpemUYASABKAMSDgoGc2hhMjU2GAIgASgJEhEKCW11bHRpcGFydBgDIAEoCCKnAgoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USKgoLcGF5bG9hZF9yZWYYASABKAsyFS5icm9rZXIudjEuUGF5bG9hZFJlZhILCgN1cmwYAiABKAkSPQoHaGVhZGVycxgDIAMoCzIsLmJyb2tlci52MS5DcmVhdGVVcGxvYWRSZXNwb25zZS5IZWFkZXJzRW50cnkSEQoJdXBsb2FkX2lkGAQgASgJEhEKCXBhcnRfdXJscxgFIAMoCRIRCglwYXJ0X3NpemUYBiABKAMSLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNwoVQ29tcGxldGVVcGxvYWRSZXF1ZXN0EgsKA2tleRgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkiGAoWQ29tcGxldGVVcGxvYWRSZXNwb25zZSI0ChRVcGxvYWRQYXlsb2FkUmVxdWVzdBIMCgRkYXRhGAEgASgMEg4KBnNoYTI1NhgCIAEoCSJDChVVcGxvYWRQYXlsb2FkUmVzcG9uc2USKgoLcGF5bG9hZF9yZWYYASABKAsyFS5icm9rZXIudjEuUGF5bG9hZFJlZiIxCg5FbnF1ZXVlUmVxdWVzdBIfCgNqb2IYASABKAsyEi5icm9rZXIudjEuSm9iU3BlYyIyCg9FbnF1ZXVlUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgiNwoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIgCgRqb2JzGAEgAygLMhIuYnJva2VyLnYxLkpvYlNwZWMiQwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USKwoHcmVzdWx0cxgBIAMoCzIaLmJyb2tlci52MS5FbnF1ZXVlUmVzcG9uc2UinwEKDExlYXNlUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSEQoJd29ya2VyX2lkGAIgASgJEhAKCG1heF9qb2JzGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24imQEKCUxlYXNlZEpvYhIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iEhMKC2xlYXNlX3Rva2VuGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSNAoQbGVhc2VfZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcGF5bG9hZF91cmwYBSABKAkiMwoNTGVhc2VSZXNwb25zZRIiCgRqb2JzGAEgAygLMhQuYnJva2VyLnYxLkxlYXNlZEpvYiIvCghMZWFzZVJlZhIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkikwEKC0xlYXNlUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIoCgdvdXRjb21lGAIgASgOMhcuYnJva2VyLnYxLkxlYXNlT3V0Y29tZRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoQSGVhcnRiZWF0UmVxdWVzdBIjCgZsZWFzZXMYASADKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSMQoObGVhc2VfZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iPAoRSGVhcnRiZWF0UmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCJUCgpBY2tSZXF1ZXN0EiMKBmxlYXNlcxgBIAMoCzITLmJyb2tlci52MS5MZWFzZVJlZhIhCgVpdGVtcxgCIAMoCzISLmJyb2tlci52MS5BY2tJdGVtIj0KB0Fja0l0ZW0SIgoFbGVhc2UYASABKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSDgoGcmVzdWx0GAIgASgMIjYKC0Fja1Jlc3BvbnNlEicKB3Jlc3VsdHMYASADKAsyFi5icm9rZXIudjEuTGVhc2VSZXN1bHQigAEKCE5hY2tJdGVtEiIKBWxlYXNlGAEgASgLMhMuYnJva2VyLnYxLkxlYXNlUmVmEg0KBWVycm9yGAIgASgJEhEKCXBlcm1hbmVudBgDIAEoCBIuCgtyZXRyeV9hZnRlchgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxCgtOYWNrUmVxdWVzdBIiCgVpdGVtcxgBIAMoCzITLmJyb2tlci52MS5OYWNrSXRlbSI3CgxOYWNrUmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCKgAgoOU2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAQSEgoKcmVxdWVzdF9pZBgCIAEoCRIqCgd0aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEigKBWxlYXNlGAQgASgLMhcuYnJva2VyLnYxLkxlYXNlUmVxdWVzdEgAEjAKCWhlYXJ0YmVhdBgFIAEoCzIbLmJyb2tlci52MS5IZWFydGJlYXRSZXF1ZXN0SAASJAoDYWNrGAYgASgLMhUuYnJva2VyLnYxLkFja1JlcXVlc3RIABImCgRuYWNrGAcgASgLMhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0SAASEAoGY2FuY2VsGAggASgESABCBgoEY2FsbCKQAgoPU2Vzc2lvblJlc3BvbnNlEgoKAmlkGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAkSKQoFbGVhc2UYAyABKAsyGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZUgAEjEKCWhlYXJ0YmVhdBgEIAEoCzIcLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZUgAEiUKA2FjaxgFIAEoCzIWLmJyb2tlci52MS5BY2tSZXNwb25zZUgAEicKBG5hY2sYBiABKAsyFy5icm9rZXIudjEuTmFja1Jlc3BvbnNlSAASJQoFZXJyb3IYByABKAsyFC5icm9rZXIudjEuQ2FsbEVycm9ySABCCAoGcmVzdWx0IloKCUNhbGxFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSLgoLcmV0cnlfZGVsYXkYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qeAoMTGVhc2VPdXRjb21lEh0KGUxFQVNFX09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBMRUFTRV9PVVRDT01FX09LEAESFgoSTEVBU0VfT1VUQ09NRV9MT1NUEAISGwoXTEVBU0VfT1VUQ09NRV9OT1RfRk9VTkQQAzLcBQoKSm9iU2VydmljZRJACgdFbnF1ZXVlEhkuYnJva2VyLnYxLkVucXVldWVSZXF1ZXN0GhouYnJva2VyLnYxLkVucXVldWVSZXNwb25zZRJPCgxFbnF1ZXVlQmF0Y2gSHi5icm9rZXIudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBofLmJyb2tlci52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRI6CgVMZWFzZRIXLmJyb2tlci52MS5MZWFzZVJlcXVlc3QaGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZRJGCglIZWFydGJlYXQSGy5icm9rZXIudjEuSGVhcnRiZWF0UmVxdWVzdBocLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZRI0CgNBY2sSFS5icm9rZXIudjEuQWNrUmVxdWVzdBoWLmJyb2tlci52MS5BY2tSZXNwb25zZRI3CgROYWNrEhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0GhcuYnJva2VyLnYxLk5hY2tSZXNwb25zZRJKCg1Xb3JrZXJTZXNzaW9uEhkuYnJva2VyLnYxLlNlc3Npb25SZXF1ZXN0GhouYnJva2VyLnYxLlNlc3Npb25SZXNwb25zZSgBMAESTwoMQ3JlYXRlVXBsb2FkEh4uYnJva2VyLnYxLkNyZWF0ZVVwbG9hZFJlcXVlc3QaHy5icm9rZXIudjEuQ3JlYXRlVXBsb2FkUmVzcG9uc2USVQoOQ29tcGxldGVVcGxvYWQSIC5icm9rZXIudjEuQ29tcGxldGVVcGxvYWRSZXF1ZXN0GiEuYnJva2VyLnYxLkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USVAoNVXBsb2FkUGF5bG9hZBIfLmJyb2tlci52MS5VcGxvYWRQYXlsb2FkUmVxdWVzdBogLmJyb2tlci52MS5VcGxvYWRQYXlsb2FkUmVzcG9uc2UoAWIGcHJvdG8z", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message broker.v1.CreateUploadRequest
+ */
+export type CreateUploadRequest = Message<"broker.v1.CreateUploadRequest"> & {
+  /**
+   * The object's size in bytes: at most BROKER_MAX_UPLOAD_BYTES (5 GiB by default).
+   *
+   * @generated from field: int64 size = 1;
+   */
+  size: bigint;
+
+  /**
+   * The SHA-256 of the bytes, 64 lowercase hex digits; Enqueue checks the object against it.
+   *
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+
+  /**
+   * Parts of part_size bytes, each put to its own URL, then CompleteUpload.
+   *
+   * @generated from field: bool multipart = 3;
+   */
+  multipart: boolean;
+};
+
+/**
+ * Describes the message broker.v1.CreateUploadRequest.
+ * Use `create(CreateUploadRequestSchema)` to create a new message.
+ */
+export const CreateUploadRequestSchema: GenMessage<CreateUploadRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 0);
+
+/**
+ * @generated from message broker.v1.CreateUploadResponse
+ */
+export type CreateUploadResponse = Message<"broker.v1.CreateUploadResponse"> & {
+  /**
+   * What to enqueue once the bytes are there.
+   *
+   * @generated from field: broker.v1.PayloadRef payload_ref = 1;
+   */
+  payloadRef?: PayloadRef | undefined;
+
+  /**
+   * Single upload: PUT the bytes here, with `headers` (and Content-Length: size).
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * @generated from field: map<string, string> headers = 3;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * Multipart: PUT part n (from 1) to part_urls[n-1]; every part but the last is part_size bytes.
+   *
+   * @generated from field: string upload_id = 4;
+   */
+  uploadId: string;
+
+  /**
+   * @generated from field: repeated string part_urls = 5;
+   */
+  partUrls: string[];
+
+  /**
+   * @generated from field: int64 part_size = 6;
+   */
+  partSize: bigint;
+
+  /**
+   * When the URLs stop working.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 7;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message broker.v1.CreateUploadResponse.
+ * Use `create(CreateUploadResponseSchema)` to create a new message.
+ */
+export const CreateUploadResponseSchema: GenMessage<CreateUploadResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 1);
+
+/**
+ * @generated from message broker.v1.CompleteUploadRequest
+ */
+export type CompleteUploadRequest = Message<"broker.v1.CompleteUploadRequest"> & {
+  /**
+   * CreateUpload's payload_ref.key and upload_id.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string upload_id = 2;
+   */
+  uploadId: string;
+};
+
+/**
+ * Describes the message broker.v1.CompleteUploadRequest.
+ * Use `create(CompleteUploadRequestSchema)` to create a new message.
+ */
+export const CompleteUploadRequestSchema: GenMessage<CompleteUploadRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 2);
+
+/**
+ * @generated from message broker.v1.CompleteUploadResponse
+ */
+export type CompleteUploadResponse = Message<"broker.v1.CompleteUploadResponse"> & {
+};
+
+/**
+ * Describes the message broker.v1.CompleteUploadResponse.
+ * Use `create(CompleteUploadResponseSchema)` to create a new message.
+ */
+export const CompleteUploadResponseSchema: GenMessage<CompleteUploadResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 3);
+
+/**
+ * @generated from message broker.v1.UploadPayloadRequest
+ */
+export type UploadPayloadRequest = Message<"broker.v1.UploadPayloadRequest"> & {
+  /**
+   * The next bytes of the payload (any size per message, within the gRPC message limit).
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * Optional, in any message: the SHA-256 the bytes must have (INVALID_ARGUMENT otherwise).
+   *
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message broker.v1.UploadPayloadRequest.
+ * Use `create(UploadPayloadRequestSchema)` to create a new message.
+ */
+export const UploadPayloadRequestSchema: GenMessage<UploadPayloadRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 4);
+
+/**
+ * @generated from message broker.v1.UploadPayloadResponse
+ */
+export type UploadPayloadResponse = Message<"broker.v1.UploadPayloadResponse"> & {
+  /**
+   * What to enqueue: the size and SHA-256 as the broker counted them.
+   *
+   * @generated from field: broker.v1.PayloadRef payload_ref = 1;
+   */
+  payloadRef?: PayloadRef | undefined;
+};
+
+/**
+ * Describes the message broker.v1.UploadPayloadResponse.
+ * Use `create(UploadPayloadResponseSchema)` to create a new message.
+ */
+export const UploadPayloadResponseSchema: GenMessage<UploadPayloadResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 5);
 
 /**
  * @generated from message broker.v1.EnqueueRequest
@@ -31,7 +201,7 @@ export type EnqueueRequest = Message<"broker.v1.EnqueueRequest"> & {
  * Use `create(EnqueueRequestSchema)` to create a new message.
  */
 export const EnqueueRequestSchema: GenMessage<EnqueueRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 0);
+  messageDesc(file_broker_v1_job_service, 6);
 
 /**
  * @generated from message broker.v1.EnqueueResponse
@@ -55,7 +225,7 @@ export type EnqueueResponse = Message<"broker.v1.EnqueueResponse"> & {
  * Use `create(EnqueueResponseSchema)` to create a new message.
  */
 export const EnqueueResponseSchema: GenMessage<EnqueueResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 1);
+  messageDesc(file_broker_v1_job_service, 7);
 
 /**
  * @generated from message broker.v1.EnqueueBatchRequest
@@ -72,7 +242,7 @@ export type EnqueueBatchRequest = Message<"broker.v1.EnqueueBatchRequest"> & {
  * Use `create(EnqueueBatchRequestSchema)` to create a new message.
  */
 export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 2);
+  messageDesc(file_broker_v1_job_service, 8);
 
 /**
  * @generated from message broker.v1.EnqueueBatchResponse
@@ -91,7 +261,7 @@ export type EnqueueBatchResponse = Message<"broker.v1.EnqueueBatchResponse"> & {
  * Use `create(EnqueueBatchResponseSchema)` to create a new message.
  */
 export const EnqueueBatchResponseSchema: GenMessage<EnqueueBatchResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 3);
+  messageDesc(file_broker_v1_job_service, 9);
 
 /**
  * @generated from message broker.v1.LeaseRequest
@@ -138,7 +308,7 @@ export type LeaseRequest = Message<"broker.v1.LeaseRequest"> & {
  * Use `create(LeaseRequestSchema)` to create a new message.
  */
 export const LeaseRequestSchema: GenMessage<LeaseRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 4);
+  messageDesc(file_broker_v1_job_service, 10);
 
 /**
  * @generated from message broker.v1.LeasedJob
@@ -167,6 +337,14 @@ export type LeasedJob = Message<"broker.v1.LeasedJob"> & {
    * @generated from field: google.protobuf.Timestamp lease_expires_at = 4;
    */
   leaseExpiresAt?: Timestamp | undefined;
+
+  /**
+   * When job.payload_ref is set: a pre-signed GET of the payload's object, valid at least as
+   * long as the lease (BROKER_S3_URL_TTL, 15 min by default). A secret: never log it.
+   *
+   * @generated from field: string payload_url = 5;
+   */
+  payloadUrl: string;
 };
 
 /**
@@ -174,7 +352,7 @@ export type LeasedJob = Message<"broker.v1.LeasedJob"> & {
  * Use `create(LeasedJobSchema)` to create a new message.
  */
 export const LeasedJobSchema: GenMessage<LeasedJob> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 5);
+  messageDesc(file_broker_v1_job_service, 11);
 
 /**
  * @generated from message broker.v1.LeaseResponse
@@ -191,7 +369,7 @@ export type LeaseResponse = Message<"broker.v1.LeaseResponse"> & {
  * Use `create(LeaseResponseSchema)` to create a new message.
  */
 export const LeaseResponseSchema: GenMessage<LeaseResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 6);
+  messageDesc(file_broker_v1_job_service, 12);
 
 /**
  * @generated from message broker.v1.LeaseRef
@@ -213,7 +391,7 @@ export type LeaseRef = Message<"broker.v1.LeaseRef"> & {
  * Use `create(LeaseRefSchema)` to create a new message.
  */
 export const LeaseRefSchema: GenMessage<LeaseRef> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 7);
+  messageDesc(file_broker_v1_job_service, 13);
 
 /**
  * @generated from message broker.v1.LeaseResult
@@ -249,7 +427,7 @@ export type LeaseResult = Message<"broker.v1.LeaseResult"> & {
  * Use `create(LeaseResultSchema)` to create a new message.
  */
 export const LeaseResultSchema: GenMessage<LeaseResult> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 8);
+  messageDesc(file_broker_v1_job_service, 14);
 
 /**
  * @generated from message broker.v1.HeartbeatRequest
@@ -273,7 +451,7 @@ export type HeartbeatRequest = Message<"broker.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 9);
+  messageDesc(file_broker_v1_job_service, 15);
 
 /**
  * @generated from message broker.v1.HeartbeatResponse
@@ -292,7 +470,7 @@ export type HeartbeatResponse = Message<"broker.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 10);
+  messageDesc(file_broker_v1_job_service, 16);
 
 /**
  * @generated from message broker.v1.AckRequest
@@ -319,7 +497,7 @@ export type AckRequest = Message<"broker.v1.AckRequest"> & {
  * Use `create(AckRequestSchema)` to create a new message.
  */
 export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 11);
+  messageDesc(file_broker_v1_job_service, 17);
 
 /**
  * @generated from message broker.v1.AckItem
@@ -344,7 +522,7 @@ export type AckItem = Message<"broker.v1.AckItem"> & {
  * Use `create(AckItemSchema)` to create a new message.
  */
 export const AckItemSchema: GenMessage<AckItem> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 12);
+  messageDesc(file_broker_v1_job_service, 18);
 
 /**
  * @generated from message broker.v1.AckResponse
@@ -363,7 +541,7 @@ export type AckResponse = Message<"broker.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 13);
+  messageDesc(file_broker_v1_job_service, 19);
 
 /**
  * @generated from message broker.v1.NackItem
@@ -401,7 +579,7 @@ export type NackItem = Message<"broker.v1.NackItem"> & {
  * Use `create(NackItemSchema)` to create a new message.
  */
 export const NackItemSchema: GenMessage<NackItem> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 14);
+  messageDesc(file_broker_v1_job_service, 20);
 
 /**
  * @generated from message broker.v1.NackRequest
@@ -418,7 +596,7 @@ export type NackRequest = Message<"broker.v1.NackRequest"> & {
  * Use `create(NackRequestSchema)` to create a new message.
  */
 export const NackRequestSchema: GenMessage<NackRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 15);
+  messageDesc(file_broker_v1_job_service, 21);
 
 /**
  * @generated from message broker.v1.NackResponse
@@ -435,7 +613,7 @@ export type NackResponse = Message<"broker.v1.NackResponse"> & {
  * Use `create(NackResponseSchema)` to create a new message.
  */
 export const NackResponseSchema: GenMessage<NackResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 16);
+  messageDesc(file_broker_v1_job_service, 22);
 
 /**
  * @generated from message broker.v1.SessionRequest
@@ -508,7 +686,7 @@ export type SessionRequest = Message<"broker.v1.SessionRequest"> & {
  * Use `create(SessionRequestSchema)` to create a new message.
  */
 export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 17);
+  messageDesc(file_broker_v1_job_service, 23);
 
 /**
  * @generated from message broker.v1.SessionResponse
@@ -567,7 +745,7 @@ export type SessionResponse = Message<"broker.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 18);
+  messageDesc(file_broker_v1_job_service, 24);
 
 /**
  * How a call on a session failed: the status its unary twin would have ended with.
@@ -601,7 +779,7 @@ export type CallError = Message<"broker.v1.CallError"> & {
  * Use `create(CallErrorSchema)` to create a new message.
  */
 export const CallErrorSchema: GenMessage<CallError> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 19);
+  messageDesc(file_broker_v1_job_service, 25);
 
 /**
  * The outcome for one lease in a Heartbeat, Ack or Nack.
@@ -725,6 +903,39 @@ export const JobService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof SessionRequestSchema;
     output: typeof SessionResponseSchema;
+  },
+  /**
+   * Large payloads (object storage must be configured, else FAILED_PRECONDITION): a new object
+   * and a pre-signed URL (or, with multipart, one per part) to put its bytes to, without them
+   * crossing the broker. Then Enqueue with the returned payload_ref. The URLs are secrets.
+   *
+   * @generated from rpc broker.v1.JobService.CreateUpload
+   */
+  createUpload: {
+    methodKind: "unary";
+    input: typeof CreateUploadRequestSchema;
+    output: typeof CreateUploadResponseSchema;
+  },
+  /**
+   * Joins the parts of a multipart upload (put to CreateUpload's part_urls) into its object.
+   *
+   * @generated from rpc broker.v1.JobService.CompleteUpload
+   */
+  completeUpload: {
+    methodKind: "unary";
+    input: typeof CompleteUploadRequestSchema;
+    output: typeof CompleteUploadResponseSchema;
+  },
+  /**
+   * For producers that cannot reach the storage: the bytes in a stream of messages, which the
+   * broker passes on to the storage part by part (never holding the whole payload).
+   *
+   * @generated from rpc broker.v1.JobService.UploadPayload
+   */
+  uploadPayload: {
+    methodKind: "client_streaming";
+    input: typeof UploadPayloadRequestSchema;
+    output: typeof UploadPayloadResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_broker_v1_job_service, 0);

@@ -1,0 +1,1 @@
+"""Large payloads in object storage: uploads, the checks at Enqueue, workers' URLs, clean-up."""
