@@ -9,6 +9,7 @@ from .errors import (BrokerClientError, BrokerUnavailable, DeadlineExceeded, Fai
                      InvalidRequest, NotFound, PermanentError, PermissionDenied, ResourceExhausted,
                      RetryLater, Unauthenticated)
 from .jobs import EnqueueResult, JobRequest, RetryPolicy
+from .payloads import PayloadMismatch, PayloadRef
 from .options import CallRetry, ConnectionOptions, TlsOptions
 from .results import JobCancelled, JobFailed, ResultError, WaitTimedOut
 from .worker import JobContext, LeaseRefused, Registry, Worker, WorkerSettings
@@ -19,7 +20,7 @@ __all__ = [
     "AdminClient", "AsyncAdminClient", "AsyncClient", "BrokerClientError", "BrokerUnavailable",
     "CallRetry", "Client", "ConnectionOptions", "DeadlineExceeded", "EnqueueResult",
     "FailedPrecondition", "InvalidRequest", "JobCancelled", "JobContext", "JobFailed", "JobRequest",
-    "JobState", "LeaseRefused", "NotFound", "PermanentError", "PermissionDenied", "Registry",
+    "JobState", "LeaseRefused", "NotFound", "PayloadMismatch", "PayloadRef", "PermanentError", "PermissionDenied", "Registry",
     "ResourceExhausted", "ResultError", "RetryLater", "RetryPolicy", "TlsOptions", "Unauthenticated",
     "WaitTimedOut", "Worker", "WorkerSettings",
 ]

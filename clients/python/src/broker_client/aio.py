@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -10,12 +11,13 @@ from typing import Any
 
 import grpc.aio
 
-from . import _requests
+from . import _requests, uploads
 from .admin import requests as admin_requests
 from .admin import responses
 from .admin.records import Job
 from .calls import AsyncCalls
 from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
+from .payloads import PayloadRef
 from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
 from .results import WaitTimedOut, finished, outcome, poll_delays
 from .v1 import admin_service_pb2_grpc, job_service_pb2_grpc
@@ -107,6 +109,20 @@ class AsyncClient:
             response = await self._call(self._stub.EnqueueBatch, request, timeout)
             results.extend(_requests.batch_results(chunk, response))
         return results
+
+    async def upload(self, source: bytes | str | os.PathLike, *, through_broker: bool = False,
+                     multipart_over: int = uploads.MULTIPART_OVER, timeout: float | None = None) -> PayloadRef:
+        """See ``Client.upload`` (the HTTP transfers run in a thread, off the event loop)."""
+        if through_broker:
+            response = await self._call(
+                lambda _, **kw: self._stub.UploadPayload(uploads.stream_messages(source), **kw), None, timeout)
+            return uploads.ref(response)
+        request = await asyncio.to_thread(uploads.create_request, source, multipart_over)
+        upload = await self._call(self._stub.CreateUpload, request, timeout)
+        await asyncio.to_thread(uploads.put_all, upload, source)
+        if (complete := uploads.complete_request(upload)) is not None:
+            await self._call(self._stub.CompleteUpload, complete, timeout)
+        return uploads.ref(upload)
 
     async def close(self) -> None:
         """Close the channel."""

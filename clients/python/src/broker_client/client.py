@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -10,12 +11,13 @@ from typing import Any
 
 import grpc
 
-from . import _requests
+from . import _requests, uploads
 from .admin import requests as admin_requests
 from .admin import responses
 from .admin.records import Job
 from .calls import Calls
 from .jobs import EnqueueResult, JobRequest, RetryPolicy, Seconds
+from .payloads import PayloadRef
 from .options import CallRetry, ConnectionOptions, TlsOptions, resolve
 from .results import WaitTimedOut, finished, outcome, poll_delays
 from .v1 import admin_service_pb2_grpc, job_service_pb2_grpc
@@ -122,6 +124,22 @@ class Client:
             response = self._call(self._stub.EnqueueBatch, request, timeout)
             results.extend(_requests.batch_results(chunk, response))
         return results
+
+    def upload(self, source: bytes | str | os.PathLike, *, through_broker: bool = False,
+               multipart_over: int = uploads.MULTIPART_OVER, timeout: float | None = None) -> PayloadRef:
+        """Put a large payload (bytes, or a file path: streamed, never read whole) into the
+        broker's object storage; enqueue the returned reference as a job's payload. The bytes go
+        to a pre-signed URL (in parts over ``multipart_over``) without crossing the broker, or,
+        with ``through_broker``, stream through it (UploadPayload). Needs the producer role."""
+        if through_broker:
+            response = self._call(lambda _, **kw: self._stub.UploadPayload(uploads.stream_messages(source), **kw),
+                                  None, timeout)
+            return uploads.ref(response)
+        upload = self._call(self._stub.CreateUpload, uploads.create_request(source, multipart_over), timeout)
+        uploads.put_all(upload, source)
+        if (complete := uploads.complete_request(upload)) is not None:
+            self._call(self._stub.CompleteUpload, complete, timeout)
+        return uploads.ref(upload)
 
     def close(self) -> None:
         """Close the channel."""

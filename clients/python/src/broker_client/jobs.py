@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
+from .payloads import PayloadRef
 from .v1 import job_pb2
 
 Jitter = Literal["none", "full", "equal"]
@@ -113,7 +114,10 @@ class JobRequest:
 
     def to_spec(self, now: datetime | None = None) -> job_pb2.JobSpec:
         """The wire JobSpec; ``delay`` is turned into ``run_at`` against ``now`` (UTC)."""
-        data, content_type = encode_payload(self.payload)
+        if isinstance(self.payload, PayloadRef):  # an uploaded object (Client.upload)
+            data, content_type = b"", None
+        else:
+            data, content_type = encode_payload(self.payload)
         headers = dict(self.headers)
         if content_type and "content-type" not in headers:
             headers["content-type"] = content_type
@@ -126,6 +130,8 @@ class JobRequest:
             run_at = (now or datetime.now(timezone.utc)) + timedelta(seconds=seconds(self.delay))
         if run_at is not None:
             spec.run_at.FromDatetime(run_at.astimezone(timezone.utc))
+        if isinstance(self.payload, PayloadRef):
+            spec.payload_ref.CopyFrom(self.payload.to_proto())
         if self.retry_policy is not None:
             spec.retry_policy.CopyFrom(self.retry_policy.to_proto())
         if self.lease_duration is not None:

@@ -15,6 +15,8 @@ from .registry import Handler
 
 # Errors travel to the broker with every failed attempt; keep them readable and bounded.
 MAX_ERROR_CHARS = 8000
+# Payloads kept as objects up to this size are fetched (and checked) before the handler runs.
+PREFETCH_PAYLOAD_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,10 @@ class HandlerRunner:
     cpu-bound on the process pool; applies the time limit and classifies the result."""
 
     def __init__(self, threads: PoolExecutor | None = None, processes: PoolExecutor | None = None,
-                 default_timeout: float | None = None, max_result_bytes: int = MAX_RESULT_BYTES) -> None:
+                 default_timeout: float | None = None, max_result_bytes: int = MAX_RESULT_BYTES,
+                 prefetch_payload_bytes: int = PREFETCH_PAYLOAD_BYTES) -> None:
         self._threads = threads
+        self._prefetch = prefetch_payload_bytes
         self._processes = processes
         self._default_timeout = default_timeout
         self._max_result_bytes = max_result_bytes
@@ -72,6 +76,12 @@ class HandlerRunner:
         """Run the attempt. Cancellation (lost lease, shutdown) propagates to the caller."""
         if handler is None:
             return Outcome(ok=False, error=f"no handler registered for kind {ctx.kind!r} on this worker")
+        ref = ctx.payload_ref
+        if ref is not None and ref.size <= self._prefetch and not ctx.payload_fetched:
+            try:  # the payload before the handler: it reads ctx.payload as if it were inline
+                await ctx.aread_payload()
+            except Exception as exc:  # noqa: BLE001 - a storage failure or a mismatch: retried
+                return Outcome.failed(exc)
         timeout = handler.timeout if handler.timeout is not None else self._default_timeout
         if timeout is None:  # the common case, and the hot path: no timer to arm
             try:

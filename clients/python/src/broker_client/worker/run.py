@@ -48,7 +48,8 @@ class WorkerRun:
         pause = UntilReconnected(self.channel)
         self.settler = Settler(self.rpc.ack, self.rpc.nack, interval=s.flush_interval, max_batch=s.flush_size,
                                pause=pause)
-        runner = HandlerRunner(self.threads, self.processes, s.handler_timeout, s.max_result_bytes)
+        runner = HandlerRunner(self.threads, self.processes, s.handler_timeout, s.max_result_bytes,
+                               s.prefetch_payload_bytes)
         self.pool = Pool(self.rpc, registry, runner, self.settler,
                          concurrency=s.concurrency, poll_wait=s.poll_wait, pause=pause)
         self.heartbeater = Heartbeater(self.rpc, lambda: list(self.pool.held.values()), self.pool.lost, pause)

@@ -29,6 +29,10 @@ class WorkerSettings:
     # The largest result (a handler's return value, encoded) an ack may carry: the broker's
     # BROKER_MAX_RESULT_BYTES. A larger one fails the attempt for good (results.ResultError).
     max_result_bytes: int = 64 * 1024
+    # Payloads kept as objects (large payloads) up to this size are fetched, their SHA-256
+    # checked, before the handler runs; larger ones the handler reads or streams to a file
+    # itself (JobContext.read_payload / save_payload).
+    prefetch_payload_bytes: int = 8 * 1024 * 1024
     # Lease, Heartbeat, Ack and Nack over one WorkerSession stream (less CPU per call on both
     # sides); False, or a broker without sessions: one unary RPC per call.
     session: bool = True
@@ -43,5 +47,7 @@ class WorkerSettings:
             raise ValueError(f"lease_duration must be at least 1 s, got {self.lease_duration}")
         if self.shutdown_grace < 0 or self.flush_interval < 0 or not 1 <= self.flush_size <= 1000:
             raise ValueError("need shutdown_grace >= 0, flush_interval >= 0, 1 <= flush_size <= 1000")
+        if self.prefetch_payload_bytes < 0:
+            raise ValueError(f"prefetch_payload_bytes must not be negative, got {self.prefetch_payload_bytes}")
         if self.max_result_bytes < 0:
             raise ValueError(f"max_result_bytes must not be negative, got {self.max_result_bytes}")

@@ -51,6 +51,7 @@ class Worker:
         flush_size: int = WorkerSettings.flush_size,
         session: bool = WorkerSettings.session,
         max_result_bytes: int = WorkerSettings.max_result_bytes,
+        prefetch_payload_bytes: int = WorkerSettings.prefetch_payload_bytes,
         worker_id: str | None = None,
         registry: Registry | None = None,
         connection: ConnectionOptions | None = None,
@@ -61,7 +62,8 @@ class Worker:
             queues=(queues,) if isinstance(queues, str) else tuple(queues), concurrency=concurrency,
             lease_duration=lease_duration, poll_wait=poll_wait, shutdown_grace=shutdown_grace,
             handler_timeout=handler_timeout, processes=processes, flush_interval=flush_interval,
-            flush_size=flush_size, session=session, max_result_bytes=max_result_bytes)
+            flush_size=flush_size, session=session, max_result_bytes=max_result_bytes,
+            prefetch_payload_bytes=prefetch_payload_bytes)
         self.settings = replace(settings, worker_id=worker_id) if worker_id is not None else settings
         self.registry = registry if registry is not None else Registry()
         self.connection = connection
@@ -96,6 +98,7 @@ class Worker:
         flush_size: int | None = None,
         session: bool | None = None,
         max_result_bytes: int | None = None,
+        prefetch_payload_bytes: int | None = None,
         worker_id: str | None = None,
         connection: ConnectionOptions | None = None,
     ) -> Worker:
@@ -105,7 +108,8 @@ class Worker:
                    "lease_duration": lease_duration, "poll_wait": poll_wait, "shutdown_grace": shutdown_grace,
                    "handler_timeout": handler_timeout, "processes": processes,
                    "flush_interval": flush_interval, "flush_size": flush_size, "session": session,
-                   "max_result_bytes": max_result_bytes, "worker_id": worker_id}
+                   "max_result_bytes": max_result_bytes, "prefetch_payload_bytes": prefetch_payload_bytes,
+                   "worker_id": worker_id}
         settings = replace(self.settings, **{k: v for k, v in changes.items() if v is not None})
         return Worker.from_settings(settings, registry=self.registry, connection=connection or self.connection)
 
