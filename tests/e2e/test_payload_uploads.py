@@ -4,6 +4,7 @@ with its size limit), and the roles (only producers make uploads)."""
 
 from __future__ import annotations
 
+import aiohttp
 import grpc
 import pytest
 
@@ -73,7 +74,12 @@ async def limited(limited_db, s3_server):
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             async with key_admin(limited_db) as admin:
                 tokens = {r: (await admin.create(f"t-{r}", r)).token for r in ("producer", "worker", "admin")}
+            limited_http_port.append(broker.http_port)
             yield job_service_pb2_grpc.JobServiceStub(channel), tokens, bucket
+            limited_http_port.clear()
+
+
+limited_http_port: list[int] = []
 
 
 def _as(tokens, role):
@@ -120,3 +126,26 @@ async def test_a_worker_key_reads_the_payload_a_producer_uploaded(limited):
     await jobs.Enqueue(pb.EnqueueRequest(job=with_ref("role-q", upload.payload_ref)), metadata=producer)
     leased = await jobs.Lease(pb.LeaseRequest(queues=["role-q"], worker_id="w", max_jobs=1), metadata=worker)
     assert await http(leased.jobs[0].payload_url) == data
+
+
+async def _form_post(tokens, role: str, data: bytes) -> int:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="f.bin", content_type="application/octet-stream")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{limited_http_port[0]}/v1/uploads", data=form,
+                                headers={"Authorization": f"Bearer {tokens[role]}"}) as response:
+            return response.status
+
+
+async def test_a_form_upload_over_the_limit_is_413_and_nothing_is_kept(limited, s3_server):
+    jobs, tokens, bucket = limited
+    before = s3_server.keys(bucket)
+    assert await _form_post(tokens, "producer", b"z" * (7 * MIB)) == 413
+    assert s3_server.keys(bucket) == before
+    assert s3_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("role, status", [("producer", 201), ("worker", 403)])
+async def test_only_producers_upload_forms(limited, role, status):
+    jobs, tokens, _ = limited
+    assert await _form_post(tokens, role, b"abc") == status

@@ -137,8 +137,9 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     server, in_flight = graph.grpc_server(settings, use, health, metrics.observe_rpc, interceptors)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
+    uploads = use.jobs.payloads and (use.jobs.payloads.stream, settings.storage.rules.max_upload_bytes)
     http, http_port = await _serve_http(settings, build_app(health, metrics.render, use.dashboard, use.authenticate,
-                                                            use.webhooks))
+                                                            use.webhooks, uploads))
     runner = _start_loops(settings, use, store, health, PgListener(db.url, notifier))
     await health.set(True)
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",

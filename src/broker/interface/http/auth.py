@@ -13,6 +13,13 @@ from broker.entities.errors import PermissionDenied
 
 Authenticator = Callable[[str | None], Awaitable[Principal]]
 PROTECTED = "/api/"
+UPLOADS = "/v1/uploads"  # a producer's (the enqueue permission), as CreateUpload over gRPC
+
+
+async def _principal(request: web.Request, authenticate: Authenticator) -> Principal:
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    given = token.strip() if scheme.lower() == "bearer" else ""
+    return await authenticate(given or None)
 
 
 def bearer_auth(authenticate: Authenticator):
@@ -21,12 +28,14 @@ def bearer_auth(authenticate: Authenticator):
     @web.middleware
     async def middleware(request: web.Request, handler):
         if request.path.startswith(PROTECTED):
-            scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-            given = token.strip() if scheme.lower() == "bearer" else ""
-            who = await authenticate(given or None)
+            who = await _principal(request, authenticate)
             if not who.may(Permission.ADMIN):
                 raise PermissionDenied(f"the {who.role.value} role may not use the dashboard API "
                                        "(needs the admin permission)")
+        elif request.path == UPLOADS:
+            who = await _principal(request, authenticate)
+            if not who.may(Permission.ENQUEUE):
+                raise PermissionDenied(f"the {who.role.value} role may not upload (needs the enqueue permission)")
         return await handler(request)
 
     return middleware

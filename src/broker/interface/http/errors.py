@@ -25,6 +25,9 @@ STATUS = (
 )
 
 
+FORM_PATHS = ("/webhooks/", "/v1/uploads")
+
+
 def status_for(exc: errors.BrokerError) -> int:
     for kind, status in STATUS:
         if isinstance(exc, kind):
@@ -35,9 +38,10 @@ def status_for(exc: errors.BrokerError) -> int:
 @web.middleware
 async def json_errors(request: web.Request, handler):
     """Domain errors become {"error": message} with their status; writes must be JSON (but for
-    inbound webhooks: a provider sends what it sends, and its signature stands in for the rule)."""
+    inbound webhooks: a provider sends what it sends, and its signature stands in for the rule;
+    and uploads: a form, which with BROKER_AUTH on needs a bearer token a browser never adds)."""
     if (request.method == "POST" and request.content_type != "application/json"
-            and not request.path.startswith("/webhooks/")):
+            and not request.path.startswith(FORM_PATHS)):
         return web.json_response({"error": "send a JSON body (Content-Type: application/json)"},
                                  status=415)
     try:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from broker.interface.http import api, webhooks as webhook_routes
+from broker.interface.http import api, uploads as upload_routes, webhooks as webhook_routes
 from broker.interface.http.auth import Authenticator, bearer_auth
 from broker.interface.http.errors import json_errors
 
@@ -18,9 +18,10 @@ RenderMetrics = Callable[[], Awaitable[tuple[bytes, str]]]
 
 def build_app(health, render_metrics: RenderMetrics | None = None,
               dashboard: api.DashboardUseCases | None = None,
-              authenticate: Authenticator | None = None, webhooks=None) -> web.Application:
-    """`authenticate` (with BROKER_AUTH on): the JSON API needs an admin API key. `webhooks`
-    (a ReceiveWebhook): POST /webhooks/{source}, open, authenticated by the signature."""
+              authenticate: Authenticator | None = None, webhooks=None, uploads=None) -> web.Application:
+    """`authenticate` (with BROKER_AUTH on): the JSON API needs an admin API key, uploads a
+    producer's. `webhooks` (a ReceiveWebhook): POST /webhooks/{source}, open, authenticated by
+    the signature. `uploads` (a StreamUpload and the size limit): POST /v1/uploads."""
     middlewares = [json_errors] + ([bearer_auth(authenticate)] if authenticate else [])
     app = web.Application(middlewares=middlewares)
 
@@ -34,6 +35,7 @@ def build_app(health, render_metrics: RenderMetrics | None = None,
         app.router.add_get("/metrics", _metrics(render_metrics))
     if webhooks is not None:
         webhook_routes.add_routes(app, webhooks)
+    upload_routes.add_routes(app, *(uploads or (None,)))
     if dashboard is not None:
         api.add_routes(app, dashboard)
         _add_dashboard(app)
