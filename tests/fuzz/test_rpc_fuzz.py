@@ -5,6 +5,7 @@ with no background changes (the reaper and pruner run once at start, on an empty
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 
@@ -17,6 +18,7 @@ from broker import app
 from broker.infra.clock import SystemClock
 from broker.v1 import admin_service_pb2, job_pb2, job_service_pb2
 from tests.conftest import broker_settings as _settings, migrated_database
+from tests.e2e.payload_helpers import http
 from tests.fuzz.wire import message, metadata
 
 pytestmark = pytest.mark.slow
@@ -24,8 +26,9 @@ pytestmark = pytest.mark.slow
 METHODS = [(f"/{svc.full_name}/{m.name}", m)
            for module, name in ((job_service_pb2, "JobService"), (admin_service_pb2, "AdminService"))
            for svc in [module.DESCRIPTOR.services_by_name[name]] for m in svc.methods
-           if not m.client_streaming]  # WorkerSession: test_any_session_call_gets_a_clear_answer
+           if not m.client_streaming]  # WorkerSession, UploadPayload: tests of their own below
 SESSION_PATH = "/broker.v1.JobService/WorkerSession"
+UPLOAD_PATH = "/broker.v1.JobService/UploadPayload"
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
          grpc.StatusCode.CANCELLED, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DATA_LOSS}
 FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
@@ -33,7 +36,8 @@ FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
     (SELECT coalesce(sum(hashtext(s::text)::numeric), 0) FROM broker_schedules s),
     (SELECT coalesce(sum(hashtext(q::text)::numeric), 0) FROM broker_queues q),
     (SELECT count(*) FROM broker_queue_events),
-    (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events)"""
+    (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events),
+    (SELECT coalesce(sum(hashtext(p::text)::numeric), 0) FROM broker_payloads p)"""
 QUEUE = "fuzz-q"
 SCHEDULE = "fuzz-s"
 # Modest by default so the suite stays fast and repeatable; for a bug hunt:
@@ -48,9 +52,11 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-async def target(database_server):
+async def target(database_server, s3_server):
     env = {"BROKER_AUTH": "true", "BROKER_REAPER_INTERVAL": "3600", "BROKER_PRUNE_INTERVAL": "3600",
-           "BROKER_ACCESS_LOG": "false", "BROKER_MAX_WAIT": "0.2"}
+           "BROKER_ACCESS_LOG": "false", "BROKER_MAX_WAIT": "0.2",
+           # Object storage on (its own bucket), the offload threshold low enough to be hit.
+           **s3_server.env(s3_server.new_bucket(), BROKER_OFFLOAD_THRESHOLD="64")}
     async with migrated_database(database_server) as url:  # a database of its own
         broker = await app.start(_settings(url, **env), clock=SystemClock(), rng=random.Random(1))
         db = await asyncpg.create_pool(url, min_size=1, max_size=2)
@@ -84,7 +90,8 @@ async def _seed(channel, token):
                                  admin_service_pb2.CreateScheduleRequest.SerializeToString,
                                  admin_service_pb2.CreateScheduleResponse.FromString)
     await create(admin_service_pb2.CreateScheduleRequest(schedule=schedule), metadata=md)
-    known = [*ids, SCHEDULE, "@hourly", "* * * * * *", "Europe/Berlin", leased.lease_token, QUEUE, "w", "k", "", "00000000-0000-0000-0000-000000000000",
+    upload = await _upload(channel, md)
+    known = [*ids, upload.payload_ref.key, upload.upload_id, upload.payload_ref.sha256, SCHEDULE, "@hourly", "* * * * * *", "Europe/Berlin", leased.lease_token, QUEUE, "w", "k", "", "00000000-0000-0000-0000-000000000000",
              "not-a-uuid", "a" * 129]
     ref = job_service_pb2.LeaseRef(job_id=leased.job.id, lease_token=leased.lease_token)
     other = next(i for i in ids if i != leased.job.id)
@@ -104,8 +111,23 @@ async def _seed(channel, token):
            for verb in ("Get", "Pause", "Resume", "Trigger")},
         "GetQueue": ap.GetQueueRequest(queue=QUEUE), "ListQueues": ap.ListQueuesRequest(),
         "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5),
+        "CreateUpload": jp.CreateUploadRequest(size=3, sha256=upload.payload_ref.sha256),
+        "CompleteUpload": jp.CompleteUploadRequest(key=upload.payload_ref.key, upload_id=upload.upload_id),
     }
+    bases["Enqueue"] = jp.EnqueueRequest(job=job_pb2.JobSpec(queue=QUEUE, kind="k", payload_ref=upload.payload_ref))
     return known, bases
+
+
+async def _upload(channel, md):
+    """A multipart upload, its one part put: its key and upload id are ones requests may name."""
+    create = channel.unary_unary("/broker.v1.JobService/CreateUpload",
+                                 job_service_pb2.CreateUploadRequest.SerializeToString,
+                                 job_service_pb2.CreateUploadResponse.FromString)
+    data = b"abc"
+    upload = await create(job_service_pb2.CreateUploadRequest(size=3, sha256=hashlib.sha256(data).hexdigest(),
+                                                              multipart=True), metadata=md)
+    await http(upload.part_urls[0], "PUT", data, {"content-type": "application/octet-stream"})
+    return upload
 
 
 async def _call(target: Target, path: str, method, request, md):
@@ -205,3 +227,24 @@ async def test_any_session_call_gets_a_clear_answer(target, data):
 
 def _code(value: int):
     return next(c for c in grpc.StatusCode if c.value[0] == value).value
+
+
+@settings(max_examples=max(10, EXAMPLES // 2), deadline=None, derandomize=not RANDOM, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+async def test_any_upload_stream_gets_a_clear_status(target, data):
+    """A streamed upload of any messages (or bytes that do not parse): a reference, or a clear
+    refusal that changed nothing."""
+    desc = job_service_pb2.UploadPayloadRequest.DESCRIPTOR
+    parsed = st.lists(message(desc, target.known).map(lambda m: m.SerializeToString()), max_size=4)
+    messages = data.draw(st.one_of(parsed, st.lists(st.binary(max_size=50), max_size=4)), label="messages")
+    md = data.draw(metadata(target.tokens), label="metadata")
+    call = target.channel.stream_unary(UPLOAD_PATH, request_serializer=lambda b: b,
+                                       response_deserializer=job_service_pb2.UploadPayloadResponse.FromString)
+    before = await target.db.fetchrow(FINGERPRINT)
+    try:
+        await call(iter(messages), metadata=md, timeout=10)
+    except grpc.aio.AioRpcError as err:
+        assert err.code() not in NEVER, (err.code(), err.details(), messages, md)
+        assert err.details()
+        assert tuple(await target.db.fetchrow(FINGERPRINT)) == tuple(before), ("refused upload changed the database", messages)
