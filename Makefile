@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml $(wildcard $(SDK)/pyproject.toml)
 	touch $@
 
 run: install  ## the broker; embedded PostgreSQL unless DATABASE_URL is set
+	@# Large payloads need object storage: point it at any S3-compatible server (README, "Large
+	@# payloads"), e.g. BROKER_S3_ENDPOINT=http://127.0.0.1:9000 BROKER_S3_BUCKET=jobs
+	@# BROKER_S3_ACCESS_KEY_ID=... BROKER_S3_SECRET_ACCESS_KEY=... make run
+	@$(if $(BROKER_S3_BUCKET),echo "object storage: bucket $(BROKER_S3_BUCKET) at $(or $(BROKER_S3_ENDPOINT),AWS S3)",echo "object storage: off (set BROKER_S3_BUCKET and BROKER_S3_ENDPOINT for large payloads; see README)")
 	$(VENV)/bin/broker serve
 
 test: install lint buf node-build test-tools  ## the whole suite against a fresh database

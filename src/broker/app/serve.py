@@ -137,9 +137,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     server, in_flight = graph.grpc_server(settings, use, health, metrics.observe_rpc, interceptors)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
-    uploads = use.jobs.payloads and (use.jobs.payloads.stream, settings.storage.rules.max_upload_bytes)
     http, http_port = await _serve_http(settings, build_app(health, metrics.render, use.dashboard, use.authenticate,
-                                                            use.webhooks, uploads))
+                                                            use.webhooks, _uploads(settings, use)))
     runner = _start_loops(settings, use, store, health, PgListener(db.url, notifier))
     await health.set(True)
     log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
@@ -161,6 +160,11 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         await declare(schedule_file.read(path))
     except InvalidArgument as exc:
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
+
+
+def _uploads(settings: Settings, use: graph.UseCases):
+    """POST /v1/uploads' interactor and limit (None without object storage)."""
+    return use.jobs.payloads and (use.jobs.payloads.stream, settings.storage.rules.max_upload_bytes)
 
 
 def _storage(settings: Settings, db: Database) -> dict:
