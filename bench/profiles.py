@@ -27,6 +27,9 @@ class Profile:
     # Crash recovery: leases held by the killed worker, and its lease duration.
     crash_jobs: int
     crash_lease: float
+    # Large payloads: bytes of the streamed upload, jobs enqueued by reference (and inline).
+    payload_upload_bytes: int = 1024 * 1024 * 1024
+    payload_enqueue_jobs: int = 10_000
 
 
 FULL = Profile(
@@ -51,6 +54,7 @@ QUICK = Profile(
     latency_jobs=100,
     steady_rate=500, steady_seconds=4.0,
     crash_jobs=100, crash_lease=2.0,
+    payload_upload_bytes=256 * 1024 * 1024,
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK)}

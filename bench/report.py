@@ -150,6 +150,7 @@ def targets(results: Results, previous: tuple[float, str] | None = None) -> list
     cpu = best(results.find("cost-broker_cpu_per_1k", role="subject"))
     out.append(_check("broker CPU per 1,000 jobs drained", "<= 0.04 s", cpu and cpu.median, 0.04, False,
                       cpu and f"{cpu.median:.3f} s"))
+    out += _payload_targets(results)
     worst = best(results.find("crash-max_s"))
     lost = results.find("crash-lost")
     if worst and lost:
@@ -167,6 +168,18 @@ def targets(results: Results, previous: tuple[float, str] | None = None) -> list
                           "PASS" if cpu.median <= value * PREVIOUS_MARGIN else "MISS"))
     else:
         out.append(Target("broker CPU per job never rises", "<= the previous run's", "no previous run", "n/a"))
+    return out
+
+
+def _payload_targets(results: Results) -> list[Target]:
+    """Large payloads: a streamed upload's peak memory, and enqueueing by reference vs inline."""
+    rss = best(results.find("payload-upload-rss"))
+    out = [_check("streamed upload: broker peak RSS over idle", "<= 64 MiB", rss and max(rss.values), 64, False,
+                  rss and f"{max(rss.values):.1f} MiB ({rss.case})")]
+    refs, inline = best(results.find("payload-enqueue-refs")), best(results.find("payload-enqueue-inline"))
+    r = ratio(refs, inline) if refs and inline else None
+    out.append(_check("enqueue by reference vs inline", ">= 0.8x", r, 0.8, True,
+                      r and f"{r:.2f}x ({fmt(refs.median)} vs {fmt(inline.median)} jobs/s)"))
     return out
 
 

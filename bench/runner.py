@@ -30,6 +30,7 @@ def _parts() -> dict:
         "latency": ("bench.scenarios.latency", "broker"),
         "steady": ("bench.scenarios.steady", "broker"),
         "crash": ("bench.scenarios.crash", "broker"),
+        "payloads": ("bench.scenarios.payloads", "broker"),
         "rawsql": ("bench.baselines.rawsql", "raw-sql"),
         "pgqueuer": ("bench.baselines.pgqueuer_peer", "pgqueuer"),
         "procrastinate": ("bench.baselines.procrastinate_peer", "procrastinate"),

@@ -53,7 +53,7 @@ class MemoryStorage:
 
     async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
         self.largest_part = max(self.largest_part, len(data))
-        self.multipart[key][number] = data
+        self.multipart[key][number] = bytes(data)  # the caller reuses its buffer
         return f"etag-{number}"
 
     async def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str] | None) -> None:

@@ -72,6 +72,7 @@ class Broker:
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
     collector: CollectPayloads | None = None  # the payload collector's pass (with object storage)
+    storage: S3Storage | None = None
 
     @property
     def grpc_address(self) -> str:
@@ -95,6 +96,8 @@ class Broker:
         await self._server.stop(grace)
         await self._runner.stop()
         await self._http.cleanup()
+        if self.storage is not None:
+            self.storage.close()
         try:
             await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT)
         except TimeoutError:
@@ -119,13 +122,14 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
+    await _check_storage((storage := _storage(settings, db)).get("storage"))
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
                       queues=PgQueueStore(db.pool, settings.database.acquire_timeout),
-                      **_storage(settings, db))
+                      **storage)
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -147,7 +151,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
                   http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
-                  collector=use.collector)
+                  collector=use.collector, storage=storage.get("storage"))
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:
@@ -174,6 +178,17 @@ def _storage(settings: Settings, db: Database) -> dict:
         return {}
     return {"storage": S3Storage(s3.client(s), s.bucket),
             "uploads": PgUploadRecords(db.pool, settings.database.acquire_timeout)}
+
+
+async def _check_storage(storage) -> None:
+    """The bucket answers (else an error in the log, and uploads fail UNAVAILABLE until it does)."""
+    if storage is None:
+        return
+    try:
+        await storage.check()
+    except Unavailable as exc:
+        log.error("object storage unreachable at start-up: %s (check BROKER_S3_ENDPOINT, BROKER_S3_BUCKET "
+                  "and the credentials)", exc)
 
 
 def _key_store(settings: Settings, db: Database):

@@ -54,5 +54,6 @@ class StorageRules:
                                          "bytes (BROKER_MAX_UPLOAD_BYTES)")
 
     def get_url_ttl(self, lease_duration: float) -> float:
-        """A worker's URL outlives its lease (a heartbeat may extend it: the SDK asks again then)."""
+        """A worker's URL lives at least as long as the lease it comes with (from the lease: a lease
+        that heartbeats extend past it needs the payload read early, as the SDK's prefetch does)."""
         return max(self.url_ttl, lease_duration)

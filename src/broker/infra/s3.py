@@ -4,9 +4,12 @@ in threads, off the event loop). Signing is local: a pre-signed URL costs no req
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import base64
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
@@ -18,27 +21,48 @@ from broker.usecases.payloads.ports import ObjectInfo, Presigned
 
 _READ_CHUNK = 1024 * 1024
 _DELETE_BATCH = 1000  # S3's most per DeleteObjects
+THREADS = 4  # the SDK's calls in flight at once
 
 
 def client(s: StorageSettings):
     """The SDK's client for these settings (path-style addressing works on every server)."""
+    # At DEBUG the SDK logs its requests and signing: pre-signed URLs are secrets, never logged,
+    # whatever BROKER_LOG_LEVEL says.
+    for name in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.getLogger(name).level, logging.INFO))
     return boto3.client(
         "s3", endpoint_url=s.endpoint, region_name=s.region, aws_access_key_id=s.access_key_id,
         aws_secret_access_key=s.secret_access_key,
+        # Checksums only where S3 requires them: the SDK's default (a CRC32 trailer on every
+        # upload, botocore >= 1.36) is refused by several S3-compatible servers, and it wraps
+        # each part in a copy. The broker checks SHA-256 itself.
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                      retries={"max_attempts": 3, "mode": "standard"}))
+                      retries={"max_attempts": 3, "mode": "standard"},
+                      request_checksum_calculation="when_required", response_checksum_validation="when_required"))
 
 
 def _away(exc: Exception) -> Unavailable:
-    # The SDK's message, never the request (it may hold a signed URL).
-    return Unavailable(f"object storage: {type(exc).__name__}")
+    # The error's code or type, never the request (it may hold a signed URL).
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    return Unavailable(f"object storage: {code or type(exc).__name__}")
 
 
 class S3Storage:
-    """ObjectStorage on one bucket."""
+    """ObjectStorage on one bucket. The SDK's calls run on a few threads of its own: each thread
+    that allocates gets a malloc arena that keeps what it freed, so fewer threads hold less
+    memory after large transfers (the default executor has up to cores + 4)."""
 
-    def __init__(self, s3_client, bucket: str) -> None:
+    def __init__(self, s3_client, bucket: str, threads: int = THREADS) -> None:
         self._s3, self._bucket = s3_client, bucket
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="s3")
+
+    async def check(self) -> None:
+        """Reach the bucket once (HeadBucket): a wrong bucket, endpoint or credentials show at
+        start-up, and the SDK's request path is loaded before the first upload."""
+        await self._call(self._s3.head_bucket, Bucket=self._bucket)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False)
 
     def presign_put(self, key: str, size: int, ttl: float) -> Presigned:
         url = self._s3.generate_presigned_url(
@@ -57,8 +81,8 @@ class S3Storage:
 
     async def head(self, key: str) -> ObjectInfo | None:
         try:
-            found = await asyncio.to_thread(self._s3.head_object, Bucket=self._bucket, Key=key,
-                                            ChecksumMode="ENABLED")
+            found = await self._run(functools.partial(self._s3.head_object, Bucket=self._bucket, Key=key,
+                                                      ChecksumMode="ENABLED"))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -77,7 +101,7 @@ class S3Storage:
             for chunk in body.iter_chunks(_READ_CHUNK):
                 sha.update(chunk)
             return sha.hexdigest()
-        return await self._guard(asyncio.to_thread(read))
+        return await self._guard(self._run(read))
 
     async def put(self, key: str, data: bytes) -> None:
         await self._call(self._s3.put_object, Bucket=self._bucket, Key=key, Body=data)
@@ -112,7 +136,10 @@ class S3Storage:
             pass  # the bucket's lifecycle rule for incomplete uploads is the backstop
 
     async def _call(self, method, **kwargs):
-        return await self._guard(asyncio.to_thread(method, **kwargs))
+        return await self._guard(self._run(functools.partial(method, **kwargs)))
+
+    def _run(self, work):
+        return asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     @staticmethod
     async def _guard(work):

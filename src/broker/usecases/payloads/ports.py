@@ -59,8 +59,9 @@ class ObjectStorage(Protocol):
     async def start_multipart(self, key: str) -> str:
         """A new multipart upload of `key`: its upload id."""
 
-    async def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        """Store one part (numbered from 1): its ETag."""
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        """Store one part (numbered from 1): its ETag. `data` is the caller's again once this
+        returns (a streamed upload reuses its buffer)."""
 
     async def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str] | None) -> None:
         """Join the parts (None: as the storage lists them) into the object."""

@@ -43,17 +43,24 @@ class StreamUpload:
 
     async def _parts(self, key: str, upload_id: str, chunks: AsyncIterable[bytes],
                      field: str) -> tuple[int, str, list[str]]:
+        """Chunks copied into one part-sized buffer, sent when full and reused: an upload holds
+        that buffer and the chunk in hand, whatever its size."""
         part_size, limit = self._rules.part_size, self._rules.max_upload_bytes
-        sha, size, etags, buffer = hashlib.sha256(), 0, [], bytearray()
+        sha, size, etags = hashlib.sha256(), 0, []
+        buffer, filled = bytearray(part_size), 0
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:
                 raise InvalidArgument(field, f"over the upload limit of {limit} bytes (BROKER_MAX_UPLOAD_BYTES)")
             sha.update(chunk)
-            buffer += chunk
-            while len(buffer) >= part_size:
-                etags.append(await self._storage.put_part(key, upload_id, len(etags) + 1, bytes(buffer[:part_size])))
-                del buffer[:part_size]
-        if buffer or not etags:  # the last part may be short (or the only, empty, one)
-            etags.append(await self._storage.put_part(key, upload_id, len(etags) + 1, bytes(buffer)))
+            view = memoryview(chunk)
+            while view:
+                n = min(len(view), part_size - filled)
+                buffer[filled:filled + n] = view[:n]
+                filled, view = filled + n, view[n:]
+                if filled == part_size:
+                    etags.append(await self._storage.put_part(key, upload_id, len(etags) + 1, buffer))
+                    filled = 0
+        if filled or not etags:  # the last part may be short (or the only, empty, one)
+            etags.append(await self._storage.put_part(key, upload_id, len(etags) + 1, bytes(buffer[:filled])))
         return size, sha.hexdigest(), etags
