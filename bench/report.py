@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bench.results import Figure, Results
 
-SCENARIOS = ("enqueue", "drain", "latency", "steady", "cost", "crash")
+SCENARIOS = ("enqueue", "drain", "latency", "steady", "cost", "crash", "payloads")
 PREVIOUS_MARGIN = 1.10  # run-to-run noise allowed before "CPU per job rose" is called
 
 

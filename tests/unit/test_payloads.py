@@ -156,3 +156,12 @@ def test_the_secret_is_not_in_the_settings_repr():
                            "BROKER_S3_SECRET_ACCESS_KEY": "very-secret"})
     assert "very-secret" not in repr(s)
     assert StreamUpload  # the module imports without storage
+
+
+async def test_an_upload_over_s3s_single_put_limit_must_be_multipart():
+    p = Payloads(BROKER_MAX_UPLOAD_BYTES=str(6 * 1024 * MIB))
+    with pytest.raises(InvalidArgument) as caught:
+        await p.payloads.create(6 * 1024 * MIB, "0" * 64)
+    upload = await p.payloads.create(6 * 1024 * MIB, "0" * 64, multipart=True)
+    assert caught.value.field == "multipart"
+    assert len(upload.part_urls) == 6 * 1024 // 5 + 1 and upload.part_size == 5 * MIB

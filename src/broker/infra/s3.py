@@ -123,11 +123,21 @@ class S3Storage:
 
     async def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str] | None) -> None:
         if etags is None:
-            listed = await self._call(self._s3.list_parts, Bucket=self._bucket, Key=key, UploadId=upload_id)
-            etags = [p["ETag"] for p in sorted(listed.get("Parts", []), key=lambda p: p["PartNumber"])]
+            etags = await self._listed_parts(key, upload_id)
         parts = [{"PartNumber": n, "ETag": tag} for n, tag in enumerate(etags, 1)]
         await self._call(self._s3.complete_multipart_upload, Bucket=self._bucket, Key=key,
                          UploadId=upload_id, MultipartUpload={"Parts": parts})
+
+    async def _listed_parts(self, key: str, upload_id: str) -> list[str]:
+        """The ETags of the parts put so far, in order (ListParts pages 1,000 at a time)."""
+        parts, marker = [], 0
+        while True:
+            page = await self._call(self._s3.list_parts, Bucket=self._bucket, Key=key, UploadId=upload_id,
+                                    PartNumberMarker=marker)
+            parts += page.get("Parts", [])
+            if not page.get("IsTruncated"):
+                return [p["ETag"] for p in sorted(parts, key=lambda p: p["PartNumber"])]
+            marker = page["NextPartNumberMarker"]
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         try:

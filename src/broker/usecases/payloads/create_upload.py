@@ -13,6 +13,7 @@ from broker.usecases.payloads.ports import ObjectStorage, Presigned, UploadRecor
 from broker.usecases.ports import Clock
 
 MAX_PARTS = 10_000  # S3's limit
+MAX_SINGLE_PUT = 5 * 1024**3  # S3's largest object in one PUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,9 @@ class CreateUpload:
     async def __call__(self, size: int, sha256: str, multipart: bool = False) -> Upload:
         rules = self._rules
         rules.check_upload_size(size, "size")
+        if not multipart and size > MAX_SINGLE_PUT:
+            raise InvalidArgument("multipart", f"{size} bytes is over S3's single-PUT limit ({MAX_SINGLE_PUT}): "
+                                               "ask for a multipart upload")
         ref = PayloadRef(new_key(self._prefix), size, sha256).check("")
         now = self._clock.now()
         expires = now + timedelta(seconds=rules.url_ttl)
