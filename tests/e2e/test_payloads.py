@@ -86,7 +86,8 @@ async def test_an_inline_payload_over_the_threshold_is_offloaded_and_read_back(s
     small = b"y" * 1024
 
     await storage_jobs.EnqueueBatch(pb.EnqueueBatchRequest(jobs=[spec(queue, payload=data), spec(queue, payload=small)]))
-    big_job, small_job = await lease(storage_jobs, queue, 2)
+    # Same priority and run_at: the lease order between the two is the ids'.
+    small_job, big_job = sorted(await lease(storage_jobs, queue, 2), key=lambda j: j.job.HasField("payload_ref"))
 
     assert big_job.job.payload == b"" and big_job.job.payload_ref.size == 4096
     assert big_job.job.payload_ref.sha256 == sha(data)

@@ -122,14 +122,13 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
-    await _check_storage((storage := _storage(settings, db)).get("storage"))
+    storage = await _storage(settings, db)
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout),
-                      **storage)
+                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout), **storage)
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -149,9 +148,9 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "http": f"{settings.server.http_addr.rsplit(':', 1)[0]}:{http_port}",
                                       "embedded_db": bool(db.embedded),
                                       "tls": settings.security.tls_cert is not None})
-    return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
-                  collector=use.collector, storage=storage.get("storage"))
+    return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server, http,
+                  runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler, collector=use.collector,
+                  storage=storage.get("storage"))
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:
@@ -171,24 +170,20 @@ def _uploads(settings: Settings, use: graph.UseCases):
     return use.jobs.payloads and (use.jobs.payloads.stream, settings.storage.rules.max_upload_bytes)
 
 
-def _storage(settings: Settings, db: Database) -> dict:
-    """With BROKER_S3_BUCKET: the bucket (through the AWS SDK) and the records of its objects."""
+async def _storage(settings: Settings, db: Database) -> dict:
+    """With BROKER_S3_BUCKET: the bucket (through the AWS SDK) and the records of its objects.
+    The bucket is reached once: if it does not answer, an error in the log (uploads then fail
+    UNAVAILABLE until it does)."""
     s = settings.storage
     if not s.enabled:
         return {}
-    return {"storage": S3Storage(s3.client(s), s.bucket),
-            "uploads": PgUploadRecords(db.pool, settings.database.acquire_timeout)}
-
-
-async def _check_storage(storage) -> None:
-    """The bucket answers (else an error in the log, and uploads fail UNAVAILABLE until it does)."""
-    if storage is None:
-        return
+    storage = S3Storage(s3.client(s), s.bucket)
     try:
         await storage.check()
     except Unavailable as exc:
         log.error("object storage unreachable at start-up: %s (check BROKER_S3_ENDPOINT, BROKER_S3_BUCKET "
                   "and the credentials)", exc)
+    return {"storage": storage, "uploads": PgUploadRecords(db.pool, settings.database.acquire_timeout)}
 
 
 def _key_store(settings: Settings, db: Database):
