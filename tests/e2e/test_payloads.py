@@ -4,6 +4,8 @@ automatic offload, and a broker without storage saying how to configure it."""
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 import pytest
 
@@ -128,3 +130,16 @@ async def test_a_bad_upload_request_is_refused_naming_the_field(storage_jobs, re
         await storage_jobs.CreateUpload(pb.CreateUploadRequest(**request_fields))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(field)
+
+
+async def test_no_log_line_carries_a_presigned_url(storage_jobs, queue, caplog):
+    caplog.set_level(logging.DEBUG)  # every logger, the AWS SDK's included
+    ref = await uploaded(storage_jobs, b"secret-bearing " * 100)
+    await storage_jobs.Enqueue(pb.EnqueueRequest(job=with_ref(queue, ref)))
+    [leased] = await lease(storage_jobs, queue)
+    await storage_jobs.UploadPayload(iter([pb.UploadPayloadRequest(data=b"streamed")]))
+
+    signature = leased.payload_url.split("X-Amz-Signature=")[1]
+    lines = [r.getMessage() + " " + str(vars(r)) for r in caplog.records]
+    assert signature and lines
+    assert not [line for line in lines if "X-Amz-Signature" in line or signature in line]
