@@ -12,6 +12,7 @@ import pytest
 from broker.v1 import job_pb2
 from broker.v1 import job_service_pb2 as pb
 from tests.e2e.helpers import lease, spec
+from tests.e2e.observe import get_json
 from tests.e2e.payload_helpers import http, put, sha, uploaded, with_ref
 
 
@@ -19,7 +20,7 @@ async def _count(db, queue: str) -> int:
     return await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue)
 
 
-async def test_a_presigned_upload_is_enqueued_by_reference_and_a_worker_reads_it(storage_jobs, queue):
+async def test_a_presigned_upload_is_enqueued_by_reference_and_a_worker_reads_it(storage_jobs, storage_broker, queue):
     data = bytes(range(256)) * 4096  # 1 MiB: over the inline limit
     ref = await uploaded(storage_jobs, data)
 
@@ -30,6 +31,9 @@ async def test_a_presigned_upload_is_enqueued_by_reference_and_a_worker_reads_it
     assert leased.job.payload == b"" and leased.job.payload_ref == ref
     assert leased.payload_url and ref.key in leased.payload_url
     assert await http(leased.payload_url) == data
+    detail = (await get_json(storage_broker.http_port, f"/api/jobs/{created.job_id}"))["job"]
+    assert detail["payload_ref"] == {"key": ref.key, "size": ref.size, "sha256": ref.sha256}
+    assert detail["payload_bytes"] == 0
 
 
 async def test_a_reference_whose_bytes_differ_is_refused_and_nothing_is_enqueued(storage_jobs, queue, db):

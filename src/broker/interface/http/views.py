@@ -47,10 +47,16 @@ def job_detail(job: Job) -> dict:
     preview = job.payload[:PAYLOAD_PREVIEW_BYTES].decode("utf-8", errors="replace")
     result = job.result[:PAYLOAD_PREVIEW_BYTES].decode("utf-8", errors="replace") if job.result is not None else None
     return {**job_summary(job), "headers": job.headers, "idempotency_key": job.idempotency_key,
-            "payload_bytes": len(job.payload), "payload_preview": preview,
+            "payload_bytes": len(job.payload), "payload_preview": preview, "payload_ref": _ref(job),
             "result_bytes": len(job.result) if job.result is not None else None, "result_preview": result,
             "lease_expires_at": when(job.lease_expires_at),
             "errors": [{"attempt": e.attempt, "error": e.error, "at": when(e.at)} for e in job.errors]}
+
+
+def _ref(job: Job) -> dict | None:
+    """A payload kept as an object: where it is (never a URL to it)."""
+    r = job.payload_ref
+    return None if r is None else {"key": r.key, "size": r.size, "sha256": r.sha256}
 
 
 def event(e: Event) -> dict:

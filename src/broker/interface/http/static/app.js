@@ -260,8 +260,10 @@ async function showJob(id) {
     cell(tr, e.error || "", "error");
     return tr;
   }));
-  $("job-payload").textContent = job.payload_preview +
-    (job.payload_bytes > job.payload_preview.length ? `\n… (${job.payload_bytes} bytes)` : "");
+  $("job-payload").textContent = job.payload_ref
+    ? `object ${job.payload_ref.key} (${job.payload_ref.size} bytes, SHA-256 ${job.payload_ref.sha256})`
+    : job.payload_preview +
+      (job.payload_bytes > job.payload_preview.length ? `\n… (${job.payload_bytes} bytes)` : "");
   $("job-result-section").hidden = job.result_bytes === null;
   $("job-result").textContent = job.result_bytes === null ? "" : job.result_preview +
     (job.result_bytes > job.result_preview.length ? `\n… (${job.result_bytes} bytes)` : "");
