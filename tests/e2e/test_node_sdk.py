@@ -20,7 +20,7 @@ def pki(tmp_path_factory):
     return tls.make(tmp_path_factory.mktemp("node-pki"))
 
 
-async def test_the_node_sdk_suite_against_real_brokers(database_url, pki):
+async def test_the_node_sdk_suite_against_real_brokers(database_url, pki, s3_server):
     node = node_or_skip()
     secured = {"BROKER_TLS_CERT": str(pki.server_cert), "BROKER_TLS_KEY": str(pki.server_key),
                "BROKER_TLS_CLIENT_CA": str(pki.ca), "BROKER_AUTH": "true"}
@@ -28,7 +28,8 @@ async def test_the_node_sdk_suite_against_real_brokers(database_url, pki):
         async with key_admin(secure_url) as admin:
             producer = (await admin.create("node-producer", "producer")).token
             worker = (await admin.create("node-worker", "worker")).token
-        async with running_broker(plain_url) as plain, running_broker(secure_url, **secured) as secure:
+        # The plain broker has object storage (large payloads offloaded past 256 KiB, the default).
+        async with running_broker(plain_url, **s3_server.env(s3_server.new_bucket())) as plain, running_broker(secure_url, **secured) as secure:
             env = {**os.environ, "BROKER_ADDR": plain.grpc_address, "BROKER_SECURE_ADDR": secure.grpc_address,
                    "BROKER_CA": str(pki.ca), "BROKER_CLIENT_CERT": str(pki.client_cert),
                    "BROKER_CLIENT_KEY": str(pki.client_key), "BROKER_PRODUCER_TOKEN": producer,

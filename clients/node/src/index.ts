@@ -8,6 +8,7 @@ export { DEFAULT_RETRY, resolveOptions, tlsFromFiles, type CallRetry, type Conne
 export { nextDelay, RETRYABLE, WORKER_RETRYABLE } from "./retrying.js";
 export { encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus } from "./status.js";
 export { JobContext, LeaseLost } from "./worker/context.js";
+export { PayloadMismatch, fetchPayload, savePayload, type PayloadRef } from "./worker/payload.js";
 export { Outcome, type Handler } from "./worker/execution.js";
 export type { Logger } from "./worker/log.js";
 export { Worker, type WorkerOptions, type WorkerSettings, type WorkerStats } from "./worker/worker.js";

@@ -216,3 +216,32 @@ test("a handler's return value is the job's result, over a session and over unar
     admin.close();
   }
 });
+
+test("large payloads: an offloaded payload reaches the handler fetched and checked, or streamed to a file", { skip }, async () => {
+  const { JobContext: Context } = await import("../src/worker/context.js");
+  const { PayloadMismatch } = await import("../src/worker/payload.js");
+  const { mkdtempSync, readFileSync: read } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const client = new Client({ target });
+  const queue = uniqueQueue();
+  const data = "0123456789abcdef".repeat(300 * 64); // 300 KiB: over the broker's offload threshold
+  const seen: { fetched: string; ref?: number; saved: string; mismatch: boolean }[] = [];
+  const dir = mkdtempSync(`${tmpdir()}/node-payload-`);
+  const w = worker(queue).handle("file", async (ctx: JobContext) => {
+    const streaming = new Context({ ...ctx, payload: new Uint8Array() });
+    await streaming.savePayload(`${dir}/out.bin`);
+    const lying = new Context({ ...ctx, payload: new Uint8Array(), payloadRef: { ...ctx.payloadRef!, sha256: "0".repeat(64) } });
+    const mismatch = await lying.readPayload().then(() => false, (e) => e instanceof PayloadMismatch);
+    seen.push({ fetched: ctx.text(), ref: ctx.payloadRef?.size, saved: read(`${dir}/out.bin`, "utf8"), mismatch });
+  });
+  try {
+    await client.enqueue(queue, "file", data);
+    const running = w.run({ target });
+    await eventually(() => seen.length === 1, 15_000, "the handler to run");
+    w.stop();
+    await running;
+    assert.deepEqual(seen, [{ fetched: data, ref: data.length, saved: data, mismatch: true }]);
+  } finally {
+    client.close();
+  }
+});

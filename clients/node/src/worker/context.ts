@@ -1,6 +1,8 @@
 // What a handler sees of its job (the Python SDK's JobContext).
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { writeFile } from "node:fs/promises";
 import type { LeasedJob } from "../gen/broker/v1/job_service_pb.js";
+import { fetchPayload, savePayload, type PayloadRef } from "./payload.js";
 
 /** The reason a handler's signal aborts with when the worker no longer holds its lease. */
 export class LeaseLost extends Error { override name = "LeaseLost"; }
@@ -17,6 +19,10 @@ export interface JobFields {
   priority: number;
   leaseDeadline?: Date;
   workerId: string;
+  /** Set when the payload is an object in the broker's storage (`payload` is then empty until
+   * fetched): its reference, and a pre-signed GET URL valid for the lease (a secret). */
+  payloadRef?: PayloadRef;
+  payloadUrl?: string;
 }
 
 export class JobContext implements JobFields {
@@ -25,6 +31,8 @@ export class JobContext implements JobFields {
   /** Moves forward with each heartbeat. */
   leaseDeadline?: Date;
   workerId: string;
+  payloadRef?: PayloadRef;
+  payloadUrl?: string;
   private readonly controller = new AbortController();
 
   constructor(fields: JobFields) {
@@ -32,6 +40,7 @@ export class JobContext implements JobFields {
     this.headers = fields.headers; this.attempt = fields.attempt; this.maxAttempts = fields.maxAttempts;
     this.idempotencyKey = fields.idempotencyKey; this.priority = fields.priority;
     this.leaseDeadline = fields.leaseDeadline; this.workerId = fields.workerId;
+    this.payloadRef = fields.payloadRef; this.payloadUrl = fields.payloadUrl;
   }
 
   static fromLeased(leased: LeasedJob, workerId: string): JobContext {
@@ -41,6 +50,8 @@ export class JobContext implements JobFields {
       attempt: leased.attempt || job.attempt, maxAttempts: job.maxAttempts, idempotencyKey: job.idempotencyKey,
       priority: job.priority, workerId,
       leaseDeadline: leased.leaseExpiresAt ? timestampDate(leased.leaseExpiresAt) : undefined,
+      payloadRef: job.payloadRef ? { key: job.payloadRef.key, size: Number(job.payloadRef.size), sha256: job.payloadRef.sha256 } : undefined,
+      payloadUrl: leased.payloadUrl || undefined,
     });
   }
 
@@ -50,6 +61,19 @@ export class JobContext implements JobFields {
   /** True once the lease is gone. */
   get lost(): boolean { return this.controller.signal.aborted; }
   get isLastAttempt(): boolean { return this.maxAttempts > 0 && this.attempt >= this.maxAttempts; }
+  /** True when `payload` holds the bytes (inline, or an object already fetched). */
+  get payloadFetched(): boolean { return !this.payloadRef || this.payload.length === this.payloadRef.size; }
+  /** The payload's bytes: inline, or the object fetched once and checked (PayloadMismatch).
+   * The worker fetches objects up to 8 MiB before the handler runs. */
+  async readPayload(): Promise<Uint8Array> {
+    if (!this.payloadFetched) this.payload = await fetchPayload(this.payloadUrl!, this.payloadRef!, this.signal);
+    return this.payload;
+  }
+  /** Stream the payload to a file (it appears once its SHA-256 checked out). */
+  async savePayload(path: string): Promise<string> {
+    if (this.payloadFetched) { await writeFile(path, this.payload); return path; }
+    return savePayload(this.payloadUrl!, this.payloadRef!, path, this.signal);
+  }
   text(): string { return new TextDecoder().decode(this.payload); }
   json<T = unknown>(): T { return JSON.parse(this.text()) as T; }
 

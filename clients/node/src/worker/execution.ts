@@ -1,4 +1,5 @@
 // Runs one handler on one job and turns what happened into an Outcome (ack or nack).
+import { PREFETCH_PAYLOAD_BYTES } from "./payload.js";
 import { PermanentError, RetryLater } from "../errors.js";
 import { JobContext } from "./context.js";
 
@@ -78,7 +79,11 @@ export async function runHandler(entry: HandlerEntry | undefined, ctx: JobContex
     else ctx.signal.addEventListener("abort", onAbort, { once: true });
     if (timeoutMs !== undefined) timer = setTimeout(() => resolve("timeout"), timeoutMs);
   });
-  const work = (async () => entry.func(ctx))().then((value) => succeeded(value, maxResultBytes), Outcome.failed);
+  const work = (async () => {
+    // A payload kept as an object, up to 8 MiB: fetched and checked first (a failure is a nack).
+    if (ctx.payloadRef && ctx.payloadRef.size <= PREFETCH_PAYLOAD_BYTES) await ctx.readPayload();
+    return entry.func(ctx);
+  })().then((value) => succeeded(value, maxResultBytes), Outcome.failed);
   try {
     const first = await Promise.race([work, stopped]);
     if (first === "aborted") return undefined;
