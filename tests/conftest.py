@@ -129,16 +129,47 @@ def s3_bucket(s3_server) -> str:
 
 
 @pytest.fixture(scope="session")
-async def storage_broker(database_url, clock, s3_server, s3_bucket):
-    """A broker on the session database and clock with object storage on (a small offload
+async def storage_database(database_server):
+    """A database of its own for the storage broker: its loops (reaper, pruner) never take the
+    session broker's work, whose metrics and logs other tests read."""
+    async with migrated_database(database_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def storage_clock():
+    return ShiftedClock()
+
+
+@pytest.fixture(scope="session")
+async def storage_broker(storage_database, storage_clock, s3_server, s3_bucket):
+    """A broker with object storage on, on a database and clock of its own (a small offload
     threshold so tests offload without megabytes)."""
     env = s3_server.env(s3_bucket, BROKER_OFFLOAD_THRESHOLD="1024", BROKER_S3_PART_SIZE=str(5 * 1024 * 1024))
-    broker = await app.start(broker_settings(database_url, **env), clock=clock, rng=random.Random(7))
+    broker = await app.start(broker_settings(storage_database, **env), clock=storage_clock, rng=random.Random(7))
     yield broker
     await broker.stop(grace=1)
 
 
 @pytest.fixture(scope="session")
-async def storage_jobs(storage_broker):
+async def storage_db(storage_database):
+    """A pool on the storage broker's database."""
+    pool = await asyncpg.create_pool(storage_database, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def storage_channel(storage_broker):
     async with grpc.aio.insecure_channel(storage_broker.grpc_address) as ch:
-        yield job_service_pb2_grpc.JobServiceStub(ch)
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def storage_jobs(storage_channel):
+    return job_service_pb2_grpc.JobServiceStub(storage_channel)
+
+
+@pytest.fixture(scope="session")
+def storage_admin(storage_channel):
+    return admin_service_pb2_grpc.AdminServiceStub(storage_channel)

@@ -16,8 +16,8 @@ from tests.e2e.observe import get_json
 from tests.e2e.payload_helpers import http, put, sha, uploaded, with_ref
 
 
-async def _count(db, queue: str) -> int:
-    return await db.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue)
+async def _count(pool, queue: str) -> int:
+    return await pool.fetchval("SELECT count(*) FROM broker_jobs WHERE queue = $1", queue)
 
 
 async def test_a_presigned_upload_is_enqueued_by_reference_and_a_worker_reads_it(storage_jobs, storage_broker, queue):
@@ -36,7 +36,7 @@ async def test_a_presigned_upload_is_enqueued_by_reference_and_a_worker_reads_it
     assert detail["payload_bytes"] == 0
 
 
-async def test_a_reference_whose_bytes_differ_is_refused_and_nothing_is_enqueued(storage_jobs, queue, db):
+async def test_a_reference_whose_bytes_differ_is_refused_and_nothing_is_enqueued(storage_jobs, queue, storage_db):
     declared = b"a" * 5000
     ref = await uploaded(storage_jobs, b"b" * 5000, declared=declared)  # same size, other bytes
 
@@ -45,10 +45,10 @@ async def test_a_reference_whose_bytes_differ_is_refused_and_nothing_is_enqueued
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "job.payload_ref.sha256" in caught.value.details()
-    assert await _count(db, queue) == 0
+    assert await _count(storage_db, queue) == 0
 
 
-async def test_a_reference_to_an_object_never_put_is_refused(storage_jobs, queue, db):
+async def test_a_reference_to_an_object_never_put_is_refused(storage_jobs, queue, storage_db):
     upload = await storage_jobs.CreateUpload(pb.CreateUploadRequest(size=10, sha256=sha(b"0123456789")))
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -56,7 +56,7 @@ async def test_a_reference_to_an_object_never_put_is_refused(storage_jobs, queue
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "jobs[1].payload_ref.key" in caught.value.details()
-    assert await _count(db, queue) == 0
+    assert await _count(storage_db, queue) == 0
 
 
 @pytest.mark.parametrize("change, field", [
@@ -65,7 +65,7 @@ async def test_a_reference_to_an_object_never_put_is_refused(storage_jobs, queue
     ({"sha256": "0" * 64}, "job.payload_ref.sha256"),
     ({"sha256": "XYZ"}, "job.payload_ref.sha256"),
 ])
-async def test_a_reference_that_is_not_what_was_uploaded_is_refused(storage_jobs, queue, db, change, field):
+async def test_a_reference_that_is_not_what_was_uploaded_is_refused(storage_jobs, queue, storage_db, change, field):
     ref = await uploaded(storage_jobs, b"0123456789")
     wrong = job_pb2.PayloadRef(key=ref.key, size=ref.size, sha256=ref.sha256)
     for name, value in change.items():
@@ -76,7 +76,7 @@ async def test_a_reference_that_is_not_what_was_uploaded_is_refused(storage_jobs
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(field)
-    assert await _count(db, queue) == 0
+    assert await _count(storage_db, queue) == 0
 
 
 async def test_a_reference_with_inline_bytes_too_is_refused(storage_jobs, queue):
