@@ -12,7 +12,7 @@ import pytest
 from broker.v1 import job_pb2
 from broker.v1 import job_service_pb2 as pb
 from tests.e2e.helpers import lease, spec
-from tests.e2e.observe import get_json
+from tests.e2e.observe import get_json, scrape
 from tests.e2e.payload_helpers import http, put, sha, uploaded, with_ref
 
 
@@ -147,3 +147,18 @@ async def test_no_log_line_carries_a_presigned_url(storage_jobs, queue, caplog):
     lines = [r.getMessage() + " " + str(vars(r)) for r in caplog.records]
     assert signature and lines
     assert not [line for line in lines if "X-Amz-Signature" in line or signature in line]
+
+
+async def test_objects_are_counted_by_event(storage_jobs, storage_broker, queue):
+    async def counts():
+        _, m = await scrape(storage_broker.http_port)
+        return {e: m.get_value("broker_payload_objects_total", event=e) or 0
+                for e in ("created", "streamed", "offloaded")}
+
+    before = await counts()
+    await uploaded(storage_jobs, b"counted")
+    await storage_jobs.UploadPayload(iter([pb.UploadPayloadRequest(data=b"streamed")]))
+    await storage_jobs.EnqueueBatch(pb.EnqueueBatchRequest(jobs=[spec(queue, payload=b"x" * 2000)] * 3))
+    after = await counts()
+
+    assert {e: after[e] - before[e] for e in after} == {"created": 1, "streamed": 1, "offloaded": 3}

@@ -19,6 +19,7 @@ from broker.infra import settings as settings_mod
 from broker.infra.env import SettingsError
 from broker.usecases.enqueue import JobSpec
 from broker.usecases.payloads.collect import CollectPayloads
+from broker.usecases.payloads.ports import UploadRecord
 from broker.usecases.payloads.stream_upload import StreamUpload
 from broker.usecases.payloads.urls import PayloadUrls
 from tests.fakes import InMemoryJobStore, ManualClock, RecordingEventSink, RecordingNotifier
@@ -165,3 +166,17 @@ async def test_an_upload_over_s3s_single_put_limit_must_be_multipart():
     upload = await p.payloads.create(6 * 1024 * MIB, "0" * 64, multipart=True)
     assert caught.value.field == "multipart"
     assert len(upload.part_urls) == 6 * 1024 // 5 + 1 and upload.part_size == 5 * MIB
+
+
+async def test_the_collector_counts_what_it_deleted():
+    seen = []
+
+    class Events:
+        def objects(self, event, count):
+            seen.append((event, count))
+
+    storage, records, clock = MemoryStorage(), MemoryRecords(), ManualClock()
+    collector = CollectPayloads(storage, records, clock, events=Events())
+    await records.add(UploadRecord(
+        "k", 1, "0" * 64, True, clock.now()), clock.now())
+    assert await collector.run_once() == 1 and seen == [("deleted", 1)]

@@ -40,7 +40,7 @@ from broker.usecases.overview import ReadOverview
 from broker.usecases.paging import PageTokens
 from broker.usecases.payloads.collect import CollectPayloads
 from broker.usecases.payloads.create_upload import CompleteUpload, CreateUpload
-from broker.usecases.payloads.ports import ObjectStorage, UploadRecords
+from broker.usecases.payloads.ports import NoPayloadEvents, ObjectStorage, PayloadEvents, UploadRecords
 from broker.usecases.payloads.prepare import PreparePayloads
 from broker.usecases.payloads.stream_upload import StreamUpload
 from broker.usecases.payloads.urls import PayloadUrls
@@ -107,22 +107,22 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
           queues: QueueStore | None = None, storage: ObjectStorage | None = None,
-          uploads: UploadRecords | None = None) -> UseCases:
+          uploads: UploadRecords | None = None, payload_events: PayloadEvents | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
     queue calls; the claim obeys the controls either way); `storage` and `uploads`: the object
-    storage and its records (both required with BROKER_S3_BUCKET)."""
+    storage and its records (both required with BROKER_S3_BUCKET), `payload_events` hears of objects."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink = FanOutSink(*sinks, overview)
     limits, m = settings.limits, settings.maintenance
-    jobs = _jobs(settings, store, clock, notifier, sink, rng, payloads := _payloads(settings, storage, uploads, clock))
-    enqueue = jobs.enqueue
-    sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
+    payloads = _payloads(settings, storage, uploads, clock, payload_events)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, payloads)
+    sched = _schedules(settings, schedules, clock, jobs.enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
         schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
         stats=Stats(overview, limits),
@@ -140,7 +140,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
-        collector=payloads and CollectPayloads(storage, uploads, clock),
+        collector=payloads and payloads.collect,
     )
 
 
@@ -159,17 +159,20 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
 
 
 def _payloads(settings: Settings, storage: ObjectStorage | None, uploads: UploadRecords | None,
-              clock: Clock) -> PayloadUseCases | None:
+              clock: Clock, events: PayloadEvents | None) -> PayloadUseCases | None:
     """The large-payload interactors; None without object storage."""
     s = settings.storage
     if not s.enabled:
         return None
     if storage is None or uploads is None:
         raise ValueError("build: BROKER_S3_BUCKET is set but no object storage or upload records were given")
+    events = events or NoPayloadEvents()
     return PayloadUseCases(
-        create=CreateUpload(storage, uploads, clock, s.rules, s.prefix), complete=CompleteUpload(storage, uploads),
-        stream=StreamUpload(storage, uploads, clock, s.rules, s.prefix), urls=PayloadUrls(storage, s.rules),
-        prepare=PreparePayloads(storage, uploads, s.rules, s.prefix))
+        create=CreateUpload(storage, uploads, clock, s.rules, s.prefix, events),
+        complete=CompleteUpload(storage, uploads), urls=PayloadUrls(storage, s.rules),
+        stream=StreamUpload(storage, uploads, clock, s.rules, s.prefix, events),
+        prepare=PreparePayloads(storage, uploads, s.rules, s.prefix, events),
+        collect=CollectPayloads(storage, uploads, clock, events=events))
 
 
 def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,

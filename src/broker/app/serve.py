@@ -126,7 +126,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
-                      webhook_log=WebhookEvents(metrics.webhook_received),
+                      webhook_log=WebhookEvents(metrics.webhook_received), payload_events=metrics,
                       schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
                       queues=PgQueueStore(db.pool, settings.database.acquire_timeout), **storage)
     try:

@@ -62,6 +62,9 @@ class BrokerMetrics:
         self.webhooks = Counter("broker_webhooks_received", "Inbound webhook deliveries by source and "
                                 "outcome (created, duplicate, or why it was refused; source _unknown: "
                                 "no such source).", ["source", "outcome"], registry=self.registry)
+        self.payloads = Counter("broker_payload_objects", "Payload objects in object storage by event: "
+                                "created (CreateUpload), streamed, offloaded (by Enqueue), deleted.",
+                                ["event"], registry=self.registry)
         self.fire_lag = Histogram("broker_schedule_fire_lag_seconds",
                                   "Time from a schedule's fire time to the enqueue of its job (each fire "
                                   "counted once, by the replica that created the job).",
@@ -100,6 +103,10 @@ class BrokerMetrics:
     def webhook_received(self, source: str, outcome: str) -> None:
         """For the webhook log: one delivery's outcome."""
         self._child(self.webhooks, (source, outcome)).inc()
+
+    def objects(self, event: str, count: int) -> None:
+        """PayloadEvents: objects made or deleted."""
+        self._child(self.payloads, (event,)).inc(count)
 
     def _child(self, metric, labels: tuple[str, ...]):
         key = (id(metric), labels)

@@ -10,6 +10,7 @@ from broker.entities.errors import FailedPrecondition, InvalidArgument
 from broker.entities.payload import HOW_TO_CONFIGURE
 from broker.interface.grpc import mapping
 from broker.interface.grpc.interceptors.base import Malformed
+from broker.usecases.payloads.collect import CollectPayloads
 from broker.usecases.payloads.create_upload import CompleteUpload, CreateUpload
 from broker.usecases.payloads.prepare import PreparePayloads
 from broker.usecases.payloads.stream_upload import StreamUpload
@@ -25,6 +26,7 @@ class PayloadUseCases:
     stream: StreamUpload
     urls: PayloadUrls
     prepare: PreparePayloads  # Enqueue's step
+    collect: CollectPayloads  # the collector's pass (serve runs it)
 
 
 class NoStorage(FailedPrecondition):

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import logging
 
-from broker.usecases.payloads.ports import ObjectStorage, UploadRecords
+from broker.usecases.payloads.ports import NoPayloadEvents, ObjectStorage, PayloadEvents, UploadRecords
 from broker.usecases.ports import Clock
 
 log = logging.getLogger("broker.payloads")
 
 
 class CollectPayloads:
-    def __init__(self, storage: ObjectStorage, records: UploadRecords, clock: Clock, batch: int = 500) -> None:
+    def __init__(self, storage: ObjectStorage, records: UploadRecords, clock: Clock, batch: int = 500,
+                 events: PayloadEvents = NoPayloadEvents()) -> None:
         self._storage, self._records, self._clock, self._batch = storage, records, clock, batch
+        self._events = events
 
     async def run_once(self) -> int:
         """Objects deleted in this pass (a full pass means more may be waiting)."""
@@ -28,4 +30,5 @@ class CollectPayloads:
             await self._records.expire_now(keys)
             raise
         log.info("payload objects deleted", extra={"objects": len(keys)})
+        self._events.objects("deleted", len(keys))
         return len(keys)

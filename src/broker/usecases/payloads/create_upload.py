@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.payload import UPLOADS, PayloadRef, StorageRules
-from broker.usecases.payloads.ports import ObjectStorage, Presigned, UploadRecord, UploadRecords
+from broker.usecases.payloads.ports import (NoPayloadEvents, ObjectStorage, PayloadEvents, Presigned, UploadRecord,
+                                            UploadRecords)
 from broker.usecases.ports import Clock
 
 MAX_PARTS = 10_000  # S3's limit
@@ -36,9 +37,9 @@ class CreateUpload:
     """Makes an upload for an object of the declared size and SHA-256; Enqueue checks both."""
 
     def __init__(self, storage: ObjectStorage, records: UploadRecords, clock: Clock, rules: StorageRules,
-                 prefix: str) -> None:
+                 prefix: str, events: PayloadEvents = NoPayloadEvents()) -> None:
         self._storage, self._records, self._clock = storage, records, clock
-        self._rules, self._prefix = rules, prefix
+        self._rules, self._prefix, self._events = rules, prefix, events
 
     async def __call__(self, size: int, sha256: str, multipart: bool = False) -> Upload:
         rules = self._rules
@@ -60,6 +61,7 @@ class CreateUpload:
             upload = Upload(ref, self._storage.presign_put(ref.key, size, rules.url_ttl), expires_at=expires)
         await self._records.add(UploadRecord(ref.key, size, sha256, False,
                                              now + timedelta(seconds=rules.upload_ttl)), now)
+        self._events.objects("created", 1)
         return upload
 
 

@@ -69,6 +69,18 @@ class ObjectStorage(Protocol):
     async def abort_multipart(self, key: str, upload_id: str) -> None: ...
 
 
+class PayloadEvents(Protocol):
+    """Hears of payload objects as they come and go (the metrics count them)."""
+
+    def objects(self, event: str, count: int) -> None:
+        """`count` objects were `event`: created (CreateUpload), streamed, offloaded or deleted."""
+
+
+class NoPayloadEvents:
+    def objects(self, event: str, count: int) -> None:
+        pass
+
+
 class UploadRecords(Protocol):
     """The broker's list of the objects it made keys for (PostgreSQL). A job that references an
     object keeps it (its insert clears the expiry, atomically); a job's deletion makes its object

@@ -13,15 +13,17 @@ from datetime import datetime, timedelta
 from broker.entities.errors import InvalidArgument
 from broker.entities.payload import PayloadRef, StorageRules
 from broker.usecases.payloads.create_upload import new_key
-from broker.usecases.payloads.ports import ObjectStorage, UploadRecord, UploadRecords
+from broker.usecases.payloads.ports import NoPayloadEvents, ObjectStorage, PayloadEvents, UploadRecord, UploadRecords
 from broker.usecases.ports import NewJob
 
 
 class PreparePayloads:
     """Offloads large inline payloads and checks references, before any job is inserted."""
 
-    def __init__(self, storage: ObjectStorage, records: UploadRecords, rules: StorageRules, prefix: str) -> None:
+    def __init__(self, storage: ObjectStorage, records: UploadRecords, rules: StorageRules, prefix: str,
+                 events: PayloadEvents = NoPayloadEvents()) -> None:
         self._storage, self._records, self._rules, self._prefix = storage, records, rules, prefix
+        self._events = events
 
     async def __call__(self, jobs: Sequence[NewJob], field: Callable[[int], str], now: datetime) -> list[NewJob]:
         """`field(i)` names job i's fields (`job.` or `jobs[i].`) in errors."""
@@ -35,6 +37,7 @@ class PreparePayloads:
         offloaded = await asyncio.gather(*(self._offload(jobs[i].payload, now) for i in big))
         for i, ref in zip(big, offloaded):
             out[i] = dataclasses.replace(jobs[i], payload=b"", payload_ref=ref)
+        self._events.objects("offloaded", len(big))
         return out
 
     async def _offload(self, payload: bytes, now: datetime) -> PayloadRef:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from broker.entities.errors import InvalidArgument
 from broker.entities.payload import PayloadRef, StorageRules
 from broker.usecases.payloads.create_upload import new_key
-from broker.usecases.payloads.ports import ObjectStorage, UploadRecord, UploadRecords
+from broker.usecases.payloads.ports import NoPayloadEvents, ObjectStorage, PayloadEvents, UploadRecord, UploadRecords
 from broker.usecases.ports import Clock
 
 
@@ -19,9 +19,9 @@ class StreamUpload:
     counted them) is what to enqueue. Over the upload limit: InvalidArgument, nothing kept."""
 
     def __init__(self, storage: ObjectStorage, records: UploadRecords, clock: Clock, rules: StorageRules,
-                 prefix: str) -> None:
+                 prefix: str, events: PayloadEvents = NoPayloadEvents()) -> None:
         self._storage, self._records, self._clock = storage, records, clock
-        self._rules, self._prefix = rules, prefix
+        self._rules, self._prefix, self._events = rules, prefix, events
 
     async def __call__(self, chunks: AsyncIterable[bytes], field: str = "data",
                        expected_sha256: Callable[[], str | None] = lambda: None) -> PayloadRef:
@@ -39,6 +39,7 @@ class StreamUpload:
         except BaseException:
             await self._storage.abort_multipart(key, upload_id)
             raise
+        self._events.objects("streamed", 1)
         return PayloadRef(key, size, digest)
 
     async def _parts(self, key: str, upload_id: str, chunks: AsyncIterable[bytes],
