@@ -50,7 +50,7 @@ class WorkerRun:
                                pause=pause)
         runner = HandlerRunner(self.threads, self.processes, s.handler_timeout, s.max_result_bytes)
         self.pool = Pool(self.rpc, registry, runner, self.settler,
-                         concurrency=s.concurrency, poll_wait=s.poll_wait, pause=pause)
+                         concurrency=s.concurrency, poll_wait=s.poll_wait, lease_calls=s.lease_calls, pause=pause)
         self.heartbeater = Heartbeater(self.rpc, lambda: list(self.pool.held.values()), self.pool.lost, pause)
 
     async def run(self, stop: asyncio.Event, force: asyncio.Event) -> None:
