@@ -56,6 +56,13 @@ class Limits:
     max_retry_after: float = 366 * 86400.0  # a Nack's retry_after
     default_page_size: int = 100  # ListJobs without a page_size
     max_result_bytes: int = 64 * 1024  # a job's result, carried by its Ack
+    max_snooze: float = 30 * 86400.0  # a Snooze's delay
+    max_progress_chars: int = 256  # a progress message, carried by a Heartbeat
+
+    def check_snooze(self, delay: float, field_name: str) -> float:
+        if not 0 <= delay <= self.max_snooze:
+            raise InvalidArgument(field_name, f"{delay:g}s is outside 0 to {self.max_snooze:g}s")
+        return delay
 
     def check_queue_name(self, name: str, field_name: str = "queue") -> str:
         """Return `name` when it is a valid queue name, else raise InvalidArgument."""
