@@ -11,6 +11,8 @@ from typing import Any
 from ..v1 import job_service_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The broker's default bound on a progress message (BROKER_MAX_PROGRESS_CHARS).
+MAX_PROGRESS_CHARS = 256
 
 
 @dataclass
@@ -38,6 +40,30 @@ class JobContext:
     # A plain flag (set by the event loop, read by handler threads: a bool write is atomic); an
     # Event per job cost 6% of the worker's CPU under load.
     _lost: bool = field(default=False, repr=False, compare=False)
+    # The latest progress the handler reported, and the one the broker last took: a tuple is
+    # swapped in whole (handler threads write it, the event loop reads it).
+    _progress: tuple[float, str] | None = field(default=None, repr=False, compare=False)
+    _progress_sent: tuple[float, str] | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report how far the attempt has come: ``fraction`` from 0 to 1 and a short note (at
+        most MAX_PROGRESS_CHARS characters). Sent with the next heartbeat (the latest report
+        only); GetJob and the dashboard show it, and each change is an event of the job. Not
+        reported from ``cpu_bound`` handlers (they run in another process)."""
+        fraction = float(fraction)
+        if not 0.0 <= fraction <= 1.0:  # also NaN
+            raise ValueError(f"progress fraction must be 0 to 1, got {fraction}")
+        if len(message) > MAX_PROGRESS_CHARS:
+            raise ValueError(f"progress message of {len(message)} characters; at most {MAX_PROGRESS_CHARS}")
+        self._progress = (fraction, message)
+
+    def unsent_progress(self) -> tuple[float, str] | None:
+        """The progress reported since the broker last took one (None: nothing new)."""
+        progress = self._progress
+        return progress if progress is not None and progress != self._progress_sent else None
+
+    def progress_sent(self, progress: tuple[float, str]) -> None:
+        self._progress_sent = progress
 
     def json(self) -> Any:
         """The payload parsed as JSON."""

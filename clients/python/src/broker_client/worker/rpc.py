@@ -1,4 +1,4 @@
-"""The worker's four calls, with its identity, metadata and deadlines filled in."""
+"""The worker's calls, with its identity, metadata and deadlines filled in."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def duration(seconds: float) -> duration_pb2.Duration:
 
 
 class WorkerRpc:
-    """Lease, Heartbeat, Ack and Nack for one worker. No retries here: the loops that call
+    """Lease, Heartbeat, Ack, Nack and Snooze for one worker. No retries here: the loops that call
     these decide (they keep going while the broker is away)."""
 
     def __init__(self, stub: job_service_pb2_grpc.JobServiceStub, options: ConnectionOptions,
@@ -37,8 +37,10 @@ class WorkerRpc:
                                           metadata=self._metadata)
         return list(response.jobs)
 
-    async def heartbeat(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
-        response = await self._stub.Heartbeat(self.heartbeat_request(refs), timeout=self._timeout,
+    async def heartbeat(self, refs: Sequence[pb.LeaseRef],
+                        items: Sequence[pb.HeartbeatItem] = ()) -> Sequence[pb.LeaseResult]:
+        """The results of ``refs``, then of ``items`` (leases with progress)."""
+        response = await self._stub.Heartbeat(self.heartbeat_request(refs, items), timeout=self._timeout,
                                               metadata=self._metadata)
         return list(response.results)
 
@@ -52,6 +54,11 @@ class WorkerRpc:
                                          metadata=self._metadata)
         return list(response.results)
 
+    async def snooze(self, items: Sequence[pb.SnoozeItem]) -> Sequence[pb.LeaseResult]:
+        response = await self._stub.Snooze(pb.SnoozeRequest(items=items), timeout=self._timeout,
+                                           metadata=self._metadata)
+        return list(response.results)
+
     async def close(self) -> None:
         """Nothing to release: each call stands alone."""
 
@@ -63,8 +70,9 @@ class WorkerRpc:
             request.lease_duration.CopyFrom(duration(self.lease_duration))
         return request
 
-    def heartbeat_request(self, refs: Sequence[pb.LeaseRef]) -> pb.HeartbeatRequest:
-        request = pb.HeartbeatRequest(leases=refs)
+    def heartbeat_request(self, refs: Sequence[pb.LeaseRef],
+                          items: Sequence[pb.HeartbeatItem] = ()) -> pb.HeartbeatRequest:
+        request = pb.HeartbeatRequest(leases=refs, items=items)
         if self.lease_duration is not None:
             request.lease_duration.CopyFrom(duration(self.lease_duration))
         return request
