@@ -61,7 +61,7 @@ class Limits:
 
     def check_snooze(self, delay: float, field_name: str) -> float:
         if not 0 <= delay <= self.max_snooze:
-            raise InvalidArgument(field_name, f"{delay:g}s is outside 0 to {self.max_snooze:g}s")
+            raise InvalidArgument(field_name, f"{_secs(delay)}s is outside 0 to {_secs(self.max_snooze)}s")
         return delay
 
     def check_queue_name(self, name: str, field_name: str = "queue") -> str:
@@ -100,6 +100,11 @@ class Limits:
         if not 1 <= count <= self.max_attempts:
             raise InvalidArgument(field_name, f"{count} is outside 1 to {self.max_attempts}")
         return count
+
+
+def _secs(seconds: float) -> str:
+    """Seconds for a message: 2592000, 1.5, never 2.592e+06."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
 
 
 def check_priority(priority: int, field_name: str) -> int:
