@@ -164,6 +164,8 @@ async def test_the_python_sdk_worker_snoozes_and_reports_progress(admin, queue, 
                 if await progress_shown():
                     break
                 await asyncio.sleep(0.05)
+            shown = await client.get_job(job_id)
+            assert (shown.progress.fraction, shown.progress.message, shown.snoozes) == (0.5, "halfway", 1)
             reported.set()
             assert await client.wait(job_id, timeout=10) == b'{"attempt":1}'
     got = await _get(admin, job_id)

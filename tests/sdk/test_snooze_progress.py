@@ -120,3 +120,14 @@ def test_snooze_in_the_testing_helpers():
     broker.enqueue("q", "k")
     (job,) = broker.run_all(worker)
     assert (job.state, job.attempts, job.snoozes, runs) == ("succeeded", 1, 2, [1, 1, 1])
+
+
+async def test_a_broker_without_snooze_gets_a_nack_with_the_delay_instead():
+    async with serving(sessions=False, snooze=False) as broker, AsyncClient(broker.address) as client:
+        job_id = (await client.enqueue("snoozy", "later")).job_id
+        async with running(_snoozing_worker(False), broker.address):
+            await eventually(lambda: broker.job(job_id).errors)
+    job = broker.job(job_id)
+    assert (job.state, job.attempt, job.snoozes) == (JobState.PENDING, 1, 0)
+    assert "this broker has no Snooze" in job.errors[-1].error
+    assert job.run_at >= job.errors[-1].at + timedelta(seconds=3599)

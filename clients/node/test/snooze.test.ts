@@ -4,13 +4,22 @@
 // goes with the next heartbeat, once per change.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { JobState } from "../src/gen/broker/v1/job_pb.js";
+import { create } from "@bufbuild/protobuf";
+import type { ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+import { JobSchema, JobState } from "../src/gen/broker/v1/job_pb.js";
+import {
+  JobService, LeaseOutcome, LeaseResponseSchema, LeaseResultSchema, LeasedJobSchema, NackResponseSchema,
+  type LeaseRequest, type NackItem, type NackRequest,
+} from "../src/gen/broker/v1/job_service_pb.js";
+import { SNOOZED_ON_AN_OLD_BROKER } from "../src/worker/rpc.js";
 import { Client } from "../src/client.js";
 import { Snooze } from "../src/errors.js";
 import { MAX_PROGRESS_CHARS } from "../src/worker/context.js";
 import { Worker } from "../src/worker/worker.js";
 import { makeContext, runJob } from "../src/testing.js";
-import { Admin, eventually, quiet, uniqueQueue } from "./helpers.js";
+import { Admin, eventually, fakeServer, quiet, uniqueQueue } from "./helpers.js";
+
+type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, cb: sendUnaryData<unknown>) => void;
 
 const target = process.env.BROKER_ADDR;
 const skip = target ? false : "BROKER_ADDR is not set (tests/e2e/test_node_sdk.py sets it)";
@@ -110,5 +119,34 @@ test("progress goes to the broker with the next heartbeat, once per change", { s
     w.stop();
     client.close();
     admin.close();
+  }
+});
+
+test("a broker without Snooze (UNIMPLEMENTED) gets a Nack with the delay instead", async () => {
+  let leased = 0;
+  const nacked: NackItem[] = [];
+  const lease: Unary<LeaseRequest> = (call, cb) => {
+    const jobs = leased++ === 0 ? [create(LeasedJobSchema, {
+      job: create(JobSchema, { id: "job-1", kind: "k", queue: "q", maxAttempts: 3 }), leaseToken: "t1", attempt: 1,
+    })] : [];
+    setTimeout(() => cb(null, create(LeaseResponseSchema, { jobs })), jobs.length ? 0 : 50);
+  };
+  const nack: Unary<NackRequest> = (call, cb) => {
+    nacked.push(...call.request.items);
+    cb(null, create(NackResponseSchema, { results: call.request.items.map((i) => create(LeaseResultSchema, { jobId: i.lease!.jobId, outcome: LeaseOutcome.OK })) }));
+  };
+  const server = await fakeServer(JobService, { Lease: lease as never, Nack: nack as never });
+  try {
+    const worker = new Worker("q", { logger: quiet, handleSignals: false, pollWaitMs: 100, session: false })
+      .handle("k", () => new Snooze(90_000));
+    const running = worker.run({ target: server.address });
+    await eventually(() => nacked.length === 1, 5000, "the nack");
+    worker.stop();
+    await running;
+    assert.equal(nacked[0]!.lease!.leaseToken, "t1");
+    assert.equal(nacked[0]!.error, SNOOZED_ON_AN_OLD_BROKER);
+    assert.equal(Number(nacked[0]!.retryAfter!.seconds), 90);
+  } finally {
+    await server.close();
   }
 });

@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import {
-  AckRequestSchema, HeartbeatRequestSchema, JobService, LeaseRefSchema, LeaseRequestSchema, NackRequestSchema,
+  AckRequestSchema, HeartbeatRequestSchema, JobService, LeaseRefSchema, LeaseRequestSchema, NackItemSchema, NackRequestSchema,
   SessionRequestSchema, SnoozeRequestSchema,
   type AckItem, type HeartbeatItem, type LeaseRef, type LeaseResult, type LeasedJob, type NackItem, type SessionRequest,
   type SessionResponse, type SnoozeItem,
@@ -23,6 +23,9 @@ export interface WorkerRpc {
   snooze(items: SnoozeItem[]): Promise<LeaseResult[]>;
   close(): Promise<void>;
 }
+
+/** The error of a snooze that a broker without Snooze took as a nack. */
+export const SNOOZED_ON_AN_OLD_BROKER = "snoozed (this broker has no Snooze: nacked with retry_after, an attempt used)";
 
 export interface WorkerIdentity { workerId: string; queues: string[]; leaseDurationMs?: number }
 
@@ -56,8 +59,15 @@ export class UnaryRpc implements WorkerRpc {
   async heartbeat(refs: LeaseRef[], items: HeartbeatItem[] = []): Promise<LeaseResult[]> {
     return (await this.transport.unary(JobService.method.heartbeat, create(HeartbeatRequestSchema, { leases: refs, items }), this.timeout)).results;
   }
+  /** A broker older than Snooze (UNIMPLEMENTED) gets a Nack with `retry_after` instead: the job
+   * runs again after the delay, but that attempt counts. */
   async snooze(items: SnoozeItem[]): Promise<LeaseResult[]> {
-    return (await this.transport.unary(JobService.method.snooze, create(SnoozeRequestSchema, { items }), this.timeout)).results;
+    try {
+      return (await this.transport.unary(JobService.method.snooze, create(SnoozeRequestSchema, { items }), this.timeout)).results;
+    } catch (error) {
+      if ((error as RpcFailure)?.code !== status.UNIMPLEMENTED) throw error;
+      return this.nack(items.map((i) => create(NackItemSchema, { lease: i.lease, error: SNOOZED_ON_AN_OLD_BROKER, retryAfter: i.delay })));
+    }
   }
   async ack(items: AckItem[]): Promise<LeaseResult[]> {
     return (await this.transport.unary(JobService.method.ack, ackRequest(items), this.timeout)).results;
@@ -100,8 +110,17 @@ export class SessionRpc implements WorkerRpc {
       () => this.unary.heartbeat(refs, items));
   }
   async snooze(items: SnoozeItem[]): Promise<LeaseResult[]> {
-    return this.either(async () => results(await this.ask("snooze", create(SnoozeRequestSchema, { items }))),
-      () => this.unary.snooze(items));
+    return this.either(async () => {
+      try {
+        return results(await this.ask("snooze", create(SnoozeRequestSchema, { items })));
+      } catch (error) {
+        // A broker older than Snooze reads no call in the request: unary calls decide.
+        if (error instanceof CallFailed && error.code === status.INVALID_ARGUMENT && error.details.startsWith("call:")) {
+          return this.unary.snooze(items);
+        }
+        throw error;
+      }
+    }, () => this.unary.snooze(items));
   }
   async ack(items: AckItem[]): Promise<LeaseResult[]> {
     return this.either(async () => results(await this.ask("ack", ackRequest(items))), () => this.unary.ack(items));

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import grpc
 from google.protobuf import duration_pb2
 
 from ..options import ConnectionOptions
 from ..v1 import job_service_pb2 as pb
 from ..v1 import job_service_pb2_grpc
+
+
+# The error of a snooze that a broker without Snooze took as a nack.
+SNOOZED_ON_AN_OLD_BROKER = "snoozed (this broker has no Snooze: nacked with retry_after, an attempt used)"
 
 
 def duration(seconds: float) -> duration_pb2.Duration:
@@ -55,8 +60,16 @@ class WorkerRpc:
         return list(response.results)
 
     async def snooze(self, items: Sequence[pb.SnoozeItem]) -> Sequence[pb.LeaseResult]:
-        response = await self._stub.Snooze(pb.SnoozeRequest(items=items), timeout=self._timeout,
-                                           metadata=self._metadata)
+        """A broker older than Snooze (UNIMPLEMENTED) gets a Nack with ``retry_after`` instead:
+        the job runs again after the delay, but that attempt counts."""
+        try:
+            response = await self._stub.Snooze(pb.SnoozeRequest(items=items), timeout=self._timeout,
+                                               metadata=self._metadata)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            return await self.nack([pb.NackItem(lease=i.lease, error=SNOOZED_ON_AN_OLD_BROKER, retry_after=i.delay)
+                                    for i in items])
         return list(response.results)
 
     async def close(self) -> None:

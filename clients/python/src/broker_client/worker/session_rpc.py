@@ -71,7 +71,12 @@ class SessionRpc:
     async def snooze(self, items: Sequence[pb.SnoozeItem]) -> Sequence[pb.LeaseResult]:
         if not self.unary_only:
             with contextlib.suppress(_NoSessions):
-                return list((await self._ask("snooze", pb.SnoozeRequest(items=items))).results)
+                try:
+                    return list((await self._ask("snooze", pb.SnoozeRequest(items=items))).results)
+                except CallFailed as failed:
+                    # A broker older than Snooze reads no call in the request: unary calls decide.
+                    if failed.code() != grpc.StatusCode.INVALID_ARGUMENT or not failed.details().startswith("call:"):
+                        raise
         return await self._unary.snooze(items)
 
     async def close(self) -> None:
