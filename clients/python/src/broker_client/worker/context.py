@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..v1 import job_service_pb2
+from .progress import MAX_PROGRESS_CHARS, Progress, checked
+
+__all__ = ["MAX_PROGRESS_CHARS", "JobContext"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# The broker's default bound on a progress message (BROKER_MAX_PROGRESS_CHARS).
-MAX_PROGRESS_CHARS = 256
 
 
 @dataclass
@@ -42,27 +43,22 @@ class JobContext:
     _lost: bool = field(default=False, repr=False, compare=False)
     # The latest progress the handler reported, and the one the broker last took: a tuple is
     # swapped in whole (handler threads write it, the event loop reads it).
-    _progress: tuple[float, str] | None = field(default=None, repr=False, compare=False)
-    _progress_sent: tuple[float, str] | None = field(default=None, repr=False, compare=False)
+    _progress: Progress | None = field(default=None, repr=False, compare=False)
+    _progress_sent: Progress | None = field(default=None, repr=False, compare=False)
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report how far the attempt has come: ``fraction`` from 0 to 1 and a short note (at
         most MAX_PROGRESS_CHARS characters). Sent with the next heartbeat (the latest report
         only); GetJob and the dashboard show it, and each change is an event of the job. Not
         reported from ``cpu_bound`` handlers (they run in another process)."""
-        fraction = float(fraction)
-        if not 0.0 <= fraction <= 1.0:  # also NaN
-            raise ValueError(f"progress fraction must be 0 to 1, got {fraction}")
-        if len(message) > MAX_PROGRESS_CHARS:
-            raise ValueError(f"progress message of {len(message)} characters; at most {MAX_PROGRESS_CHARS}")
-        self._progress = (fraction, message)
+        self._progress = checked(fraction, message)
 
-    def unsent_progress(self) -> tuple[float, str] | None:
+    def unsent_progress(self) -> Progress | None:
         """The progress reported since the broker last took one (None: nothing new)."""
         progress = self._progress
         return progress if progress is not None and progress != self._progress_sent else None
 
-    def progress_sent(self, progress: tuple[float, str]) -> None:
+    def progress_sent(self, progress: Progress) -> None:
         self._progress_sent = progress
 
     def json(self) -> Any:

@@ -10,9 +10,9 @@ from datetime import timezone
 import grpc
 
 from ..retrying import Backoff
-from ..v1 import job_pb2
 from ..v1 import job_service_pb2 as pb
 from .inflight import InFlight
+from .progress import to_wire
 from .rpc import WorkerRpc
 
 log = logging.getLogger("broker_client.worker")
@@ -64,7 +64,7 @@ class Heartbeater:
         sent_at = asyncio.get_running_loop().time()
         progress = {i: p for i in held if (p := i.ctx.unsent_progress()) is not None}
         plain = [i for i in held if i not in progress] if progress else held
-        items = [pb.HeartbeatItem(lease=i.ref(), progress=pb_progress(p)) for i, p in progress.items()]
+        items = [pb.HeartbeatItem(lease=i.ref(), progress=to_wire(p)) for i, p in progress.items()]
         held = plain + list(progress)  # the order of the results: leases first, then items
         try:
             self.calls += 1
@@ -90,7 +90,3 @@ class Heartbeater:
             log.warning("lease on job %s lost (%s); cancelling its handler", item.job_id,
                         pb.LeaseOutcome.Name(result.outcome))
             self._on_lost(item)
-
-
-def pb_progress(progress: tuple[float, str]) -> job_pb2.Progress:
-    return job_pb2.Progress(fraction=progress[0], message=progress[1])
