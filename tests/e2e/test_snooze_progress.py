@@ -153,7 +153,7 @@ async def test_the_python_sdk_worker_snoozes_and_reports_progress(admin, queue, 
             raise Snooze(0)
         job.progress(0.5, "halfway")
         await reported.wait()
-        return {"attempt": job.attempt}
+        return {"attempt": job.attempt, "snoozes": job.snoozes}
 
     async with AsyncClient(broker_server.grpc_address) as client:
         job_id = (await client.enqueue(queue, "work", {"snooze": True}, max_attempts=1)).job_id
@@ -167,7 +167,7 @@ async def test_the_python_sdk_worker_snoozes_and_reports_progress(admin, queue, 
             shown = await client.get_job(job_id)
             assert (shown.progress.fraction, shown.progress.message, shown.snoozes) == (0.5, "halfway", 1)
             reported.set()
-            assert await client.wait(job_id, timeout=10) == b'{"attempt":1}'
+            assert await client.wait(job_id, timeout=10) == b'{"attempt":1,"snoozes":1}'
     got = await _get(admin, job_id)
     assert [e.reason for e in got.events] == ["enqueue", "lease", "snooze", "lease", "progress", "ack"]
     assert (got.job.attempt, got.job.snoozes, got.job.state) == (1, 1, job_pb2.JOB_STATE_SUCCEEDED)

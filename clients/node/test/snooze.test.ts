@@ -53,7 +53,7 @@ for (const session of [true, false]) {
       .handle("throw", (ctx) => {
         runs.set(ctx.id, (runs.get(ctx.id) ?? 0) + 1);
         if (runs.get(ctx.id) === 1) throw new Snooze(0);
-        return { attempt: ctx.attempt };
+        return { attempt: ctx.attempt, snoozes: ctx.snoozes };
       })
       .handle("return", (ctx) => {
         runs.set(ctx.id, (runs.get(ctx.id) ?? 0) + 1);
@@ -72,7 +72,7 @@ for (const session of [true, false]) {
       w.stop();
       await running;
       const [a, b, c] = await Promise.all([thrown, returned, later].map((r) => admin.job(r.jobId)));
-      assert.deepEqual([a!.attempt, a!.snoozes, new TextDecoder().decode(a!.result)], [1, 1, '{"attempt":1}']);
+      assert.deepEqual([a!.attempt, a!.snoozes, new TextDecoder().decode(a!.result)], [1, 1, '{"attempt":1,"snoozes":1}']);
       assert.deepEqual([b!.attempt, b!.snoozes], [1, 2]);
       assert.deepEqual([c!.state, c!.attempt], [JobState.PENDING, 0]);
       assert.deepEqual((await admin.events(thrown.jobId)).map((e) => e.reason), ["enqueue", "lease", "snooze", "lease", "ack"]);

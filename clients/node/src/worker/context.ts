@@ -22,6 +22,8 @@ export interface JobFields {
   priority: number;
   leaseDeadline?: Date;
   workerId: string;
+  /** Times the job was snoozed before this attempt (a snooze uses no attempt: bound them here). */
+  snoozes?: number;
 }
 
 export class JobContext implements JobFields {
@@ -30,6 +32,8 @@ export class JobContext implements JobFields {
   /** Moves forward with each heartbeat. */
   leaseDeadline?: Date;
   workerId: string;
+  /** Times the job was snoozed before this attempt (a snooze uses no attempt: bound them here). */
+  snoozes: number;
   private readonly controller = new AbortController();
   private reported: Progress | undefined;
   private sent: Progress | undefined;
@@ -38,7 +42,7 @@ export class JobContext implements JobFields {
     this.id = fields.id; this.kind = fields.kind; this.queue = fields.queue; this.payload = fields.payload;
     this.headers = fields.headers; this.attempt = fields.attempt; this.maxAttempts = fields.maxAttempts;
     this.idempotencyKey = fields.idempotencyKey; this.priority = fields.priority;
-    this.leaseDeadline = fields.leaseDeadline; this.workerId = fields.workerId;
+    this.leaseDeadline = fields.leaseDeadline; this.workerId = fields.workerId; this.snoozes = fields.snoozes ?? 0;
   }
 
   static fromLeased(leased: LeasedJob, workerId: string): JobContext {
@@ -46,7 +50,7 @@ export class JobContext implements JobFields {
     return new JobContext({
       id: job.id, kind: job.kind, queue: job.queue, payload: job.payload, headers: { ...job.headers },
       attempt: leased.attempt || job.attempt, maxAttempts: job.maxAttempts, idempotencyKey: job.idempotencyKey,
-      priority: job.priority, workerId,
+      priority: job.priority, workerId, snoozes: job.snoozes,
       leaseDeadline: leased.leaseExpiresAt ? timestampDate(leased.leaseExpiresAt) : undefined,
     });
   }

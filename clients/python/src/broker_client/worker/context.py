@@ -38,6 +38,8 @@ class JobContext:
     priority: int = 0
     lease_deadline: datetime | None = None
     worker_id: str = ""
+    # Times the job was snoozed before this attempt (a snooze uses no attempt: bound them here).
+    snoozes: int = 0
     # A plain flag (set by the event loop, read by handler threads: a bool write is atomic); an
     # Event per job cost 6% of the worker's CPU under load.
     _lost: bool = field(default=False, repr=False, compare=False)
@@ -92,4 +94,4 @@ class JobContext:
         return cls(id=job.id, kind=job.kind, queue=job.queue, payload=bytes(job.payload),
                    attempt=leased.attempt or job.attempt, max_attempts=job.max_attempts,
                    headers=dict(job.headers) if job.headers else {}, idempotency_key=job.idempotency_key,
-                   priority=job.priority, lease_deadline=deadline, worker_id=worker_id)
+                   priority=job.priority, lease_deadline=deadline, worker_id=worker_id, snoozes=job.snoozes)
