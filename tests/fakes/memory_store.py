@@ -18,6 +18,7 @@ from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
 from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
+from broker.entities.progress import Progress
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -71,7 +72,7 @@ class InMemoryJobStore:
             seconds = lease_duration if lease_duration is not None else job.lease_duration
             after = replace(job, state=_target(Reason.LEASE), attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
                             lease_expires_at=now + timedelta(seconds=seconds), worker_id=worker_id,
-                            updated_at=now)
+                            updated_at=now, progress=None)
             events.append(self._move(Reason.LEASE, job, after, now, waited=_since(job.run_at, now)))
             self._heartbeats[job.id] = self._leased_at[job.id] = now
             leased.append(replace(after, created_at=None, updated_at=None, finished_at=None))
@@ -108,6 +109,47 @@ class InMemoryJobStore:
             self._heartbeats[job.id] = now
             changed[job.id] = (ref.lease_token, job.state, job.lease_expires_at)
         return self._calls(refs, before, changed)
+
+    async def extend_with_progress(self, refs: Sequence[LeaseRef], progress: Sequence[Progress | None],
+                                   lease_duration: float | None,
+                                   now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        self._check_up()
+        before = self._snapshot(refs)
+        changed: dict[str, tuple[str, JobState, datetime]] = {}
+        events = []
+        # A lease named twice: its first naming with progress (as PgJobStore).
+        for i in sorted(range(len(refs)), key=lambda i: progress[i] is None):
+            ref, given = refs[i], progress[i]
+            job = self._held(ref, fence(None))
+            if job is None or job.id in changed:
+                continue
+            seconds = lease_duration if lease_duration is not None else job.lease_duration
+            moved = given is not None and not given.same(job.progress)
+            after = replace(job, lease_expires_at=now + timedelta(seconds=seconds),
+                            progress=Progress(given.fraction, given.message, now) if moved else job.progress)
+            if moved:
+                events.append(self._move(Reason.PROGRESS, job, after, now, progress=after.progress))
+            self._put(after)
+            self._heartbeats[job.id] = now
+            changed[job.id] = (ref.lease_token, after.state, after.lease_expires_at)
+        return self._calls(refs, before, changed), events
+
+    async def snooze(self, items: Sequence[tuple[LeaseRef, datetime]],
+                     now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        self._check_up()
+        before = self._snapshot([ref for ref, _ in items])
+        changed: dict[str, tuple[str, JobState, datetime | None]] = {}
+        events = []
+        for ref, run_at in items:
+            job = self._held(ref, fence(Reason.SNOOZE))
+            if job is None or job.id in changed:
+                continue
+            after = replace(job, state=_target(Reason.SNOOZE), run_at=run_at, attempt=max(job.attempt - 1, 0),
+                            snoozes=job.snoozes + 1, lease_expires_at=None, updated_at=now)
+            events.append(self._move(Reason.SNOOZE, job, after, now, attempt=job.attempt,
+                                     ran=_since(self._leased_at.get(job.id), now)))
+            changed[job.id] = (ref.lease_token, after.state, run_at)
+        return self._calls([ref for ref, _ in items], before, changed), events
 
     async def complete(self, refs: Sequence[LeaseRef], now: datetime,
                        results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
@@ -286,13 +328,16 @@ class InMemoryJobStore:
         return event
 
     def _move(self, reason: Reason, before: Job | None, after: Job, now: datetime, error: str | None = None,
-              waited: float | None = None, ran: float | None = None) -> Event:
-        """Carry out one move: checked against MOVES, stored, and written to the log as its event."""
+              waited: float | None = None, ran: float | None = None, attempt: int | None = None,
+              progress: Progress | None = None) -> Event:
+        """Carry out one move: checked against MOVES, stored, and written to the log as its event
+        (with the job's attempt after the move, unless `attempt` says otherwise)."""
         old = before.state if before is not None else None
         check_transition(after.id, old, after.state, reason)
         self._put(after)
-        return self._log(Event(after.id, after.queue, old, after.state, reason, after.attempt, now,
-                               kind=after.kind, worker_id=after.worker_id, error=error, waited=waited, ran=ran))
+        return self._log(Event(after.id, after.queue, old, after.state, reason,
+                               after.attempt if attempt is None else attempt, now, kind=after.kind,
+                               worker_id=after.worker_id, error=error, waited=waited, ran=ran, progress=progress))
 
     def _held(self, ref: LeaseRef, fenced: Fence) -> Job | None:
         """The job, when this lease call holds it (entities.lease.holds)."""

@@ -92,8 +92,11 @@ async def _seed(channel, token):
     bases = {
         "Enqueue": jp.EnqueueRequest(job=spec), "EnqueueBatch": jp.EnqueueBatchRequest(jobs=[spec, spec]),
         "Lease": jp.LeaseRequest(queues=[QUEUE], worker_id="w", max_jobs=1),
-        "Heartbeat": jp.HeartbeatRequest(leases=[ref]), "Ack": jp.AckRequest(leases=[ref]),
+        "Heartbeat": jp.HeartbeatRequest(leases=[ref], items=[jp.HeartbeatItem(
+            lease=ref, progress=job_pb2.Progress(fraction=0.5, message="m"))]),
+        "Ack": jp.AckRequest(leases=[ref]),
         "Nack": jp.NackRequest(items=[jp.NackItem(lease=ref, error="e")]),
+        "Snooze": jp.SnoozeRequest(items=[jp.SnoozeItem(lease=ref, delay={"seconds": 1})]),
         "GetJob": ap.GetJobRequest(job_id=other), "ListJobs": ap.ListJobsRequest(queue=QUEUE, page_size=2),
         "Stats": ap.StatsRequest(queues=[QUEUE]), "RedriveJobs": ap.RedriveJobsRequest(job_ids=[other]),
         "CancelJob": ap.CancelJobRequest(job_id=other), "PurgeJobs": ap.PurgeJobsRequest(job_ids=[other]),
@@ -166,7 +169,8 @@ def _session_strategy(target):
         jp = job_service_pb2
         desc = jp.SessionRequest.DESCRIPTOR
         based = [jp.SessionRequest(id=7, **{field: target.bases[name]})
-                 for field, name in (("lease", "Lease"), ("heartbeat", "Heartbeat"), ("ack", "Ack"), ("nack", "Nack"))]
+                 for field, name in (("lease", "Lease"), ("heartbeat", "Heartbeat"), ("ack", "Ack"), ("nack", "Nack"),
+                                                 ("snooze", "Snooze"))]
         _STRATEGIES["session"] = st.one_of(message(desc, target.known),
                                            *(message(desc, target.known, base=b) for b in based))
     return _STRATEGIES["session"]

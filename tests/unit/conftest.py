@@ -42,8 +42,8 @@ class World:
         use = build(settings, store=self.store, clock=self.clock, notifier=self.notifier, sinks=(self.sink,),
                     page_secret=PAGE_SECRET, rng=random.Random(SEED))
         jobs, admin = use.jobs, use.admin
-        self.enqueue, self.lease, self.heartbeat, self.ack, self.nack = (
-            jobs.enqueue, jobs.lease, jobs.heartbeat, jobs.ack, jobs.nack)
+        self.enqueue, self.lease, self.heartbeat, self.ack, self.nack, self.snooze = (
+            jobs.enqueue, jobs.lease, jobs.heartbeat, jobs.ack, jobs.nack, jobs.snooze)
         self.get_job, self.list_jobs, self.stats = admin.get_job, admin.list_jobs, admin.stats
         self.redrive, self.cancel, self.purge = admin.redrive, admin.cancel, admin.purge
         self.reap, self.prune, self.overview = use.reaper, use.pruner, use.overview

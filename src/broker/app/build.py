@@ -36,6 +36,7 @@ from broker.usecases.keys.revoke import RevokeKey
 from broker.usecases.lease import LeaseJobs
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.nack import Nack
+from broker.usecases.snooze import Snooze
 from broker.usecases.overview import ReadOverview
 from broker.usecases.paging import PageTokens
 from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
@@ -145,9 +146,10 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
     return JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, write),
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
-        heartbeat=Heartbeat(store, clock, limits),
+        heartbeat=Heartbeat(store, clock, limits, sink),
         ack=Ack(store, clock, sink, limits),
         nack=Nack(store, clock, notifier, sink, limits, rng),
+        snooze=Snooze(store, clock, notifier, sink, limits),
     )
 
 

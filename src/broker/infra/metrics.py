@@ -140,10 +140,12 @@ _COUNTERS = {
              ["queue"]),
     "redriven": ("broker_jobs_redriven", "Dead jobs redriven back to pending.", ["queue"]),
     "cancelled": ("broker_jobs_cancelled", "Jobs cancelled.", ["queue"]),
+    "snoozed": ("broker_jobs_snoozed", "Leased jobs their workers handed back for later (Snooze; no "
+                "attempt used).", ["queue"]),
 }
 _RUN_OUTCOME = {Reason.ACK: "succeeded", Reason.NACK: "failed", Reason.EXPIRE: "expired"}
 _SIMPLE = {Reason.ENQUEUE: "enqueued", Reason.LEASE: "leased", Reason.ACK: "succeeded",
-           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled"}
+           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled", Reason.SNOOZE: "snoozed"}
 
 
 def _counters(registry: CollectorRegistry) -> dict[str, Counter]:
@@ -155,6 +157,8 @@ def _counts(e: Event) -> list[tuple[str, tuple[str, ...]]]:
     """The counters one event increments, with their label values."""
     if e.reason in _SIMPLE:
         return [(_SIMPLE[e.reason], (e.queue,))]
+    if e.reason is Reason.PROGRESS:  # no change of state: counted by no counter
+        return []
     dead = e.to_state is JobState.DEAD
     counted = [("failed" if e.reason is Reason.NACK else "expired", (e.queue, "dead" if dead else "retried"))]
     return counted + [("dead", (e.queue,))] if dead else counted

@@ -7,7 +7,7 @@ from .aio import AsyncClient
 from .client import Client
 from .errors import (BrokerClientError, BrokerUnavailable, DeadlineExceeded, FailedPrecondition,
                      InvalidRequest, NotFound, PermanentError, PermissionDenied, ResourceExhausted,
-                     RetryLater, Unauthenticated)
+                     RetryLater, Snooze, Unauthenticated)
 from .jobs import EnqueueResult, JobRequest, RetryPolicy
 from .options import CallRetry, ConnectionOptions, TlsOptions
 from .results import JobCancelled, JobFailed, ResultError, WaitTimedOut
@@ -20,6 +20,6 @@ __all__ = [
     "CallRetry", "Client", "ConnectionOptions", "DeadlineExceeded", "EnqueueResult",
     "FailedPrecondition", "InvalidRequest", "JobCancelled", "JobContext", "JobFailed", "JobRequest",
     "JobState", "LeaseRefused", "NotFound", "PermanentError", "PermissionDenied", "Registry",
-    "ResourceExhausted", "ResultError", "RetryLater", "RetryPolicy", "TlsOptions", "Unauthenticated",
+    "ResourceExhausted", "ResultError", "RetryLater", "RetryPolicy", "Snooze", "TlsOptions", "Unauthenticated",
     "WaitTimedOut", "Worker", "WorkerSettings",
 ]

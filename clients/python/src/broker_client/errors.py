@@ -81,6 +81,19 @@ class PermanentError(Exception):
     queue (nack with permanent=true)."""
 
 
+class Snooze(Exception):
+    """Raise (or return) from a handler to hand the job back to run again in ``delay`` seconds
+    without using an attempt: the broker gives the lease's attempt back (``Job.snoozes`` counts
+    the snoozes). For "not now" (a downstream asks to come back later); a failure is an
+    exception or ``RetryLater``. The broker bounds ``delay`` (30 days by default)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        if not delay >= 0:  # also NaN
+            raise ValueError(f"Snooze delay must be >= 0, got {delay}")
+        super().__init__(f"snoozed for {delay:g} s")
+        self.delay = float(delay)
+
+
 class RetryLater(Exception):
     """Raise from a handler to fail this attempt and retry after ``delay`` seconds instead of
     the job's backoff (it still counts as an attempt)."""

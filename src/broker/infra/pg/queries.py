@@ -5,7 +5,8 @@ from broker.infra.pg.sql import JOB_COLUMNS
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
 
-_EVENT_COLUMNS = "id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at"
+_EVENT_COLUMNS = ("id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at, "
+                  "progress, progress_message")
 
 HISTORY = f"""
 SELECT {_EVENT_COLUMNS}

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from broker.entities.job import AttemptError, Event, Job, JobState, Reason
+from broker.entities.progress import Progress
 from broker.entities.retry import Jitter, RetryPolicy
 
 _STATES = {s.value: s for s in JobState}
@@ -34,7 +35,9 @@ def job(row) -> Job:
         lease_token=row[16], lease_expires_at=row[17], worker_id=row[18],
         errors=tuple(_attempt_error(e) for e in json.loads(row[19])) if row[19] != "[]" else (),
         created_at=row[20], updated_at=row[21], finished_at=row[22],
-        lease_expiries=row[23], max_lease_expiries=row[24], result=row[25],
+        lease_expiries=row[23], max_lease_expiries=row[24], result=row[25], snoozes=row[26],
+        # A lease clears only the fraction: the message and time without one are the last attempt's.
+        progress=Progress(row[27], row[28] or "", row[29]) if row[27] is not None else None,
     )
 
 
@@ -46,6 +49,7 @@ def event(row) -> Event:
     return Event(
         id=row[0], job_id=row[1], queue=row[2], from_state=state(row[3]), to_state=_STATES[row[4]],
         reason=_REASONS[row[5]], attempt=row[6], worker_id=row[7], error=row[8], at=row[9],
+        progress=Progress(row[10], row[11] or "", row[9]) if row[10] is not None else None,
     )
 
 

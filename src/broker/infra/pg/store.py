@@ -12,10 +12,11 @@ from datetime import datetime
 import asyncpg
 
 from broker.entities.job import Event, Job, JobState, Reason, check_transition
-from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
+from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.infra.pg import queries, rows, sql
 from broker.infra.pg.conn import Connections, guarded as _guarded
+from broker.infra.pg.worker_store import WorkerCalls, calls, ref_columns
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
 # How long the store trusts its list of the queues with a concurrency limit: a queue given a
@@ -23,8 +24,8 @@ from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 LIMITED_TTL = 1.0
 
 
-class PgJobStore:
-    """JobStore on an asyncpg pool."""
+class PgJobStore(WorkerCalls):
+    """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
                  limited_ttl: float = LIMITED_TTL) -> None:
@@ -75,16 +76,16 @@ class PgJobStore:
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.EXTEND, *_ref_columns(refs), now, lease_duration)
-        return _calls(refs, found)
+            found = await conn.fetch(sql.EXTEND, *ref_columns(refs), now, lease_duration)
+        return calls(refs, found)
 
     @_guarded
     async def complete(self, refs: Sequence[LeaseRef], now: datetime,
                        results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.COMPLETE, *_ref_columns(refs), now,
+            found = await conn.fetch(sql.COMPLETE, *ref_columns(refs), now,
                                      list(results) if results and any(r is not None for r in results) else None)
-        return _calls(refs, found), rows.events(found, now)
+        return calls(refs, found), rows.events(found, now)
 
     @_guarded
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
@@ -94,15 +95,15 @@ class PgJobStore:
         reaper, a cancel) is left alone and reported as FAIL found it."""
         refs = [ref for ref, _ in items]
         async with self._conn() as conn:
-            held = {j.id: j for j in map(rows.job, await conn.fetch(sql.HELD, *_ref_columns(refs)))}
+            held = {j.id: j for j in map(rows.job, await conn.fetch(sql.HELD, *ref_columns(refs)))}
             todo = {}
             for ref, failure in items:  # the first failure named for a job decides where it goes
                 job = held.get(ref.job_id.lower())
                 if job is not None:
                     todo.setdefault(job.id, (job, failure))
             decided = _decide(list(todo.values()), decide, Reason.NACK)
-            found = await conn.fetch(sql.FAIL, *_ref_columns(refs), *_per_ref(refs, decided), now)
-        return _calls(refs, found), rows.events(found, now)
+            found = await conn.fetch(sql.FAIL, *ref_columns(refs), *_per_ref(refs, decided), now)
+        return calls(refs, found), rows.events(found, now)
 
     @_guarded
     async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
@@ -218,23 +219,6 @@ def _columns(jobs: Sequence[NewJob], now: datetime) -> list[list]:
 def _unless(run_at: datetime, now: datetime) -> datetime | None:
     """NULL stands for `now` (the statement's own parameter): a timestamp costs ~2 us to encode."""
     return None if run_at == now else run_at
-
-
-def _ref_columns(refs: Sequence[LeaseRef]) -> tuple[list[str], list[str]]:
-    return [r.job_id for r in refs], [r.lease_token for r in refs]
-
-
-def _calls(refs: Sequence[LeaseRef], found) -> list[LeaseCall]:
-    """What a lease call did with each ref, from its statement's rows (sql._outcome), in order."""
-    calls = []
-    for ref, row in zip(refs, found):
-        if row["changed"]:
-            calls.append(LeaseCall(ref, True, Snapshot(rows.state(row["state"]), ref.lease_token), row["at"]))
-        elif row["state"] is None:
-            calls.append(LeaseCall(ref, False, None))
-        else:
-            calls.append(LeaseCall(ref, False, Snapshot(rows.state(row["state"]), row["lease_token"], row["run_at"])))
-    return calls
 
 
 def _decide(todo: list[tuple[Job, Failure]], decide: Decider,

@@ -30,6 +30,7 @@ METHODS: dict[str, MethodInfo] = {
     _JOBS + "Heartbeat": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Ack": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Nack": MethodInfo(Permission.WORK, "settle"),
+    _JOBS + "Snooze": MethodInfo(Permission.WORK, "settle"),
     # The stream passes the stages untouched; each call on it is checked as its unary twin
     # (session.py), so this entry only classifies it.
     SESSION: MethodInfo(Permission.WORK, "settle"),

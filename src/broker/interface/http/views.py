@@ -49,14 +49,20 @@ def job_detail(job: Job) -> dict:
     return {**job_summary(job), "headers": job.headers, "idempotency_key": job.idempotency_key,
             "payload_bytes": len(job.payload), "payload_preview": preview,
             "result_bytes": len(job.result) if job.result is not None else None, "result_preview": result,
-            "lease_expires_at": when(job.lease_expires_at),
+            "lease_expires_at": when(job.lease_expires_at), "snoozes": job.snoozes,
+            "progress": progress(job.progress),
             "errors": [{"attempt": e.attempt, "error": e.error, "at": when(e.at)} for e in job.errors]}
 
 
 def event(e: Event) -> dict:
     return {"id": e.id, "at": when(e.at), "from": e.from_state.value if e.from_state else None,
             "to": e.to_state.value, "reason": e.reason.value, "attempt": e.attempt,
-            "worker_id": e.worker_id, "error": e.error}
+            "worker_id": e.worker_id, "error": e.error, "progress": progress(e.progress)}
+
+
+def progress(p) -> dict | None:
+    """A job's or event's progress (broker.entities.progress.Progress), None when there is none."""
+    return None if p is None else {"fraction": p.fraction, "message": p.message, "at": when(p.at)}
 
 
 def schedule(s) -> dict:

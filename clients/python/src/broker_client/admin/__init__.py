@@ -3,10 +3,11 @@
 
 from .aio import AsyncAdminClient
 from .client import AdminClient
-from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
+from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, Progress, RedriveResult
 from .queues import QueueControls
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
-           "JobState", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]
+           "JobState", "Progress", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport",
+           "WindowCounts"]

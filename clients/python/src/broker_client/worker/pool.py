@@ -41,6 +41,8 @@ class WorkerStats:
     lost: int = 0
     # Jobs nacked for prompt redelivery at shutdown.
     aborted: int = 0
+    # Jobs their handlers snoozed (handed back for later without using an attempt).
+    snoozed: int = 0
     running: int = 0
     peak_running: int = 0
     lease_calls: int = 0
@@ -174,6 +176,10 @@ class Pool:
         if outcome.ok:
             self.stats.succeeded += 1
             self._settler.ack(item.job_id, item.token, outcome.result)
+            return
+        if outcome.snooze is not None:
+            self.stats.snoozed += 1
+            self._settler.snooze(pb.SnoozeItem(lease=item.ref(), delay=duration(outcome.snooze)))
             return
         self.stats.failed += 1
         log.info("job %s (%s) attempt %d failed: %s", item.job_id, item.ctx.kind, item.ctx.attempt,

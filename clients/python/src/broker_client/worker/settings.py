@@ -31,7 +31,7 @@ class WorkerSettings:
     # The largest result (a handler's return value, encoded) an ack may carry: the broker's
     # BROKER_MAX_RESULT_BYTES. A larger one fails the attempt for good (results.ResultError).
     max_result_bytes: int = 64 * 1024
-    # Lease, Heartbeat, Ack and Nack over one WorkerSession stream (less CPU per call on both
+    # Lease, Heartbeat, Ack, Nack and Snooze over one WorkerSession stream (less CPU per call on both
     # sides); False, or a broker without sessions: one unary RPC per call.
     session: bool = True
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")

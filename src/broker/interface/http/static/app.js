@@ -237,7 +237,8 @@ async function showJob(id) {
                   ["attempts", `${job.attempt} / ${job.max_attempts}`], ["priority", job.priority],
                   ["run at", job.run_at], ["created", job.created_at], ["finished", job.finished_at || ""],
                   ["worker", job.worker_id || ""], ["idempotency key", job.idempotency_key || ""],
-                  ["headers", JSON.stringify(job.headers)], ["last error", job.last_error || ""]];
+                  ["headers", JSON.stringify(job.headers)], ["last error", job.last_error || ""],
+                  ["progress", progressText(job.progress)], ["snoozes", job.snoozes]];
   $("job-fields").replaceChildren(...fields.flatMap(([k, v]) => {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
     dt.textContent = k;
@@ -257,7 +258,8 @@ async function showJob(id) {
     cell(tr, e.reason, "", "reason");
     cell(tr, String(e.attempt), "num");
     cell(tr, e.worker_id || "");
-    cell(tr, e.error || "", "error");
+    if (e.progress) cell(tr, progressText(e.progress), "", "progress");
+    else cell(tr, e.error || "", "error");
     return tr;
   }));
   $("job-payload").textContent = job.payload_preview +
@@ -266,6 +268,11 @@ async function showJob(id) {
   $("job-result").textContent = job.result_bytes === null ? "" : job.result_preview +
     (job.result_bytes > job.result_preview.length ? `\n… (${job.result_bytes} bytes)` : "");
   $("job-actions").hidden = job.state !== "dead";
+}
+
+// "40% 4 of 10 files" (empty without progress).
+function progressText(p) {
+  return p ? `${Math.round(p.fraction * 1000) / 10}% ${p.message}`.trim() : "";
 }
 
 function closeJob() {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/job.proto.
  */
 export const file_broker_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKDAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL7BQoDSm9iEgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJEgwKBGtpbmQYAyABKAkSDwoHcGF5bG9hZBgEIAEoDBIsCgdoZWFkZXJzGAUgAygLMhsuYnJva2VyLnYxLkpvYi5IZWFkZXJzRW50cnkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJEhAKCHByaW9yaXR5GAcgASgFEiIKBXN0YXRlGAggASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlEioKBnJ1bl9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHYXR0ZW1wdBgKIAEoBRIUCgxtYXhfYXR0ZW1wdHMYCyABKAUSLAoMcmV0cnlfcG9saWN5GAwgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCXdvcmtlcl9pZBgOIAEoCRI0ChBsZWFzZV9leHBpcmVzX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGBAgASgJEicKBmVycm9ycxgRIAMoCzIXLmJyb2tlci52MS5BdHRlbXB0RXJyb3ISLgoKY3JlYXRlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxlYXNlX2V4cGlyaWVzGBUgASgFEhoKEm1heF9sZWFzZV9leHBpcmllcxgWIAEoBRIOCgZyZXN1bHQYFyABKAwaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoMQXR0ZW1wdEVycm9yEg8KB2F0dGVtcHQYASABKAUSDQoFZXJyb3IYAiABKAkSJgoCYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuEBCghKb2JFdmVudBIKCgJpZBgBIAEoAxIOCgZqb2JfaWQYAiABKAkSJwoKZnJvbV9zdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIlCgh0b19zdGF0ZRgEIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIPCgdhdHRlbXB0GAUgASgFEhEKCXdvcmtlcl9pZBgGIAEoCRINCgVlcnJvchgHIAEoCRImCgJhdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAkgASgJKpkBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhUKEUpPQl9TVEFURV9SVU5OSU5HEAISFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBADEhIKDkpPQl9TVEFURV9ERUFEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKlQKBkppdHRlchIWChJKSVRURVJfVU5TUEVDSUZJRUQQABIPCgtKSVRURVJfTk9ORRABEg8KC0pJVFRFUl9GVUxMEAISEAoMSklUVEVSX0VRVUFMEANiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKDAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLkBgoDSm9iEgoKAmlkGAEgASgJEg0KBXF1ZXVlGAIgASgJEgwKBGtpbmQYAyABKAkSDwoHcGF5bG9hZBgEIAEoDBIsCgdoZWFkZXJzGAUgAygLMhsuYnJva2VyLnYxLkpvYi5IZWFkZXJzRW50cnkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJEhAKCHByaW9yaXR5GAcgASgFEiIKBXN0YXRlGAggASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlEioKBnJ1bl9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHYXR0ZW1wdBgKIAEoBRIUCgxtYXhfYXR0ZW1wdHMYCyABKAUSLAoMcmV0cnlfcG9saWN5GAwgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCXdvcmtlcl9pZBgOIAEoCRI0ChBsZWFzZV9leHBpcmVzX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGBAgASgJEicKBmVycm9ycxgRIAMoCzIXLmJyb2tlci52MS5BdHRlbXB0RXJyb3ISLgoKY3JlYXRlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxlYXNlX2V4cGlyaWVzGBUgASgFEhoKEm1heF9sZWFzZV9leHBpcmllcxgWIAEoBRIOCgZyZXN1bHQYFyABKAwSDwoHc25vb3plcxgYIAEoBRIlCghwcm9ncmVzcxgZIAEoCzITLmJyb2tlci52MS5Qcm9ncmVzcxIvCgtwcm9ncmVzc19hdBgaIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLQoIUHJvZ3Jlc3MSEAoIZnJhY3Rpb24YASABKAESDwoHbWVzc2FnZRgCIAEoCSJWCgxBdHRlbXB0RXJyb3ISDwoHYXR0ZW1wdBgBIAEoBRINCgVlcnJvchgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiiAIKCEpvYkV2ZW50EgoKAmlkGAEgASgDEg4KBmpvYl9pZBgCIAEoCRInCgpmcm9tX3N0YXRlGAMgASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlEiUKCHRvX3N0YXRlGAQgASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBSABKAUSEQoJd29ya2VyX2lkGAYgASgJEg0KBWVycm9yGAcgASgJEiYKAmF0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YCSABKAkSJQoIcHJvZ3Jlc3MYCiABKAsyEy5icm9rZXIudjEuUHJvZ3Jlc3MqmQEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUpPQl9TVEFURV9QRU5ESU5HEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAMSEgoOSk9CX1NUQVRFX0RFQUQQBBIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAUqVAoGSml0dGVyEhYKEkpJVFRFUl9VTlNQRUNJRklFRBAAEg8KC0pJVFRFUl9OT05FEAESDwoLSklUVEVSX0ZVTEwQAhIQCgxKSVRURVJfRVFVQUwQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Exponential backoff: delay(n) = min(max_delay, initial_delay * multiplier^(n-1)), then jitter.
@@ -272,6 +272,29 @@ export type Job = Message<"broker.v1.Job"> & {
    * @generated from field: bytes result = 23;
    */
   result: Uint8Array;
+
+  /**
+   * How many times workers snoozed this job (JobService.Snooze). A snooze uses no attempt: the
+   * lease's attempt is given back, so `attempt` counts the attempts that ran to an end.
+   *
+   * @generated from field: int32 snoozes = 24;
+   */
+  snoozes: number;
+
+  /**
+   * The progress the current attempt last reported with a Heartbeat; unset when it reported
+   * none (a new lease starts without).
+   *
+   * @generated from field: broker.v1.Progress progress = 25;
+   */
+  progress?: Progress | undefined;
+
+  /**
+   * When that progress was reported.
+   *
+   * @generated from field: google.protobuf.Timestamp progress_at = 26;
+   */
+  progressAt?: Timestamp | undefined;
 };
 
 /**
@@ -280,6 +303,35 @@ export type Job = Message<"broker.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_broker_v1_job, 2);
+
+/**
+ * How far a running job has come, as its worker reports it (HeartbeatItem).
+ *
+ * @generated from message broker.v1.Progress
+ */
+export type Progress = Message<"broker.v1.Progress"> & {
+  /**
+   * 0 to 1.
+   *
+   * @generated from field: double fraction = 1;
+   */
+  fraction: number;
+
+  /**
+   * A short note for people, e.g. "3 of 7 files": at most 256 characters by default
+   * (BROKER_MAX_PROGRESS_CHARS).
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message broker.v1.Progress.
+ * Use `create(ProgressSchema)` to create a new message.
+ */
+export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job, 3);
 
 /**
  * @generated from message broker.v1.AttemptError
@@ -306,7 +358,7 @@ export type AttemptError = Message<"broker.v1.AttemptError"> & {
  * Use `create(AttemptErrorSchema)` to create a new message.
  */
 export const AttemptErrorSchema: GenMessage<AttemptError> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 3);
+  messageDesc(file_broker_v1_job, 4);
 
 /**
  * One state change of a job.
@@ -357,11 +409,19 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
   at?: Timestamp | undefined;
 
   /**
-   * What caused it: enqueue, lease, ack, nack, expire, redrive, cancel.
+   * What caused it: enqueue, lease, ack, nack, snooze, expire, redrive, cancel, progress.
    *
    * @generated from field: string reason = 9;
    */
   reason: string;
+
+  /**
+   * For the reason "progress" (RUNNING to RUNNING): what the worker reported. Written only when
+   * the progress changed, so a job writes at most one per heartbeat.
+   *
+   * @generated from field: broker.v1.Progress progress = 10;
+   */
+  progress?: Progress | undefined;
 };
 
 /**
@@ -369,7 +429,7 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 4);
+  messageDesc(file_broker_v1_job, 5);
 
 /**
  * The life of a job. See the README's "Job lifecycle" section.
