@@ -113,7 +113,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
     store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
-    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
+    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list(),
+                            settings.observe.worker_label)
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,

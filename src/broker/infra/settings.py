@@ -86,6 +86,7 @@ class RateLimitSettings:
 class ObserveSettings:
     stats_cache: float = 1.0         # seconds the Stats RPC, /metrics and the dashboard reuse one read
     dashboard: bool = True           # serve the dashboard and its /api/ on the HTTP port
+    worker_label: bool = True        # broker_worker_leases per worker (ids change on restarts) or per queue
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
                       access=e.get("BROKER_ACCESS_LOG", True, _bool))
     o = ObserveSettings()
     observe = ObserveSettings(stats_cache=e.get("BROKER_STATS_CACHE", o.stats_cache, float),
-                              dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool))
+                              dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool),
+                              worker_label=e.get("BROKER_METRICS_WORKER_LABEL", o.worker_label, _bool))
     limits = read_limits(e)
     settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e),

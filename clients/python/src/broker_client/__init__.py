@@ -13,7 +13,7 @@ from .options import CallRetry, ConnectionOptions, TlsOptions
 from .results import JobCancelled, JobFailed, ResultError, WaitTimedOut
 from .worker import JobContext, LeaseRefused, Registry, Worker, WorkerSettings
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the release: the same as broker.__version__
 
 __all__ = [
     "AdminClient", "AsyncAdminClient", "AsyncClient", "BrokerClientError", "BrokerUnavailable",
