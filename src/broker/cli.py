@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from broker import admin_cli, cli_output, jobs_cli, queue_cli, schedule_cli
+from broker import admin_cli, cli_output, embedded_cli, jobs_cli, queue_cli, schedule_cli
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
@@ -28,6 +28,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"broker: bad setting: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log.level, settings.log.format)
+    # The server forks only to run PostgreSQL's tools (the embedded server), never a child that
+    # uses gRPC: without this, gRPC core's fork handlers print a line of their own into the log
+    # at every fork. Read when grpc is first imported, which is below (broker.app).
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     return asyncio.run(_run(settings))
 
 
@@ -66,7 +70,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = settings_mod.load(database__url=args.database_url)
     logs.configure(settings.log.level, settings.log.format)
-    applied = asyncio.run(app.run_migrations(settings))
+    applied = asyncio.run(app.run_migrations(settings, _announce))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
@@ -83,7 +87,7 @@ def _keys(args: argparse.Namespace) -> int:
     logs.configure("WARNING", settings.log.format)
 
     async def run() -> int:
-        async with app.key_admin(settings) as keys:
+        async with app.key_admin(settings, announce=_announce) as keys:
             if args.keys_command == "create":
                 made = await keys.create(args.name, args.role)
                 print(f"created key {made.key.id} ({made.key.role.value}) named {made.key.name!r}; "
@@ -111,6 +115,11 @@ def _keys(args: argparse.Namespace) -> int:
     except BrokerError as exc:
         print(f"broker keys: {exc}", file=sys.stderr)
         return 1
+
+
+def _announce(text: str) -> None:
+    """Which database a one-off command uses, on stderr (stdout stays the command's output)."""
+    print(f"broker: {text}", file=sys.stderr)
 
 
 def _utc(stamp) -> str:
@@ -146,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_cli.add_commands(sub)
     queue_cli.add_commands(sub)
     jobs_cli.add_commands(sub)
+    embedded_cli.add_commands(sub)
     sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
     sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
     cli_output.add_version(parser, cli_output.version_text())

@@ -22,12 +22,20 @@ from broker.usecases.rate_limit import CALL_CLASSES
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str | None = None           # None: start the embedded PostgreSQL
-    data_dir: str = ".broker-data"   # where the embedded server keeps its files
+    data_dir: str = "~/.local/share/broker"  # the embedded server's files: one place per user
     pool_min: int = 2
     pool_max: int = 10
     acquire_timeout: float = 10.0    # seconds an RPC waits for a free connection
     statement_timeout: float = 30.0  # seconds; 0 disables
     migrate: bool = True             # apply migrations at start-up
+
+
+def default_data_dir(e: _Env) -> str:
+    """Where the embedded PostgreSQL lives unless BROKER_DATA_DIR says: one place per user
+    ($XDG_DATA_HOME/broker, else ~/.local/share/broker), never the current directory, so every
+    command finds the same server wherever it is run."""
+    base = e.get("XDG_DATA_HOME", None) or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "broker")
 
 
 def per_core(count: int) -> int:
@@ -124,7 +132,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
 def _database(e: _Env) -> DatabaseSettings:
     d = DatabaseSettings()
     database = DatabaseSettings(
-        url=e.get("DATABASE_URL", None), data_dir=e.get("BROKER_DATA_DIR", d.data_dir),
+        url=e.get("DATABASE_URL", None), data_dir=e.get("BROKER_DATA_DIR", None) or default_data_dir(e),
         pool_min=e.get("BROKER_POOL_MIN", d.pool_min, int), pool_max=e.get("BROKER_POOL_MAX", d.pool_max, int),
         acquire_timeout=e.get("BROKER_ACQUIRE_TIMEOUT", d.acquire_timeout, float),
         statement_timeout=e.get("BROKER_STATEMENT_TIMEOUT", d.statement_timeout, float),
