@@ -5,6 +5,7 @@
 from .admin import AdminClient, AsyncAdminClient, JobState
 from .aio import AsyncClient
 from .client import Client
+from .error_details import FieldViolation, PreconditionViolation
 from .errors import (BrokerClientError, BrokerUnavailable, DeadlineExceeded, FailedPrecondition,
                      InvalidRequest, NotFound, PermanentError, PermissionDenied, ResourceExhausted,
                      RetryLater, Unauthenticated)
@@ -18,8 +19,8 @@ __version__ = "0.2.0"  # the release: the same as broker.__version__
 __all__ = [
     "AdminClient", "AsyncAdminClient", "AsyncClient", "BrokerClientError", "BrokerUnavailable",
     "CallRetry", "Client", "ConnectionOptions", "DeadlineExceeded", "EnqueueResult",
-    "FailedPrecondition", "InvalidRequest", "JobCancelled", "JobContext", "JobFailed", "JobRequest",
-    "JobState", "LeaseRefused", "NotFound", "PermanentError", "PermissionDenied", "Registry",
+    "FailedPrecondition", "FieldViolation", "InvalidRequest", "JobCancelled", "JobContext", "JobFailed", "JobRequest",
+    "JobState", "LeaseRefused", "NotFound", "PermanentError", "PermissionDenied", "PreconditionViolation", "Registry",
     "ResourceExhausted", "ResultError", "RetryLater", "RetryPolicy", "TlsOptions", "Unauthenticated",
     "WaitTimedOut", "Worker", "WorkerSettings",
 ]
