@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ async def database_url(settings: Settings, announce: Announce | None = None
     """DATABASE_URL, or the embedded server's: shared when it runs already (a broker serving),
     else started now and stopped by whoever holds the returned server (stop())."""
     if settings.database.url:
+        if announce is not None:
+            announce(f"using DATABASE_URL ({_where(settings.database.url)})")
         return settings.database.url, None
     db = await asyncio.to_thread(embedded.start, settings.database.data_dir)
     if announce is not None:
@@ -55,6 +58,13 @@ async def open_database(settings: Settings, size: int | None = None, announce: A
         _stop(db)
         raise
     return Database(url, pool, db)
+
+
+def _where(url: str) -> str:
+    """host:port/database of a URL, never its password."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or urllib.parse.parse_qs(parts.query).get("host", ["local socket"])[0]
+    return f"{host}{f':{parts.port}' if parts.port else ''}/{parts.path.lstrip('/') or '(default database)'}"
 
 
 def _stop(db: embedded.EmbeddedPostgres | None) -> None:
