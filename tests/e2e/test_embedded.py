@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import pathlib
 import subprocess
 import sys
@@ -20,8 +22,12 @@ SRC = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def newcomer(tmp_path):
-    """A home of its own (the default data directory is under it) and two working directories."""
+def newcomer():
+    """A home of its own (the default data directory is under it) and two working directories.
+    Not under pytest's tmp_path: its root is 0700, and as root pgserver runs the server as
+    another user, who must reach the data directory."""
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="broker-newcomer-"))
+    os.chmod(tmp_path, 0o755)
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_DATA_DIR", "XDG_DATA_HOME")}
@@ -29,7 +35,9 @@ def newcomer(tmp_path):
     dirs = [tmp_path / "project", tmp_path / "elsewhere"]
     for d in dirs:
         d.mkdir()
-    return env, home / ".local" / "share" / "broker", dirs
+    yield env, home / ".local" / "share" / "broker", dirs
+    broker(env, dirs[0], "embedded", "stop")  # a test that failed may have left one running
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def broker(env, cwd, *args: str) -> subprocess.CompletedProcess:
@@ -52,7 +60,10 @@ def test_commands_from_any_directory_share_the_running_brokers_database(newcomer
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     served = BrokerProcess(process, grpc_port, http_port, "")
     try:
-        served.wait_healthy(timeout=90)
+        try:
+            served.wait_healthy(timeout=90)
+        except RuntimeError:
+            raise AssertionError(process.communicate(timeout=30)[1]) from None
         made = broker(env, elsewhere, "keys", "create", "--name", "ops", "--role", "admin")
         assert made.returncode == 0, made.stderr
         assert f"the embedded PostgreSQL in {data_dir}" in made.stderr and "already running" in made.stderr
@@ -86,4 +97,24 @@ def test_a_one_off_command_stops_the_server_it_started_and_reset_starts_afresh(n
     assert embedded_status(env, project)["initialised"] is False
     listed = broker(env, project, "keys", "list", "-o", "json")
     assert json.loads(listed.stdout) == []  # the key went with the data
+    assert embedded_status(env, project)["running"] is False
+
+
+def test_a_holder_killed_with_sigkill_does_not_keep_the_server_running_forever(newcomer):
+    pytest.importorskip("pgserver")
+    env, data_dir, (project, _) = newcomer
+    data_dir.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, pgserver; pgserver.get_server(sys.argv[1], cleanup_mode='stop'); "
+                               "print('up', flush=True); time.sleep(120)", str(data_dir / "pgserver")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "up", holder.stderr.read()
+    finally:
+        holder.kill()  # dies holding the server: its pid stays in pgserver's list
+        holder.wait()
+    assert embedded_status(env, project)["running"] is True
+    listed = broker(env, project, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "started for this process" in listed.stderr  # nobody alive holds it
     assert embedded_status(env, project)["running"] is False

@@ -10,6 +10,7 @@ it and stops with the last). `broker embedded status|stop|reset` look after it."
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import pathlib
@@ -86,15 +87,14 @@ def start(data_dir: str | os.PathLike) -> EmbeddedPostgres:
     """Start (or share) the server whose files live in `data_dir`."""
     path = _path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
-    shared = status(path).pid is not None
     # pgserver logs every command it runs, initdb's whole output included, at INFO: keep the
     # broker's start-up log to the broker's own lines (its failures still come at ERROR).
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     try:
-        return _start_pgserver(path, shared)
+        return _start_pgserver(path)
     except ImportError:
         pass
-    return _start_system(path, shared)
+    return _start_system(path, shared=status(path).pid is not None)
 
 
 def stop(data_dir: str | os.PathLike) -> int | None:
@@ -124,15 +124,43 @@ def reset(data_dir: str | os.PathLike) -> pathlib.Path:
     return found.data_dir
 
 
-def _start_pgserver(path: pathlib.Path, shared: bool) -> EmbeddedPostgres:
+def _start_pgserver(path: pathlib.Path) -> EmbeddedPostgres:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
 
+        shared = bool(_live_holders(path / "pgserver"))
         # cleanup "stop": pgserver stops the server when the last process holding it lets go.
         server = pgserver.get_server(path / "pgserver", cleanup_mode="stop")
     log.info("embedded PostgreSQL (pgserver) in %s", path / "pgserver")
     return EmbeddedPostgres(server.get_uri("postgres"), server.cleanup, path, shared)
+
+
+def _live_holders(pgdata: pathlib.Path) -> list[int]:
+    """The processes pgserver counts as holding the server, less those that died without letting
+    go (a broker killed with SIGKILL): left in the list, they would keep the server running after
+    every later command. The list is rewritten with the living ones."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return []
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        spare = handles.with_suffix(".tmp")
+        spare.write_text(json.dumps(alive))
+        spare.replace(handles)
+    return alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
 
 
 def _binaries() -> pathlib.Path:
