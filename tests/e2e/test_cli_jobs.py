@@ -60,8 +60,15 @@ async def test_every_listing_speaks_json(jobs, admin, clock, queue, broker_serve
     assert [q["queue"] for q in stats["queues"]] == [queue] and stats["queues"][0]["dead"] == 1
     dlq = await cli_json("dlq", "list", "--queue", queue, target=target)
     assert len(dlq["jobs"]) == 1
-    assert isinstance(await cli_json("queues", "list", target=target), list)
-    assert isinstance(await cli_json("schedules", "list", target=target), list)
+    for args in (("queues", "limit", queue, "3"),
+                 ("schedules", "create", queue, "--cron", "0 3 * * *", "--queue", queue, "--kind", "k",
+                  "--payload", "{}")):
+        code, _, err = await broker_cli(*args, target=target)
+        assert code == 0, err
+    queues = {q["queue"]: q for q in await cli_json("queues", "list", target=target)}
+    assert queues[queue]["concurrency_limit"] == 3 and queues[queue]["paused"] is False
+    schedules = {s["name"]: s for s in await cli_json("schedules", "list", target=target)}
+    assert schedules[queue]["cron"] == "0 3 * * *" and schedules[queue]["next_fire_at"].endswith("+00:00")
 
 
 def closed_pipe_run(*args: str) -> tuple[int, str]:
