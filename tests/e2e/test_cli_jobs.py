@@ -91,3 +91,16 @@ async def test_a_closed_pipe_ends_the_command_quietly(jobs, queue, broker_server
         assert "Traceback" not in err and "BrokenPipe" not in err, (args, err)
         if args != ("--version",):  # argparse's own --version exits 0 once it has tried
             assert code == EXIT_BROKEN_PIPE, (args, code, err)
+
+
+async def test_brokerctl_ends_quietly_on_a_closed_pipe_too(queue, broker_server):
+    def run() -> tuple[int, str]:
+        process = subprocess.Popen([sys.executable, "-m", "broker_client", "enqueue", queue, "k", "{}",
+                                    "--target", broker_server.grpc_address],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process.stdout.close()
+        _, err = process.communicate(timeout=60)
+        return process.returncode, err.decode()
+
+    code, err = await asyncio.to_thread(run)
+    assert (code, "Traceback" in err) == (EXIT_BROKEN_PIPE, False), err
