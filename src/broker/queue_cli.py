@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from broker import cli_output
 from broker.admin_cli import table, target
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ def add_commands(sub) -> None:
     actions = queues.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="every queue whose controls were set")
     target(listing)
+    cli_output.add_output(listing)
     listing.set_defaults(func=_list)
     for name, func, text in (("show", _show, "one queue's controls"),
                              ("pause", _pause, "Lease hands out none of its jobs (running ones finish)"),
@@ -46,6 +48,9 @@ def _print(q: QueueControls) -> int:
 
 def _list(client: AdminClient, args) -> int:
     found = client.list_queues()
+    if cli_output.wants_json(args):
+        cli_output.print_json(found)
+        return 0
     print(table(HEADERS, [_row(q) for q in found], lambda i: i == 2) if found else "no queue has controls set")
     return 0
 

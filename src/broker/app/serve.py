@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import grpc
 from aiohttp import web
 
+import broker
+
 from broker.app import build as graph
 from broker.app.database import Database, open_database
 from broker.entities.errors import InvalidArgument, Unavailable
@@ -113,7 +115,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
     store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
-    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
+    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list(),
+                            settings.observe.worker_label)
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
@@ -135,12 +138,29 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                                             use.webhooks))
     runner = _start_loops(settings, use, store, health, PgListener(db.url, notifier))
     await health.set(True)
-    log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
-                                      "http": f"{settings.server.http_addr.rsplit(':', 1)[0]}:{http_port}",
-                                      "embedded_db": bool(db.embedded),
-                                      "tls": settings.security.tls_cert is not None})
+    _log_serving(settings, grpc_port, http_port, db)
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
                   http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler)
+
+
+def _log_serving(settings: Settings, grpc_port: int, http_port: int, db: Database) -> None:
+    """The start-up line a person reads: where to connect, and the dashboard's URL."""
+    grpc_at = f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}"
+    http_at = f"{settings.server.http_addr.rsplit(':', 1)[0]}:{http_port}"
+    url = dashboard_url(settings, http_port) if settings.observe.dashboard else None
+    log.info("broker %s serving gRPC on %s%s", broker.__version__, grpc_at,
+             f", dashboard at {url}" if url else "",
+             extra={"grpc": grpc_at, "http": http_at, "dashboard": url, "embedded_db": bool(db.embedded),
+                    "data_dir": str(db.embedded.data_dir) if db.embedded else None,
+                    "tls": settings.security.tls_cert is not None, "version": broker.__version__})
+
+
+def dashboard_url(settings: Settings, http_port: int) -> str:
+    """The dashboard's URL as a browser on this machine reaches it (a wildcard address: loopback)."""
+    host = settings.server.http_addr.rsplit(":", 1)[0]
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}.get(host, host)
+    scheme = "https" if settings.security.tls_cert else "http"
+    return f"{scheme}://{host}:{http_port}/"
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:

@@ -54,14 +54,27 @@ class AlreadyExists(BrokerError):
 class FailedPrecondition(BrokerError):
     """The job is not in a state that allows this."""
 
+    # What is in the way, for clients to act on (the gRPC edge sends it as a
+    # google.rpc.PreconditionFailure violation): a kind of condition, and what it is about.
+    violation_type = "STATE"
+
+    def __init__(self, message: str | None = None, *, subject: str = "", violation_type: str | None = None,
+                 **data: object) -> None:
+        super().__init__(message, **data)
+        self.subject = subject
+        if violation_type is not None:
+            self.violation_type = violation_type
+
 
 class IllegalTransition(FailedPrecondition):
     """This state change is not part of the job's life."""
 
+    violation_type = "JOB_STATE"
+
     def __init__(self, job_id: str, from_state: object, to_state: object) -> None:
         super().__init__(
             f"job {job_id} cannot go from {from_state} to {to_state}",
-            job_id=job_id,
+            subject=f"jobs/{job_id}", job_id=job_id,
         )
 
 

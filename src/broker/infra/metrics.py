@@ -13,10 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Histogram, Info, PlatformCollector,
+                               ProcessCollector, generate_latest)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+import broker
 from broker.entities.errors import BrokerError
 from broker.entities.job import Event, JobState, Reason
 from broker.entities.queue_state import QueueControls
@@ -44,14 +46,19 @@ class PoolUsage:
 
 
 class BrokerMetrics:
-    """The broker's metrics in a registry of their own (several brokers may share a process)."""
+    """The broker's metrics in a registry of their own (several brokers may share a process),
+    with the process's own (CPU, memory, descriptors: `process_*`; `python_info`) and
+    `broker_build_info`. `worker_label` False drops the worker label from the per-worker gauge
+    (worker ids change on every restart: one series each)."""
 
     def __init__(self, overview: Callable[[], Awaitable[Overview]],
                  pool_usage: Callable[[], PoolUsage] | None = None,
-                 queues: Callable[[], Awaitable[Sequence[QueueControls]]] | None = None) -> None:
+                 queues: Callable[[], Awaitable[Sequence[QueueControls]]] | None = None,
+                 worker_label: bool = True) -> None:
         self.registry = CollectorRegistry()
         self._overview, self._queues = overview, queues
-        self._gauges = _GaugeCollector(pool_usage)
+        self._gauges = _GaugeCollector(pool_usage, worker_label)
+        _process_metrics(self.registry)
         self._counters = _counters(self.registry)
         self.wait = Histogram("broker_job_wait_seconds", "Time a job waited from ready to leased.",
                               ["queue"], buckets=JOB_BUCKETS, registry=self.registry)
@@ -128,6 +135,14 @@ class BrokerMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+def _process_metrics(registry: CollectorRegistry) -> None:
+    """process_* (from /proc; nothing where there is none), python_info, and broker_build_info."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    build = Info("broker_build", "The running broker's version (value 1).", registry=registry)
+    build.info({"version": broker.__version__})
+
+
 _COUNTERS = {
     "enqueued": ("broker_jobs_enqueued", "Jobs enqueued.", ["queue"]),
     "leased": ("broker_jobs_leased", "Jobs leased to workers (each attempt).", ["queue"]),
@@ -167,8 +182,9 @@ def _counts(e: Event) -> list[tuple[str, tuple[str, ...]]]:
 class _GaugeCollector:
     """Gauges from the last overview read; only queues and workers that exist now appear."""
 
-    def __init__(self, pool_usage: Callable[[], PoolUsage] | None) -> None:
+    def __init__(self, pool_usage: Callable[[], PoolUsage] | None, worker_label: bool = True) -> None:
         self.view: Overview | None = None
+        self._worker_label = worker_label
         self.queues: Sequence[QueueControls] = ()  # the configured queues' controls
         self._pool_usage = pool_usage
 
@@ -177,13 +193,13 @@ class _GaugeCollector:
         up.add_metric([], 1 if self.view else 0)
         yield up
         if self.view is not None:
-            yield from _view_gauges(self.view)
+            yield from _view_gauges(self.view, self._worker_label)
             yield from _queue_gauges(self.queues)
         if self._pool_usage is not None:
             yield from _pool_gauges(self._pool_usage())
 
 
-def _view_gauges(view: Overview):
+def _view_gauges(view: Overview, worker_label: bool):
     jobs = GaugeMetricFamily("broker_jobs", "Jobs by queue and state (ready, scheduled and retrying "
                              "are pending jobs), database-wide.", labels=["queue", "state"])
     oldest = GaugeMetricFamily("broker_oldest_ready_job_age_seconds",
@@ -193,17 +209,31 @@ def _view_gauges(view: Overview):
         for state in STATES:
             jobs.add_metric([q.queue, state], getattr(q, state))
         oldest.add_metric([q.queue], q.oldest_ready_age)
-    leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per worker and queue.",
-                               labels=["worker", "queue"])
     workers = GaugeMetricFamily("broker_workers", "Workers holding at least one lease, per queue.",
                                 labels=["queue"])
     per_queue: dict[str, int] = {}
     for w in view.workers:
-        leases.add_metric([w.worker_id or "", w.queue], w.leases)
         per_queue[w.queue] = per_queue.get(w.queue, 0) + 1
     for queue, count in sorted(per_queue.items()):
         workers.add_metric([queue], count)
-    return [jobs, oldest, leases, workers]
+    return [jobs, oldest, _lease_gauge(view, worker_label), workers]
+
+
+def _lease_gauge(view: Overview, worker_label: bool) -> GaugeMetricFamily:
+    if worker_label:
+        leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per worker and queue.",
+                                   labels=["worker", "queue"])
+        for w in view.workers:
+            leases.add_metric([w.worker_id or "", w.queue], w.leases)
+        return leases
+    leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per queue (the worker label "
+                               "is off: BROKER_METRICS_WORKER_LABEL).", labels=["queue"])
+    per_queue: dict[str, int] = {}
+    for w in view.workers:
+        per_queue[w.queue] = per_queue.get(w.queue, 0) + w.leases
+    for queue, count in sorted(per_queue.items()):
+        leases.add_metric([queue], count)
+    return leases
 
 
 def _queue_gauges(queues: Sequence[QueueControls]):
