@@ -11,7 +11,8 @@ import pytest
 
 from broker_client.v1 import job_pb2, job_service_pb2 as pb
 from broker_client.worker.execution import HandlerRunner
-from broker_client.worker.pool import LeaseRefused, Pool
+from broker_client.worker.pool import Pool
+from broker_client.worker.stats import LeaseRefused
 from broker_client.worker.registry import Registry
 from broker_client.worker.settle import Settler
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import grpc.aio
 
 from ..options import ConnectionOptions, resolve
-from .pool import WorkerStats
+from .stats import WorkerStats
 from .registry import Registry
 from .run import WorkerRun
 from .settings import WorkerSettings
