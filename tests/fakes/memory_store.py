@@ -9,11 +9,14 @@ each call is atomic on the event loop, as one transaction is in PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from broker.entities import callback
+from broker.entities.callback import Subscription
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
 from broker.entities.queue_state import QueueControls
@@ -38,6 +41,7 @@ class InMemoryJobStore:
         self._next_event_id = 1
         self.down = False
         self.controls: dict[str, QueueControls] = {}  # queue controls (tests/fakes/queue_store.py)
+        self.subscriptions: dict[str, Subscription] = {}  # callbacks (tests/fakes/subscription_store.py)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -291,8 +295,24 @@ class InMemoryJobStore:
         old = before.state if before is not None else None
         check_transition(after.id, old, after.state, reason)
         self._put(after)
-        return self._log(Event(after.id, after.queue, old, after.state, reason, after.attempt, now,
-                               kind=after.kind, worker_id=after.worker_id, error=error, waited=waited, ran=ran))
+        event = self._log(Event(after.id, after.queue, old, after.state, reason, after.attempt, now,
+                                kind=after.kind, worker_id=after.worker_id, error=error, waited=waited, ran=ran))
+        self._deliveries(reason, after, error, now)
+        return event
+
+    def _deliveries(self, reason: Reason, job: Job, error: str | None, now: datetime) -> None:
+        """As infra/pg/callbacks_sql.py: a delivery job per subscription wanting the move's event,
+        made with the move (their enqueue events are logged, not returned)."""
+        event = callback.event_of(reason, job.state, job.queue)
+        for sub in (self.subscriptions[n] for n in sorted(self.subscriptions)) if event else ():
+            if sub.wants(event, job.queue, job.kind):
+                body = callback.body(event, now, job.id, job.queue, job.kind, job.state, job.attempt,
+                                     job.result if job.state is S else None, error)
+                delivery = Job(id=str(uuid.uuid4()), queue=callback.CALLBACK_QUEUE, kind=event.value,
+                               payload=json.dumps(body).encode(), state=P, run_at=now,
+                               headers={callback.SUBSCRIPTION_HEADER: sub.name}, max_attempts=sub.max_attempts,
+                               retry=sub.retry, lease_duration=60.0, created_at=now, updated_at=now)
+                self._move(Reason.ENQUEUE, None, delivery, now)
 
     def _held(self, ref: LeaseRef, fenced: Fence) -> Job | None:
         """The job, when this lease call holds it (entities.lease.holds)."""

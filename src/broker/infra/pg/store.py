@@ -14,7 +14,7 @@ import asyncpg
 from broker.entities.job import Event, Job, JobState, Reason, check_transition
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
-from broker.infra.pg import queries, rows, sql
+from broker.infra.pg import callbacks_sql, queries, rows, sql
 from broker.infra.pg.conn import Connections, guarded as _guarded
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -82,7 +82,7 @@ class PgJobStore:
     async def complete(self, refs: Sequence[LeaseRef], now: datetime,
                        results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.COMPLETE, *_ref_columns(refs), now,
+            found = await conn.fetch(callbacks_sql.COMPLETE, *_ref_columns(refs), now,
                                      list(results) if results and any(r is not None for r in results) else None)
         return _calls(refs, found), rows.events(found, now)
 
@@ -101,7 +101,7 @@ class PgJobStore:
                 if job is not None:
                     todo.setdefault(job.id, (job, failure))
             decided = _decide(list(todo.values()), decide, Reason.NACK)
-            found = await conn.fetch(sql.FAIL, *_ref_columns(refs), *_per_ref(refs, decided), now)
+            found = await conn.fetch(callbacks_sql.FAIL, *_ref_columns(refs), *_per_ref(refs, decided), now)
         return _calls(refs, found), rows.events(found, now)
 
     @_guarded
@@ -111,7 +111,7 @@ class PgJobStore:
             if not jobs:
                 return []
             decided = _decide([(j, LEASE_EXPIRED) for j in jobs], decide, Reason.EXPIRE)
-            found = await conn.fetch(sql.EXPIRE, *map(list, zip(*decided.values())), now)
+            found = await conn.fetch(callbacks_sql.EXPIRE, *map(list, zip(*decided.values())), now)
         return rows.events(found, now)
 
     @_guarded
@@ -182,7 +182,7 @@ class PgJobStore:
     @_guarded
     async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.CANCEL, job_id, now)
+            found = await conn.fetch(callbacks_sql.CANCEL, job_id, now)
             row = await conn.fetchrow(queries.GET, job_id)
         return (rows.job(row) if row else None), rows.events(found, now)
 
