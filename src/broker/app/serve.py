@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pathlib
+import socket
 import random
 from dataclasses import dataclass, field
 
@@ -16,11 +18,13 @@ from broker.app import build as graph
 from broker.app.database import Database, open_database
 from broker.entities.errors import InvalidArgument, Unavailable
 from broker.infra import schedule_file
+from broker.infra.callback_sender import HttpSender
 from broker.infra.clock import SystemClock
 from broker.infra.embedded import EmbeddedPostgres
 from broker.infra.env import SettingsError
 from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
+from broker.infra.pg.callbacks import PgSubscriptionStore
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.queues import PgQueueStore
 from broker.infra.pg.schedules import PgScheduleStore
@@ -34,6 +38,7 @@ from broker.infra.webhook_log import WebhookEvents
 from broker.interface.grpc.interceptors import InFlightStage
 from broker.interface.grpc.server import Health, listen
 from broker.interface.http.server import build_app, tls_context
+from broker.usecases.callbacks.deliver import DeliverCallbacks
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
 from broker.usecases.schedules.declare import ApplyDeclared
@@ -67,6 +72,8 @@ class Broker:
     in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
+    deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker
+    _sender: HttpSender | None = None
 
     @property
     def grpc_address(self) -> str:
@@ -89,6 +96,9 @@ class Broker:
         await self.health.shutdown()
         await self._server.stop(grace)
         await self._runner.stop()
+        if self.deliverer:  # deliveries under way are cut: their leases lapse, another pass retries
+            await self.deliverer.close()
+            await self._sender.close()
         await self._http.cleanup()
         try:
             await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT)
@@ -114,12 +124,12 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
+    sender = HttpSender(settings.callbacks.allow_private)
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
-                      webhook_log=WebhookEvents(metrics.webhook_received),
-                      schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout))
+                      webhook_log=WebhookEvents(metrics.webhook_received), fire_listener=metrics, sender=sender,
+                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -140,7 +150,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "embedded_db": bool(db.embedded),
                                       "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler)
+                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
+                  deliverer=use.deliverer, _sender=sender)
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:
@@ -153,6 +164,13 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         await declare(schedule_file.read(path))
     except InvalidArgument as exc:
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
+
+
+def _stores(settings: Settings, db: Database) -> dict:
+    """The stores of schedules, queue controls and callback subscriptions, for build."""
+    timeout = settings.database.acquire_timeout
+    return {"schedules": PgScheduleStore(db.pool, timeout), "queues": PgQueueStore(db.pool, timeout),
+            "subscriptions": PgSubscriptionStore(db.pool, timeout)}
 
 
 def _key_store(settings: Settings, db: Database):
@@ -179,6 +197,9 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
                                    lambda n: n >= SCHEDULE_BATCH).run())
+    recheck = settings.server.long_poll_recheck  # the deliveries' own wait, woken by new ones
+    runner.start("callbacks", Loop("callbacks", lambda: use.deliverer.run_once(wait=recheck), recheck,
+                                   lambda _: True).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", listener.run())
     return runner

@@ -113,8 +113,9 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Whether a delivery may go to this address without BROKER_CALLBACK_ALLOW_PRIVATE."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
-    return not (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-                or address.is_reserved or address.is_unspecified)
+    # is_global is False for private, loopback, link-local, shared (100.64/10), documentation and
+    # reserved ranges alike (the IANA special-purpose registries).
+    return address.is_global and not address.is_multicast
 
 
 def check_events(names: Sequence[str], field: str = "events") -> tuple[CallbackEvent, ...]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from broker.entities.errors import InvalidArgument
+from broker.interface.grpc import callback_mapping as cmap
 from broker.interface.grpc import mapping
 from broker.interface.grpc import queue_mapping as qmap
 from broker.interface.grpc import schedule_mapping as smap
+from broker.usecases.callbacks.create import CreateSubscription
+from broker.usecases.callbacks.listing import DeleteSubscription, GetSubscription, ListSubscriptions
+from broker.usecases.callbacks.update import UpdateSubscription
 from broker.usecases.cancel import CancelJob
 from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
@@ -25,7 +29,7 @@ from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
 from broker.usecases.stats import Stats
 from broker.v1 import admin_service_pb2 as pb
-from broker.v1 import admin_service_pb2_grpc, job_pb2
+from broker.v1 import admin_service_pb2_grpc, callback_pb2, job_pb2
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,16 @@ class AdminUseCases:
     purge: PurgeJobs
     schedules: ScheduleUseCases | None = field(default=None)
     queues: QueueUseCases | None = field(default=None)
+    callbacks: CallbackUseCases | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class CallbackUseCases:
+    create: CreateSubscription
+    update: UpdateSubscription
+    get: GetSubscription
+    list: ListSubscriptions
+    delete: DeleteSubscription
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,29 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     async def UpdateQueue(self, request: pb.UpdateQueueRequest, context) -> pb.UpdateQueueResponse:
         return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request)),
                              pb.UpdateQueueResponse)
+
+    # Outbound callbacks.
+
+    async def CreateSubscription(self, request, context) -> callback_pb2.CreateSubscriptionResponse:
+        created = await self._use.callbacks.create(cmap.spec_from_wire(request.subscription))
+        return cmap.response(callback_pb2.CreateSubscriptionResponse, created)
+
+    async def UpdateSubscription(self, request, context) -> callback_pb2.UpdateSubscriptionResponse:
+        updated = await self._use.callbacks.update(cmap.spec_from_wire(request.subscription))
+        return cmap.response(callback_pb2.UpdateSubscriptionResponse, updated)
+
+    async def GetSubscription(self, request, context) -> callback_pb2.GetSubscriptionResponse:
+        return cmap.response(callback_pb2.GetSubscriptionResponse, await self._use.callbacks.get(request.name))
+
+    async def ListSubscriptions(self, request, context) -> callback_pb2.ListSubscriptionsResponse:
+        response = callback_pb2.ListSubscriptionsResponse()
+        for s in await self._use.callbacks.list():
+            cmap.subscription_to_wire(s, response.subscriptions.add())
+        return response
+
+    async def DeleteSubscription(self, request, context) -> callback_pb2.DeleteSubscriptionResponse:
+        await self._use.callbacks.delete(request.name)
+        return callback_pb2.DeleteSubscriptionResponse()
 
 
 def _schedule(response, schedule):
