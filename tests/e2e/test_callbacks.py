@@ -30,7 +30,7 @@ async def hub(database_url):
             running_broker(url, BROKER_CALLBACK_ALLOW_PRIVATE="true", **FAST) as broker, receiving() as receiver:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             yield (job_service_pb2_grpc.JobServiceStub(channel), admin_service_pb2_grpc.AdminServiceStub(channel),
-                   receiver)
+                   receiver, broker.grpc_address)
 
 
 def spec(name: str, url: str, queue: str, events=("job.succeeded",), secrets=(SECRET,), **fields):
@@ -63,7 +63,7 @@ async def delivery_of(admin, job_id: str, state=None, timeout: float = 30.0):
 
 
 async def test_a_succeeded_job_is_delivered_signed_and_carries_its_result(hub, queue):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue)
     job_id = await succeed(jobs, queue, b"\x01result")
     [got] = await receiver.wait_for(path, 1)
@@ -76,7 +76,7 @@ async def test_a_succeeded_job_is_delivered_signed_and_carries_its_result(hub, q
 
 
 async def test_a_receiver_failing_n_times_gets_exactly_one_successful_delivery(hub, queue):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue)
     receiver.fail[path] = 3
     job_id = await succeed(jobs, queue)
@@ -90,7 +90,7 @@ async def test_a_receiver_failing_n_times_gets_exactly_one_successful_delivery(h
 
 
 async def test_failed_attempts_and_dead_letters_are_told_with_their_error(hub, queue):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue, events=("job.failed", "job.dead"))
     (job_id,) = await enqueue(jobs, queue, max_attempts=2)
     (leased,) = await lease(jobs, queue)
@@ -103,7 +103,7 @@ async def test_failed_attempts_and_dead_letters_are_told_with_their_error(hub, q
 
 
 async def test_a_delivery_out_of_attempts_is_dead_and_a_redrive_delivers_it(hub, queue):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue, max_attempts=2)
     receiver.fail[path] = 2
     job_id = await succeed(jobs, queue)
@@ -115,7 +115,7 @@ async def test_a_delivery_out_of_attempts_is_dead_and_a_redrive_delivers_it(hub,
 
 
 async def test_two_secrets_sign_each_delivery_while_a_secret_rotates(hub, queue):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue)
     rotated = await admin.UpdateSubscription(cpb.UpdateSubscriptionRequest(
         subscription=spec(path, receiver.url(path), queue, secrets=(NEXT_SECRET, SECRET))))
@@ -132,7 +132,7 @@ async def test_two_secrets_sign_each_delivery_while_a_secret_rotates(hub, queue)
 
 
 async def test_a_slow_receiver_holds_back_no_job(hub, queue):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue)
     receiver.hang.add(path)
     ids = [await succeed(jobs, queue) for _ in range(5)]
@@ -144,7 +144,7 @@ async def test_a_slow_receiver_holds_back_no_job(hub, queue):
 
 
 async def test_subscriptions_are_listed_got_updated_and_deleted(hub, queue):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue, kind="email")
     got = (await admin.GetSubscription(cpb.GetSubscriptionRequest(name=path))).subscription
     assert (got.spec.url, list(got.spec.events), got.spec.queue, got.spec.kind) == (
@@ -180,7 +180,7 @@ async def subscribe_named(admin, name, url, queue, **fields):
     ({"name": ""}, "name"),
 ])
 async def test_bad_input_is_invalid_argument_naming_the_field_and_creates_nothing(hub, queue, fields, field):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     values = {"name": f"bad-{uuid.uuid4().hex[:8]}", "url": "https://example.com/hook", "queue": queue, **fields}
     name = values.pop("name")
     with pytest.raises(grpc.aio.AioRpcError) as bad:
@@ -192,7 +192,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_creates_nothin
 
 
 async def test_the_internal_queue_takes_no_enqueue_and_no_lease(hub):
-    jobs, admin, receiver = hub
+    jobs, admin, receiver, _ = hub
     for call in (lambda: enqueue(jobs, CALLBACKS), lambda: lease(jobs, CALLBACKS)):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call()
@@ -214,3 +214,61 @@ async def test_without_the_allow_setting_loopback_targets_are_refused(database_u
             dead = await delivery_of(admin, job_id, job_pb2.JOB_STATE_DEAD)
             assert dead.attempt == 1 and "refused: localhost is" in dead.errors[0].error
             assert receiver.received == []
+
+
+async def test_the_callbacks_commands(hub, queue, monkeypatch):
+    from tests.e2e.test_cli_ops import broker_cli, rows
+
+    jobs, admin, receiver, target = hub
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    monkeypatch.setenv("HOOK_SECRET_NEXT", NEXT_SECRET)
+    code, out, err = await broker_cli("callbacks", "create", name, receiver.url(name), "--event", "job.succeeded",
+                                      "--event", "job.dead", "--queue", queue, "--secret-env", "HOOK_SECRET",
+                                      target=target)
+    assert code == 0, err
+    row = rows(out)[name]
+    assert (row["EVENTS"], row["QUEUE"], row["KIND"], row["SECRETS"]) == ("job.succeeded,job.dead", queue, "*", "1")
+    code, out, err = await broker_cli("callbacks", "update", name, receiver.url(name), "--event", "job.succeeded",
+                                      "--queue", queue, "--secret-env", "HOOK_SECRET_NEXT",
+                                      "--secret-env", "HOOK_SECRET", target=target)
+    assert code == 0 and rows(out)[name]["SECRETS"] == "2", err
+    code, out, _ = await broker_cli("callbacks", "list", target=target)
+    assert rows(out)[name]["EVENTS"] == "job.succeeded"
+    await succeed(jobs, queue)
+    [got] = await receiver.wait_for(name, 1)
+    assert got.verified == {SECRET: True, NEXT_SECRET: True}
+    code, _, err = await broker_cli("callbacks", "create", name + "x", "ftp://x", "--event", "job.succeeded",
+                                    "--secret-env", "HOOK_SECRET", target=target)
+    assert code == 1 and "url" in err
+    code, _, err = await broker_cli("callbacks", "create", name + "y", receiver.url(name), "--event", "job.dead",
+                                    "--secret-env", "NO_SUCH_VARIABLE", target=target)
+    assert code == 2 and "NO_SUCH_VARIABLE" in err
+    code, out, _ = await broker_cli("callbacks", "delete", name, target=target)
+    assert code == 0
+    code, _, err = await broker_cli("callbacks", "show", name, target=target)
+    assert code == 1 and "not found" in err
+
+
+async def test_the_admin_clients_manage_subscriptions(hub, queue):
+    from broker_client.admin import AdminClient, AsyncAdminClient
+
+    jobs, admin, receiver, target = hub
+    async with AsyncAdminClient(target) as client:
+        made = await client.create_subscription("sdk-" + queue, receiver.url("sdk"), ["job.cancelled"],
+                                                secrets=[SECRET], queue=queue, kind="work", max_attempts=3)
+        assert (made.events, made.queue, made.kind, made.max_attempts, made.secret_count) == (
+            ("job.cancelled",), queue, "work", 3, 1)
+        assert made.created_at is not None
+        changed = await client.update_subscription(made.name, made.url, ["job.dead"], queue=queue)
+        assert changed.events == ("job.dead",) and changed.secret_count == 1 and changed.kind is None
+        assert (await client.get_subscription(made.name)).events == ("job.dead",)
+        assert made.name in [s.name for s in await client.list_subscriptions()]
+
+    def blocking() -> list[str]:  # in a thread: the broker runs in this event loop
+        with AdminClient(target) as client:
+            assert client.get_subscription(made.name).max_attempts == 12  # the update replaced it: the default
+            client.delete_subscription(made.name)
+            return [s.name for s in client.list_subscriptions()]
+
+    assert made.name not in await asyncio.to_thread(blocking)

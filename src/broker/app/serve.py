@@ -197,9 +197,10 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
                                    lambda n: n >= SCHEDULE_BATCH).run())
-    recheck = settings.server.long_poll_recheck  # the deliveries' own wait, woken by new ones
-    runner.start("callbacks", Loop("callbacks", lambda: use.deliverer.run_once(wait=recheck), recheck,
-                                   lambda _: True).run())
+    if settings.callbacks.deliver:
+        recheck = settings.server.long_poll_recheck  # the deliveries' own wait, woken by new ones
+        runner.start("callbacks", Loop("callbacks", lambda: use.deliverer.run_once(wait=recheck), recheck,
+                                       lambda _: True).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", listener.run())
     return runner

@@ -28,4 +28,5 @@ def read_callbacks(e: Env) -> DeliveryPolicy:
         raise SettingsError(f"BROKER_CALLBACK_RETRY_MAX={most:g}: must be at least "
                             f"BROKER_CALLBACK_RETRY_INITIAL ({initial:g})") from None
     return DeliveryPolicy(timeout=timeout, allow_private=e.get("BROKER_CALLBACK_ALLOW_PRIVATE", False, boolean),
-                          concurrency=concurrency, max_attempts=attempts, retry=retry)
+                          concurrency=concurrency, max_attempts=attempts, retry=retry,
+                          deliver=e.get("BROKER_CALLBACK_DELIVERY", True, boolean))

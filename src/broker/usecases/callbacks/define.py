@@ -37,6 +37,7 @@ class DeliveryPolicy:
     concurrency: int = 16
     max_attempts: int = 12
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(initial_delay=5.0, max_delay=3600.0))
+    deliver: bool = True  # this broker runs the delivery worker (off: other replicas deliver)
 
 
 class Definitions:

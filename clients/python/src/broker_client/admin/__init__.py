@@ -7,6 +7,8 @@ from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState,
 from .queues import QueueControls
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
+from .subscriptions import Subscription
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
-           "JobState", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]
+           "JobState", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "Subscription",
+           "WindowCounts"]

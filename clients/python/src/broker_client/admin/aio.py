@@ -18,6 +18,9 @@ from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
 from .queues import QueueControls, controls, update_request
 from .schedules import Schedule, schedule, spec
+from .subscriptions import Subscription, subscription
+from .subscriptions import spec as hook_spec
+from ..v1 import callback_pb2 as cpb
 from .stats import StatsReport
 
 
@@ -148,6 +151,36 @@ class AsyncAdminClient:
     async def resume_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
         """See ``AdminClient.resume_queue``."""
         return await self.update_queue(queue, paused=False, timeout=timeout)
+
+    async def create_subscription(self, name: str, url: str, events: Iterable[str], *, secrets: Iterable[str],
+                                  queue: str | None = None, kind: str | None = None, max_attempts: int = 0,
+                                  timeout: float | None = None) -> Subscription:
+        """See ``AdminClient.create_subscription``."""
+        request = cpb.CreateSubscriptionRequest(
+            subscription=hook_spec(name, url, events, secrets, queue, kind, max_attempts))
+        return subscription((await self._call(self._stub.CreateSubscription, request, timeout)).subscription)
+
+    async def update_subscription(self, name: str, url: str, events: Iterable[str], *, secrets: Iterable[str] = (),
+                                  queue: str | None = None, kind: str | None = None, max_attempts: int = 0,
+                                  timeout: float | None = None) -> Subscription:
+        """See ``AdminClient.update_subscription``."""
+        request = cpb.UpdateSubscriptionRequest(
+            subscription=hook_spec(name, url, events, secrets, queue, kind, max_attempts))
+        return subscription((await self._call(self._stub.UpdateSubscription, request, timeout)).subscription)
+
+    async def get_subscription(self, name: str, *, timeout: float | None = None) -> Subscription:
+        """See ``AdminClient.get_subscription``."""
+        request = cpb.GetSubscriptionRequest(name=name)
+        return subscription((await self._call(self._stub.GetSubscription, request, timeout)).subscription)
+
+    async def list_subscriptions(self, *, timeout: float | None = None) -> list[Subscription]:
+        """See ``AdminClient.list_subscriptions``."""
+        response = await self._call(self._stub.ListSubscriptions, cpb.ListSubscriptionsRequest(), timeout)
+        return [subscription(s) for s in response.subscriptions]
+
+    async def delete_subscription(self, name: str, *, timeout: float | None = None) -> None:
+        """See ``AdminClient.delete_subscription``."""
+        await self._call(self._stub.DeleteSubscription, cpb.DeleteSubscriptionRequest(name=name), timeout)
 
     async def close(self) -> None:
         """Close the channel."""
