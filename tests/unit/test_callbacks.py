@@ -180,3 +180,21 @@ async def test_at_most_concurrency_deliveries_are_under_way():
     assert await world.deliverer.run_once() == 1
     await world.deliverer.drain()
     assert all(d.state is JobState.SUCCEEDED for d in deliveries(world))
+
+
+def test_the_settings_and_a_bad_one_stops_start_up_naming_it():
+    from broker.infra.env import SettingsError
+    from broker.infra.settings import load
+
+    policy = load({}).callbacks
+    assert (policy.timeout, policy.allow_private, policy.concurrency, policy.max_attempts, policy.deliver) == (
+        10.0, False, 16, 12, True)
+    read = load({"BROKER_CALLBACK_TIMEOUT": "2.5", "BROKER_CALLBACK_ALLOW_PRIVATE": "true",
+                 "BROKER_CALLBACK_RETRY_INITIAL": "0.5", "BROKER_CALLBACK_RETRY_MAX": "30"}).callbacks
+    assert (read.timeout, read.allow_private, read.retry.initial_delay, read.retry.max_delay) == (2.5, True, 0.5, 30.0)
+    for env in ({"BROKER_CALLBACK_TIMEOUT": "0"}, {"BROKER_CALLBACK_CONCURRENCY": "0"},
+                {"BROKER_CALLBACK_MAX_ATTEMPTS": "0"}, {"BROKER_CALLBACK_ALLOW_PRIVATE": "maybe"},
+                {"BROKER_CALLBACK_RETRY_INITIAL": "10", "BROKER_CALLBACK_RETRY_MAX": "5"}):
+        with pytest.raises(SettingsError) as bad:
+            load(env)
+        assert list(env)[-1] in str(bad.value)
