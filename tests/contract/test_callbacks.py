@@ -51,8 +51,10 @@ async def test_an_ack_makes_a_delivery_with_the_result(store, subscriptions, que
     sub = subscription(queue, CallbackEvent.JOB_SUCCEEDED)
     assert await subscriptions.create(sub, t0)
     job = await running(store, queue, t0)
-    await store.complete([ref(job)], seconds(t0, 1), [b"\x00done"])
+    _, events = await store.complete([ref(job)], seconds(t0, 1), [b"\x00done"])
     [(delivery, body)] = await deliveries_of(store, job.id)
+    assert [(e.job_id, e.queue, e.kind, e.from_state, e.to_state) for e in events[1:]] == [
+        (delivery.id, CALLBACK_QUEUE, "job.succeeded", None, JobState.PENDING)]  # logged and counted
     assert (delivery.queue, delivery.kind, delivery.state) == (CALLBACK_QUEUE, "job.succeeded", JobState.PENDING)
     assert delivery.headers == {"subscription": sub.name} and delivery.run_at == seconds(t0, 1)
     assert (delivery.max_attempts, delivery.retry) == (4, RETRY)
@@ -70,9 +72,11 @@ async def test_failed_attempts_dead_letters_lapses_and_cancels_make_their_events
     dead = await running(store, queue, t0)
     await store.fail([(ref(dead), Failure("bad input", permanent=True))], seconds(t0, 1), decider(t0, None))
     lapsed = await running(store, queue, t0, lease_duration=5.0)
-    await store.rescue_expired(seconds(t0, 6), 100, decider(seconds(t0, 6), None))
+    reaped = await store.rescue_expired(seconds(t0, 6), 100, decider(seconds(t0, 6), None))
     cancelled = await running(store, queue, t0)
-    await store.cancel(cancelled.id, seconds(t0, 2))
+    _, events = await store.cancel(cancelled.id, seconds(t0, 2))
+    assert [(e.queue, e.kind) for e in events] == [(queue, "email"), (CALLBACK_QUEUE, "job.cancelled")]
+    assert (CALLBACK_QUEUE, "job.failed") in [(e.queue, e.kind) for e in reaped]
 
     def told(found):
         return [(b["type"], b["data"]["state"], b["data"]["attempt"], b["data"]["error"]) for _, b in found]

@@ -8,6 +8,8 @@ The store runs these in place of sql.COMPLETE, FAIL, EXPIRE and CANCEL."""
 
 from __future__ import annotations
 
+import re
+
 from broker.entities.callback import CALLBACK_QUEUE, EVENT_OF, INTERNAL_PREFIX, SUBSCRIPTION_HEADER
 from broker.entities.job import MOVES, Reason
 from broker.infra.pg import sql
@@ -47,16 +49,23 @@ def deliveries(reason: Reason, state: str, at: str, result: str = "NULL::bytea",
     JOIN broker_callbacks s ON e.event = ANY(s.events) AND (s.queue IS NULL OR s.queue = e.queue)
         AND (s.kind IS NULL OR s.kind = e.kind)
     ORDER BY s.name, e.id
-    RETURNING id, queue
+    RETURNING id, queue, kind
 ), callback_events AS (
     {_ENQUEUED.insert("callbacks", at)}"""
 
 
+# The deliveries a statement made, as a column of each of its rows after the job's id, queue and
+# kind (rows.deliveries reads it): [[id, kind], ...], NULL for none.
+_MADE = "(SELECT array_agg(ARRAY[id::text, kind]) FROM callbacks) AS deliveries, "
+_FINAL = re.compile(r"^(SELECT (?:o\.)?id::text, (?:o\.)?queue, (?:o\.)?kind, )", re.M)
+
+
 def with_deliveries(statement: str, ctes: str) -> str:
-    """`statement` with `ctes` after its `changed` CTE."""
-    if statement.count(_MARK) != 1:
-        raise ValueError("a statement with deliveries has one `changed` CTE followed by `ev`")
-    return statement.replace(_MARK, ctes + _MARK)
+    """`statement` with `ctes` after its `changed` CTE, and the deliveries in its rows."""
+    if statement.count(_MARK) != 1 or len(_FINAL.findall(statement)) != 1:
+        raise ValueError("a statement with deliveries has one `changed` CTE followed by `ev`, and one "
+                         "final SELECT beginning with the job's id, queue and kind")
+    return _FINAL.sub(lambda m: m.group(1) + _MADE, statement.replace(_MARK, ctes + _MARK))
 
 
 COMPLETE = with_deliveries(sql.COMPLETE, deliveries(Reason.ACK, target(MOVES[Reason.ACK]), "$3::timestamptz",

@@ -84,7 +84,7 @@ class PgJobStore:
         async with self._conn() as conn:
             found = await conn.fetch(callbacks_sql.COMPLETE, *_ref_columns(refs), now,
                                      list(results) if results and any(r is not None for r in results) else None)
-        return _calls(refs, found), rows.events(found, now)
+        return _calls(refs, found), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
@@ -102,7 +102,7 @@ class PgJobStore:
                     todo.setdefault(job.id, (job, failure))
             decided = _decide(list(todo.values()), decide, Reason.NACK)
             found = await conn.fetch(callbacks_sql.FAIL, *_ref_columns(refs), *_per_ref(refs, decided), now)
-        return _calls(refs, found), rows.events(found, now)
+        return _calls(refs, found), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
@@ -112,7 +112,7 @@ class PgJobStore:
                 return []
             decided = _decide([(j, LEASE_EXPIRED) for j in jobs], decide, Reason.EXPIRE)
             found = await conn.fetch(callbacks_sql.EXPIRE, *map(list, zip(*decided.values())), now)
-        return rows.events(found, now)
+        return rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def get(self, job_id: str) -> Job | None:
@@ -184,7 +184,7 @@ class PgJobStore:
         async with self._conn() as conn:
             found = await conn.fetch(callbacks_sql.CANCEL, job_id, now)
             row = await conn.fetchrow(queries.GET, job_id)
-        return (rows.job(row) if row else None), rows.events(found, now)
+        return (rows.job(row) if row else None), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
