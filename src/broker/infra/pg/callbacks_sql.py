@@ -45,7 +45,8 @@ def deliveries(reason: Reason, state: str, at: str, result: str = "NULL::bytea",
         s.retry_initial, s.retry_max, s.retry_multiplier, s.retry_jitter, {DELIVERY_LEASE}, {at}, {at}
     FROM (SELECT c.id, c.queue, c.kind, c.attempt, {state} AS state, {result} AS result, {error} AS error,
                  {_event(reason, state)} AS event
-          FROM changed c WHERE left(c.queue, {len(INTERNAL_PREFIX)}) <> {literal(INTERNAL_PREFIX)}) e
+          FROM changed c WHERE left(c.queue, {len(INTERNAL_PREFIX)}) <> {literal(INTERNAL_PREFIX)}
+            AND EXISTS (SELECT FROM broker_callbacks)) e  -- none: a one-time filter, nothing scanned
     JOIN broker_callbacks s ON e.event = ANY(s.events) AND (s.queue IS NULL OR s.queue = e.queue)
         AND (s.kind IS NULL OR s.kind = e.kind)
     ORDER BY s.name, e.id
