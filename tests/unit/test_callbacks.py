@@ -198,3 +198,23 @@ def test_the_settings_and_a_bad_one_stops_start_up_naming_it():
         with pytest.raises(SettingsError) as bad:
             load(env)
         assert list(env)[-1] in str(bad.value)
+
+
+async def test_closing_lets_deliveries_finish_within_the_grace_then_cuts_the_rest():
+    import asyncio
+
+    release = asyncio.Event()
+
+    class Slow:
+        async def post(self, url, body, headers, timeout):
+            await release.wait()
+            return Reply(200, "ok")
+
+    world = World(sender=Slow())
+    await world.subscribe.create(spec())
+    await world.add()
+    await succeed(world)
+    assert await world.deliverer.run_once() == 1
+    await world.deliverer.close(grace=0.01)  # the receiver never answers: cut
+    [delivery] = deliveries(world)
+    assert delivery.state is JobState.RUNNING  # its lease lapses; the reaper retries it

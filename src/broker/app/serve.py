@@ -96,8 +96,8 @@ class Broker:
         await self.health.shutdown()
         await self._server.stop(grace)
         await self._runner.stop()
-        if self.deliverer:  # deliveries under way are cut: their leases lapse, another pass retries
-            await self.deliverer.close()
+        if self.deliverer:  # deliveries under way get the grace; the rest lapse and are retried
+            await self.deliverer.close(grace)
             await self._sender.close()
         await self._http.cleanup()
         try:

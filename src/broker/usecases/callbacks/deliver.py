@@ -59,8 +59,11 @@ class DeliverCallbacks:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def close(self) -> None:
-        """Cancel the deliveries under way: their leases lapse and another pass retries them."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Let the deliveries under way finish for up to `grace` seconds, then cancel the rest:
+        their leases lapse and another pass (here after a restart, or another replica) retries them."""
+        if self._tasks and grace > 0:
+            await asyncio.wait(set(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
