@@ -31,6 +31,8 @@ from broker.usecases.callbacks.deliver import DeliverCallbacks
 from broker.usecases.callbacks.listing import DeleteSubscription, GetSubscription, ListSubscriptions
 from broker.usecases.callbacks.ports import Sender, SubscriptionStore
 from broker.usecases.callbacks.update import UpdateSubscription
+from broker.usecases.webhook_sources.manage import WebhookSources
+from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.get_job import GetJob
@@ -106,7 +108,8 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
           queues: QueueStore | None = None, subscriptions: SubscriptionStore | None = None,
-          sender: Sender | None = None, worker_id: str = "broker") -> UseCases:
+          sender: Sender | None = None, worker_id: str = "broker",
+          webhook_sources: WebhookSourceStore | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
@@ -114,7 +117,8 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
     queue calls; the job store's claim obeys the controls either way); `subscriptions` holds the
     callback subscriptions (without it, no subscription calls) and `sender` posts their deliveries
-    (without it, no delivery worker), leasing as `worker_id`."""
+    (without it, no delivery worker), leasing as `worker_id`; `webhook_sources` holds the inbound
+    webhook sources made at run time (without it, the sources file's only)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
@@ -124,7 +128,9 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     enqueue = jobs.enqueue
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues),
-                    schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock))
+                    schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
+                    webhook_sources=webhook_sources and WebhookSources(
+                        webhook_sources, clock, limits, settings.webhooks.sources))
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
@@ -132,7 +138,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         pruner=PruneFinished(store, clock, m.retention),
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
-        webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
+        webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
         deliverer=subscriptions and sender and DeliverCallbacks(
             store, subscriptions, sender, clock, notifier, sink, settings.callbacks, f"{worker_id}/callbacks", rng),
@@ -198,10 +204,11 @@ def _callbacks(settings: Settings, store: SubscriptionStore, clock: Clock) -> Ca
                             list=ListSubscriptions(store), delete=DeleteSubscription(store))
 
 
-def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog) -> ReceiveWebhook:
+def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog,
+              stored: WebhookSourceStore | None) -> ReceiveWebhook:
     w = settings.webhooks
     return ReceiveWebhook(w.sources, enqueue, clock, log, tolerance=w.tolerance, max_body=w.max_body,
-                          max_key_length=settings.limits.max_key_length)
+                          max_key_length=settings.limits.max_key_length, stored=stored)
 
 
 def key_admin(keys: KeyStore, clock: Clock) -> KeyAdmin:

@@ -32,6 +32,7 @@ from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
 from broker.infra.pg import enqueue_settings
 from broker.infra.pg.store import PgJobStore
+from broker.infra.pg.webhook_sources import PgWebhookSourceStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings, check_serving
 from broker.infra.webhook_log import WebhookEvents
@@ -167,10 +168,11 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
 
 
 def _stores(settings: Settings, db: Database) -> dict:
-    """The stores of schedules, queue controls and callback subscriptions, for build."""
+    """The stores of schedules, queue controls, callback subscriptions and webhook sources, for build."""
     timeout = settings.database.acquire_timeout
     return {"schedules": PgScheduleStore(db.pool, timeout), "queues": PgQueueStore(db.pool, timeout),
-            "subscriptions": PgSubscriptionStore(db.pool, timeout)}
+            "subscriptions": PgSubscriptionStore(db.pool, timeout),
+            "webhook_sources": PgWebhookSourceStore(db.pool, timeout)}
 
 
 def _key_store(settings: Settings, db: Database):

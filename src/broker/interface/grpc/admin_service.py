@@ -9,6 +9,7 @@ from broker.interface.grpc import callback_mapping as cmap
 from broker.interface.grpc import mapping
 from broker.interface.grpc import queue_mapping as qmap
 from broker.interface.grpc import schedule_mapping as smap
+from broker.interface.grpc import webhook_source_mapping as wmap
 from broker.usecases.callbacks.create import CreateSubscription
 from broker.usecases.callbacks.listing import DeleteSubscription, GetSubscription, ListSubscriptions
 from broker.usecases.callbacks.update import UpdateSubscription
@@ -28,8 +29,9 @@ from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
 from broker.usecases.stats import Stats
+from broker.usecases.webhook_sources.manage import WebhookSources
 from broker.v1 import admin_service_pb2 as pb
-from broker.v1 import admin_service_pb2_grpc, callback_pb2, job_pb2
+from broker.v1 import admin_service_pb2_grpc, callback_pb2, job_pb2, webhook_source_pb2 as wpb
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class AdminUseCases:
     schedules: ScheduleUseCases | None = field(default=None)
     queues: QueueUseCases | None = field(default=None)
     callbacks: CallbackUseCases | None = field(default=None)
+    webhook_sources: WebhookSources | None = field(default=None)
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,29 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         await self._use.callbacks.delete(request.name)
         return callback_pb2.DeleteSubscriptionResponse()
 
+
+    # Inbound webhook sources.
+
+    async def CreateWebhookSource(self, request, context) -> wpb.CreateWebhookSourceResponse:
+        created = await self._use.webhook_sources.create(wmap.spec_from_wire(request.source))
+        return wmap.response(wpb.CreateWebhookSourceResponse, created)
+
+    async def UpdateWebhookSource(self, request, context) -> wpb.UpdateWebhookSourceResponse:
+        updated = await self._use.webhook_sources.update(wmap.spec_from_wire(request.source))
+        return wmap.response(wpb.UpdateWebhookSourceResponse, updated)
+
+    async def GetWebhookSource(self, request, context) -> wpb.GetWebhookSourceResponse:
+        return wmap.response(wpb.GetWebhookSourceResponse, await self._use.webhook_sources.get(request.name))
+
+    async def ListWebhookSources(self, request, context) -> wpb.ListWebhookSourcesResponse:
+        response = wpb.ListWebhookSourcesResponse()
+        for s in await self._use.webhook_sources.list():
+            wmap.source_to_wire(s, response.sources.add())
+        return response
+
+    async def DeleteWebhookSource(self, request, context) -> wpb.DeleteWebhookSourceResponse:
+        await self._use.webhook_sources.delete(request.name)
+        return wpb.DeleteWebhookSourceResponse()
 
 def _schedule(response, schedule):
     """`response` (a Create/Update/Get/Pause/ResumeScheduleResponse) holding `schedule`."""

@@ -39,7 +39,8 @@ METHODS: dict[str, MethodInfo] = {
                     "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "GetSchedule",
                     "PauseSchedule", "ResumeSchedule", "TriggerSchedule", "GetQueue", "ListQueues",
                     "UpdateQueue", "CreateSubscription", "UpdateSubscription", "GetSubscription",
-                    "ListSubscriptions", "DeleteSubscription")},
+                    "ListSubscriptions", "DeleteSubscription", "CreateWebhookSource", "UpdateWebhookSource",
+                    "GetWebhookSource", "ListWebhookSources", "DeleteWebhookSource")},
 }
 _UNCLASSIFIED = MethodInfo(Permission.ADMIN, "admin")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

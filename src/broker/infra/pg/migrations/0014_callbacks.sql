@@ -19,3 +19,18 @@ CREATE TABLE broker_callbacks (
     created_at       timestamptz NOT NULL,
     updated_at       timestamptz NOT NULL
 );
+
+-- Inbound webhook sources made through AdminService (broker.usecases.webhook_sources), beside
+-- those of BROKER_WEBHOOK_SOURCES_FILE: POST /webhooks/{name} looks a name up here when the file
+-- has none of it. The secrets verify deliveries; they are never returned.
+CREATE TABLE broker_webhook_sources (
+    name        text PRIMARY KEY,
+    scheme      text NOT NULL,
+    queue       text NOT NULL,
+    kind        text NOT NULL,
+    secrets     text[] NOT NULL,
+    delivery_id text NOT NULL,
+    headers     text[] NOT NULL,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL
+);
