@@ -18,7 +18,8 @@ from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
 from broker.infra.cron import CroniterParser
-from broker.interface.grpc.admin_service import AdminUseCases, CallbackUseCases, QueueUseCases, ScheduleUseCases
+from broker.interface.grpc.admin_service import (AdminUseCases, CallbackUseCases, QueueUseCases, ScheduleUseCases,
+                                                 WebhookSourceUseCases)
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
@@ -28,10 +29,14 @@ from broker.usecases.authenticate import Authenticate
 from broker.usecases.callbacks.create import CreateSubscription
 from broker.usecases.callbacks.define import Definitions as SubscriptionDefinitions
 from broker.usecases.callbacks.deliver import DeliverCallbacks
-from broker.usecases.callbacks.listing import DeleteSubscription, GetSubscription, ListSubscriptions
+from broker.usecases.callbacks.delete import DeleteSubscription
+from broker.usecases.callbacks.listing import GetSubscription, ListSubscriptions
 from broker.usecases.callbacks.ports import Sender, SubscriptionStore
 from broker.usecases.callbacks.update import UpdateSubscription
-from broker.usecases.webhook_sources.manage import WebhookSources
+from broker.usecases.webhook_sources.create import CreateWebhookSource
+from broker.usecases.webhook_sources.delete import DeleteWebhookSource
+from broker.usecases.webhook_sources.listing import GetWebhookSource, ListWebhookSources
+from broker.usecases.webhook_sources.update import UpdateWebhookSource
 from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
@@ -129,8 +134,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues),
                     schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
-                    webhook_sources=webhook_sources and WebhookSources(
-                        webhook_sources, clock, limits, settings.webhooks.sources))
+                    webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
@@ -202,6 +206,13 @@ def _callbacks(settings: Settings, store: SubscriptionStore, clock: Clock) -> Ca
     return CallbackUseCases(create=CreateSubscription(store, clock, definitions),
                             update=UpdateSubscription(store, clock, definitions), get=GetSubscription(store),
                             list=ListSubscriptions(store), delete=DeleteSubscription(store))
+
+
+def _webhook_sources(settings: Settings, store: WebhookSourceStore, clock: Clock) -> WebhookSourceUseCases:
+    limits, file = settings.limits, settings.webhooks.sources
+    return WebhookSourceUseCases(
+        create=CreateWebhookSource(store, clock, limits, file), update=UpdateWebhookSource(store, clock, limits, file),
+        get=GetWebhookSource(store, file), list=ListWebhookSources(store, file), delete=DeleteWebhookSource(store, file))
 
 
 def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog,

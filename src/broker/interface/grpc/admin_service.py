@@ -11,7 +11,8 @@ from broker.interface.grpc import queue_mapping as qmap
 from broker.interface.grpc import schedule_mapping as smap
 from broker.interface.grpc import webhook_source_mapping as wmap
 from broker.usecases.callbacks.create import CreateSubscription
-from broker.usecases.callbacks.listing import DeleteSubscription, GetSubscription, ListSubscriptions
+from broker.usecases.callbacks.delete import DeleteSubscription
+from broker.usecases.callbacks.listing import GetSubscription, ListSubscriptions
 from broker.usecases.callbacks.update import UpdateSubscription
 from broker.usecases.cancel import CancelJob
 from broker.usecases.get_job import GetJob
@@ -29,7 +30,10 @@ from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
 from broker.usecases.stats import Stats
-from broker.usecases.webhook_sources.manage import WebhookSources
+from broker.usecases.webhook_sources.create import CreateWebhookSource
+from broker.usecases.webhook_sources.delete import DeleteWebhookSource
+from broker.usecases.webhook_sources.listing import GetWebhookSource, ListWebhookSources
+from broker.usecases.webhook_sources.update import UpdateWebhookSource
 from broker.v1 import admin_service_pb2 as pb
 from broker.v1 import admin_service_pb2_grpc, callback_pb2, job_pb2, webhook_source_pb2 as wpb
 
@@ -45,7 +49,16 @@ class AdminUseCases:
     schedules: ScheduleUseCases | None = field(default=None)
     queues: QueueUseCases | None = field(default=None)
     callbacks: CallbackUseCases | None = field(default=None)
-    webhook_sources: WebhookSources | None = field(default=None)
+    webhook_sources: WebhookSourceUseCases | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class WebhookSourceUseCases:
+    create: CreateWebhookSource
+    update: UpdateWebhookSource
+    get: GetWebhookSource
+    list: ListWebhookSources
+    delete: DeleteWebhookSource
 
 
 @dataclass(frozen=True)

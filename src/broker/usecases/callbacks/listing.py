@@ -1,4 +1,4 @@
-"""GetSubscription, ListSubscriptions and DeleteSubscription."""
+"""GetSubscription and ListSubscriptions."""
 
 from __future__ import annotations
 
@@ -27,15 +27,3 @@ class ListSubscriptions:
 
     async def __call__(self) -> list[Subscription]:
         return await self._store.list_subscriptions()
-
-
-class DeleteSubscription:
-    """Deletes a subscription: no move makes its deliveries from now on; those already made
-    fail for good when their turn comes (the dead letters show them)."""
-
-    def __init__(self, store: SubscriptionStore) -> None:
-        self._store = store
-
-    async def __call__(self, name: str) -> None:
-        if not await self._store.delete(check_name(name)):
-            raise SubscriptionNotFound(name)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from broker.entities.errors import InvalidArgument
+from broker.entities.errors import FailedPrecondition, InvalidArgument
 from broker.entities.job import check_storable
 from broker.entities.queue import Limits, check_not_internal
 from broker.entities.webhook import SCHEMES, SOURCE_NAME, DeliveryId, WebhookSource, longest_key
@@ -68,6 +69,13 @@ def check(spec: SourceSpec, limits: Limits, secrets_required: bool = True) -> So
             raise InvalidArgument(f"headers[{i}]", "a header name: letters, digits, - and _")
     return replace(spec, delivery_id=spec.delivery_id or default_id,
                    headers=tuple(dict.fromkeys(h.lower() for h in spec.headers)))
+
+
+def check_not_declared(from_file: Mapping[str, WebhookSource], name: str, verb: str) -> None:
+    """A source of BROKER_WEBHOOK_SOURCES_FILE is changed in the file."""
+    if name in from_file:
+        raise FailedPrecondition(f"webhook source {name!r} is declared in BROKER_WEBHOOK_SOURCES_FILE: "
+                                 f"{verb} it there", source=name)
 
 
 def valid_name(name: str) -> bool:
