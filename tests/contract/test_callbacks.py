@@ -26,10 +26,18 @@ RETRY = RetryPolicy(initial_delay=3.0, max_delay=30.0, multiplier=2.0, jitter=Ji
 
 
 @pytest.fixture
-def subscriptions(store, request):
+async def subscriptions(store, request):
+    """The subscription store that goes with the job store; what a test subscribed is deleted
+    after it (the database is shared: a subscription left behind costs every later move a join)."""
     if isinstance(store, PgJobStore):
-        return PgSubscriptionStore(request.getfixturevalue("db"))
-    return InMemorySubscriptionStore(store)
+        found = PgSubscriptionStore(request.getfixturevalue("db"))
+    else:
+        found = InMemorySubscriptionStore(store)
+    before = {s.name for s in await found.list_subscriptions()}
+    yield found
+    for s in await found.list_subscriptions():
+        if s.name not in before:
+            await found.delete(s.name)
 
 
 def subscription(queue: str, *events: CallbackEvent, kind: str | None = None, name: str | None = None):
