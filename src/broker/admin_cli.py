@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         from broker_client.cli import connection_options
         from broker_client.errors import BrokerClientError
     except ImportError:
-        print("broker: `stats`, `dlq`, `schedules`, `queues` and `callbacks` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
+        print("broker: `stats`, `dlq`, `schedules`, `queues`, `callbacks` and `webhook-sources` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
         return 2
     try:
         options = connection_options(args)

@@ -50,7 +50,8 @@ def _spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int, default=0, help="per delivery (default: the broker's)")
 
 
-def _secrets(args) -> list[str]:
+def secrets_from_env(args) -> list[str]:
+    """The values of the `--secret-env` variables; ValueError naming one that is not set."""
     missing = [v for v in args.secret_env if not os.environ.get(v)]
     if missing:
         raise ValueError(f"--secret-env {missing[0]}: the variable is not set")
@@ -84,10 +85,10 @@ def _delete(client: AdminClient, args) -> int:
 
 
 def _create(client: AdminClient, args) -> int:
-    return _print(client.create_subscription(args.name, args.url, args.event, secrets=_secrets(args),
+    return _print(client.create_subscription(args.name, args.url, args.event, secrets=secrets_from_env(args),
                                              queue=args.queue, kind=args.kind, max_attempts=args.max_attempts))
 
 
 def _update(client: AdminClient, args) -> int:
-    return _print(client.update_subscription(args.name, args.url, args.event, secrets=_secrets(args),
+    return _print(client.update_subscription(args.name, args.url, args.event, secrets=secrets_from_env(args),
                                              queue=args.queue, kind=args.kind, max_attempts=args.max_attempts))

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from broker import admin_cli, callback_cli, queue_cli, schedule_cli
+from broker import admin_cli, callback_cli, queue_cli, schedule_cli, webhook_source_cli
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
@@ -152,10 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     schedule_cli.add_commands(sub)
     queue_cli.add_commands(sub)
     callback_cli.add_commands(sub)
+    webhook_source_cli.add_commands(sub)
     sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
     sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
     args = parser.parse_args(argv)
-    if args.command in ("stats", "dlq", "schedules", "queues", "callbacks"):
+    if args.command in ("stats", "dlq", "schedules", "queues", "callbacks", "webhook-sources"):
         return admin_cli.run(args)
     return args.func(args)
 

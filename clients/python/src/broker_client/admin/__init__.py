@@ -8,7 +8,8 @@ from .queues import QueueControls
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
 from .subscriptions import Subscription
+from .webhook_sources import WebhookSource
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
            "JobState", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "Subscription",
-           "WindowCounts"]
+           "WebhookSource", "WindowCounts"]

@@ -21,6 +21,9 @@ from .schedules import Schedule, schedule, spec
 from .subscriptions import Subscription, subscription
 from .subscriptions import spec as hook_spec
 from ..v1 import callback_pb2 as cpb
+from ..v1 import webhook_source_pb2 as wpb
+from .webhook_sources import WebhookSource, source
+from .webhook_sources import spec as source_spec
 from .stats import StatsReport
 
 
@@ -181,6 +184,36 @@ class AsyncAdminClient:
     async def delete_subscription(self, name: str, *, timeout: float | None = None) -> None:
         """See ``AdminClient.delete_subscription``."""
         await self._call(self._stub.DeleteSubscription, cpb.DeleteSubscriptionRequest(name=name), timeout)
+
+    async def create_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str],
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """See ``AdminClient.create_webhook_source``."""
+        request = wpb.CreateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((await self._call(self._stub.CreateWebhookSource, request, timeout)).source)
+
+    async def update_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str] = (),
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """See ``AdminClient.update_webhook_source``."""
+        request = wpb.UpdateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((await self._call(self._stub.UpdateWebhookSource, request, timeout)).source)
+
+    async def get_webhook_source(self, name: str, *, timeout: float | None = None) -> WebhookSource:
+        """See ``AdminClient.get_webhook_source``."""
+        request = wpb.GetWebhookSourceRequest(name=name)
+        return source((await self._call(self._stub.GetWebhookSource, request, timeout)).source)
+
+    async def list_webhook_sources(self, *, timeout: float | None = None) -> list[WebhookSource]:
+        """See ``AdminClient.list_webhook_sources``."""
+        response = await self._call(self._stub.ListWebhookSources, wpb.ListWebhookSourcesRequest(), timeout)
+        return [source(s) for s in response.sources]
+
+    async def delete_webhook_source(self, name: str, *, timeout: float | None = None) -> None:
+        """See ``AdminClient.delete_webhook_source``."""
+        await self._call(self._stub.DeleteWebhookSource, wpb.DeleteWebhookSourceRequest(name=name), timeout)
 
     async def close(self) -> None:
         """Close the channel."""

@@ -21,6 +21,9 @@ from .schedules import Schedule, schedule, spec
 from .subscriptions import Subscription, subscription
 from .subscriptions import spec as hook_spec
 from ..v1 import callback_pb2 as cpb
+from ..v1 import webhook_source_pb2 as wpb
+from .webhook_sources import WebhookSource, source
+from .webhook_sources import spec as source_spec
 from .stats import StatsReport
 
 
@@ -204,6 +207,39 @@ class AdminClient:
     def delete_subscription(self, name: str, *, timeout: float | None = None) -> None:
         """Deliveries already made stay (and fail for good). ``NotFound`` when there is none."""
         self._call(self._stub.DeleteSubscription, cpb.DeleteSubscriptionRequest(name=name), timeout)
+
+    def create_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str],
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """A source whose verified deliveries to ``POST /webhooks/{name}`` become jobs, on every
+        replica at once. ``AlreadyExists`` when the name is taken; ``InvalidArgument`` names a
+        bad field."""
+        request = wpb.CreateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((self._call(self._stub.CreateWebhookSource, request, timeout)).source)
+
+    def update_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str] = (),
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """Replace the source's fields; no ``secrets`` keeps its secrets (rotate: ``[new, old]``,
+        later ``[new]``). ``FailedPrecondition`` for a source of the sources file."""
+        request = wpb.UpdateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((self._call(self._stub.UpdateWebhookSource, request, timeout)).source)
+
+    def get_webhook_source(self, name: str, *, timeout: float | None = None) -> WebhookSource:
+        """``NotFound`` when there is none."""
+        request = wpb.GetWebhookSourceRequest(name=name)
+        return source((self._call(self._stub.GetWebhookSource, request, timeout)).source)
+
+    def list_webhook_sources(self, *, timeout: float | None = None) -> list[WebhookSource]:
+        """The sources file's sources and those made at run time, by name."""
+        response = self._call(self._stub.ListWebhookSources, wpb.ListWebhookSourcesRequest(), timeout)
+        return [source(s) for s in response.sources]
+
+    def delete_webhook_source(self, name: str, *, timeout: float | None = None) -> None:
+        """Its URL is 404 from now on; its jobs stay."""
+        self._call(self._stub.DeleteWebhookSource, wpb.DeleteWebhookSourceRequest(name=name), timeout)
 
     def close(self) -> None:
         """Close the channel."""
