@@ -17,6 +17,7 @@ from broker.v1 import job_pb2, job_service_pb2 as jpb, job_service_pb2_grpc
 from tests.brokers import fresh_database, running_broker
 from tests.callback_receiver import NEXT_SECRET, SECRET, receiving
 from tests.e2e.helpers import duration, enqueue, lease, nack, ref
+from tests.e2e.observe import scrape
 
 CALLBACKS = "_broker.callbacks"
 FAST = {"BROKER_CALLBACK_RETRY_INITIAL": "0.05", "BROKER_CALLBACK_RETRY_MAX": "0.2",
@@ -29,6 +30,7 @@ async def hub(database_url):
     async with fresh_database(database_url) as url, \
             running_broker(url, BROKER_CALLBACK_ALLOW_PRIVATE="true", **FAST) as broker, receiving() as receiver:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
+            receiver.broker = broker  # its HTTP port, for /metrics
             yield (job_service_pb2_grpc.JobServiceStub(channel), admin_service_pb2_grpc.AdminServiceStub(channel),
                    receiver, broker.grpc_address)
 
@@ -62,6 +64,19 @@ async def delivery_of(admin, job_id: str, state=None, timeout: float = 30.0):
             await asyncio.sleep(0.05)
 
 
+async def attempts_counted(http_port: int, subscription: str, want_delivered: float = 1.0) -> dict:
+    """broker_callback_deliveries_total of a subscription, once it counts the delivery (the
+    counter moves just after the ack commits)."""
+    async with asyncio.timeout(10):
+        while True:
+            _, samples = await scrape(http_port)
+            counted = {o: samples.get_value("broker_callback_deliveries_total", None, subscription=subscription,
+                                            outcome=o) for o in ("failed", "delivered")}
+            if counted["delivered"] == want_delivered:
+                return counted
+            await asyncio.sleep(0.05)
+
+
 async def test_a_succeeded_job_is_delivered_signed_and_carries_its_result(hub, queue):
     jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue)
@@ -87,6 +102,7 @@ async def test_a_receiver_failing_n_times_gets_exactly_one_successful_delivery(h
     full = await admin.GetJob(apb.GetJobRequest(job_id=delivery.id))
     assert full.job.attempt == 4 and [e.error for e in full.job.errors] == ["HTTP 500: no thanks"] * 3
     assert bytes(full.job.result) == b"HTTP 200"
+    assert await attempts_counted(receiver.broker.http_port, path) == {"failed": 3.0, "delivered": 1.0}
 
 
 async def test_failed_attempts_and_dead_letters_are_told_with_their_error(hub, queue):

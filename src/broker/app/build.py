@@ -31,7 +31,7 @@ from broker.usecases.callbacks.define import Definitions as SubscriptionDefiniti
 from broker.usecases.callbacks.deliver import DeliverCallbacks
 from broker.usecases.callbacks.delete import DeleteSubscription
 from broker.usecases.callbacks.listing import GetSubscription, ListSubscriptions
-from broker.usecases.callbacks.ports import Sender, SubscriptionStore
+from broker.usecases.callbacks.ports import DeliveryListener, Sender, SubscriptionStore
 from broker.usecases.callbacks.update import UpdateSubscription
 from broker.usecases.webhook_sources.create import CreateWebhookSource
 from broker.usecases.webhook_sources.delete import DeleteWebhookSource
@@ -114,7 +114,8 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
           queues: QueueStore | None = None, subscriptions: SubscriptionStore | None = None,
           sender: Sender | None = None, worker_id: str = "broker",
-          webhook_sources: WebhookSourceStore | None = None) -> UseCases:
+          webhook_sources: WebhookSourceStore | None = None,
+          delivery_listener: DeliveryListener | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
@@ -123,7 +124,8 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     queue calls; the job store's claim obeys the controls either way); `subscriptions` holds the
     callback subscriptions (without it, no subscription calls) and `sender` posts their deliveries
     (without it, no delivery worker), leasing as `worker_id`; `webhook_sources` holds the inbound
-    webhook sources made at run time (without it, the sources file's only)."""
+    webhook sources made at run time (without it, the sources file's only); `delivery_listener`
+    hears of each callback delivery attempt."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
@@ -145,7 +147,8 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
         deliverer=subscriptions and sender and DeliverCallbacks(
-            store, subscriptions, sender, clock, notifier, sink, settings.callbacks, f"{worker_id}/callbacks", rng),
+            store, subscriptions, sender, clock, notifier, sink, settings.callbacks, f"{worker_id}/callbacks", rng,
+            delivery_listener),
     )
 
 

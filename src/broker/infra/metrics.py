@@ -66,6 +66,10 @@ class BrokerMetrics:
                                   "Time from a schedule's fire time to the enqueue of its job (each fire "
                                   "counted once, by the replica that created the job).",
                                   ["schedule"], buckets=LAG_BUCKETS, registry=self.registry)
+        self.callbacks = Counter("broker_callback_deliveries", "Outbound callback delivery attempts by "
+                                 "subscription and outcome (delivered: a 2xx; failed: another answer, a timeout "
+                                 "or no connection; refused: the target's address, or no such subscription).",
+                                 ["subscription", "outcome"], registry=self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -92,6 +96,10 @@ class BrokerMetrics:
     def fired(self, schedule: str, lag_seconds: float) -> None:
         """FireListener: one job a schedule's fire created."""
         self._child(self.fire_lag, (schedule,)).observe(max(0.0, lag_seconds))
+
+    def attempted(self, subscription: str, outcome: str) -> None:
+        """DeliveryListener: one callback delivery attempt."""
+        self._child(self.callbacks, (subscription, outcome)).inc()
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""

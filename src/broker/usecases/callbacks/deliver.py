@@ -10,7 +10,7 @@ from broker.entities.callback import CALLBACK_QUEUE, SUBSCRIPTION_HEADER, sign
 from broker.entities.job import Job, storable
 from broker.entities.lease import Failure, LeaseRef
 from broker.usecases.callbacks.define import DeliveryPolicy
-from broker.usecases.callbacks.ports import Reply, Sender, SubscriptionStore
+from broker.usecases.callbacks.ports import DeliveryListener, Reply, Sender, SubscriptionStore
 from broker.usecases.nack import decider
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
@@ -29,10 +29,10 @@ class DeliverCallbacks:
 
     def __init__(self, store: JobStore, subscriptions: SubscriptionStore, sender: Sender, clock: Clock,
                  notifier: Notifier, events: EventSink, policy: DeliveryPolicy, worker_id: str,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, listener: DeliveryListener | None = None) -> None:
         self._store, self._subscriptions, self._sender = store, subscriptions, sender
         self._clock, self._notifier, self._events, self._policy = clock, notifier, events, policy
-        self._worker_id, self._rng = worker_id, rng
+        self._worker_id, self._rng, self._listener = worker_id, rng, listener
         self._tasks: set[asyncio.Task] = set()
 
     async def run_once(self, wait: float = 0.0) -> int:
@@ -96,5 +96,8 @@ class DeliverCallbacks:
             failure = Failure(storable(error[:MAX_ERROR]) or "failed", permanent=reply.refused)
             _, events = await self._store.fail([(ref, failure)], now, decider(now, self._rng))
         self._events.record(events)
+        if self._listener is not None:
+            outcome = "delivered" if reply.ok else "refused" if reply.refused else "failed"
+            self._listener.attempted((job.headers or {}).get(SUBSCRIPTION_HEADER, ""), outcome)
         log.info("callback %s: %s", job.id, f"HTTP {reply.status}" if reply.status else reply.detail,
                  extra={"job_id": job.id, "event": job.kind, "status": reply.status})

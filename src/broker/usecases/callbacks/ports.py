@@ -47,3 +47,9 @@ class Sender(Protocol):
     passes entities.callback.is_public (unless the adapter was told to allow private ones)."""
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply: ...
+
+
+class DeliveryListener(Protocol):
+    """Told of each delivery attempt's outcome (metrics): delivered, failed or refused."""
+
+    def attempted(self, subscription: str, outcome: str) -> None: ...
