@@ -40,6 +40,7 @@ from broker.usecases.webhook_sources.update import UpdateWebhookSource
 from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
+from broker.usecases.group_commit import GroupCommit, WriteListener
 from broker.usecases.get_job import GetJob
 from broker.usecases.heartbeat import Heartbeat
 from broker.usecases.keys.create import CreateKey
@@ -115,7 +116,8 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           queues: QueueStore | None = None, subscriptions: SubscriptionStore | None = None,
           sender: Sender | None = None, worker_id: str = "broker",
           webhook_sources: WebhookSourceStore | None = None,
-          delivery_listener: DeliveryListener | None = None) -> UseCases:
+          delivery_listener: DeliveryListener | None = None,
+          write_listener: WriteListener | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
@@ -123,17 +125,15 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
     queue calls; the job store's claim obeys the controls either way); `subscriptions` holds the
     callback subscriptions (without it, no subscription calls) and `sender` posts their deliveries
-    (without it, no delivery worker), leasing as `worker_id`; `webhook_sources` holds the inbound
-    webhook sources made at run time (without it, the sources file's only); `delivery_listener`
-    hears of each callback delivery attempt."""
+    (without it, no delivery worker), leasing as `worker_id`, each attempt told to `delivery_listener`;
+    `webhook_sources` holds the webhook sources made at run time (without it, the file's only);
+    `write_listener` hears how many Enqueue calls each write to the store carried (group commit)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
-    sink = FanOutSink(*sinks, overview)
-    limits, m = settings.limits, settings.maintenance
-    jobs = _jobs(settings, store, clock, notifier, sink, rng)
-    enqueue = jobs.enqueue
-    sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
+    sink, limits, m = FanOutSink(*sinks, overview), settings.limits, settings.maintenance
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, write_listener)
+    sched = _schedules(settings, schedules, clock, jobs.enqueue, fire_listener) if schedules else None
     admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues),
                     schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
                     webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
@@ -148,8 +148,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
         deliverer=subscriptions and sender and DeliverCallbacks(
             store, subscriptions, sender, clock, notifier, sink, settings.callbacks, f"{worker_id}/callbacks", rng,
-            delivery_listener),
-    )
+            delivery_listener))
 
 
 def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
@@ -167,11 +166,14 @@ def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier
 
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-          rng: random.Random | None) -> JobUseCases:
-    """The workers' and producers' interactors (JobService)."""
-    limits = settings.limits
+          rng: random.Random | None, write_listener: WriteListener | None) -> JobUseCases:
+    """The workers' and producers' interactors (JobService); Enqueue writes through a group
+    commit unless BROKER_GROUP_COMMIT_WRITERS is 0."""
+    limits, d = settings.limits, settings.database
+    write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, write_listener)
+             if d.group_commit_writers else None)
     return JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, write),
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
         heartbeat=Heartbeat(store, clock, limits),
         ack=Ack(store, clock, sink, limits),

@@ -130,7 +130,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received), fire_listener=metrics, sender=sender,
-                      delivery_listener=metrics, worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db))
+                      delivery_listener=metrics, write_listener=metrics,
+                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
