@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         from broker_client.cli import connection_options
         from broker_client.errors import BrokerClientError
     except ImportError:
-        print("broker: `stats`, `dlq`, `jobs`, `schedules` and `queues` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
+        print("broker: `stats`, `dlq`, `jobs`, `schedules`, `queues`, `callbacks` and `webhook-sources` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
         return 2
     try:
         options = connection_options(args)
@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         except BrokerClientError as exc:
             print(f"broker: {exc}", file=sys.stderr)
             return 1
+        except ValueError as exc:  # a flag the command checks itself (callbacks --secret-env)
+            print(f"broker: {exc}", file=sys.stderr)
+            return 2
         except (KeyboardInterrupt, Stopped):
             return 0
 

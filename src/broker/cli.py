@@ -12,7 +12,8 @@ import signal
 import sys
 import time
 
-from broker import admin_cli, cli_output, embedded_cli, jobs_cli, queue_cli, schedule_cli
+from broker import (admin_cli, callback_cli, cli_output, embedded_cli, jobs_cli, queue_cli, schedule_cli,
+                    webhook_source_cli)
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     queue_cli.add_commands(sub)
     jobs_cli.add_commands(sub)
     embedded_cli.add_commands(sub)
+    callback_cli.add_commands(sub)
+    webhook_source_cli.add_commands(sub)
     sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
     sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
     cli_output.add_version(parser, cli_output.version_text())
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("worker", "enqueue"):
         return _sdk(argv)
     args = build_parser().parse_args(argv)
-    if args.command in ("stats", "dlq", "schedules", "queues", "jobs"):
+    if args.command in ("stats", "dlq", "schedules", "queues", "jobs", "callbacks", "webhook-sources"):
         return cli_output.guard_pipe(lambda: admin_cli.run(args))
     return cli_output.guard_pipe(lambda: args.func(args))
 

@@ -13,7 +13,7 @@ from broker.entities.errors import IllegalTransition
 from broker.entities.job import MOVES, JobState, Move, Reason
 from broker.entities.lease import Failure, FailureDecision
 from broker.entities.progress import Progress
-from broker.infra.pg import sql, worker_sql
+from broker.infra.pg import callbacks_sql, sql, worker_sql
 from tests.contract.helpers import decide, in_state, new_job, plain, ref, running, seconds
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -22,17 +22,20 @@ P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobStat
 
 @pytest.fixture
 def change_moves(monkeypatch):
-    """Replace moves in MOVES and render sql.py's statements from them; all undone afterwards."""
+    """Replace moves in MOVES and render sql.py's statements from them (and callbacks_sql.py's
+    from those); all undone afterwards."""
     def change(*moves: Move) -> None:
         for move in moves:
             monkeypatch.setitem(MOVES, move.reason, move)
         importlib.reload(sql)
         importlib.reload(worker_sql)
+        importlib.reload(callbacks_sql)
 
     yield change
     monkeypatch.undo()
     importlib.reload(sql)
     importlib.reload(worker_sql)
+    importlib.reload(callbacks_sql)
 
 
 async def attempt(store, reason: Reason, job, now) -> list:

@@ -135,3 +135,24 @@ async def test_a_running_jobs_progress_and_snoozes_are_shown_in_its_detail(page,
     await expect(page.locator('#job-events td[data-field="progress"]')).to_have_text(["40% 4 of 10"])
     assert page.errors == []
     await jobs.Ack(pb.AckRequest(leases=[ref(leased)]))
+
+
+async def test_dashboard_lists_callback_subscriptions_without_their_secrets(page, admin, queue, broker_server):
+    from broker.v1 import callback_pb2 as cpb
+    from tests.callback_receiver import SECRET
+
+    name = f"dash-{queue}"
+    spec = cpb.SubscriptionSpec(name=name, url="https://hooks.example.com/broker", queue=queue, kind="report",
+                                events=["job.succeeded", "job.dead"], secrets=[SECRET], max_attempts=4)
+    await admin.CreateSubscription(cpb.CreateSubscriptionRequest(subscription=spec))
+    await page.goto(f"http://127.0.0.1:{broker_server.http_port}/")
+    row = page.locator(f'#subscription-table tr[data-subscription="{name}"]')
+    await expect(row.locator('td[data-field="url"]')).to_have_text("https://hooks.example.com/broker")
+    await expect(row.locator('td[data-field="events"]')).to_have_text("job.succeeded, job.dead")
+    await expect(row.locator('td[data-field="filter"]')).to_have_text(f"{queue} / report")
+    await expect(row.locator('td[data-field="max_attempts"]')).to_have_text("4")
+    await expect(row.locator('td[data-field="secret_count"]')).to_have_text("1")
+    assert SECRET not in await page.content()
+    await admin.DeleteSubscription(cpb.DeleteSubscriptionRequest(name=name))
+    await expect(row).to_have_count(0)
+    assert page.errors == []

@@ -9,11 +9,14 @@ each call is atomic on the event loop, as one transaction is in PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from broker.entities import callback
+from broker.entities.callback import Subscription
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
 from broker.entities.queue_state import QueueControls
@@ -39,6 +42,8 @@ class InMemoryJobStore:
         self._next_event_id = 1
         self.down = False
         self.controls: dict[str, QueueControls] = {}  # queue controls (tests/fakes/queue_store.py)
+        self.subscriptions: dict[str, Subscription] = {}  # callbacks (tests/fakes/subscription_store.py)
+        self._made: list[Event] = []  # the enqueue events of deliveries the current call made
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -165,7 +170,7 @@ class InMemoryJobStore:
                             lease_expires_at=None, result=results[i] if results else None)
             events.append(self._move(Reason.ACK, job, after, now, ran=_since(self._leased_at.get(job.id), now)))
             changed[job.id] = (ref.lease_token, after.state, None)
-        return self._calls(refs, before, changed), events
+        return self._calls(refs, before, changed), events + self._take_made()
 
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
                    decide: Decider) -> tuple[list[LeaseCall], list[Event]]:
@@ -182,7 +187,7 @@ class InMemoryJobStore:
         for job_id, (event, run_at) in done.items():
             at = run_at if event.to_state is P else None
             changed[job_id] = (todo[job_id][2], event.to_state, at)
-        return self._calls([ref for ref, _ in items], before, changed), [e for e, _ in done.values()]
+        return self._calls([ref for ref, _ in items], before, changed), [e for e, _ in done.values()] + self._take_made()
 
     async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
         self._check_up()
@@ -191,7 +196,7 @@ class InMemoryJobStore:
                          and j.lease_expires_at is not None and j.lease_expires_at < now),
                         key=lambda j: (j.lease_expires_at, j.id))[:max(limit, 0)]
         done = self._fail([(j, LEASE_EXPIRED) for j in lapsed], now, decide, Reason.EXPIRE, clear_token=True)
-        return [event for event, _ in done.values()]
+        return [event for event, _ in done.values()] + self._take_made()
 
     def _fail(self, todo: list[tuple[Job, Failure]], now: datetime, decide: Decider, reason: Reason,
               clear_token: bool) -> dict[str, tuple[Event, datetime]]:
@@ -231,7 +236,7 @@ class InMemoryJobStore:
         if job is None or job.state not in MOVES[Reason.CANCEL].sources:
             return job, []
         after = replace(job, state=_target(Reason.CANCEL), finished_at=now, updated_at=now, lease_expires_at=None)
-        return after, [self._move(Reason.CANCEL, job, after, now)]
+        return after, [self._move(Reason.CANCEL, job, after, now)] + self._take_made()
 
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
         self._check_up()
@@ -335,9 +340,29 @@ class InMemoryJobStore:
         old = before.state if before is not None else None
         check_transition(after.id, old, after.state, reason)
         self._put(after)
-        return self._log(Event(after.id, after.queue, old, after.state, reason,
-                               after.attempt if attempt is None else attempt, now, kind=after.kind,
-                               worker_id=after.worker_id, error=error, waited=waited, ran=ran, progress=progress))
+        event = self._log(Event(after.id, after.queue, old, after.state, reason,
+                                after.attempt if attempt is None else attempt, now, kind=after.kind,
+                                worker_id=after.worker_id, error=error, waited=waited, ran=ran, progress=progress))
+        self._deliveries(reason, after, error, now)
+        return event
+
+    def _deliveries(self, reason: Reason, job: Job, error: str | None, now: datetime) -> None:
+        """As infra/pg/callbacks_sql.py: a delivery job per subscription wanting the move's event,
+        made with the move; the call returns their enqueue events after its own."""
+        event = callback.event_of(reason, job.state, job.queue)
+        for sub in (self.subscriptions[n] for n in sorted(self.subscriptions)) if event else ():
+            if sub.wants(event, job.queue, job.kind):
+                body = callback.body(event, now, job.id, job.queue, job.kind, job.state, job.attempt,
+                                     job.result if job.state is S else None, error)
+                delivery = Job(id=str(uuid.uuid4()), queue=callback.CALLBACK_QUEUE, kind=event.value,
+                               payload=json.dumps(body).encode(), state=P, run_at=now,
+                               headers={callback.SUBSCRIPTION_HEADER: sub.name}, max_attempts=sub.max_attempts,
+                               retry=sub.retry, lease_duration=60.0, created_at=now, updated_at=now)
+                self._made.append(self._move(Reason.ENQUEUE, None, delivery, now))
+
+    def _take_made(self) -> list[Event]:
+        made, self._made = self._made, []
+        return made
 
     def _held(self, ref: LeaseRef, fenced: Fence) -> Job | None:
         """The job, when this lease call holds it (entities.lease.holds)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 
@@ -18,13 +18,26 @@ from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
 from broker.infra.cron import CroniterParser
-from broker.interface.grpc.admin_service import AdminUseCases, QueueUseCases, ScheduleUseCases
+from broker.interface.grpc.admin_service import (AdminUseCases, CallbackUseCases, QueueUseCases, ScheduleUseCases,
+                                                 WebhookSourceUseCases)
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
 from broker.interface.http.api import DashboardUseCases
 from broker.usecases.ack import Ack
 from broker.usecases.authenticate import Authenticate
+from broker.usecases.callbacks.create import CreateSubscription
+from broker.usecases.callbacks.define import Definitions as SubscriptionDefinitions
+from broker.usecases.callbacks.deliver import DeliverCallbacks
+from broker.usecases.callbacks.delete import DeleteSubscription
+from broker.usecases.callbacks.listing import GetSubscription, ListSubscriptions
+from broker.usecases.callbacks.ports import DeliveryListener, Sender, SubscriptionStore
+from broker.usecases.callbacks.update import UpdateSubscription
+from broker.usecases.webhook_sources.create import CreateWebhookSource
+from broker.usecases.webhook_sources.delete import DeleteWebhookSource
+from broker.usecases.webhook_sources.listing import GetWebhookSource, ListWebhookSources
+from broker.usecases.webhook_sources.update import UpdateWebhookSource
+from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.group_commit import GroupCommit, WriteListener
@@ -85,6 +98,7 @@ class UseCases:
     webhooks: ReceiveWebhook | None = None  # POST /webhooks/{source}
     scheduler: FireDue | None = None  # None without a schedule store
     declare_schedules: ApplyDeclared | None = None  # BROKER_SCHEDULES_FILE, applied by serve
+    deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker (with a sender)
 
 
 @dataclass(frozen=True)
@@ -100,30 +114,30 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
-          queues: QueueStore | None = None, write_listener: WriteListener | None = None) -> UseCases:
+          queues: QueueStore | None = None, subscriptions: SubscriptionStore | None = None,
+          sender: Sender | None = None, worker_id: str = "broker",
+          webhook_sources: WebhookSourceStore | None = None,
+          delivery_listener: DeliveryListener | None = None,
+          write_listener: WriteListener | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way); `write_listener` hears how
-    many Enqueue calls each write to the store carried (group commit)."""
+    queue calls; the job store's claim obeys the controls either way); `subscriptions` holds the
+    callback subscriptions (without it, no subscription calls) and `sender` posts their deliveries
+    (without it, no delivery worker), leasing as `worker_id`, each attempt told to `delivery_listener`;
+    `webhook_sources` holds the webhook sources made at run time (without it, the file's only);
+    `write_listener` hears how many Enqueue calls each write to the store carried (group commit)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
-    sink = FanOutSink(*sinks, overview)
-    limits, m = settings.limits, settings.maintenance
+    sink, limits, m = FanOutSink(*sinks, overview), settings.limits, settings.maintenance
     jobs = _jobs(settings, store, clock, notifier, sink, rng, write_listener)
-    enqueue = jobs.enqueue
-    sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
-    admin = AdminUseCases(
-        schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
-        stats=Stats(overview, limits),
-        redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
-        purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
-            get=GetQueue(queues, limits), list=ListQueues(queues),
-            update=UpdateQueue(queues, clock, notifier, limits)),
-    )
+    sched = _schedules(settings, schedules, clock, jobs.enqueue, fire_listener) if schedules else None
+    admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues),
+                    schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
+                    webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
@@ -131,8 +145,24 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         pruner=PruneFinished(store, clock, m.retention),
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
-        webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
+        webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
+        deliverer=subscriptions and sender and DeliverCallbacks(
+            store, subscriptions, sender, clock, notifier, sink, settings.callbacks, f"{worker_id}/callbacks", rng,
+            delivery_listener))
+
+
+def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
+           overview: ReadOverview, page_secret: bytes, queues: QueueStore | None) -> AdminUseCases:
+    """The operators' interactors on jobs and queues (AdminService)."""
+    limits = settings.limits
+    return AdminUseCases(
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
+        stats=Stats(overview, limits),
+        redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
+        purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
+            get=GetQueue(queues, limits), list=ListQueues(queues),
+            update=UpdateQueue(queues, clock, notifier, limits)),
     )
 
 
@@ -160,6 +190,7 @@ def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOver
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
         schedules=admin.schedules and admin.schedules.list,
+        subscriptions=admin.callbacks and admin.callbacks.list,
     )
 
 
@@ -177,10 +208,25 @@ def _schedules(settings: Settings, store: ScheduleStore, clock: Clock, enqueue: 
     return use, scheduler, ApplyDeclared(store, clock, definitions)
 
 
-def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog) -> ReceiveWebhook:
+def _callbacks(settings: Settings, store: SubscriptionStore, clock: Clock) -> CallbackUseCases:
+    definitions = SubscriptionDefinitions(settings.limits, settings.callbacks)
+    return CallbackUseCases(create=CreateSubscription(store, clock, definitions),
+                            update=UpdateSubscription(store, clock, definitions), get=GetSubscription(store),
+                            list=ListSubscriptions(store), delete=DeleteSubscription(store))
+
+
+def _webhook_sources(settings: Settings, store: WebhookSourceStore, clock: Clock) -> WebhookSourceUseCases:
+    limits, file = settings.limits, settings.webhooks.sources
+    return WebhookSourceUseCases(
+        create=CreateWebhookSource(store, clock, limits, file), update=UpdateWebhookSource(store, clock, limits, file),
+        get=GetWebhookSource(store, file), list=ListWebhookSources(store, file), delete=DeleteWebhookSource(store, file))
+
+
+def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog,
+              stored: WebhookSourceStore | None) -> ReceiveWebhook:
     w = settings.webhooks
     return ReceiveWebhook(w.sources, enqueue, clock, log, tolerance=w.tolerance, max_body=w.max_body,
-                          max_key_length=settings.limits.max_key_length)
+                          max_key_length=settings.limits.max_key_length, stored=stored)
 
 
 def key_admin(keys: KeyStore, clock: Clock) -> KeyAdmin:

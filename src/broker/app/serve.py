@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pathlib
+import socket
 import random
 from dataclasses import dataclass, field
 
@@ -18,11 +20,13 @@ from broker.app import build as graph
 from broker.app.database import Database, open_database
 from broker.entities.errors import InvalidArgument, Unavailable
 from broker.infra import schedule_file
+from broker.infra.callback_sender import HttpSender
 from broker.infra.clock import SystemClock
 from broker.infra.embedded import EmbeddedPostgres
 from broker.infra.env import SettingsError
 from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
+from broker.infra.pg.callbacks import PgSubscriptionStore
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.queues import PgQueueStore
 from broker.infra.pg.schedules import PgScheduleStore
@@ -30,12 +34,14 @@ from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
 from broker.infra.pg import enqueue_settings
 from broker.infra.pg.store import PgJobStore
+from broker.infra.pg.webhook_sources import PgWebhookSourceStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings, check_serving
 from broker.infra.webhook_log import WebhookEvents
 from broker.interface.grpc.interceptors import InFlightStage
 from broker.interface.grpc.server import Health, listen
 from broker.interface.http.server import build_app, tls_context
+from broker.usecases.callbacks.deliver import DeliverCallbacks
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
 from broker.usecases.schedules.declare import ApplyDeclared
@@ -69,6 +75,8 @@ class Broker:
     in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
+    deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker
+    _sender: HttpSender | None = None
 
     @property
     def grpc_address(self) -> str:
@@ -91,6 +99,9 @@ class Broker:
         await self.health.shutdown()
         await self._server.stop(grace)
         await self._runner.stop()
+        if self.deliverer:  # deliveries under way get the grace; the rest lapse and are retried
+            await self.deliverer.close(grace)
+            await self._sender.close()
         await self._http.cleanup()
         try:
             await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT)
@@ -117,12 +128,13 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list(),
                             settings.observe.worker_label)
+    sender = HttpSender(settings.callbacks.allow_private)
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
-                      webhook_log=WebhookEvents(metrics.webhook_received),
-                      schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      write_listener=metrics, queues=PgQueueStore(db.pool, settings.database.acquire_timeout))
+                      webhook_log=WebhookEvents(metrics.webhook_received), fire_listener=metrics, sender=sender,
+                      delivery_listener=metrics, write_listener=metrics,
+                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -140,7 +152,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     await health.set(True)
     _log_serving(settings, grpc_port, http_port, db)
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler)
+                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
+                  deliverer=use.deliverer, _sender=sender)
 
 
 def _log_serving(settings: Settings, grpc_port: int, http_port: int, db: Database) -> None:
@@ -175,6 +188,14 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
 
 
+def _stores(settings: Settings, db: Database) -> dict:
+    """The stores of schedules, queue controls, callback subscriptions and webhook sources, for build."""
+    timeout = settings.database.acquire_timeout
+    return {"schedules": PgScheduleStore(db.pool, timeout), "queues": PgQueueStore(db.pool, timeout),
+            "subscriptions": PgSubscriptionStore(db.pool, timeout),
+            "webhook_sources": PgWebhookSourceStore(db.pool, timeout)}
+
+
 def _key_store(settings: Settings, db: Database):
     """With BROKER_AUTH on: API keys looked up through a short cache."""
     sec = settings.security
@@ -199,6 +220,10 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
                                    lambda n: n >= SCHEDULE_BATCH).run())
+    if settings.callbacks.deliver:
+        recheck = settings.server.long_poll_recheck  # the deliveries' own wait, woken by new ones
+        runner.start("callbacks", Loop("callbacks", lambda: use.deliverer.run_once(wait=recheck), recheck,
+                                       lambda _: True).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", listener.run())
     return runner

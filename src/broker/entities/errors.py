@@ -47,6 +47,20 @@ class ScheduleNotFound(NotFound):
         super().__init__(f"schedule {name!r} not found", schedule=name)
 
 
+class SubscriptionNotFound(NotFound):
+    """No callback subscription has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} not found", subscription=name)
+
+
+class WebhookSourceNotFound(NotFound):
+    """No webhook source has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"webhook source {name[:64]!r} not found", source=name[:64])
+
+
 class AlreadyExists(BrokerError):
     """Something of this name exists already."""
 

@@ -122,3 +122,14 @@ class QueueConfig:
 
     def for_queue(self, queue: str) -> QueueDefaults:
         return self.overrides.get(queue, self.default)
+
+
+# Queues whose names begin so are the broker's own (the callbacks' deliveries): no producer
+# enqueues and no worker leases there; operators list, inspect, redrive and purge their jobs.
+INTERNAL_PREFIX = "_broker."
+
+
+def check_not_internal(name: str, field_name: str) -> str:
+    if name.startswith(INTERNAL_PREFIX):
+        raise InvalidArgument(field_name, f"{name[:60]!r}: queues named {INTERNAL_PREFIX}* are the broker's own")
+    return name

@@ -74,6 +74,10 @@ class BrokerMetrics:
                                   "Time from a schedule's fire time to the enqueue of its job (each fire "
                                   "counted once, by the replica that created the job).",
                                   ["schedule"], buckets=LAG_BUCKETS, registry=self.registry)
+        self.callbacks = Counter("broker_callback_deliveries", "Outbound callback delivery attempts by "
+                                 "subscription and outcome (delivered: a 2xx; failed: another answer, a timeout "
+                                 "or no connection; refused: the target's address, or no such subscription).",
+                                 ["subscription", "outcome"], registry=self.registry)
         self.enqueue_writes = Histogram("broker_enqueue_write_calls",
                                         "Enqueue and EnqueueBatch calls carried by each write to the database "
                                         "(group commit; 1: a call written alone).",
@@ -104,6 +108,10 @@ class BrokerMetrics:
     def fired(self, schedule: str, lag_seconds: float) -> None:
         """FireListener: one job a schedule's fire created."""
         self._child(self.fire_lag, (schedule,)).observe(max(0.0, lag_seconds))
+
+    def attempted(self, subscription: str, outcome: str) -> None:
+        """DeliveryListener: one callback delivery attempt."""
+        self._child(self.callbacks, (subscription, outcome)).inc()
 
     def enqueue_written(self, calls: int) -> None:
         """WriteListener (group commit): one write to the database and the calls it carried."""

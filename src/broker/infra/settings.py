@@ -16,6 +16,8 @@ from broker.infra.env import boolean as _bool
 from broker.infra.env import choice as _choice
 from broker.infra.limit_settings import read_limits, read_queues
 from broker.infra.webhook_settings import WebhookSettings, read_webhooks
+from broker.infra.callback_settings import read_callbacks
+from broker.usecases.callbacks.define import DeliveryPolicy
 from broker.usecases.rate_limit import CALL_CLASSES
 
 
@@ -113,6 +115,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    callbacks: DeliveryPolicy = field(default_factory=DeliveryPolicy)  # BROKER_CALLBACK_*
 
 
 def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -129,7 +132,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     limits = read_limits(e)
     settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e),
-                        webhooks=read_webhooks(e, limits, e.env))
+                        webhooks=read_webhooks(e, limits, e.env), callbacks=read_callbacks(e))
     return _override(settings, overrides)
 
 

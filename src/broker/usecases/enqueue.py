@@ -8,7 +8,7 @@ from datetime import datetime
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import check_storable
-from broker.entities.queue import Limits, QueueConfig, check_priority
+from broker.entities.queue import Limits, QueueConfig, check_not_internal, check_priority
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.entities.values import value_object
 from broker.usecases.group_commit import Write
@@ -76,7 +76,7 @@ class Enqueue:
 
     def _validate(self, spec: JobSpec, now: datetime, at: str) -> NewJob:
         limits = self._limits
-        limits.check_queue_name(spec.queue, at + "queue")
+        check_not_internal(limits.check_queue_name(spec.queue, at + "queue"), at + "queue")
         _check_text(spec.kind, at + "kind", limits.max_kind_length)
         if len(spec.payload) > limits.max_payload_bytes:
             raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "

@@ -6,6 +6,7 @@ import functools
 import json
 from datetime import datetime
 
+from broker.entities.callback import CALLBACK_QUEUE
 from broker.entities.job import AttemptError, Event, Job, JobState, Reason
 from broker.entities.progress import Progress
 from broker.entities.retry import Jitter, RetryPolicy
@@ -65,3 +66,11 @@ def events(found, now: datetime) -> list[Event]:
             moved[r[0]] = Event(r[0], r[1], states[r[-8]], states[r[-7]], reasons[reason], r[-5], now,
                                 kind=r[2], worker_id=r[-4], error=r[-3], waited=r[-2], ran=r[-1])
     return list(moved.values())
+
+
+def deliveries(found, now: datetime) -> list[Event]:
+    """The enqueue events of the callback deliveries a statement made with its moves (the
+    `deliveries` column of callbacks_sql, the same in every row)."""
+    made = found[0]["deliveries"] if found else None
+    return [Event(job_id, CALLBACK_QUEUE, None, JobState.PENDING, Reason.ENQUEUE, 0, now, kind=kind)
+            for job_id, kind in made or ()]

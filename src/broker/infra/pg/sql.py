@@ -167,7 +167,7 @@ WITH refs AS (
         result = refs.result
     -- A lease named twice in one call: the first naming's result.
     FROM (SELECT DISTINCT ON (id, token) * FROM refs ORDER BY id, token, ord) refs WHERE {held(fence(Reason.ACK))}
-    RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id
+    RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id, j.result
 ), ev AS (
     {_ACKED.insert("changed", "$3")}
 )

@@ -14,7 +14,7 @@ import asyncpg
 from broker.entities.job import Event, Job, JobState, Reason, check_transition
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
-from broker.infra.pg import queries, rows, sql
+from broker.infra.pg import callbacks_sql, queries, rows, sql
 from broker.infra.pg.conn import Connections, guarded as _guarded
 from broker.infra.pg.worker_store import WorkerCalls, calls, ref_columns
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
@@ -83,9 +83,9 @@ class PgJobStore(WorkerCalls):
     async def complete(self, refs: Sequence[LeaseRef], now: datetime,
                        results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.COMPLETE, *ref_columns(refs), now,
+            found = await conn.fetch(callbacks_sql.COMPLETE, *ref_columns(refs), now,
                                      list(results) if results and any(r is not None for r in results) else None)
-        return calls(refs, found), rows.events(found, now)
+        return calls(refs, found), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
@@ -102,8 +102,8 @@ class PgJobStore(WorkerCalls):
                 if job is not None:
                     todo.setdefault(job.id, (job, failure))
             decided = _decide(list(todo.values()), decide, Reason.NACK)
-            found = await conn.fetch(sql.FAIL, *ref_columns(refs), *_per_ref(refs, decided), now)
-        return calls(refs, found), rows.events(found, now)
+            found = await conn.fetch(callbacks_sql.FAIL, *ref_columns(refs), *_per_ref(refs, decided), now)
+        return calls(refs, found), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
@@ -112,8 +112,8 @@ class PgJobStore(WorkerCalls):
             if not jobs:
                 return []
             decided = _decide([(j, LEASE_EXPIRED) for j in jobs], decide, Reason.EXPIRE)
-            found = await conn.fetch(sql.EXPIRE, *map(list, zip(*decided.values())), now)
-        return rows.events(found, now)
+            found = await conn.fetch(callbacks_sql.EXPIRE, *map(list, zip(*decided.values())), now)
+        return rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def get(self, job_id: str) -> Job | None:
@@ -183,9 +183,9 @@ class PgJobStore(WorkerCalls):
     @_guarded
     async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.CANCEL, job_id, now)
+            found = await conn.fetch(callbacks_sql.CANCEL, job_id, now)
             row = await conn.fetchrow(queries.GET, job_id)
-        return (rows.job(row) if row else None), rows.events(found, now)
+        return (rows.job(row) if row else None), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:

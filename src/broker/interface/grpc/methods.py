@@ -39,7 +39,9 @@ METHODS: dict[str, MethodInfo] = {
        for name in ("ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs",
                     "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "GetSchedule",
                     "PauseSchedule", "ResumeSchedule", "TriggerSchedule", "GetQueue", "ListQueues",
-                    "UpdateQueue")},
+                    "UpdateQueue", "CreateSubscription", "UpdateSubscription", "GetSubscription",
+                    "ListSubscriptions", "DeleteSubscription", "CreateWebhookSource", "UpdateWebhookSource",
+                    "GetWebhookSource", "ListWebhookSources", "DeleteWebhookSource")},
 }
 _UNCLASSIFIED = MethodInfo(Permission.ADMIN, "admin")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

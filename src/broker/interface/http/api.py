@@ -11,6 +11,7 @@ from broker.entities.job import JobState
 from broker.interface.http import views
 from broker.interface.http.errors import request_id
 from broker.usecases import context
+from broker.usecases.callbacks.listing import ListSubscriptions
 from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.overview import ReadOverview
@@ -29,6 +30,7 @@ class DashboardUseCases:
     redrive: RedriveJobs
     purge: PurgeJobs
     schedules: ListSchedules | None = None
+    subscriptions: ListSubscriptions | None = None
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
@@ -40,6 +42,7 @@ def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     app.router.add_get("/api/dead", api.dead)
     app.router.add_get("/api/jobs/{job_id}", api.job)
     app.router.add_get("/api/schedules", api.schedules)
+    app.router.add_get("/api/subscriptions", api.subscriptions)
     app.router.add_post("/api/redrive", api.redrive)
     app.router.add_post("/api/purge", api.purge)
 
@@ -80,6 +83,10 @@ class _Api:
     async def schedules(self, _request: web.Request) -> web.Response:
         found = await self._use.schedules() if self._use.schedules else []
         return web.json_response({"schedules": [views.schedule(s) for s in found]})
+
+    async def subscriptions(self, _request: web.Request) -> web.Response:
+        found = await self._use.subscriptions() if self._use.subscriptions else []
+        return web.json_response({"subscriptions": [views.subscription(s) for s in found]})
 
     async def redrive(self, request: web.Request) -> web.Response:
         ids, queue, body = await _targets(request, ("reset_attempts",))

@@ -72,3 +72,10 @@ def schedule(s) -> dict:
             "missed": d.missed.value, "catch_up_limit": d.catch_up_limit, "paused": s.paused,
             "declared": s.declared, "next_fire_at": when(s.next_fire_at), "last_fire_at": when(s.last_fire_at),
             "last_job_id": s.last_job_id}
+
+
+def subscription(s) -> dict:
+    """A callback subscription for the dashboard (broker.entities.callback.Subscription), without
+    its secrets."""
+    return {"name": s.name, "url": s.url, "events": [e.value for e in s.events], "queue": s.queue, "kind": s.kind,
+            "max_attempts": s.max_attempts, "secret_count": len(s.secrets), "updated_at": when(s.updated_at)}

@@ -7,7 +7,9 @@ from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState,
 from .queues import QueueControls
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
+from .subscriptions import Subscription
+from .webhook_sources import WebhookSource
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
            "JobState", "Progress", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport",
-           "WindowCounts"]
+           "Subscription", "WebhookSource", "WindowCounts"]

@@ -119,6 +119,22 @@ function renderSchedules(list, now) {
   $("no-schedules").hidden = rows.length > 0;
 }
 
+function renderSubscriptions(list) {
+  const rows = list.subscriptions.map((s) => {
+    const tr = document.createElement("tr");
+    tr.dataset.subscription = s.name;
+    cell(tr, s.name, "", "name");
+    cell(tr, s.url, "", "url");
+    cell(tr, s.events.join(", "), "", "events");
+    cell(tr, `${s.queue || "*"} / ${s.kind || "*"}`, "", "filter");
+    cell(tr, String(s.max_attempts), "num", "max_attempts");
+    cell(tr, String(s.secret_count), "num", "secret_count");
+    return tr;
+  });
+  replaceRows($("subscription-table").tBodies[0], rows);
+  $("no-subscriptions").hidden = rows.length > 0;
+}
+
 function renderCharts(view, buckets, now) {
   const end = Math.floor(now / 60000) * 60000;
   const slot = (iso) => MINUTES - 1 - Math.round((end - Date.parse(iso)) / 60000);
@@ -289,12 +305,14 @@ async function refresh() {
     try {
       const queue = $("dead-queue").value;
       const deadPath = "/api/dead?limit=100" + (queue ? `&queue=${encodeURIComponent(queue)}` : "");
-      const [view, dead, history, schedules] = await Promise.all([
-        api("/api/overview"), api(deadPath), api(`/api/throughput?minutes=${MINUTES}`), api("/api/schedules")]);
+      const [view, dead, history, schedules, subscriptions] = await Promise.all([
+        api("/api/overview"), api(deadPath), api(`/api/throughput?minutes=${MINUTES}`), api("/api/schedules"),
+        api("/api/subscriptions")]);
       const now = Date.parse(view.at);  // the broker's clock, not the browser's
       renderQueues(view);
       renderWorkers(view, now);
       renderSchedules(schedules, now);
+      renderSubscriptions(subscriptions);
       renderCharts(view, history.buckets, now);
       renderDeadQueues(view);
       renderDead(dead, now);
