@@ -44,6 +44,8 @@ from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 from broker.usecases.redrive import RedriveJobs
+from broker.usecases.queues.breaker_ports import BreakerStore
+from broker.usecases.queues.breakers import CoolDownBreakers, CountOutcomes
 from broker.usecases.queues.listing import GetQueue, ListQueues
 from broker.usecases.queues.ports import QueueStore
 from broker.usecases.queues.update import UpdateQueue
@@ -83,6 +85,7 @@ class UseCases:
     webhooks: ReceiveWebhook | None = None  # POST /webhooks/{source}
     scheduler: FireDue | None = None  # None without a schedule store
     declare_schedules: ApplyDeclared | None = None  # BROKER_SCHEDULES_FILE, applied by serve
+    breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass; None without a breaker store
 
 
 @dataclass(frozen=True)
@@ -98,51 +101,54 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
-          queues: QueueStore | None = None) -> UseCases:
+          queues: QueueStore | None = None, breakers: BreakerStore | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way)."""
+    queue calls; the job store's claim obeys the controls either way); `breakers` holds the queues'
+    circuit breakers (without it, outcomes are not counted and no breaker is shown)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink = FanOutSink(*sinks, overview)
     limits, m = settings.limits, settings.maintenance
-    jobs = _jobs(settings, store, clock, notifier, sink, rng)
+    outcomes = breakers and CountOutcomes(breakers, clock, notifier)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, outcomes)
     enqueue = jobs.enqueue
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
         schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
-        stats=Stats(overview, limits),
+        stats=Stats(overview, limits, breakers),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
-            get=GetQueue(queues, limits), list=ListQueues(queues),
-            update=UpdateQueue(queues, clock, notifier, limits)),
+            get=GetQueue(queues, limits, breakers), list=ListQueues(queues, breakers),
+            update=UpdateQueue(queues, clock, notifier, limits, breakers)),
     )
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
-        reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng),
+        reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
         pruner=PruneFinished(store, clock, m.retention),
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
+        breakers=breakers and CoolDownBreakers(breakers, clock, notifier),
     )
 
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-          rng: random.Random | None) -> JobUseCases:
+          rng: random.Random | None, outcomes: CountOutcomes | None = None) -> JobUseCases:
     """The workers' and producers' interactors (JobService)."""
     limits = settings.limits
     return JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
         heartbeat=Heartbeat(store, clock, limits),
-        ack=Ack(store, clock, sink, limits),
-        nack=Nack(store, clock, notifier, sink, limits, rng),
+        ack=Ack(store, clock, sink, limits, outcomes),
+        nack=Nack(store, clock, notifier, sink, limits, rng, outcomes),
     )
 
 

@@ -22,6 +22,7 @@ from broker.infra.env import SettingsError
 from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
+from broker.infra.pg.breakers import BreakerNames, PgBreakerStore
 from broker.infra.pg.queues import PgQueueStore
 from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
@@ -36,6 +37,7 @@ from broker.interface.grpc.server import Health, listen
 from broker.interface.http.server import build_app, tls_context
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
+from broker.usecases.queues.breakers import CoolDownBreakers
 from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.fire_due import FireDue
 
@@ -67,6 +69,7 @@ class Broker:
     in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
+    breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass, likewise
 
     @property
     def grpc_address(self) -> str:
@@ -111,7 +114,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     clock = clock or SystemClock()
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
-    store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
+    names = BreakerNames()  # the queues with a breaker, shared by the claim and the breaker store
+    store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout, breakers=names), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
     # Every committed state change: one log line, the counters, and a stale overview.
@@ -119,7 +123,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout))
+                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout),
+                      breakers=PgBreakerStore(db.pool, names, settings.database.acquire_timeout))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -140,7 +145,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                       "embedded_db": bool(db.embedded),
                                       "tls": settings.security.tls_cert is not None})
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler)
+                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
+                  breakers=use.breakers)
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:
@@ -177,6 +183,8 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     m, runner = settings.maintenance, Runner()
     runner.start("reaper", Loop("reaper", use.reaper.run_once, m.reaper_interval, lambda n: n >= REAP_BATCH).run())
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
+    # The breakers' cool-down ends within a reaper interval of its time.
+    runner.start("breakers", Loop("breakers", use.breakers.run_once, m.reaper_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
                                    lambda n: n >= SCHEDULE_BATCH).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())

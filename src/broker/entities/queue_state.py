@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from broker.entities.breaker import Breaker
 from broker.entities.errors import InvalidArgument
 
 # The largest concurrency limit accepted (a bound of sense, not of representation).
@@ -22,6 +23,7 @@ class QueueControls:
     paused: bool = False  # Lease hands out nothing; Enqueue, Ack and Nack work as ever
     concurrency_limit: int | None = None  # at most this many RUNNING jobs across all replicas
     updated_at: datetime | None = None
+    breaker: Breaker | None = None  # its circuit breaker (entities/breaker.py), kept apart
 
     @property
     def limited(self) -> bool:

@@ -4,9 +4,9 @@
 from .aio import AsyncAdminClient
 from .client import AdminClient
 from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
-from .queues import QueueControls
+from .queues import Breaker, QueueControls
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
 
-__all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Job", "JobEvent", "JobHistory", "JobPage",
+__all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Breaker", "Job", "JobEvent", "JobHistory", "JobPage",
            "JobState", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]

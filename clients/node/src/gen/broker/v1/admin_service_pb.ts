@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/admin_service.proto.
  */
 export const file_broker_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIqMCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMingEKDFNjaGVkdWxlU3BlYxIMCgRuYW1lGAEgASgJEgwKBGNyb24YAiABKAkSEQoJdGltZV96b25lGAMgASgJEh8KA2pvYhgEIAEoCzISLmJyb2tlci52MS5Kb2JTcGVjEiYKBm1pc3NlZBgFIAEoDjIWLmJyb2tlci52MS5NaXNzZWRGaXJlcxIWCg5jYXRjaF91cF9saW1pdBgGIAEoBSKsAgoIU2NoZWR1bGUSJQoEc3BlYxgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIEjAKDG5leHRfZmlyZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9maXJlX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgFIAEoCRIQCghkZWNsYXJlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjEg4KBnBhdXNlZBgCIAEoCCJCChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjIiIKEkdldFNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIiQKFFBhdXNlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJQoVUmVzdW1lU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJgoWVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiPwoWVXBkYXRlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI8ChNHZXRTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIj4KFVBhdXNlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI/ChZSZXN1bWVTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiFgoUTGlzdFNjaGVkdWxlc1JlcXVlc3QiPwoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEiYKCXNjaGVkdWxlcxgBIAMoCzITLmJyb2tlci52MS5TY2hlZHVsZSJQChdUcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRIOCgZqb2JfaWQYASABKAkSJQoIc2NoZWR1bGUYAiABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUieQoNUXVldWVDb250cm9scxINCgVxdWV1ZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSGQoRY29uY3VycmVuY3lfbGltaXQYAyABKAUSLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIAoPR2V0UXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjsKEEdldFF1ZXVlUmVzcG9uc2USJwoFcXVldWUYASABKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyITChFMaXN0UXVldWVzUmVxdWVzdCI+ChJMaXN0UXVldWVzUmVzcG9uc2USKAoGcXVldWVzGAEgAygLMhguYnJva2VyLnYxLlF1ZXVlQ29udHJvbHMieQoSVXBkYXRlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEhMKBnBhdXNlZBgCIAEoCEgAiAEBEh4KEWNvbmN1cnJlbmN5X2xpbWl0GAMgASgFSAGIAQFCCQoHX3BhdXNlZEIUChJfY29uY3VycmVuY3lfbGltaXQiPgoTVXBkYXRlUXVldWVSZXNwb25zZRInCgVxdWV1ZRgBIAEoCzIYLmJyb2tlci52MS5RdWV1ZUNvbnRyb2xzKngKC01pc3NlZEZpcmVzEhwKGE1JU1NFRF9GSVJFU19VTlNQRUNJRklFRBAAEhUKEU1JU1NFRF9GSVJFU19TS0lQEAESGQoVTUlTU0VEX0ZJUkVTX1JVTl9PTkNFEAISGQoVTUlTU0VEX0ZJUkVTX0NBVENIX1VQEAMytgoKDEFkbWluU2VydmljZRI9CgZHZXRKb2ISGC5icm9rZXIudjEuR2V0Sm9iUmVxdWVzdBoZLmJyb2tlci52MS5HZXRKb2JSZXNwb25zZRJDCghMaXN0Sm9icxIaLmJyb2tlci52MS5MaXN0Sm9ic1JlcXVlc3QaGy5icm9rZXIudjEuTGlzdEpvYnNSZXNwb25zZRI6CgVTdGF0cxIXLmJyb2tlci52MS5TdGF0c1JlcXVlc3QaGC5icm9rZXIudjEuU3RhdHNSZXNwb25zZRJMCgtSZWRyaXZlSm9icxIdLmJyb2tlci52MS5SZWRyaXZlSm9ic1JlcXVlc3QaHi5icm9rZXIudjEuUmVkcml2ZUpvYnNSZXNwb25zZRJGCglDYW5jZWxKb2ISGy5icm9rZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBocLmJyb2tlci52MS5DYW5jZWxKb2JSZXNwb25zZRJGCglQdXJnZUpvYnMSGy5icm9rZXIudjEuUHVyZ2VKb2JzUmVxdWVzdBocLmJyb2tlci52MS5QdXJnZUpvYnNSZXNwb25zZRJVCg5DcmVhdGVTY2hlZHVsZRIgLmJyb2tlci52MS5DcmVhdGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRJVCg5VcGRhdGVTY2hlZHVsZRIgLmJyb2tlci52MS5VcGRhdGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuVXBkYXRlU2NoZWR1bGVSZXNwb25zZRJVCg5EZWxldGVTY2hlZHVsZRIgLmJyb2tlci52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuRGVsZXRlU2NoZWR1bGVSZXNwb25zZRJSCg1MaXN0U2NoZWR1bGVzEh8uYnJva2VyLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0GiAuYnJva2VyLnYxLkxpc3RTY2hlZHVsZXNSZXNwb25zZRJMCgtHZXRTY2hlZHVsZRIdLmJyb2tlci52MS5HZXRTY2hlZHVsZVJlcXVlc3QaHi5icm9rZXIudjEuR2V0U2NoZWR1bGVSZXNwb25zZRJSCg1QYXVzZVNjaGVkdWxlEh8uYnJva2VyLnYxLlBhdXNlU2NoZWR1bGVSZXF1ZXN0GiAuYnJva2VyLnYxLlBhdXNlU2NoZWR1bGVSZXNwb25zZRJVCg5SZXN1bWVTY2hlZHVsZRIgLmJyb2tlci52MS5SZXN1bWVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuUmVzdW1lU2NoZWR1bGVSZXNwb25zZRJYCg9UcmlnZ2VyU2NoZWR1bGUSIS5icm9rZXIudjEuVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBoiLmJyb2tlci52MS5UcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRJDCghHZXRRdWV1ZRIaLmJyb2tlci52MS5HZXRRdWV1ZVJlcXVlc3QaGy5icm9rZXIudjEuR2V0UXVldWVSZXNwb25zZRJJCgpMaXN0UXVldWVzEhwuYnJva2VyLnYxLkxpc3RRdWV1ZXNSZXF1ZXN0Gh0uYnJva2VyLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJMCgtVcGRhdGVRdWV1ZRIdLmJyb2tlci52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHi5icm9rZXIudjEuVXBkYXRlUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIs0CCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzEigKB2JyZWFrZXIYDCABKA4yFy5icm9rZXIudjEuQnJlYWtlclN0YXRlIl4KDVN0YXRzUmVzcG9uc2USJQoGcXVldWVzGAEgAygLMhUuYnJva2VyLnYxLlF1ZXVlU3RhdHMSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKElJlZHJpdmVKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEhsKDnJlc2V0X2F0dGVtcHRzGAMgASgISACIAQFCEQoPX3Jlc2V0X2F0dGVtcHRzIjgKE1JlZHJpdmVKb2JzUmVzcG9uc2USEAoIcmVkcml2ZW4YASABKAMSDwoHam9iX2lkcxgCIAMoCSIiChBDYW5jZWxKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIwChFDYW5jZWxKb2JSZXNwb25zZRIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iIlYKEFB1cmdlSm9ic1JlcXVlc3QSDwoHam9iX2lkcxgBIAMoCRINCgVxdWV1ZRgCIAEoCRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZSIjChFQdXJnZUpvYnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMingEKDFNjaGVkdWxlU3BlYxIMCgRuYW1lGAEgASgJEgwKBGNyb24YAiABKAkSEQoJdGltZV96b25lGAMgASgJEh8KA2pvYhgEIAEoCzISLmJyb2tlci52MS5Kb2JTcGVjEiYKBm1pc3NlZBgFIAEoDjIWLmJyb2tlci52MS5NaXNzZWRGaXJlcxIWCg5jYXRjaF91cF9saW1pdBgGIAEoBSKsAgoIU2NoZWR1bGUSJQoEc3BlYxgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIEjAKDG5leHRfZmlyZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF9maXJlX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X2pvYl9pZBgFIAEoCRIQCghkZWNsYXJlZBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjEg4KBnBhdXNlZBgCIAEoCCJCChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSKQoIc2NoZWR1bGUYASABKAsyFy5icm9rZXIudjEuU2NoZWR1bGVTcGVjIiIKEkdldFNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIiQKFFBhdXNlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJQoVUmVzdW1lU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJgoWVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiPwoWVXBkYXRlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI8ChNHZXRTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIj4KFVBhdXNlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI/ChZSZXN1bWVTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiFgoUTGlzdFNjaGVkdWxlc1JlcXVlc3QiPwoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEiYKCXNjaGVkdWxlcxgBIAMoCzITLmJyb2tlci52MS5TY2hlZHVsZSJQChdUcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRIOCgZqb2JfaWQYASABKAkSJQoIc2NoZWR1bGUYAiABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUingEKDVF1ZXVlQ29udHJvbHMSDQoFcXVldWUYASABKAkSDgoGcGF1c2VkGAIgASgIEhkKEWNvbmN1cnJlbmN5X2xpbWl0GAMgASgFEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKB2JyZWFrZXIYBSABKAsyEi5icm9rZXIudjEuQnJlYWtlciLvAQoPQnJlYWtlclNldHRpbmdzEhsKDndpbmRvd19zZWNvbmRzGAEgASgBSACIAQESGQoMbWluX2F0dGVtcHRzGAIgASgFSAGIAQESGQoMZmFpbHVyZV9yYXRlGAMgASgBSAKIAQESHgoRY29vbF9kb3duX3NlY29uZHMYBCABKAFIA4gBARITCgZwcm9iZXMYBSABKAVIBIgBAUIRCg9fd2luZG93X3NlY29uZHNCDwoNX21pbl9hdHRlbXB0c0IPCg1fZmFpbHVyZV9yYXRlQhQKEl9jb29sX2Rvd25fc2Vjb25kc0IJCgdfcHJvYmVzIsMCCgdCcmVha2VyEiwKCHNldHRpbmdzGAEgASgLMhouYnJva2VyLnYxLkJyZWFrZXJTZXR0aW5ncxImCgVzdGF0ZRgCIAEoDjIXLmJyb2tlci52MS5CcmVha2VyU3RhdGUSDgoGZm9yY2VkGAMgASgIEg4KBnJlYXNvbhgEIAEoCRIuCgpjaGFuZ2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxoYWxmX29wZW5fYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3dpbmRvd19hdHRlbXB0cxgHIAEoBRIXCg93aW5kb3dfZmFpbHVyZXMYCCABKAUSFQoNcHJvYmVzX2xlYXNlZBgJIAEoBRIXCg9wcm9iZV9zdWNjZXNzZXMYCiABKAUiIAoPR2V0UXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjsKEEdldFF1ZXVlUmVzcG9uc2USJwoFcXVldWUYASABKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyITChFMaXN0UXVldWVzUmVxdWVzdCI+ChJMaXN0UXVldWVzUmVzcG9uc2USKAoGcXVldWVzGAEgAygLMhguYnJva2VyLnYxLlF1ZXVlQ29udHJvbHMi7gEKElVwZGF0ZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRITCgZwYXVzZWQYAiABKAhIAIgBARIeChFjb25jdXJyZW5jeV9saW1pdBgDIAEoBUgBiAEBEisKB2JyZWFrZXIYBCABKAsyGi5icm9rZXIudjEuQnJlYWtlclNldHRpbmdzEi4KDWZvcmNlX2JyZWFrZXIYBSABKA4yFy5icm9rZXIudjEuQnJlYWtlckZvcmNlEhYKDnJlbW92ZV9icmVha2VyGAYgASgIQgkKB19wYXVzZWRCFAoSX2NvbmN1cnJlbmN5X2xpbWl0Ij4KE1VwZGF0ZVF1ZXVlUmVzcG9uc2USJwoFcXVldWUYASABKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyp4CgtNaXNzZWRGaXJlcxIcChhNSVNTRURfRklSRVNfVU5TUEVDSUZJRUQQABIVChFNSVNTRURfRklSRVNfU0tJUBABEhkKFU1JU1NFRF9GSVJFU19SVU5fT05DRRACEhkKFU1JU1NFRF9GSVJFU19DQVRDSF9VUBADKnwKDEJyZWFrZXJTdGF0ZRIdChlCUkVBS0VSX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQlJFQUtFUl9TVEFURV9DTE9TRUQQARIWChJCUkVBS0VSX1NUQVRFX09QRU4QAhIbChdCUkVBS0VSX1NUQVRFX0hBTEZfT1BFThADKncKDEJyZWFrZXJGb3JjZRIdChlCUkVBS0VSX0ZPUkNFX1VOU1BFQ0lGSUVEEAASFgoSQlJFQUtFUl9GT1JDRV9PUEVOEAESGAoUQlJFQUtFUl9GT1JDRV9DTE9TRUQQAhIWChJCUkVBS0VSX0ZPUkNFX0FVVE8QAzK2CgoMQWRtaW5TZXJ2aWNlEj0KBkdldEpvYhIYLmJyb2tlci52MS5HZXRKb2JSZXF1ZXN0GhkuYnJva2VyLnYxLkdldEpvYlJlc3BvbnNlEkMKCExpc3RKb2JzEhouYnJva2VyLnYxLkxpc3RKb2JzUmVxdWVzdBobLmJyb2tlci52MS5MaXN0Sm9ic1Jlc3BvbnNlEjoKBVN0YXRzEhcuYnJva2VyLnYxLlN0YXRzUmVxdWVzdBoYLmJyb2tlci52MS5TdGF0c1Jlc3BvbnNlEkwKC1JlZHJpdmVKb2JzEh0uYnJva2VyLnYxLlJlZHJpdmVKb2JzUmVxdWVzdBoeLmJyb2tlci52MS5SZWRyaXZlSm9ic1Jlc3BvbnNlEkYKCUNhbmNlbEpvYhIbLmJyb2tlci52MS5DYW5jZWxKb2JSZXF1ZXN0GhwuYnJva2VyLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkYKCVB1cmdlSm9icxIbLmJyb2tlci52MS5QdXJnZUpvYnNSZXF1ZXN0GhwuYnJva2VyLnYxLlB1cmdlSm9ic1Jlc3BvbnNlElUKDkNyZWF0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5DcmVhdGVTY2hlZHVsZVJlc3BvbnNlElUKDlVwZGF0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLlVwZGF0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5VcGRhdGVTY2hlZHVsZVJlc3BvbnNlElUKDkRlbGV0ZVNjaGVkdWxlEiAuYnJva2VyLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlElIKDUxpc3RTY2hlZHVsZXMSHy5icm9rZXIudjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaIC5icm9rZXIudjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEkwKC0dldFNjaGVkdWxlEh0uYnJva2VyLnYxLkdldFNjaGVkdWxlUmVxdWVzdBoeLmJyb2tlci52MS5HZXRTY2hlZHVsZVJlc3BvbnNlElIKDVBhdXNlU2NoZWR1bGUSHy5icm9rZXIudjEuUGF1c2VTY2hlZHVsZVJlcXVlc3QaIC5icm9rZXIudjEuUGF1c2VTY2hlZHVsZVJlc3BvbnNlElUKDlJlc3VtZVNjaGVkdWxlEiAuYnJva2VyLnYxLlJlc3VtZVNjaGVkdWxlUmVxdWVzdBohLmJyb2tlci52MS5SZXN1bWVTY2hlZHVsZVJlc3BvbnNlElgKD1RyaWdnZXJTY2hlZHVsZRIhLmJyb2tlci52MS5UcmlnZ2VyU2NoZWR1bGVSZXF1ZXN0GiIuYnJva2VyLnYxLlRyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEkMKCEdldFF1ZXVlEhouYnJva2VyLnYxLkdldFF1ZXVlUmVxdWVzdBobLmJyb2tlci52MS5HZXRRdWV1ZVJlc3BvbnNlEkkKCkxpc3RRdWV1ZXMSHC5icm9rZXIudjEuTGlzdFF1ZXVlc1JlcXVlc3QaHS5icm9rZXIudjEuTGlzdFF1ZXVlc1Jlc3BvbnNlEkwKC1VwZGF0ZVF1ZXVlEh0uYnJva2VyLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBoeLmJyb2tlci52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message broker.v1.GetJobRequest
@@ -247,6 +247,13 @@ export type QueueStats = Message<"broker.v1.QueueStats"> & {
    * @generated from field: broker.v1.WindowCounts last_hour = 11;
    */
   lastHour?: WindowCounts | undefined;
+
+  /**
+   * The queue's circuit breaker; UNSPECIFIED: it has none.
+   *
+   * @generated from field: broker.v1.BreakerState breaker = 12;
+   */
+  breaker: BreakerState;
 };
 
 /**
@@ -828,6 +835,13 @@ export type QueueControls = Message<"broker.v1.QueueControls"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 4;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * The queue's circuit breaker; unset: it has none.
+   *
+   * @generated from field: broker.v1.Breaker breaker = 5;
+   */
+  breaker?: Breaker | undefined;
 };
 
 /**
@@ -836,6 +850,128 @@ export type QueueControls = Message<"broker.v1.QueueControls"> & {
  */
 export const QueueControlsSchema: GenMessage<QueueControls> = /*@__PURE__*/
   messageDesc(file_broker_v1_admin_service, 32);
+
+/**
+ * When a breaker opens and how it recovers. In UpdateQueueRequest, unset fields are unchanged
+ * (a new breaker takes the defaults: 60 s, 20 attempts, 0.5, 30 s, 1 probe).
+ *
+ * @generated from message broker.v1.BreakerSettings
+ */
+export type BreakerSettings = Message<"broker.v1.BreakerSettings"> & {
+  /**
+   * The sliding window the failure rate is measured over; (0, 86400] seconds.
+   *
+   * @generated from field: optional double window_seconds = 1;
+   */
+  windowSeconds?: number | undefined;
+
+  /**
+   * Fewer attempts in the window never open it; 1 to 1,000,000.
+   *
+   * @generated from field: optional int32 min_attempts = 2;
+   */
+  minAttempts?: number | undefined;
+
+  /**
+   * Opens when failures / attempts in the window reaches this; (0, 1].
+   *
+   * @generated from field: optional double failure_rate = 3;
+   */
+  failureRate?: number | undefined;
+
+  /**
+   * How long it stays open before it goes half-open; (0, 86400] seconds.
+   *
+   * @generated from field: optional double cool_down_seconds = 4;
+   */
+  coolDownSeconds?: number | undefined;
+
+  /**
+   * Jobs leased while half-open, and the successes that close it; 1 to 1,000.
+   *
+   * @generated from field: optional int32 probes = 5;
+   */
+  probes?: number | undefined;
+};
+
+/**
+ * Describes the message broker.v1.BreakerSettings.
+ * Use `create(BreakerSettingsSchema)` to create a new message.
+ */
+export const BreakerSettingsSchema: GenMessage<BreakerSettings> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 33);
+
+/**
+ * @generated from message broker.v1.Breaker
+ */
+export type Breaker = Message<"broker.v1.Breaker"> & {
+  /**
+   * @generated from field: broker.v1.BreakerSettings settings = 1;
+   */
+  settings?: BreakerSettings | undefined;
+
+  /**
+   * @generated from field: broker.v1.BreakerState state = 2;
+   */
+  state: BreakerState;
+
+  /**
+   * Held open or closed by an operator (outcomes are not counted) until set back to automatic.
+   *
+   * @generated from field: bool forced = 3;
+   */
+  forced: boolean;
+
+  /**
+   * Why it is in its state (the last change's reason).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp changed_at = 5;
+   */
+  changedAt?: Timestamp | undefined;
+
+  /**
+   * When open on its own: when the cool-down ends.
+   *
+   * @generated from field: google.protobuf.Timestamp half_open_at = 6;
+   */
+  halfOpenAt?: Timestamp | undefined;
+
+  /**
+   * The window's counts in its current bucket (closed only).
+   *
+   * @generated from field: int32 window_attempts = 7;
+   */
+  windowAttempts: number;
+
+  /**
+   * @generated from field: int32 window_failures = 8;
+   */
+  windowFailures: number;
+
+  /**
+   * Half-open: probes leased and succeeded so far.
+   *
+   * @generated from field: int32 probes_leased = 9;
+   */
+  probesLeased: number;
+
+  /**
+   * @generated from field: int32 probe_successes = 10;
+   */
+  probeSuccesses: number;
+};
+
+/**
+ * Describes the message broker.v1.Breaker.
+ * Use `create(BreakerSchema)` to create a new message.
+ */
+export const BreakerSchema: GenMessage<Breaker> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 34);
 
 /**
  * @generated from message broker.v1.GetQueueRequest
@@ -852,7 +988,7 @@ export type GetQueueRequest = Message<"broker.v1.GetQueueRequest"> & {
  * Use `create(GetQueueRequestSchema)` to create a new message.
  */
 export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 33);
+  messageDesc(file_broker_v1_admin_service, 35);
 
 /**
  * @generated from message broker.v1.GetQueueResponse
@@ -869,7 +1005,7 @@ export type GetQueueResponse = Message<"broker.v1.GetQueueResponse"> & {
  * Use `create(GetQueueResponseSchema)` to create a new message.
  */
 export const GetQueueResponseSchema: GenMessage<GetQueueResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 34);
+  messageDesc(file_broker_v1_admin_service, 36);
 
 /**
  * @generated from message broker.v1.ListQueuesRequest
@@ -882,7 +1018,7 @@ export type ListQueuesRequest = Message<"broker.v1.ListQueuesRequest"> & {
  * Use `create(ListQueuesRequestSchema)` to create a new message.
  */
 export const ListQueuesRequestSchema: GenMessage<ListQueuesRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 35);
+  messageDesc(file_broker_v1_admin_service, 37);
 
 /**
  * @generated from message broker.v1.ListQueuesResponse
@@ -899,7 +1035,7 @@ export type ListQueuesResponse = Message<"broker.v1.ListQueuesResponse"> & {
  * Use `create(ListQueuesResponseSchema)` to create a new message.
  */
 export const ListQueuesResponseSchema: GenMessage<ListQueuesResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 36);
+  messageDesc(file_broker_v1_admin_service, 38);
 
 /**
  * @generated from message broker.v1.UpdateQueueRequest
@@ -923,6 +1059,28 @@ export type UpdateQueueRequest = Message<"broker.v1.UpdateQueueRequest"> & {
    * @generated from field: optional int32 concurrency_limit = 3;
    */
   concurrencyLimit?: number | undefined;
+
+  /**
+   * Set: the queue gets a breaker (or its settings change); unset fields are unchanged.
+   *
+   * @generated from field: broker.v1.BreakerSettings breaker = 4;
+   */
+  breaker?: BreakerSettings | undefined;
+
+  /**
+   * Holds the breaker open or closed, or sets it back to automatic (a queue without a breaker
+   * gets one with the default settings).
+   *
+   * @generated from field: broker.v1.BreakerForce force_breaker = 5;
+   */
+  forceBreaker: BreakerForce;
+
+  /**
+   * Removes the queue's breaker; not with breaker or force_breaker.
+   *
+   * @generated from field: bool remove_breaker = 6;
+   */
+  removeBreaker: boolean;
 };
 
 /**
@@ -930,7 +1088,7 @@ export type UpdateQueueRequest = Message<"broker.v1.UpdateQueueRequest"> & {
  * Use `create(UpdateQueueRequestSchema)` to create a new message.
  */
 export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 37);
+  messageDesc(file_broker_v1_admin_service, 39);
 
 /**
  * @generated from message broker.v1.UpdateQueueResponse
@@ -949,7 +1107,7 @@ export type UpdateQueueResponse = Message<"broker.v1.UpdateQueueResponse"> & {
  * Use `create(UpdateQueueResponseSchema)` to create a new message.
  */
 export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 38);
+  messageDesc(file_broker_v1_admin_service, 40);
 
 /**
  * What a schedule does with fire times it missed (brokers down, or later than a minute).
@@ -991,6 +1149,84 @@ export enum MissedFires {
  */
 export const MissedFiresSchema: GenEnum<MissedFires> = /*@__PURE__*/
   enumDesc(file_broker_v1_admin_service, 0);
+
+/**
+ * @generated from enum broker.v1.BreakerState
+ */
+export enum BreakerState {
+  /**
+   * The queue has no breaker.
+   *
+   * @generated from enum value: BREAKER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Jobs are leased as usual; outcomes are counted.
+   *
+   * @generated from enum value: BREAKER_STATE_CLOSED = 1;
+   */
+  CLOSED = 1,
+
+  /**
+   * No job of the queue is leased (they wait; nothing fails them).
+   *
+   * @generated from enum value: BREAKER_STATE_OPEN = 2;
+   */
+  OPEN = 2,
+
+  /**
+   * After the cool-down: `probes` jobs are leased; their success closes it, a failure opens it.
+   *
+   * @generated from enum value: BREAKER_STATE_HALF_OPEN = 3;
+   */
+  HALF_OPEN = 3,
+}
+
+/**
+ * Describes the enum broker.v1.BreakerState.
+ */
+export const BreakerStateSchema: GenEnum<BreakerState> = /*@__PURE__*/
+  enumDesc(file_broker_v1_admin_service, 1);
+
+/**
+ * @generated from enum broker.v1.BreakerForce
+ */
+export enum BreakerForce {
+  /**
+   * Leave the breaker's hold as it is.
+   *
+   * @generated from enum value: BREAKER_FORCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Hold it open: no job of the queue is leased until set back to automatic.
+   *
+   * @generated from enum value: BREAKER_FORCE_OPEN = 1;
+   */
+  OPEN = 1,
+
+  /**
+   * Hold it closed: failures never open it.
+   *
+   * @generated from enum value: BREAKER_FORCE_CLOSED = 2;
+   */
+  CLOSED = 2,
+
+  /**
+   * Automatic again, from closed with a fresh window.
+   *
+   * @generated from enum value: BREAKER_FORCE_AUTO = 3;
+   */
+  AUTO = 3,
+}
+
+/**
+ * Describes the enum broker.v1.BreakerForce.
+ */
+export const BreakerForceSchema: GenEnum<BreakerForce> = /*@__PURE__*/
+  enumDesc(file_broker_v1_admin_service, 2);
 
 /**
  * What operators call.
