@@ -114,17 +114,16 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     clock = clock or SystemClock()
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
-    names = BreakerNames()  # the queues with a breaker, shared by the claim and the breaker store
-    store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout, breakers=names), LocalNotifier()
+    timeout, names = settings.database.acquire_timeout, BreakerNames()  # names: shared by claim and breakers
+    store, notifier = PgJobStore(db.pool, timeout, breakers=names), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
-                      schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout),
-                      breakers=PgBreakerStore(db.pool, names, settings.database.acquire_timeout))
+                      schedules=PgScheduleStore(db.pool, timeout), fire_listener=metrics,
+                      queues=PgQueueStore(db.pool, timeout), breakers=PgBreakerStore(db.pool, names, timeout))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
