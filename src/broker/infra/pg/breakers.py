@@ -28,6 +28,11 @@ class BreakerNames:
     def __init__(self, ttl: float = NAMES_TTL) -> None:
         self._ttl, self._names, self._until = ttl, frozenset(), 0.0
 
+    @property
+    def cached(self) -> frozenset[str] | None:
+        """The names if read less than `ttl` ago, else None."""
+        return self._names if time.monotonic() < self._until else None
+
     async def read(self, conn) -> frozenset[str]:
         if time.monotonic() >= self._until:
             self._names = frozenset(r[0] for r in await conn.fetch(br.NAMES))
@@ -44,8 +49,13 @@ class PgBreakerStore:
     def __init__(self, pool: asyncpg.Pool, names: BreakerNames, acquire_timeout: float = 10.0) -> None:
         self._conn, self._names = Connections(pool, acquire_timeout), names
 
-    @guarded
     async def configured(self) -> frozenset[str]:
+        """No connection is borrowed while the names are fresh (every Ack and Nack asks)."""
+        cached = self._names.cached
+        return cached if cached is not None else await self._read_names()
+
+    @guarded
+    async def _read_names(self) -> frozenset[str]:
         async with self._conn() as conn:
             return await self._names.read(conn)
 
