@@ -1,4 +1,4 @@
-"""`broker queues list|show|pause|resume|limit|breaker`: the controls of a running broker's queues,
+"""`broker queues list|show|pause|resume|limit|breaker|retry`: the controls of a running broker's queues,
 through the SDK's AdminClient (as the other operator commands, admin_cli.py)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ HEADERS = ("QUEUE", "PAUSED", "CONCURRENCY_LIMIT", "BREAKER", "UPDATED (UTC)")
 
 def add_commands(sub) -> None:
     """Registers `queues` on the `broker` parser's subcommands (admin_cli.run runs them)."""
-    queues = sub.add_parser("queues", help="queue controls: list, show, pause, resume, limit, breaker")
+    queues = sub.add_parser("queues", help="queue controls: list, show, pause, resume, limit, breaker, retry")
     actions = queues.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="every queue whose controls were set")
     target(listing)
@@ -33,6 +33,20 @@ def add_commands(sub) -> None:
     limit.add_argument("concurrency_limit", type=int, metavar="N", help="0 removes the limit")
     limit.set_defaults(func=_limit)
     _breaker_command(actions)
+    _retry_command(actions)
+
+
+def _retry_command(actions) -> None:
+    retry = actions.add_parser("retry", help="the queue's default retry policy for jobs enqueued from now on")
+    target(retry)
+    retry.add_argument("queue")
+    retry.add_argument("--max-attempts", type=int, dest="max_attempts")
+    retry.add_argument("--initial-delay", type=float, dest="initial_delay_seconds", help="seconds")
+    retry.add_argument("--max-delay", type=float, dest="max_delay_seconds", help="seconds")
+    retry.add_argument("--multiplier", type=float)
+    retry.add_argument("--jitter", choices=("none", "full", "equal"))
+    retry.add_argument("--reset", action="store_true", help="back to the broker's settings")
+    retry.set_defaults(func=_retry)
 
 
 def _breaker_command(actions) -> None:
@@ -70,8 +84,16 @@ def _breaker_lines(q: QueueControls) -> str:
             f"{b.min_attempts} attempts); half-open after {b.cool_down_seconds:g}s; {b.probes} probe(s)")
 
 
+def _retry_line(q: QueueControls) -> str:
+    r = q.retry
+    if r is None:
+        return ""
+    given = {k: v for k, v in vars(r).items() if v is not None}
+    return "\nretry of " + q.queue + ": " + (", ".join(f"{k}={v}" for k, v in given.items()) or "the settings'")
+
+
 def _print(q: QueueControls) -> int:
-    print(table(HEADERS, [_row(q)], lambda i: i == 2) + _breaker_lines(q))
+    print(table(HEADERS, [_row(q)], lambda i: i == 2) + _breaker_lines(q) + _retry_line(q))
     return 0
 
 
@@ -101,3 +123,9 @@ def _breaker(client: AdminClient, args) -> int:
     settings = {k: getattr(args, k) for k in ("window_seconds", "min_attempts", "failure_rate",
                                                "cool_down_seconds", "probes")}
     return _print(client.update_breaker(args.queue, force=args.force, remove=args.remove, **settings))
+
+
+def _retry(client: AdminClient, args) -> int:
+    settings = {k: getattr(args, k) for k in ("max_attempts", "initial_delay_seconds", "max_delay_seconds",
+                                               "multiplier")}
+    return _print(client.update_retry(args.queue, jitter=args.jitter, reset=args.reset, **settings))

@@ -163,3 +163,50 @@ async def test_the_breaker_command(queue, broker_server):
     assert code == 1 and "breaker.failure_rate" in err
     code, out, _ = await broker_cli("queues", "breaker", queue, "--remove", target=target)
     assert code == 0 and rows(out)[queue]["BREAKER"] == "-"
+
+
+async def test_a_queues_retry_policy_is_set_at_run_time_and_used_for_new_jobs(admin, jobs, queue, db):
+    policy = apb.QueueRetry(max_attempts=4, initial_delay_seconds=3, multiplier=5, jitter=job_pb2.JITTER_NONE)
+    made = (await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, retry=policy))).queue
+    assert made.retry == policy and not made.HasField("breaker")
+    assert (await admin.GetQueue(apb.GetQueueRequest(queue=queue))).queue.retry == policy
+    (result,) = (await jobs.EnqueueBatch(specs(queue, 1))).results
+    job_id = result.job_id
+    row = await db.fetchrow("SELECT max_attempts, retry_initial, retry_multiplier, retry_jitter FROM broker_jobs "
+                            "WHERE id = $1::uuid", job_id)
+    assert tuple(row) == (4, 3.0, 5.0, "none")
+    reset = (await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, reset_retry=True))).queue
+    assert not reset.HasField("retry")
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"retry": apb.QueueRetry(max_attempts=0)}, "retry.max_attempts"),
+    ({"retry": apb.QueueRetry(multiplier=0.5)}, "retry.multiplier"),
+    ({"retry": apb.QueueRetry(initial_delay_seconds=-1)}, "retry.initial_delay_seconds"),
+    ({"retry": apb.QueueRetry(initial_delay_seconds=10, max_delay_seconds=5)}, "retry.max_delay_seconds"),
+    ({"retry": apb.QueueRetry(jitter=9)}, "retry.jitter"),
+    ({"retry": apb.QueueRetry(max_attempts=2), "reset_retry": True}, "reset_retry"),
+    ({"retry": apb.QueueRetry(max_attempts=2), "breaker": apb.BreakerSettings(probes=0)}, "breaker.probes"),
+])
+async def test_bad_retry_input_names_the_field_and_changes_nothing(admin, queue, db, fields, field):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, paused=True, **fields))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(field + ":"), caught.value.details()
+    for table, column in (("broker_queues", "name"), ("broker_queue_retry", "queue"),
+                          ("broker_queue_breakers", "queue")):
+        assert await db.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", queue) == 0, table
+
+
+async def test_the_retry_command(queue, broker_server):
+    from tests.e2e.test_cli_ops import broker_cli
+
+    target = broker_server.grpc_address
+    code, out, err = await broker_cli("queues", "retry", queue, "--max-attempts", "3", "--jitter", "equal",
+                                      target=target)
+    assert code == 0, err
+    assert f"retry of {queue}: max_attempts=3, jitter=equal" in out
+    code, _, err = await broker_cli("queues", "retry", queue, "--multiplier", "0", target=target)
+    assert code == 1 and "retry.multiplier" in err
+    code, out, _ = await broker_cli("queues", "retry", queue, "--reset", target=target)
+    assert code == 0 and "retry of" not in out

@@ -44,9 +44,10 @@ from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 from broker.usecases.redrive import RedriveJobs
-from broker.usecases.queues.breaker_ports import BreakerStore
 from broker.usecases.queues.breakers import CoolDownBreakers, CountOutcomes
 from broker.usecases.queues.listing import GetQueue, ListQueues
+from broker.usecases.queues.parts import QueueParts
+from broker.usecases.queues.retry_ports import RetryStore
 from broker.usecases.queues.ports import QueueStore
 from broker.usecases.queues.update import UpdateQueue
 from broker.usecases.schedules.create import CreateSchedule
@@ -101,30 +102,29 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
-          queues: QueueStore | None = None, breakers: BreakerStore | None = None) -> UseCases:
+          queues: QueueStore | None = None, parts: QueueParts = QueueParts()) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way); `breakers` holds the queues'
-    circuit breakers (without it, outcomes are not counted and no breaker is shown)."""
+    queue calls; the job store's claim obeys the controls either way); `parts` the queues'
+    breakers (without them, no outcome is counted) and run-time retry policies."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink = FanOutSink(*sinks, overview)
     limits, m = settings.limits, settings.maintenance
+    breakers = parts.breakers
     outcomes = breakers and CountOutcomes(breakers, clock, notifier)
-    jobs = _jobs(settings, store, clock, notifier, sink, rng, outcomes)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, outcomes, parts.retry)
     enqueue = jobs.enqueue
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
         schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
         stats=Stats(overview, limits, breakers),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
-        purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
-            get=GetQueue(queues, limits, breakers), list=ListQueues(queues, breakers),
-            update=UpdateQueue(queues, clock, notifier, limits, breakers)),
+        purge=PurgeJobs(store, limits), queues=queues and _queues(settings, queues, clock, notifier, parts),
     )
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
@@ -140,16 +140,24 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
 
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-          rng: random.Random | None, outcomes: CountOutcomes | None = None) -> JobUseCases:
+          rng: random.Random | None, outcomes: CountOutcomes | None = None,
+          retry: RetryStore | None = None) -> JobUseCases:
     """The workers' and producers' interactors (JobService)."""
     limits = settings.limits
     return JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry),
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
         heartbeat=Heartbeat(store, clock, limits),
         ack=Ack(store, clock, sink, limits, outcomes),
         nack=Nack(store, clock, notifier, sink, limits, rng, outcomes),
     )
+
+
+def _queues(settings: Settings, queues: QueueStore, clock: Clock, notifier: Notifier,
+            parts: QueueParts) -> QueueUseCases:
+    limits = settings.limits
+    return QueueUseCases(get=GetQueue(queues, limits, parts), list=ListQueues(queues, parts),
+                         update=UpdateQueue(queues, clock, notifier, limits, parts, settings.queues))
 
 
 def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,

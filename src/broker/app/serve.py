@@ -24,6 +24,7 @@ from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.breakers import BreakerNames, PgBreakerStore
 from broker.infra.pg.queues import PgQueueStore
+from broker.infra.pg.retry_defaults import PgRetryStore
 from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
@@ -38,6 +39,7 @@ from broker.interface.http.server import build_app, tls_context
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
 from broker.usecases.queues.breakers import CoolDownBreakers
+from broker.usecases.queues.parts import QueueParts
 from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.fire_due import FireDue
 
@@ -123,7 +125,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, timeout), breakers=PgBreakerStore(db.pool, names, timeout))
+                      queues=PgQueueStore(db.pool, timeout), parts=_queue_parts(db.pool, names, timeout))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -146,6 +148,11 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
                   http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
                   breakers=use.breakers)
+
+
+def _queue_parts(pool, names: BreakerNames, timeout: float) -> QueueParts:
+    """The queues' breakers (their names shared with the job store's claim) and retry policies."""
+    return QueueParts(PgBreakerStore(pool, names, timeout), PgRetryStore(pool, timeout))
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import mapping
-from broker.interface.grpc import breaker_mapping, queue_mapping as qmap
+from broker.interface.grpc import breaker_mapping, queue_mapping as qmap, retry_mapping
 from broker.interface.grpc import schedule_mapping as smap
 from broker.usecases.cancel import CancelJob
 from broker.usecases.get_job import GetJob
@@ -164,7 +164,8 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
 
     async def UpdateQueue(self, request: pb.UpdateQueueRequest, context) -> pb.UpdateQueueResponse:
         return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request),
-                                                           breaker_mapping.change_from_wire(request)),
+                                                           breaker_mapping.change_from_wire(request),
+                                                           retry_mapping.change_from_wire(request)),
                              pb.UpdateQueueResponse)
 
 

@@ -4,9 +4,9 @@
 from .aio import AsyncAdminClient
 from .client import AdminClient
 from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
-from .queues import Breaker, QueueControls
+from .queues import Breaker, QueueControls, QueueRetry
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
 
 __all__ = ["AdminClient", "AsyncAdminClient", "AttemptError", "Breaker", "Job", "JobEvent", "JobHistory", "JobPage",
-           "JobState", "QueueControls", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]
+           "JobState", "QueueControls", "QueueRetry", "QueueStats", "RedriveResult", "Schedule", "StatsReport", "WindowCounts"]

@@ -16,7 +16,7 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
-from .queues import QueueControls, breaker_request, controls, update_request
+from .queues import QueueControls, breaker_request, controls, retry_request, update_request
 from .schedules import Schedule, schedule, spec
 from .stats import StatsReport
 
@@ -145,6 +145,12 @@ class AsyncAdminClient:
                              timeout: float | None = None, **settings) -> QueueControls:
         """See ``AdminClient.update_breaker``."""
         request = breaker_request(queue, force, remove, settings)
+        return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    async def update_retry(self, queue: str, *, jitter: str | None = None, reset: bool = False,
+                           timeout: float | None = None, **settings) -> QueueControls:
+        """See ``AdminClient.update_retry``."""
+        request = retry_request(queue, reset, jitter, settings)
         return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
     async def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:

@@ -16,7 +16,7 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
-from .queues import QueueControls, breaker_request, controls, update_request
+from .queues import QueueControls, breaker_request, controls, retry_request, update_request
 from .schedules import Schedule, schedule, spec
 from .stats import StatsReport
 
@@ -166,6 +166,14 @@ class AdminClient:
         the defaults for the rest), hold it ``force="open"`` or ``"closed"`` or set it back to
         ``"auto"``, or ``remove`` it. ``InvalidArgument`` names a bad field."""
         request = breaker_request(queue, force, remove, settings)
+        return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    def update_retry(self, queue: str, *, jitter: str | None = None, reset: bool = False,
+                     timeout: float | None = None, **settings) -> QueueControls:
+        """Set the queue's default retry policy for jobs enqueued from now on (``max_attempts``,
+        ``initial_delay_seconds``, ``max_delay_seconds``, ``multiplier``, ``jitter``; the others
+        unchanged), or ``reset`` it to the broker's settings."""
+        request = retry_request(queue, reset, jitter, settings)
         return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
     def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
