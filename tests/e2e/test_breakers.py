@@ -17,7 +17,7 @@ import pytest
 from broker.v1 import admin_service_pb2 as apb
 from broker.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2 as jpb, job_service_pb2_grpc
 from tests.brokers import running_broker
-from tests.e2e.observe import scrape
+from tests.e2e.observe import get_json, scrape
 from tests.fakes import ShiftedClock
 
 CLOSED, OPEN, HALF = apb.BREAKER_STATE_CLOSED, apb.BREAKER_STATE_OPEN, apb.BREAKER_STATE_HALF_OPEN
@@ -111,6 +111,8 @@ async def test_operators_force_it_open_and_closed_and_see_it_everywhere(admin, j
     _, samples = await scrape(broker_server.http_port)
     assert samples.get_value("broker_queue_breaker_state", queue=queue, state="open") == 1
     assert samples.get_value("broker_queue_breaker_state", queue=queue, state="closed") == 0
+    dashboard = {q["queue"]: q for q in (await get_json(broker_server.http_port, "/api/queues"))["queues"]}
+    assert dashboard[queue]["breaker"] == "open"
 
     held = (await admin.UpdateQueue(apb.UpdateQueueRequest(
         queue=queue, force_breaker=apb.BREAKER_FORCE_CLOSED))).queue.breaker
