@@ -33,6 +33,9 @@ FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
     (SELECT coalesce(sum(hashtext(s::text)::numeric), 0) FROM broker_schedules s),
     (SELECT coalesce(sum(hashtext(q::text)::numeric), 0) FROM broker_queues q),
     (SELECT count(*) FROM broker_queue_events),
+    (SELECT coalesce(sum(hashtext(b::text)::numeric), 0) FROM broker_queue_breakers b),
+    (SELECT count(*) FROM broker_breaker_events),
+    (SELECT coalesce(sum(hashtext(r::text)::numeric), 0) FROM broker_queue_retry r),
     (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events)"""
 QUEUE = "fuzz-q"
 SCHEDULE = "fuzz-s"
@@ -103,7 +106,8 @@ async def _seed(channel, token):
         **{f"{verb}Schedule": getattr(ap, f"{verb}ScheduleRequest")(name=SCHEDULE)
            for verb in ("Get", "Pause", "Resume", "Trigger")},
         "GetQueue": ap.GetQueueRequest(queue=QUEUE), "ListQueues": ap.ListQueuesRequest(),
-        "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5),
+        "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5, breaker=ap.BreakerSettings(probes=2),
+                                             retry=ap.QueueRetry(max_attempts=3)),
     }
     return known, bases
 
