@@ -10,10 +10,11 @@ from datetime import datetime
 
 import asyncpg
 
-from broker.entities.breaker import Breaker, BreakerEvent
+from broker.entities.breaker import Breaker, BreakerEvent, BreakerState
 from broker.entities.breaker_settings import BreakerChange
 from broker.infra.pg import breaker_rows as br
 from broker.infra.pg.conn import Connections, guarded
+from broker.infra.pg.queues import WAKE
 from broker.usecases.queues.breaker_ports import Step
 
 # How long a replica trusts its list of the queues with a breaker (outcomes counted, probes
@@ -82,7 +83,7 @@ class PgBreakerStore:
             elif after is not None and after != before:
                 await conn.execute(br.PUT, *br.values(after))
             if event is not None:
-                await conn.execute(br.LOG, *br.event_columns([event]))
+                await _log(conn, [event])
         self._names.stale()
         return after, event
 
@@ -107,6 +108,15 @@ async def _apply(conn, locked, step: Step) -> list[BreakerEvent]:
             await conn.execute(br.PUT, *br.values(after))
         if event is not None:
             events.append(event)
-    if events:
-        await conn.execute(br.LOG, *br.event_columns(events))
+    await _log(conn, events)
     return events
+
+
+async def _log(conn, events: list[BreakerEvent]) -> None:
+    """The event rows; a breaker that lets jobs through again wakes the queue's long polls on
+    every replica (a NOTIFY, delivered at commit)."""
+    if not events:
+        return
+    await conn.execute(br.LOG, *br.event_columns(events))
+    for queue in sorted({e.queue for e in events if e.to_state is not BreakerState.OPEN}):
+        await conn.execute(WAKE, queue)

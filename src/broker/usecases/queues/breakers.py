@@ -16,7 +16,7 @@ log = logging.getLogger("broker.queues")
 
 def announce(events: Sequence[BreakerEvent], notifier: Notifier) -> None:
     """One log line per change; a breaker that lets jobs through again wakes the queue's long
-    polls here (a claim on another replica finds the jobs at its re-check)."""
+    polls here (the store's NOTIFY wakes the other replicas')."""
     for e in events:
         log.info("queue %s: breaker %s -> %s: %s", e.queue, e.from_state.value, e.to_state.value, e.reason,
                  extra={"queue": e.queue, "breaker_from": e.from_state.value, "breaker_to": e.to_state.value,
