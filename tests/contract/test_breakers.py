@@ -116,6 +116,29 @@ async def test_forced_open_holds_until_set_back_to_automatic(store, breakers, qu
 
 
 @postgres_only
+async def test_a_claim_waits_for_the_probes_another_claim_is_taking(store, breakers, queue, t0, db):
+    """Claim A holds the half-open breaker's lock between reading its room and committing the
+    probes it leased; claim B, meanwhile, must not lease probes of its own (without the lock it
+    reads the same room and leases two more)."""
+    from broker.infra.pg import breaker_claims as bc, breaker_rows as br
+
+    await add(store, queue, t0, count=20)
+    await _open(breakers, queue, t0)
+    await breakers.cool_down(seconds(t0, 10), 10)
+    now, other = seconds(t0, 11), PgJobStore(db, breakers=store.breaker_names)
+    async with db.acquire() as conn, conn.transaction():
+        (row,) = await conn.fetch(bc.LOCK_PROBING, [queue])
+        b = br.breaker(row)
+        racing = asyncio.create_task(other.claim([queue], "w2", 5, None, now))
+        await asyncio.sleep(0.3)  # B runs meanwhile (or waits for the lock)
+        mine = await conn.fetch(bc.CLAIM_PROBES, [queue], now, 5, "w1", None, [b.probe_room])
+        await conn.execute(br.PUT, *br.values(b.leased(len(mine))))
+    theirs, _ = await racing
+    assert (len(mine), len(theirs)) == (2, 0)
+    assert (await breakers.get(queue)).probes_leased == 2
+
+
+@postgres_only
 async def test_racing_claimers_never_lease_more_probes_than_allowed(store, breakers, queue, t0, db):
     await add(store, queue, t0, count=20)
     await _open(breakers, queue, t0)
