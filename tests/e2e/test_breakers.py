@@ -177,8 +177,16 @@ async def test_a_queues_retry_policy_is_set_at_run_time_and_used_for_new_jobs(ad
     row = await db.fetchrow("SELECT max_attempts, retry_initial, retry_multiplier, retry_jitter FROM broker_jobs "
                             "WHERE id = $1::uuid", job_id)
     assert tuple(row) == (4, 3.0, 5.0, "none")
+    # The SQL function too (on a queue of its own: no broker logs what it enqueues).
+    in_sql_queue = queue + "-sql"
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=in_sql_queue, retry=policy))
+    in_sql = await db.fetchval("SELECT broker_enqueue($1, 'k')::text", in_sql_queue)
+    row = await db.fetchrow("SELECT max_attempts, retry_initial, retry_multiplier, retry_jitter FROM broker_jobs "
+                            "WHERE id = $1::uuid", in_sql)
+    assert tuple(row) == (4, 3.0, 5.0, "none")
     reset = (await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, reset_retry=True))).queue
     assert not reset.HasField("retry")
+    assert await db.fetchval("SELECT count(*) FROM broker_queue_defaults WHERE queue = $1", queue) == 0
 
 
 @pytest.mark.parametrize("fields, field", [

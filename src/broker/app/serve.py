@@ -125,7 +125,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, timeout), parts=_queue_parts(db.pool, names, timeout))
+                      queues=PgQueueStore(db.pool, timeout), parts=_queue_parts(db.pool, names, settings))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -150,9 +150,10 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                   breakers=use.breakers)
 
 
-def _queue_parts(pool, names: BreakerNames, timeout: float) -> QueueParts:
+def _queue_parts(pool, names: BreakerNames, settings: Settings) -> QueueParts:
     """The queues' breakers (their names shared with the job store's claim) and retry policies."""
-    return QueueParts(PgBreakerStore(pool, names, timeout), PgRetryStore(pool, timeout))
+    timeout = settings.database.acquire_timeout
+    return QueueParts(PgBreakerStore(pool, names, timeout), PgRetryStore(pool, timeout, queues=settings.queues))
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:

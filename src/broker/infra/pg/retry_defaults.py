@@ -1,6 +1,7 @@
 """The queues' run-time default retry policies in PostgreSQL (the RetryStore port), read by
 Enqueue through a cache of about a second: a policy set on one replica is used by every replica's
-Enqueue within about that long."""
+Enqueue within about that long. Each change also rewrites the queue's row of the defaults that
+broker_enqueue (SQL) reads (enqueue_settings.queue_row), in the same transaction."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from datetime import datetime
 
 import asyncpg
 
+from broker.entities.queue import QueueConfig
 from broker.entities.queue_retry import RetryDefaults
-from broker.entities.retry import Jitter
 from broker.infra.pg.conn import Connections, guarded
+from broker.infra.pg.enqueue_settings import queue_row
+from broker.infra.pg.retry_rows import COLUMNS, defaults as _defaults, read_all
 from broker.usecases.queues.retry_ports import RetryStep
 
 TTL = 1.0
-_COLUMNS = "queue, max_attempts, initial_delay, max_delay, multiplier, jitter, updated_at"
-ALL = f"SELECT {_COLUMNS} FROM broker_queue_retry"
+_COLUMNS = COLUMNS
 LOCK = f"SELECT {_COLUMNS} FROM broker_queue_retry WHERE queue = $1 FOR UPDATE"
 ENSURE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('broker_queue_retry:' || $1))"  # a row not there yet
 PUT = f"""INSERT INTO broker_queue_retry ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -26,15 +28,12 @@ ON CONFLICT (queue) DO UPDATE SET (max_attempts, initial_delay, max_delay, multi
 DELETE = "DELETE FROM broker_queue_retry WHERE queue = $1"
 
 
-def _defaults(row) -> RetryDefaults:
-    return RetryDefaults(row[1], row[2], row[3], row[4], Jitter(row[5]) if row[5] else None, row[6])
-
-
 class PgRetryStore:
     """RetryStore on an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0, ttl: float = TTL) -> None:
-        self._conn, self._ttl = Connections(pool, acquire_timeout), ttl
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0, ttl: float = TTL,
+                 queues: QueueConfig | None = None) -> None:
+        self._conn, self._ttl, self._queues = Connections(pool, acquire_timeout), ttl, queues
         self._all: dict[str, RetryDefaults] = {}
         self._until = 0.0
 
@@ -46,7 +45,7 @@ class PgRetryStore:
     @guarded
     async def _read(self) -> dict[str, RetryDefaults]:
         async with self._conn() as conn:
-            self._all = {r[0]: _defaults(r) for r in await conn.fetch(ALL)}
+            self._all = await read_all(conn)
         self._until = time.monotonic() + self._ttl
         return self._all
 
@@ -65,5 +64,7 @@ class PgRetryStore:
             elif after is not None and after != before:
                 await conn.execute(PUT, queue, after.max_attempts, after.initial_delay, after.max_delay,
                                    after.multiplier, after.jitter and after.jitter.value, after.updated_at)
+            if self._queues is not None and after != before:
+                await queue_row(conn, queue, self._queues, after)
         self._until = 0.0
         return after
