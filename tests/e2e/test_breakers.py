@@ -147,7 +147,7 @@ async def test_bad_breaker_input_names_the_field_and_changes_nothing(admin, queu
         assert await db.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", queue) == 0, table
 
 
-async def test_the_breaker_command(queue, broker_server):
+async def test_the_breaker_command(queue, jobs, broker_server):
     from tests.e2e.test_cli_ops import broker_cli, rows
 
     target = broker_server.grpc_address
@@ -159,6 +159,9 @@ async def test_the_breaker_command(queue, broker_server):
     assert code == 0 and rows(out)[queue]["BREAKER"] == "open,forced", err
     code, out, _ = await broker_cli("queues", "list", target=target)
     assert rows(out)[queue]["BREAKER"] == "open,forced"
+    await jobs.EnqueueBatch(specs(queue, 1))
+    code, out, _ = await broker_cli("stats", "--queue", queue, target=target)
+    assert code == 0 and rows(out)[queue]["BREAKER"] == "open"
     code, out, _ = await broker_cli("queues", "breaker", queue, "auto", target=target)
     assert code == 0 and rows(out)[queue]["BREAKER"] == "closed"
     code, _, err = await broker_cli("queues", "breaker", queue, "--failure-rate", "2", target=target)
