@@ -4,7 +4,9 @@
 from .aio import AsyncAdminClient
 from .client import AdminClient
 from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, JobState, RedriveResult
-from .queues import Breaker, QueueControls, QueueRetry
+from .breakers import Breaker
+from .queues import QueueControls
+from .retry import QueueRetry
 from .schedules import Schedule
 from .stats import QueueStats, StatsReport, WindowCounts
 

@@ -16,7 +16,9 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
-from .queues import QueueControls, breaker_request, controls, retry_request, update_request
+from .breakers import breaker_request
+from .queues import QueueControls, controls, update_request
+from .retry import retry_request
 from .schedules import Schedule, schedule, spec
 from .stats import StatsReport
 
