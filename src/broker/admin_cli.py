@@ -129,15 +129,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Cal
 
 
 STATS_HEADERS = ("QUEUE", "READY", "SCHEDULED", "RETRYING", "RUNNING", "SUCCEEDED", "DEAD", "CANCELLED",
-                 "OLDEST_READY", "1M_OK", "1M_FAILED", "1H_FAILURE")
+                 "OLDEST_READY", "1M_OK", "1M_FAILED", "1H_FAILURE", "BREAKER")
 
 
 def stats_table(report: StatsReport) -> str:
     rows = [(q.queue, q.ready, q.scheduled, q.retrying, q.running, q.succeeded, q.dead, q.cancelled,
              _age(q.oldest_ready_age) if q.ready else "-",
-             q.last_minute.succeeded, q.last_minute.failed, f"{q.last_hour.failure_rate:.1%}")
+             q.last_minute.succeeded, q.last_minute.failed, f"{q.last_hour.failure_rate:.1%}", q.breaker or "-")
             for q in report.queues]
-    return table(STATS_HEADERS, rows, lambda i: i > 0)
+    return table(STATS_HEADERS, rows, lambda i: 0 < i < len(STATS_HEADERS) - 1)
 
 
 def _stats(client: AdminClient, args) -> int:

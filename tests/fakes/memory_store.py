@@ -19,6 +19,7 @@ from broker.entities import callback
 from broker.entities.callback import Subscription
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
+from broker.entities.breaker import Breaker
 from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
 from broker.entities.progress import Progress
@@ -44,6 +45,7 @@ class InMemoryJobStore:
         self.controls: dict[str, QueueControls] = {}  # queue controls (tests/fakes/queue_store.py)
         self.subscriptions: dict[str, Subscription] = {}  # callbacks (tests/fakes/subscription_store.py)
         self._made: list[Event] = []  # the enqueue events of deliveries the current call made
+        self.breakers: dict[str, Breaker] = {}  # circuit breakers (tests/fakes/breaker_store.py)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -85,10 +87,13 @@ class InMemoryJobStore:
 
     def _ready(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
         """As PgJobStore.claim: the queues without controls in lease order, then the queues with
-        a concurrency limit, each up to its room (limit minus its RUNNING jobs); paused: none."""
+        a concurrency limit, each up to its room (limit minus its RUNNING jobs); paused: none. A
+        queue whose breaker holds back is left alone, but for a HALF_OPEN breaker's probes."""
         controls = {q: self.controls.get(q) for q in queues}
-        plain = {q for q, c in controls.items() if c is None or not (c.paused or c.limited)}
-        limited = {q: c.concurrency_limit for q, c in controls.items() if c and c.limited and not c.paused}
+        held = {q for q in queues if q in self.breakers and self.breakers[q].holds_back}
+        plain = {q for q, c in controls.items() if (c is None or not (c.paused or c.limited)) and q not in held}
+        limited = {q: c.concurrency_limit for q, c in controls.items()
+                   if c and c.limited and not c.paused and q not in held}
         sources, order = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id))
         ready = sorted((j for j in self.jobs.values() if j.state in sources and j.queue in plain and j.run_at <= now),
                        key=order)[:max(limit, 0)]
@@ -98,7 +103,26 @@ class InMemoryJobStore:
             extra += sorted((j for j in self.jobs.values()
                              if j.state in sources and j.queue == queue and j.run_at <= now),
                             key=order)[:max(cap - running, 0)]
-        return ready + sorted(extra, key=order)[:max(limit - len(ready), 0)]
+        found = ready + sorted(extra, key=order)[:max(limit - len(ready), 0)]
+        return found + self._probes(queues, limit - len(found), now)
+
+    def _probes(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
+        """As breaker_claims.BreakerClaims.probes: a HALF_OPEN breaker's probe room, no more than a
+        concurrency limit's room, for queues that are not paused; the probes leased are counted."""
+        sources, order, found = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id)), []
+        for queue in queues:
+            b, c = self.breakers.get(queue), self.controls.get(queue)
+            if b is None or b.probe_room <= 0 or (c is not None and c.paused):
+                continue
+            room = b.probe_room
+            if c is not None and c.limited:
+                room = min(room, c.concurrency_limit - sum(1 for j in self.jobs.values() if j.queue == queue and j.state is R))
+            found += sorted((j for j in self.jobs.values() if j.state in sources and j.queue == queue and j.run_at <= now),
+                            key=order)[:max(room, 0)]
+        found = sorted(found, key=order)[:max(limit, 0)]
+        for queue in {j.queue for j in found}:
+            self.breakers[queue] = self.breakers[queue].leased(sum(1 for j in found if j.queue == queue))
+        return found
 
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:

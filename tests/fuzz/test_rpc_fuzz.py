@@ -35,6 +35,9 @@ FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
     (SELECT count(*) FROM broker_queue_events),
     (SELECT coalesce(sum(hashtext(c::text)::numeric), 0) FROM broker_callbacks c),
     (SELECT coalesce(sum(hashtext(w::text)::numeric), 0) FROM broker_webhook_sources w),
+    (SELECT coalesce(sum(hashtext(b::text)::numeric), 0) FROM broker_queue_breakers b),
+    (SELECT count(*) FROM broker_breaker_events),
+    (SELECT coalesce(sum(hashtext(r::text)::numeric), 0) FROM broker_queue_retry r),
     (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events)"""
 QUEUE = "fuzz-q"
 SCHEDULE = "fuzz-s"
@@ -126,7 +129,8 @@ async def _seed(channel, token):
         **{f"{verb}Schedule": getattr(ap, f"{verb}ScheduleRequest")(name=SCHEDULE)
            for verb in ("Get", "Pause", "Resume", "Trigger")},
         "GetQueue": ap.GetQueueRequest(queue=QUEUE), "ListQueues": ap.ListQueuesRequest(),
-        "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5),
+        "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5, breaker=ap.BreakerSettings(probes=2),
+                                             retry=ap.QueueRetry(max_attempts=3)),
         "CreateSubscription": cp.CreateSubscriptionRequest(subscription=hook),
         "UpdateSubscription": cp.UpdateSubscriptionRequest(subscription=hook),
         "GetSubscription": cp.GetSubscriptionRequest(name=SUBSCRIPTION), "ListSubscriptions": cp.ListSubscriptionsRequest(),

@@ -59,7 +59,10 @@ from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 from broker.usecases.redrive import RedriveJobs
+from broker.usecases.queues.breakers import CoolDownBreakers, CountOutcomes
 from broker.usecases.queues.listing import GetQueue, ListQueues
+from broker.usecases.queues.parts import QueueParts
+from broker.usecases.queues.retry_ports import RetryStore
 from broker.usecases.queues.ports import QueueStore
 from broker.usecases.queues.update import UpdateQueue
 from broker.usecases.schedules.create import CreateSchedule
@@ -99,6 +102,16 @@ class UseCases:
     scheduler: FireDue | None = None  # None without a schedule store
     declare_schedules: ApplyDeclared | None = None  # BROKER_SCHEDULES_FILE, applied by serve
     deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker (with a sender)
+    breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass; None without a breaker store
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """What hears of the broker's work beside the event sinks (the metrics, in `serve`)."""
+
+    fire: FireListener | None = None  # each schedule fire's lag
+    delivery: DeliveryListener | None = None  # each callback delivery attempt
+    write: WriteListener | None = None  # the Enqueue calls each write to the store carried
 
 
 @dataclass(frozen=True)
@@ -113,35 +126,34 @@ class KeyAdmin:
 def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifier, page_secret: bytes,
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
-          schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
-          queues: QueueStore | None = None, subscriptions: SubscriptionStore | None = None,
-          sender: Sender | None = None, worker_id: str = "broker",
-          webhook_sources: WebhookSourceStore | None = None,
-          delivery_listener: DeliveryListener | None = None,
-          write_listener: WriteListener | None = None) -> UseCases:
+          schedules: ScheduleStore | None = None, queues: QueueStore | None = None,
+          subscriptions: SubscriptionStore | None = None, sender: Sender | None = None,
+          worker_id: str = "broker", webhook_sources: WebhookSourceStore | None = None,
+          parts: QueueParts = QueueParts(), listeners: Listeners = Listeners()) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
-    `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way); `subscriptions` holds the
-    callback subscriptions (without it, no subscription calls) and `sender` posts their deliveries
-    (without it, no delivery worker), leasing as `worker_id`, each attempt told to `delivery_listener`;
-    `webhook_sources` holds the webhook sources made at run time (without it, the file's only);
-    `write_listener` hears how many Enqueue calls each write to the store carried (group commit)."""
+    `listeners` hear of each fire's lag, delivery attempt and group write; `queues` holds the queues' controls (without it, no
+    queue calls; the job store's claim obeys the controls either way); `parts` the queues'
+    breakers (without them, no outcome is counted) and run-time retry policies; `subscriptions`
+    holds the callback subscriptions (without it, no subscription calls) and `sender` posts their
+    deliveries (without it, no delivery worker), leasing as `worker_id`; `webhook_sources` holds
+    the webhook sources made at run time (without it, the file's only)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink, limits, m = FanOutSink(*sinks, overview), settings.limits, settings.maintenance
-    jobs = _jobs(settings, store, clock, notifier, sink, rng, write_listener)
-    sched = _schedules(settings, schedules, clock, jobs.enqueue, fire_listener) if schedules else None
-    admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues),
+    outcomes = (breakers := parts.breakers) and CountOutcomes(breakers, clock, notifier)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, listeners.write, outcomes, parts.retry)
+    sched = _schedules(settings, schedules, clock, jobs.enqueue, listeners.fire) if schedules else None
+    admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues, parts),
                     schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
                     webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
-        reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng),
+        reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
         pruner=PruneFinished(store, clock, m.retention),
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
@@ -149,38 +161,46 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
         deliverer=subscriptions and sender and DeliverCallbacks(
             store, subscriptions, sender, clock, notifier, sink, settings.callbacks, f"{worker_id}/callbacks", rng,
-            delivery_listener))
+            listeners.delivery),
+        breakers=breakers and CoolDownBreakers(breakers, clock, notifier))
 
 
 def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-           overview: ReadOverview, page_secret: bytes, queues: QueueStore | None) -> AdminUseCases:
+           overview: ReadOverview, page_secret: bytes, queues: QueueStore | None,
+           parts: QueueParts) -> AdminUseCases:
     """The operators' interactors on jobs and queues (AdminService)."""
     limits = settings.limits
     return AdminUseCases(
         get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
-        stats=Stats(overview, limits),
+        stats=Stats(overview, limits, parts.breakers),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
-        purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
-            get=GetQueue(queues, limits), list=ListQueues(queues),
-            update=UpdateQueue(queues, clock, notifier, limits)),
+        purge=PurgeJobs(store, limits), queues=queues and _queues(settings, queues, clock, notifier, parts),
     )
 
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-          rng: random.Random | None, write_listener: WriteListener | None) -> JobUseCases:
+          rng: random.Random | None, write_listener: WriteListener | None,
+          outcomes: CountOutcomes | None = None, retry: RetryStore | None = None) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
     commit unless BROKER_GROUP_COMMIT_WRITERS is 0."""
     limits, d = settings.limits, settings.database
     write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, write_listener)
              if d.group_commit_writers else None)
     return JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, write),
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry, write),
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
         heartbeat=Heartbeat(store, clock, limits, sink),
-        ack=Ack(store, clock, sink, limits),
-        nack=Nack(store, clock, notifier, sink, limits, rng),
+        ack=Ack(store, clock, sink, limits, outcomes),
+        nack=Nack(store, clock, notifier, sink, limits, rng, outcomes),
         snooze=Snooze(store, clock, notifier, sink, limits),
     )
+
+
+def _queues(settings: Settings, queues: QueueStore, clock: Clock, notifier: Notifier,
+            parts: QueueParts) -> QueueUseCases:
+    limits = settings.limits
+    return QueueUseCases(get=GetQueue(queues, limits, parts), list=ListQueues(queues, parts),
+                         update=UpdateQueue(queues, clock, notifier, limits, parts, settings.queues))
 
 
 def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,
@@ -189,7 +209,7 @@ def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOver
     return DashboardUseCases(
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
-        schedules=admin.schedules and admin.schedules.list,
+        schedules=admin.schedules and admin.schedules.list, stats=admin.stats,
         subscriptions=admin.callbacks and admin.callbacks.list,
     )
 

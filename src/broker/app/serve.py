@@ -28,7 +28,9 @@ from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.callbacks import PgSubscriptionStore
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
+from broker.infra.pg.breakers import BreakerNames, PgBreakerStore
 from broker.infra.pg.queues import PgQueueStore
+from broker.infra.pg.retry_defaults import PgRetryStore
 from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
@@ -44,6 +46,8 @@ from broker.interface.http.server import build_app, tls_context
 from broker.usecases.callbacks.deliver import DeliverCallbacks
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
+from broker.usecases.queues.breakers import CoolDownBreakers
+from broker.usecases.queues.parts import QueueParts
 from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.fire_due import FireDue
 
@@ -77,6 +81,7 @@ class Broker:
     scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
     deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker
     _sender: HttpSender | None = None
+    breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass, likewise
 
     @property
     def grpc_address(self) -> str:
@@ -124,7 +129,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     clock = clock or SystemClock()
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
-    store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
+    timeout, names = settings.database.acquire_timeout, BreakerNames()  # names: shared by claim and breakers
+    store, notifier = PgJobStore(db.pool, timeout, breakers=names), LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list(),
                             settings.observe.worker_label)
@@ -132,9 +138,9 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
-                      webhook_log=WebhookEvents(metrics.webhook_received), fire_listener=metrics, sender=sender,
-                      delivery_listener=metrics, write_listener=metrics,
-                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db))
+                      webhook_log=WebhookEvents(metrics.webhook_received), sender=sender,
+                      listeners=graph.Listeners(fire=metrics, delivery=metrics, write=metrics),
+                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -153,7 +159,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     _log_serving(settings, grpc_port, http_port, db)
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
                   http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
-                  deliverer=use.deliverer, _sender=sender)
+                  deliverer=use.deliverer, _sender=sender, breakers=use.breakers)
 
 
 def _log_serving(settings: Settings, grpc_port: int, http_port: int, db: Database) -> None:
@@ -188,12 +194,15 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
 
 
-def _stores(settings: Settings, db: Database) -> dict:
-    """The stores of schedules, queue controls, callback subscriptions and webhook sources, for build."""
+def _stores(settings: Settings, db: Database, names: BreakerNames) -> dict:
+    """The stores of schedules, queue controls (with the queues' breakers, their names shared
+    with the job store's claim, and retry policies), callback subscriptions and webhook sources."""
     timeout = settings.database.acquire_timeout
     return {"schedules": PgScheduleStore(db.pool, timeout), "queues": PgQueueStore(db.pool, timeout),
             "subscriptions": PgSubscriptionStore(db.pool, timeout),
-            "webhook_sources": PgWebhookSourceStore(db.pool, timeout)}
+            "webhook_sources": PgWebhookSourceStore(db.pool, timeout),
+            "parts": QueueParts(PgBreakerStore(db.pool, names, timeout),
+                                PgRetryStore(db.pool, timeout, queues=settings.queues))}
 
 
 def _key_store(settings: Settings, db: Database):
@@ -218,6 +227,8 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     m, runner = settings.maintenance, Runner()
     runner.start("reaper", Loop("reaper", use.reaper.run_once, m.reaper_interval, lambda n: n >= REAP_BATCH).run())
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
+    # The breakers' cool-down ends within a reaper interval of its time.
+    runner.start("breakers", Loop("breakers", use.breakers.run_once, m.reaper_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
                                    lambda n: n >= SCHEDULE_BATCH).run())
     if settings.callbacks.deliver:

@@ -21,6 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 import broker
 from broker.entities.errors import BrokerError
 from broker.entities.job import Event, JobState, Reason
+from broker.entities.breaker import BreakerState
 from broker.entities.queue_state import QueueControls
 from broker.usecases.overview import Overview
 
@@ -249,11 +250,17 @@ def _queue_gauges(queues: Sequence[QueueControls]):
                                "jobs), 0 otherwise; configured queues only.", labels=["queue"])
     limit = GaugeMetricFamily("broker_queue_concurrency_limit", "A queue's limit on RUNNING jobs across "
                               "all replicas; queues with a limit only.", labels=["queue"])
+    breaker = GaugeMetricFamily("broker_queue_breaker_state", "1 for the state a queue's circuit breaker is in "
+                                "(closed, open, half_open), 0 for the others; queues with a breaker only.",
+                                labels=["queue", "state"])
     for q in queues:
         paused.add_metric([q.name], 1 if q.paused else 0)
         if q.concurrency_limit is not None:
             limit.add_metric([q.name], q.concurrency_limit)
-    return [paused, limit]
+        if q.breaker is not None:
+            for state in BreakerState:
+                breaker.add_metric([q.name, state.value], 1 if q.breaker.state is state else 0)
+    return [paused, limit, breaker]
 
 
 def _pool_gauges(usage: PoolUsage):

@@ -173,3 +173,10 @@ class EventSink(Protocol):
     the changes, if any, is in broker.usecases.context (its request id)."""
 
     def record(self, events: Sequence[Event]) -> None: ...
+
+
+class OutcomeSink(Protocol):
+    """Told of the committed changes that end attempts (Ack, Nack, the reaper), awaited after
+    the EventSink: the queues' circuit breakers count them (usecases/queues/breakers.py)."""
+
+    async def __call__(self, events: Sequence[Event]) -> None: ...

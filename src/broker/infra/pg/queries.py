@@ -116,6 +116,7 @@ SELECT count(*) FROM gone
 LOCK_LIMITED = """
 SELECT name, concurrency_limit FROM broker_queues
 WHERE name = ANY($1::text[]) AND NOT paused AND concurrency_limit IS NOT NULL
+    AND name NOT IN (SELECT queue FROM broker_queue_breakers WHERE state <> 'closed')  -- probes: breaker_claims.py
 ORDER BY name FOR UPDATE
 """
 

@@ -15,6 +15,8 @@ from broker.entities.job import Event, Job, JobState, Reason, check_transition
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.infra.pg import callbacks_sql, queries, rows, sql
+from broker.infra.pg.breaker_claims import BreakerClaims
+from broker.infra.pg.breakers import BreakerNames
 from broker.infra.pg.conn import Connections, guarded as _guarded
 from broker.infra.pg.worker_store import WorkerCalls, calls, ref_columns
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
@@ -28,8 +30,10 @@ class PgJobStore(WorkerCalls):
     """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
-                 limited_ttl: float = LIMITED_TTL) -> None:
+                 limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None) -> None:
         self._pool, self._limited_ttl = pool, limited_ttl
+        self.breaker_names = breakers or BreakerNames()  # shared with the PgBreakerStore of this process
+        self._breakers = BreakerClaims(self.breaker_names)
         self._conn = Connections(pool, acquire_timeout)
         self._limited_names: frozenset[str] = frozenset()
         self._limited_until = 0.0
@@ -51,9 +55,11 @@ class PgJobStore(WorkerCalls):
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
         """CLAIM for the queues without controls; then, with room left in the batch, the queues
-        with a concurrency limit under their lock (CLAIM_LIMITED), which come after the others."""
+        with a concurrency limit under their lock (CLAIM_LIMITED), which come after the others;
+        then the probes of HALF_OPEN breakers (breaker_claims.py)."""
         async with self._conn() as conn:
-            found = await conn.fetch(sql.CLAIM, queues, now, limit, worker_id, lease_duration)
+            plain = await self._breakers.statement(conn, queues)
+            found = await conn.fetch(plain, queues, now, limit, worker_id, lease_duration)
             if len(found) < limit and (limited := await self._limited(conn, queues)):
                 async with conn.transaction():
                     locked = await conn.fetch(queries.LOCK_LIMITED, limited)
@@ -61,6 +67,9 @@ class PgJobStore(WorkerCalls):
                         found += await conn.fetch(sql.CLAIM_LIMITED, [r[0] for r in locked], now,
                                                   limit - len(found), worker_id, lease_duration,
                                                   [r[1] for r in locked])
+            if len(found) < limit:
+                found += await self._breakers.probes(conn, queues, now, limit - len(found), worker_id,
+                                                     lease_duration)
         return [rows.job(r) for r in found], rows.events(found, now)
 
     async def _limited(self, conn, queues: Sequence[str]) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from broker.entities.errors import InvalidArgument
 from broker.interface.grpc import callback_mapping as cmap
 from broker.interface.grpc import mapping
-from broker.interface.grpc import queue_mapping as qmap
+from broker.interface.grpc import breaker_mapping, queue_mapping as qmap, retry_mapping
 from broker.interface.grpc import schedule_mapping as smap
 from broker.interface.grpc import webhook_source_mapping as wmap
 from broker.usecases.callbacks.create import CreateSubscription
@@ -124,6 +124,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             q = response.queues.add(queue=s.queue, ready=s.ready, scheduled=s.scheduled, retrying=s.retrying,
                                     running=s.running, succeeded=s.succeeded, dead=s.dead, cancelled=s.cancelled)
             mapping.set_duration(q.oldest_ready_age, s.oldest_ready_age)
+            q.breaker = breaker_mapping.STATE_NAMES.get(s.breaker, 0)
             for window, out in ((s.last_minute, q.last_minute), (s.last_hour, q.last_hour)):
                 out.enqueued, out.succeeded, out.failed = window.enqueued, window.succeeded, window.failed
                 out.dead_lettered, out.failure_rate = window.dead_lettered, window.failure_rate
@@ -192,7 +193,9 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         return response
 
     async def UpdateQueue(self, request: pb.UpdateQueueRequest, context) -> pb.UpdateQueueResponse:
-        return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request)),
+        return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request),
+                                                           breaker_mapping.change_from_wire(request),
+                                                           retry_mapping.change_from_wire(request)),
                              pb.UpdateQueueResponse)
 
     # Outbound callbacks.

@@ -18,6 +18,7 @@ from broker.usecases.overview import ReadOverview
 from broker.usecases.purge import PurgeJobs
 from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.listing import ListSchedules
+from broker.usecases.stats import Stats
 from broker.usecases.throughput import Throughput
 
 
@@ -31,6 +32,7 @@ class DashboardUseCases:
     purge: PurgeJobs
     schedules: ListSchedules | None = None
     subscriptions: ListSubscriptions | None = None
+    stats: Stats | None = None  # the queues' rows with their breaker's state
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
@@ -54,12 +56,16 @@ class _Api:
     async def overview(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
         return web.json_response({"at": views.when(view.at),
-                                  "queues": [views.queue_stats(q) for q in view.queues],
+                                  "queues": [views.queue_stats(q) for q in await self._queues(view)],
                                   "workers": [views.worker(w) for w in view.workers]})
 
     async def queues(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at), "queues": [views.queue_stats(q) for q in view.queues]})
+        return web.json_response({"at": views.when(view.at),
+                                  "queues": [views.queue_stats(q) for q in await self._queues(view)]})
+
+    async def _queues(self, view):
+        return await self._use.stats() if self._use.stats is not None else view.queues
 
     async def workers(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()

@@ -23,7 +23,7 @@ def queue_stats(q: QueueStats) -> dict:
     return {"queue": q.queue, "ready": q.ready, "scheduled": q.scheduled, "retrying": q.retrying,
             "running": q.running, "succeeded": q.succeeded, "dead": q.dead, "cancelled": q.cancelled,
             "oldest_ready_age_seconds": q.oldest_ready_age,
-            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour)}
+            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour), "breaker": q.breaker}
 
 
 def worker(w: WorkerLeases) -> dict:

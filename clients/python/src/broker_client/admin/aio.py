@@ -16,7 +16,9 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .breakers import breaker_request
 from .queues import QueueControls, controls, update_request
+from .retry import retry_request
 from .schedules import Schedule, schedule, spec
 from .subscriptions import Subscription, subscription
 from .subscriptions import spec as hook_spec
@@ -145,6 +147,18 @@ class AsyncAdminClient:
                      timeout: float | None = None) -> QueueControls:
         """See ``AdminClient.update_queue``."""
         request = update_request(queue, paused, concurrency_limit)
+        return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    async def update_breaker(self, queue: str, *, force: str | None = None, remove: bool = False,
+                             timeout: float | None = None, **settings) -> QueueControls:
+        """See ``AdminClient.update_breaker``."""
+        request = breaker_request(queue, force, remove, settings)
+        return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    async def update_retry(self, queue: str, *, jitter: str | None = None, reset: bool = False,
+                           timeout: float | None = None, **settings) -> QueueControls:
+        """See ``AdminClient.update_retry``."""
+        request = retry_request(queue, reset, jitter, settings)
         return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
     async def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:

@@ -16,7 +16,9 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .breakers import breaker_request
 from .queues import QueueControls, controls, update_request
+from .retry import retry_request
 from .schedules import Schedule, schedule, spec
 from .subscriptions import Subscription, subscription
 from .subscriptions import spec as hook_spec
@@ -163,6 +165,23 @@ class AdminClient:
         """Change the controls given (None: unchanged; ``concurrency_limit=0`` removes the
         limit); every broker replica obeys at once. ``InvalidArgument`` names a bad field."""
         request = update_request(queue, paused, concurrency_limit)
+        return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    def update_breaker(self, queue: str, *, force: str | None = None, remove: bool = False,
+                       timeout: float | None = None, **settings) -> QueueControls:
+        """Give the queue a circuit breaker or change its settings (``window_seconds``,
+        ``min_attempts``, ``failure_rate``, ``cool_down_seconds``, ``probes``; a new breaker takes
+        the defaults for the rest), hold it ``force="open"`` or ``"closed"`` or set it back to
+        ``"auto"``, or ``remove`` it. ``InvalidArgument`` names a bad field."""
+        request = breaker_request(queue, force, remove, settings)
+        return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    def update_retry(self, queue: str, *, jitter: str | None = None, reset: bool = False,
+                     timeout: float | None = None, **settings) -> QueueControls:
+        """Set the queue's default retry policy for jobs enqueued from now on (``max_attempts``,
+        ``initial_delay_seconds``, ``max_delay_seconds``, ``multiplier``, ``jitter``; the others
+        unchanged), or ``reset`` it to the broker's settings."""
+        request = retry_request(queue, reset, jitter, settings)
         return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
     def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:

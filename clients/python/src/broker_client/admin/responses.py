@@ -68,10 +68,14 @@ def _window(msg: pb.WindowCounts) -> WindowCounts:
     return WindowCounts(msg.enqueued, msg.succeeded, msg.failed, msg.dead_lettered, msg.failure_rate)
 
 
+_BREAKER = {pb.BREAKER_STATE_CLOSED: "closed", pb.BREAKER_STATE_OPEN: "open", pb.BREAKER_STATE_HALF_OPEN: "half_open"}
+
+
 def stats(response: pb.StatsResponse) -> StatsReport:
     queues = tuple(QueueStats(q.queue, q.ready, q.scheduled, q.retrying, q.running, q.succeeded, q.dead,
                               q.cancelled, q.oldest_ready_age.ToNanoseconds() / 1e9,
-                              _window(q.last_minute), _window(q.last_hour)) for q in response.queues)
+                              _window(q.last_minute), _window(q.last_hour), _BREAKER.get(q.breaker))
+                   for q in response.queues)
     return StatsReport(queues, _stamp(response, "at"))
 
 

@@ -70,6 +70,7 @@ function renderQueues(view) {
     cell(tr, q.ready ? age(q.oldest_ready_age_seconds) : "–", "num", "oldest_ready_age");
     cell(tr, `${q.last_minute.succeeded} / ${q.last_minute.failed}`, "num", "last_minute");
     cell(tr, percent(q.last_hour.failure_rate), "num", "failure_rate");
+    cell(tr, q.breaker ? q.breaker.replace("_", "-") : "–", q.breaker && q.breaker !== "closed" ? "warn" : "", "breaker");
     return tr;
   });
   replaceRows($("queue-table").tBodies[0], rows);
