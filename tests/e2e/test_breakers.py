@@ -14,6 +14,7 @@ import logging
 import grpc
 import pytest
 
+from broker.infra.pg.breakers import NAMES_TTL
 from broker.v1 import admin_service_pb2 as apb
 from broker.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2 as jpb, job_service_pb2_grpc
 from tests.brokers import running_broker
@@ -55,6 +56,10 @@ async def test_a_breaker_opens_holds_probes_and_closes_across_two_replicas(own_d
         jobs_a, jobs_b = (job_service_pb2_grpc.JobServiceStub(c) for c in (ca, cb))
         made = (await admin_a.UpdateQueue(apb.UpdateQueueRequest(queue=queue, breaker=SETTINGS))).queue.breaker
         assert made.state == CLOSED and made.settings == SETTINGS
+        # Replica b learns that the queue has a breaker within NAMES_TTL (its own loops, e.g. the
+        # callback deliveries' claims, may have read the list of breakers just before): the
+        # documented "within about a second".
+        await asyncio.sleep(NAMES_TTL + 0.1)
         await jobs_b.EnqueueBatch(specs(queue, 10))
 
         leased = (await jobs_b.Lease(jpb.LeaseRequest(queues=[queue], worker_id="w", max_jobs=4))).jobs
