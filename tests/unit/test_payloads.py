@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from broker.app.build import build
+from broker.app.build_payloads import PayloadParts
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Job, JobState
 from broker.entities.payload import PayloadRef, StorageRules
@@ -37,7 +38,7 @@ class Payloads:
         self.store = InMemoryJobStore()
         use = build(settings_mod.load({**ENV, **env}), store=self.store, clock=self.clock,
                     notifier=RecordingNotifier(self.clock), sinks=(RecordingEventSink(),), page_secret=b"s" * 16,
-                    rng=random.Random(1), storage=self.storage, uploads=self.records)
+                    rng=random.Random(1), payloads=PayloadParts(self.storage, self.records))
         self.enqueue, self.payloads, self.collector = use.jobs.enqueue, use.jobs.payloads, use.collector
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from broker.entities.breaker import Breaker
 from broker.entities.errors import InvalidArgument
+from broker.entities.queue_retry import RetryDefaults
 
 # The largest concurrency limit accepted (a bound of sense, not of representation).
 MAX_CONCURRENCY_LIMIT = 1_000_000
@@ -22,6 +24,8 @@ class QueueControls:
     paused: bool = False  # Lease hands out nothing; Enqueue, Ack and Nack work as ever
     concurrency_limit: int | None = None  # at most this many RUNNING jobs across all replicas
     updated_at: datetime | None = None
+    breaker: Breaker | None = None  # its circuit breaker (entities/breaker.py), kept apart
+    retry: RetryDefaults | None = None  # its run-time default retry policy (entities/queue_retry.py), kept apart
 
     @property
     def limited(self) -> bool:

@@ -32,6 +32,7 @@ class QueueStats:
     oldest_ready_age: float = 0.0  # seconds
     last_minute: WindowCounts = field(default_factory=WindowCounts)
     last_hour: WindowCounts = field(default_factory=WindowCounts)
+    breaker: str | None = None  # its circuit breaker's state (entities.breaker.BreakerState); None: none
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,14 @@ from datetime import datetime
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import check_storable
 from broker.entities.payload import HOW_TO_CONFIGURE, PayloadRef
-from broker.entities.queue import Limits, QueueConfig, check_priority
+from broker.entities.queue import Limits, QueueConfig, QueueDefaults, check_not_internal, check_priority
+from broker.entities.queue_retry import RetryDefaults
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.entities.values import value_object
+from broker.usecases.group_commit import Write
 from broker.usecases.payloads.prepare import PreparePayloads
 from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
+from broker.usecases.queues.retry_ports import RetryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +52,29 @@ _NO_OVERRIDE = RetrySpec()
 
 class Enqueue:
     """Adds jobs. A key the queue already holds returns the existing job with created=False.
-    With object storage (`payloads`), references are checked and large payloads offloaded."""
+    `retry`: the queues' run-time retry policies; `write`: how the jobs reach the store (a
+    GroupCommit around it), the store's own enqueue when not given. With object storage
+    (`payloads`), references are checked and large payloads offloaded."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
-                 queues: QueueConfig, limits: Limits, payloads: PreparePayloads | None = None) -> None:
-        self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
-        self._queues, self._limits, self._payloads = queues, limits, payloads
+                 queues: QueueConfig, limits: Limits, retry: RetryStore | None = None,
+                 write: Write | None = None, payloads: PreparePayloads | None = None) -> None:
+        self._write = write or store.enqueue
+        self._clock, self._notifier, self._events = clock, notifier, events
+        self._queues, self._limits, self._retry, self._payloads = queues, limits, retry, payloads
+        self._runtime: dict[str, RetryDefaults] = {}  # the queues' run-time retry defaults, last read
 
     async def __call__(self, specs: Sequence[JobSpec], batch: bool = True) -> list[Inserted]:
         if batch:
             self._limits.check_batch(len(specs), "jobs")
         now = self._clock.now()
+        if self._retry is not None:
+            self._runtime = await self._retry.all()
         prefix = (lambda i: f"jobs[{i}].") if batch else (lambda i: "job.")
         jobs = [self._validate(spec, now, prefix(i)) for i, spec in enumerate(specs)]
         if self._payloads is not None:
             jobs = await self._payloads(jobs, prefix, now)
-        inserted, events = await self._store.enqueue(jobs, now)
+        inserted, events = await self._write(jobs, now)
         self._events.record(events)
         ready = {e.queue for e in events}
         if ready:
@@ -76,9 +86,15 @@ class Enqueue:
         is enqueued (schedules check their job template with it)."""
         self._validate(spec, self._clock.now(), at)
 
+    def defaults(self, queue: str) -> QueueDefaults:
+        """The settings' defaults of the queue, under its run-time retry policy if it has one."""
+        base = self._queues.for_queue(queue)
+        runtime = self._runtime.get(queue) if self._runtime else None
+        return runtime.over(base) if runtime is not None else base
+
     def _validate(self, spec: JobSpec, now: datetime, at: str) -> NewJob:
         limits = self._limits
-        limits.check_queue_name(spec.queue, at + "queue")
+        check_not_internal(limits.check_queue_name(spec.queue, at + "queue"), at + "queue")
         _check_text(spec.kind, at + "kind", limits.max_kind_length)
         self._check_payload(spec, at)
         if spec.headers:
@@ -90,7 +106,7 @@ class Enqueue:
         if key is not None:
             _check_text(key, at + "idempotency_key", limits.max_key_length)
         check_priority(spec.priority, at + "priority")
-        defaults = self._queues.for_queue(spec.queue)
+        defaults = self.defaults(spec.queue)
         max_attempts = spec.max_attempts or defaults.max_attempts
         limits.check_attempts(max_attempts, at + "max_attempts")
         lease = spec.lease_duration if spec.lease_duration is not None else defaults.lease_duration

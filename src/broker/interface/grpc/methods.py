@@ -32,6 +32,7 @@ METHODS: dict[str, MethodInfo] = {
     _JOBS + "Heartbeat": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Ack": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Nack": MethodInfo(Permission.WORK, "settle"),
+    _JOBS + "Snooze": MethodInfo(Permission.WORK, "settle"),
     # Only producers make uploads (and so objects).
     _JOBS + "CreateUpload": MethodInfo(Permission.ENQUEUE, "enqueue"),
     _JOBS + "CompleteUpload": MethodInfo(Permission.ENQUEUE, "enqueue"),
@@ -44,7 +45,9 @@ METHODS: dict[str, MethodInfo] = {
        for name in ("ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs",
                     "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "GetSchedule",
                     "PauseSchedule", "ResumeSchedule", "TriggerSchedule", "GetQueue", "ListQueues",
-                    "UpdateQueue")},
+                    "UpdateQueue", "CreateSubscription", "UpdateSubscription", "GetSubscription",
+                    "ListSubscriptions", "DeleteSubscription", "CreateWebhookSource", "UpdateWebhookSource",
+                    "GetWebhookSource", "ListWebhookSources", "DeleteWebhookSource")},
 }
 _UNCLASSIFIED = MethodInfo(Permission.ADMIN, "admin")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

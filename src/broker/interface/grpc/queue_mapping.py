@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broker.entities.queue_state import ControlsChange, QueueControls
-from broker.interface.grpc import mapping
+from broker.interface.grpc import breaker_mapping, mapping, retry_mapping
 from broker.v1 import admin_service_pb2 as pb
 
 
@@ -16,6 +16,10 @@ def change_from_wire(request: pb.UpdateQueueRequest) -> ControlsChange:
 def controls_to_wire(c: QueueControls, out: pb.QueueControls) -> pb.QueueControls:
     out.queue, out.paused, out.concurrency_limit = c.name, c.paused, c.concurrency_limit or 0
     mapping.set_time(out.updated_at, c.updated_at)
+    if c.breaker is not None:
+        breaker_mapping.breaker_to_wire(c.breaker, out.breaker)
+    if c.retry is not None:
+        retry_mapping.retry_to_wire(c.retry, out.retry)
     return out
 
 

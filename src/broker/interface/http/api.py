@@ -11,12 +11,14 @@ from broker.entities.job import JobState
 from broker.interface.http import views
 from broker.interface.http.errors import request_id
 from broker.usecases import context
+from broker.usecases.callbacks.listing import ListSubscriptions
 from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.overview import ReadOverview
 from broker.usecases.purge import PurgeJobs
 from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.listing import ListSchedules
+from broker.usecases.stats import Stats
 from broker.usecases.throughput import Throughput
 
 
@@ -29,6 +31,8 @@ class DashboardUseCases:
     redrive: RedriveJobs
     purge: PurgeJobs
     schedules: ListSchedules | None = None
+    subscriptions: ListSubscriptions | None = None
+    stats: Stats | None = None  # the queues' rows with their breaker's state
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
@@ -40,6 +44,7 @@ def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     app.router.add_get("/api/dead", api.dead)
     app.router.add_get("/api/jobs/{job_id}", api.job)
     app.router.add_get("/api/schedules", api.schedules)
+    app.router.add_get("/api/subscriptions", api.subscriptions)
     app.router.add_post("/api/redrive", api.redrive)
     app.router.add_post("/api/purge", api.purge)
 
@@ -51,12 +56,16 @@ class _Api:
     async def overview(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
         return web.json_response({"at": views.when(view.at),
-                                  "queues": [views.queue_stats(q) for q in view.queues],
+                                  "queues": [views.queue_stats(q) for q in await self._queues(view)],
                                   "workers": [views.worker(w) for w in view.workers]})
 
     async def queues(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at), "queues": [views.queue_stats(q) for q in view.queues]})
+        return web.json_response({"at": views.when(view.at),
+                                  "queues": [views.queue_stats(q) for q in await self._queues(view)]})
+
+    async def _queues(self, view):
+        return await self._use.stats() if self._use.stats is not None else view.queues
 
     async def workers(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
@@ -80,6 +89,10 @@ class _Api:
     async def schedules(self, _request: web.Request) -> web.Response:
         found = await self._use.schedules() if self._use.schedules else []
         return web.json_response({"schedules": [views.schedule(s) for s in found]})
+
+    async def subscriptions(self, _request: web.Request) -> web.Response:
+        found = await self._use.subscriptions() if self._use.subscriptions else []
+        return web.json_response({"subscriptions": [views.subscription(s) for s in found]})
 
     async def redrive(self, request: web.Request) -> web.Response:
         ids, queue, body = await _targets(request, ("reset_attempts",))

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..v1 import admin_service_pb2 as pb
+from .breakers import Breaker, breaker
+from .retry import QueueRetry, retry
 
 
 @dataclass(frozen=True)
@@ -20,11 +22,15 @@ class QueueControls:
     paused: bool = False
     concurrency_limit: int | None = None
     updated_at: datetime | None = None
+    breaker: Breaker | None = None  # None: the queue has none
+    retry: QueueRetry | None = None  # None: the broker's settings' policy
 
 
 def controls(msg: pb.QueueControls) -> QueueControls:
     at = msg.updated_at.ToDatetime(tzinfo=timezone.utc) if msg.HasField("updated_at") else None
-    return QueueControls(msg.queue, msg.paused, msg.concurrency_limit or None, at)
+    return QueueControls(msg.queue, msg.paused, msg.concurrency_limit or None, at,
+                         breaker(msg.breaker) if msg.HasField("breaker") else None,
+                         retry(msg.retry) if msg.HasField("retry") else None)
 
 
 def update_request(queue: str, paused: bool | None, concurrency_limit: int | None) -> pb.UpdateQueueRequest:

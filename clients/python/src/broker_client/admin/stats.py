@@ -37,6 +37,7 @@ class QueueStats:
     oldest_ready_age: float = 0.0
     last_minute: WindowCounts = field(default_factory=WindowCounts)
     last_hour: WindowCounts = field(default_factory=WindowCounts)
+    breaker: str | None = None  # its circuit breaker: closed, open or half_open; None without one
 
 
 @dataclass(frozen=True)

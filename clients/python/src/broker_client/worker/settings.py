@@ -18,6 +18,8 @@ class WorkerSettings:
     lease_duration: float | None = None
     # Long-poll wait of each Lease call when no job is ready (the broker allows up to 60 s).
     poll_wait: float = 10.0
+    # Lease calls in flight at once: slots freed while one is out are asked for by another.
+    lease_calls: int = 2
     # On SIGTERM/SIGINT, running jobs get this long to finish before they are nacked.
     shutdown_grace: float = 30.0
     # Per-job time limit for handlers that do not set their own; None: no limit.
@@ -33,7 +35,7 @@ class WorkerSettings:
     # checked, before the handler runs; larger ones the handler reads or streams to a file
     # itself (JobContext.read_payload / save_payload).
     prefetch_payload_bytes: int = 8 * 1024 * 1024
-    # Lease, Heartbeat, Ack and Nack over one WorkerSession stream (less CPU per call on both
+    # Lease, Heartbeat, Ack, Nack and Snooze over one WorkerSession stream (less CPU per call on both
     # sides); False, or a broker without sessions: one unary RPC per call.
     session: bool = True
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
@@ -41,6 +43,8 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if not 1 <= self.lease_calls <= 8:
+            raise ValueError(f"lease_calls must be between 1 and 8, got {self.lease_calls}")
         if not 0 <= self.poll_wait <= 60:
             raise ValueError(f"poll_wait must be between 0 and 60 s, got {self.poll_wait}")
         if self.lease_duration is not None and self.lease_duration < 1:

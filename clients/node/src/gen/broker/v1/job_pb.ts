@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/job.proto.
  */
 export const file_broker_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKvAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRIqCgtwYXlsb2FkX3JlZhgMIAEoCzIVLmJyb2tlci52MS5QYXlsb2FkUmVmGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjcKClBheWxvYWRSZWYSCwoDa2V5GAEgASgJEgwKBHNpemUYAiABKAMSDgoGc2hhMjU2GAMgASgJIqcGCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEiwKB2hlYWRlcnMYBSADKAsyGy5icm9rZXIudjEuSm9iLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSIgoFc3RhdGUYCCABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSKgoGcnVuX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhdHRlbXB0GAogASgFEhQKDG1heF9hdHRlbXB0cxgLIAEoBRIsCgxyZXRyeV9wb2xpY3kYDCABKAsyFi5icm9rZXIudjEuUmV0cnlQb2xpY3kSMQoObGVhc2VfZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJd29ya2VyX2lkGA4gASgJEjQKEGxlYXNlX2V4cGlyZXNfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYECABKAkSJwoGZXJyb3JzGBEgAygLMhcuYnJva2VyLnYxLkF0dGVtcHRFcnJvchIuCgpjcmVhdGVkX2F0GBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObGVhc2VfZXhwaXJpZXMYFSABKAUSGgoSbWF4X2xlYXNlX2V4cGlyaWVzGBYgASgFEg4KBnJlc3VsdBgXIAEoDBIqCgtwYXlsb2FkX3JlZhgYIAEoCzIVLmJyb2tlci52MS5QYXlsb2FkUmVmGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlYKDEF0dGVtcHRFcnJvchIPCgdhdHRlbXB0GAEgASgFEg0KBWVycm9yGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLhAQoISm9iRXZlbnQSCgoCaWQYASABKAMSDgoGam9iX2lkGAIgASgJEicKCmZyb21fc3RhdGUYAyABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSJQoIdG9fc3RhdGUYBCABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSDwoHYXR0ZW1wdBgFIAEoBRIRCgl3b3JrZXJfaWQYBiABKAkSDQoFZXJyb3IYByABKAkSJgoCYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgJIAEoCSqZAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1BFTkRJTkcQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxISCg5KT0JfU1RBVEVfREVBRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBSpUCgZKaXR0ZXISFgoSSklUVEVSX1VOU1BFQ0lGSUVEEAASDwoLSklUVEVSX05PTkUQARIPCgtKSVRURVJfRlVMTBACEhAKDEpJVFRFUl9FUVVBTBADYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKvAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRIqCgtwYXlsb2FkX3JlZhgNIAEoCzIVLmJyb2tlci52MS5QYXlsb2FkUmVmGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjcKClBheWxvYWRSZWYSCwoDa2V5GAEgASgJEgwKBHNpemUYAiABKAMSDgoGc2hhMjU2GAMgASgJIpAHCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEiwKB2hlYWRlcnMYBSADKAsyGy5icm9rZXIudjEuSm9iLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSIgoFc3RhdGUYCCABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSKgoGcnVuX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhdHRlbXB0GAogASgFEhQKDG1heF9hdHRlbXB0cxgLIAEoBRIsCgxyZXRyeV9wb2xpY3kYDCABKAsyFi5icm9rZXIudjEuUmV0cnlQb2xpY3kSMQoObGVhc2VfZHVyYXRpb24YDSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJd29ya2VyX2lkGA4gASgJEjQKEGxlYXNlX2V4cGlyZXNfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYECABKAkSJwoGZXJyb3JzGBEgAygLMhcuYnJva2VyLnYxLkF0dGVtcHRFcnJvchIuCgpjcmVhdGVkX2F0GBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObGVhc2VfZXhwaXJpZXMYFSABKAUSGgoSbWF4X2xlYXNlX2V4cGlyaWVzGBYgASgFEg4KBnJlc3VsdBgXIAEoDBIPCgdzbm9vemVzGBggASgFEiUKCHByb2dyZXNzGBkgASgLMhMuYnJva2VyLnYxLlByb2dyZXNzEi8KC3Byb2dyZXNzX2F0GBogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgtwYXlsb2FkX3JlZhgcIAEoCzIVLmJyb2tlci52MS5QYXlsb2FkUmVmGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi0KCFByb2dyZXNzEhAKCGZyYWN0aW9uGAEgASgBEg8KB21lc3NhZ2UYAiABKAkiVgoMQXR0ZW1wdEVycm9yEg8KB2F0dGVtcHQYASABKAUSDQoFZXJyb3IYAiABKAkSJgoCYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIogCCghKb2JFdmVudBIKCgJpZBgBIAEoAxIOCgZqb2JfaWQYAiABKAkSJwoKZnJvbV9zdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIlCgh0b19zdGF0ZRgEIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIPCgdhdHRlbXB0GAUgASgFEhEKCXdvcmtlcl9pZBgGIAEoCRINCgVlcnJvchgHIAEoCRImCgJhdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAkgASgJEiUKCHByb2dyZXNzGAogASgLMhMuYnJva2VyLnYxLlByb2dyZXNzKpkBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhUKEUpPQl9TVEFURV9SVU5OSU5HEAISFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBADEhIKDkpPQl9TVEFURV9ERUFEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKlQKBkppdHRlchIWChJKSVRURVJfVU5TUEVDSUZJRUQQABIPCgtKSVRURVJfTk9ORRABEg8KC0pJVFRFUl9GVUxMEAISEAoMSklUVEVSX0VRVUFMEANiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Exponential backoff: delay(n) = min(max_delay, initial_delay * multiplier^(n-1)), then jitter.
@@ -135,8 +135,9 @@ export type JobSpec = Message<"broker.v1.JobSpec"> & {
    * The payload as an object in the broker's storage, instead of `payload` (which must then be
    * empty): from CreateUpload (after the bytes were put), CompleteUpload or UploadPayload. The
    * broker checks that the object is there with this size and SHA-256 (INVALID_ARGUMENT if not).
+   * (Field 12 is kept for the per-key concurrency branch.)
    *
-   * @generated from field: broker.v1.PayloadRef payload_ref = 12;
+   * @generated from field: broker.v1.PayloadRef payload_ref = 13;
    */
   payloadRef?: PayloadRef | undefined;
 };
@@ -318,9 +319,33 @@ export type Job = Message<"broker.v1.Job"> & {
   result: Uint8Array;
 
   /**
+   * How many times workers snoozed this job (JobService.Snooze). A snooze uses no attempt: the
+   * lease's attempt is given back, so `attempt` counts the attempts that ran to an end.
+   *
+   * @generated from field: int32 snoozes = 24;
+   */
+  snoozes: number;
+
+  /**
+   * The progress the current attempt last reported with a Heartbeat; unset when it reported
+   * none (a new lease starts without).
+   *
+   * @generated from field: broker.v1.Progress progress = 25;
+   */
+  progress?: Progress | undefined;
+
+  /**
+   * When that progress was reported.
+   *
+   * @generated from field: google.protobuf.Timestamp progress_at = 26;
+   */
+  progressAt?: Timestamp | undefined;
+
+  /**
+   * (Field 27 is kept for the per-key concurrency branch.)
    * Set when the payload is an object (payload then empty): LeasedJob.payload_url reads it.
    *
-   * @generated from field: broker.v1.PayloadRef payload_ref = 24;
+   * @generated from field: broker.v1.PayloadRef payload_ref = 28;
    */
   payloadRef?: PayloadRef | undefined;
 };
@@ -331,6 +356,35 @@ export type Job = Message<"broker.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_broker_v1_job, 3);
+
+/**
+ * How far a running job has come, as its worker reports it (HeartbeatItem).
+ *
+ * @generated from message broker.v1.Progress
+ */
+export type Progress = Message<"broker.v1.Progress"> & {
+  /**
+   * 0 to 1.
+   *
+   * @generated from field: double fraction = 1;
+   */
+  fraction: number;
+
+  /**
+   * A short note for people, e.g. "3 of 7 files": at most 256 characters by default
+   * (BROKER_MAX_PROGRESS_CHARS).
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message broker.v1.Progress.
+ * Use `create(ProgressSchema)` to create a new message.
+ */
+export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job, 4);
 
 /**
  * @generated from message broker.v1.AttemptError
@@ -357,7 +411,7 @@ export type AttemptError = Message<"broker.v1.AttemptError"> & {
  * Use `create(AttemptErrorSchema)` to create a new message.
  */
 export const AttemptErrorSchema: GenMessage<AttemptError> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 4);
+  messageDesc(file_broker_v1_job, 5);
 
 /**
  * One state change of a job.
@@ -408,11 +462,19 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
   at?: Timestamp | undefined;
 
   /**
-   * What caused it: enqueue, lease, ack, nack, expire, redrive, cancel.
+   * What caused it: enqueue, lease, ack, nack, snooze, expire, redrive, cancel, progress.
    *
    * @generated from field: string reason = 9;
    */
   reason: string;
+
+  /**
+   * For the reason "progress" (RUNNING to RUNNING): what the worker reported. Written only when
+   * the progress changed, so a job writes at most one per heartbeat.
+   *
+   * @generated from field: broker.v1.Progress progress = 10;
+   */
+  progress?: Progress | undefined;
 };
 
 /**
@@ -420,7 +482,7 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 5);
+  messageDesc(file_broker_v1_job, 6);
 
 /**
  * The life of a job. See the README's "Job lifecycle" section.

@@ -1,0 +1,75 @@
+"""The claim and the breakers. A queue without a breaker costs the claim nothing: the store
+runs sql.CLAIM as it is unless an asked queue has a breaker (BreakerNames, read at most about a
+second ago), and then CLAIM_BREAKERS, which also leaves the queues whose breaker is not CLOSED
+alone. A HALF_OPEN breaker's probes are claimed under its row lock (LOCK_PROBING, then
+CLAIM_PROBES as a statement of its own, then the count of probes leased written back), so two
+claimers on any replicas never lease more probes than the breaker lets through."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from broker.entities.job import JobState
+from broker.infra.pg import breaker_rows as br
+from broker.infra.pg.breakers import BreakerNames
+from broker.infra.pg.moves import among
+from broker.infra.pg.sql import CLAIM, _claim
+
+_PLAIN = "WHERE u.name NOT IN (SELECT name FROM controls)"
+assert CLAIM.count(_PLAIN) == 1, "breaker_claims: sql.CLAIM's choice of queues moved"
+
+# The condition a breaker holds its queue back by (entities.breaker.Breaker.holds_back).
+HELD_BACK = "SELECT queue FROM broker_queue_breakers WHERE queue = ANY($1::text[]) AND state <> 'closed'"
+
+CLAIM_BREAKERS = CLAIM.replace(_PLAIN, f"{_PLAIN} AND u.name NOT IN ({HELD_BACK})")
+
+# The HALF_OPEN breakers of the asked queues ($1) that are not paused, locked.
+LOCK_PROBING = f"""SELECT {br.COLUMNS} FROM broker_queue_breakers b
+WHERE queue = ANY($1::text[]) AND state = 'half_open' AND NOT forced
+    AND NOT EXISTS (SELECT 1 FROM broker_queues q WHERE q.name = b.queue AND q.paused)
+ORDER BY queue FOR UPDATE"""
+
+# $1 the locked queues, $6 their probe room (Breaker.probe_room); a queue that also has a
+# concurrency limit gets no more than its room under it (no other claim takes its jobs meanwhile:
+# the plain and the limited claims leave it alone while its breaker is not closed).
+CLAIM_PROBES = _claim(
+    controls=f"""room AS (
+    SELECT l.name, greatest(least(l.cap, coalesce(c.concurrency_limit - (SELECT count(*) FROM broker_jobs r
+        WHERE r.queue = l.name AND {among("r.state", (JobState.RUNNING,))}), l.cap)), 0) AS room
+    FROM unnest($1::text[], $6::int[]) AS l(name, cap) LEFT JOIN broker_queues c ON c.name = l.name
+), """,
+    queues="room AS q", room="least($3, q.room)")
+
+
+class BreakerClaims:
+    """The breakers' part of PgJobStore.claim."""
+
+    def __init__(self, names: BreakerNames) -> None:
+        self._names = names
+
+    async def statement(self, conn, queues: Sequence[str]) -> str:
+        """The plain claim for these queues: CLAIM, or CLAIM_BREAKERS when one of them has a breaker."""
+        names = await self._names.read(conn)
+        return CLAIM_BREAKERS if names and not names.isdisjoint(queues) else CLAIM
+
+    async def probes(self, conn, queues: Sequence[str], now: datetime, limit: int, worker_id: str,
+                     lease_duration: float | None) -> list:
+        """The probes of the HALF_OPEN breakers among `queues`, at most `limit` rows in all."""
+        names = await self._names.read(conn)
+        asked = [q for q in queues if q in names] if names else []
+        if not asked:
+            return []
+        async with conn.transaction():
+            breakers = [br.breaker(r) for r in await conn.fetch(LOCK_PROBING, asked)]
+            open_ = [b for b in breakers if b.probe_room > 0]
+            if not open_:
+                return []
+            found = await conn.fetch(CLAIM_PROBES, [b.queue for b in open_], now, limit, worker_id,
+                                     lease_duration, [b.probe_room for b in open_])
+            leased = Counter(r[1] for r in found)
+            for b in open_:
+                if leased[b.queue]:
+                    await conn.execute(br.PUT, *br.values(b.leased(leased[b.queue])))
+        return found
