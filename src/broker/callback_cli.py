@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from broker_client.admin import AdminClient, Subscription
 
 HEADERS = ("NAME", "URL", "EVENTS", "QUEUE", "KIND", "ATTEMPTS", "SECRETS", "UPDATED (UTC)")
-EVENTS = ("job.succeeded", "job.failed", "job.dead", "job.cancelled")
+EVENTS = ("job.succeeded", "job.failed", "job.dead", "job.cancelled", "queue.breaker_opened")
 
 
 def add_commands(sub) -> None:

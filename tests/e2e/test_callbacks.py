@@ -90,6 +90,26 @@ async def test_a_succeeded_job_is_delivered_signed_and_carries_its_result(hub, q
     assert got.headers["webhook-id"] == delivery.id and delivery.kind == "job.succeeded"
 
 
+async def test_a_breaker_that_opens_is_told_to_the_subscriptions_that_asked(hub, queue):
+    jobs, admin, receiver, _ = hub
+    path = await subscribe(admin, receiver, queue, events=("queue.breaker_opened",), kind="not-this-kind")
+    other = await subscribe(admin, receiver, f"{queue}-other", events=("queue.breaker_opened",))
+    quiet = await subscribe(admin, receiver, queue, events=("job.succeeded",))
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, breaker=apb.BreakerSettings(probes=1)))
+    assert receiver.of(path) == []  # a breaker configured, still closed: nothing to tell
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, force_breaker=apb.BREAKER_FORCE_OPEN))
+    [got] = await receiver.wait_for(path, 1)
+    assert got.verified[SECRET] and got.json["type"] == "queue.breaker_opened"
+    assert got.json["data"] == {"queue": queue, "from": "closed", "to": "open", "reason": got.json["data"]["reason"],
+                                "forced": True}
+    assert got.json["data"]["reason"]
+    delivery = await admin.GetJob(apb.GetJobRequest(job_id=got.headers["webhook-id"]))
+    assert delivery.job.queue == CALLBACKS and delivery.job.kind == "queue.breaker_opened"
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, force_breaker=apb.BREAKER_FORCE_AUTO))
+    await asyncio.sleep(0.3)  # closing again is not an event a subscription hears of
+    assert len(receiver.of(path)) == 1 and receiver.of(other) == [] and receiver.of(quiet) == []
+
+
 async def test_a_receiver_failing_n_times_gets_exactly_one_successful_delivery(hub, queue):
     jobs, admin, receiver, _ = hub
     path = await subscribe(admin, receiver, queue)

@@ -60,6 +60,8 @@ test("bad requests and options are refused before anything is sent, naming the f
   assert.throws(() => new Worker([]), /at least one queue/);
   assert.throws(() => new Worker("q", { concurrency: 0 }), /concurrency/);
   assert.throws(() => new Worker("q", { pollWaitMs: 61_000 }), /pollWaitMs/);
+  assert.throws(() => new Worker("q", { leaseCalls: 0 }), /leaseCalls/);
+  assert.throws(() => new Worker("q", { leaseCalls: 9 }), /leaseCalls/);
   assert.throws(() => new Worker("q", { leaseDurationMs: 10 }), /leaseDurationMs/);
 });
 

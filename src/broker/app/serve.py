@@ -25,7 +25,7 @@ from broker.infra.callback_sender import HttpSender
 from broker.infra.clock import SystemClock
 from broker.infra.embedded import EmbeddedPostgres
 from broker.infra.env import SettingsError
-from broker.infra.logs import LogEventSink
+from broker.infra.logs import FanOutSink, LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
 from broker.infra.pg.callbacks import PgSubscriptionStore
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
@@ -143,11 +143,12 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                             settings.observe.worker_label)
     sender, payloads = HttpSender(settings.callbacks.allow_private), await open_storage(settings, db)
     # Every committed state change: one log line, the counters, and a stale overview.
-    use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
+    sinks = (LogEventSink(), metrics)
+    use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=sinks,
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received), sender=sender, payloads=payloads,
                       listeners=graph.Listeners(fire=metrics, delivery=metrics, write=metrics, payload=metrics),
-                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names))
+                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names, FanOutSink(*sinks).record))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -164,10 +165,9 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     runner = _start_loops(settings, use, store, health, PgListener(db.url, notifier))
     await health.set(True)
     _log_serving(settings, grpc_port, http_port, db)
-    return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
-                  deliverer=use.deliverer, _sender=sender, breakers=use.breakers, collector=use.collector,
-                  storage=payloads.storage)
+    return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server, http,
+                  runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler, deliverer=use.deliverer,
+                  _sender=sender, breakers=use.breakers, collector=use.collector, storage=payloads.storage)
 
 
 def _log_serving(settings: Settings, grpc_port: int, http_port: int, db: Database) -> None:
@@ -202,14 +202,15 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
 
 
-def _stores(settings: Settings, db: Database, names: BreakerNames) -> dict:
+def _stores(settings: Settings, db: Database, names: BreakerNames, record) -> dict:
     """The stores of schedules, queue controls (with the queues' breakers, their names shared
-    with the job store's claim, and retry policies), callback subscriptions and webhook sources."""
+    with the job store's claim, the deliveries of their openings told to `record`, and retry
+    policies), callback subscriptions and webhook sources."""
     timeout = settings.database.acquire_timeout
     return {"schedules": PgScheduleStore(db.pool, timeout), "queues": PgQueueStore(db.pool, timeout),
             "subscriptions": PgSubscriptionStore(db.pool, timeout),
             "webhook_sources": PgWebhookSourceStore(db.pool, timeout),
-            "parts": QueueParts(PgBreakerStore(db.pool, names, timeout),
+            "parts": QueueParts(PgBreakerStore(db.pool, names, timeout, record),
                                 PgRetryStore(db.pool, timeout, queues=settings.queues))}
 
 

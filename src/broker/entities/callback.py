@@ -29,12 +29,14 @@ MAX_KIND_LENGTH = 256
 
 
 class CallbackEvent(enum.Enum):
-    """What a subscription may ask to hear of (a queue's breaker opening will be one more)."""
+    """What a subscription may ask to hear of: the moves of jobs (EVENT_OF), and a queue's
+    circuit breaker opening (infra/pg/breaker_callbacks.py)."""
 
     JOB_SUCCEEDED = "job.succeeded"
     JOB_FAILED = "job.failed"        # an attempt failed and the job will be retried
     JOB_DEAD = "job.dead"            # dead-lettered (out of attempts, or failed for good)
     JOB_CANCELLED = "job.cancelled"
+    QUEUE_BREAKER_OPENED = "queue.breaker_opened"  # forced open, or opened by the failure rate
 
 
 # The moves that make an event: (what caused it, the state it led to) -> event. Both stores read

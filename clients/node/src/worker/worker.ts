@@ -31,6 +31,8 @@ export interface WorkerSettings {
   leaseDurationMs?: number;
   /** Long-poll wait of each Lease call, 0 to 60 s. Default 10 s. */
   pollWaitMs: number;
+  /** Lease calls in flight at once (1 to 8): slots freed while one is out are asked for by the next. Default 2. */
+  leaseCalls: number;
   /** What running jobs get at shutdown before they are aborted and nacked. Default 30 s. */
   shutdownGraceMs: number;
   /** Time limit for handlers without their own. */
@@ -78,6 +80,7 @@ function check(s: WorkerSettings): WorkerSettings {
   if (s.leaseDurationMs !== undefined && !(s.leaseDurationMs >= 1000 && s.leaseDurationMs <= 12 * 3600_000)) {
     throw new RangeError(`leaseDurationMs must be 1 s to 12 h, got ${s.leaseDurationMs}`);
   }
+  if (!(whole(s.leaseCalls, 1) && s.leaseCalls <= 8)) throw new RangeError(`leaseCalls must be 1 to 8, got ${s.leaseCalls}`);
   if (!(s.pollWaitMs >= 0 && s.pollWaitMs <= 60_000)) throw new RangeError(`pollWaitMs must be 0 to 60000, got ${s.pollWaitMs}`);
   if (!(s.shutdownGraceMs >= 0)) throw new RangeError(`shutdownGraceMs must be >= 0, got ${s.shutdownGraceMs}`);
   if (s.handlerTimeoutMs !== undefined && !(s.handlerTimeoutMs > 0)) throw new RangeError(`handlerTimeoutMs must be positive, got ${s.handlerTimeoutMs}`);
@@ -114,7 +117,7 @@ export class Worker {
     const { connection, logger, handleSignals, ...rest } = options;
     this.settings = check({
       queues: typeof queues === "string" ? [queues] : [...queues], concurrency: 10, pollWaitMs: 10_000,
-      shutdownGraceMs: 30_000, flushIntervalMs: 5, flushSize: 100, session: true, workerId: defaultWorkerId(),
+      leaseCalls: 2, shutdownGraceMs: 30_000, flushIntervalMs: 5, flushSize: 100, session: true, workerId: defaultWorkerId(),
       maxResultBytes: MAX_RESULT_BYTES,
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
     } as WorkerSettings);
@@ -213,33 +216,58 @@ export class Worker {
       item.lost = true;
       item.ctx.abort(new LeaseLost(`the lease on job ${item.jobId} was lost`));
     };
+    // Up to leaseCalls Lease calls are out at once, each for slots no other call asked for; a
+    // call beside another asks for at least a quarter of the slots (no call per finished job).
+    const overlapMin = Math.max(1, Math.floor(s.concurrency / 4));
+    const backoff = new Backoff();
+    const calls = new Set<Promise<void>>();
+    let asked = 0;
+    let retryAt = 0;
+    let refusal: unknown;
+    const leaseOne = async (n: number) => {
+      let jobs: LeasedJob[] = [];
+      try {
+        stats.leaseCalls += 1;
+        jobs = await rpc.lease(n, s.pollWaitMs, leaseAbort.signal);
+        backoff.reset();
+      } catch (error) {
+        if (stopping) return;
+        if (!isRpcFailure(error) || !WORKER_RETRYABLE.has(error.code)) {
+          refusal = new LeaseRefused(`Lease refused: ${isRpcFailure(error) ? `${codeName(error.code)}: ${error.details}` : String(error)}`,
+            isRpcFailure(error) ? error.code : undefined, isRpcFailure(error) ? error.details : "", { cause: error });
+          return;
+        }
+        stats.leaseFailures += 1;
+        const delay = backoff.next(error);
+        this.log.warn(`lease failed (${codeName(error.code)}); retrying in ${Math.round(delay)} ms`);
+        retryAt = Date.now() + delay;
+      } finally {
+        asked -= n;
+        slotFreed.resolve();
+      }
+      for (const leased of jobs) start(leased);
+    };
     const leaseLoop = async () => {
-      const backoff = new Backoff();
-      while (!stopping) {
-        while (s.concurrency - held.size <= 0 && !stopping) {
+      while (!stopping && refusal === undefined) {
+        const want = s.concurrency - held.size - asked;
+        if ((calls.size > 0 && (calls.size >= s.leaseCalls || want < overlapMin)) || want <= 0) {
           slotFreed = deferred();
           await slotFreed.promise;
-        }
-        if (stopping) return;
-        let jobs: LeasedJob[];
-        try {
-          stats.leaseCalls += 1;
-          jobs = await rpc.lease(Math.min(s.concurrency - held.size, MAX_LEASE_BATCH), s.pollWaitMs, leaseAbort.signal);
-        } catch (error) {
-          if (stopping) return;
-          if (!isRpcFailure(error) || !WORKER_RETRYABLE.has(error.code)) {
-            throw new LeaseRefused(`Lease refused: ${isRpcFailure(error) ? `${codeName(error.code)}: ${error.details}` : String(error)}`,
-              isRpcFailure(error) ? error.code : undefined, isRpcFailure(error) ? error.details : "", { cause: error });
-          }
-          stats.leaseFailures += 1;
-          const delay = backoff.next(error);
-          this.log.warn(`lease failed (${codeName(error.code)}); retrying in ${Math.round(delay)} ms`);
-          await pause(delay);
           continue;
         }
-        backoff.reset();
-        for (const leased of jobs) start(leased);
+        if (retryAt) {  // a call failed: wait out its backoff (or less, when the channel is back)
+          const delay = retryAt - Date.now();
+          retryAt = 0;
+          if (delay > 0) await pause(delay);
+          continue;
+        }
+        const n = Math.min(want, MAX_LEASE_BATCH);
+        asked += n;
+        const call: Promise<void> = leaseOne(n).finally(() => { calls.delete(call); slotFreed.resolve(); });
+        calls.add(call);
       }
+      if (refusal !== undefined) throw refusal;  // the worker stops; the other calls are cut
+      await Promise.all(calls);  // stopping: what the calls in flight bring still runs
     };
 
     const heartbeater = new Heartbeater(rpc, () => [...held.values()], lost, this.log, pause);

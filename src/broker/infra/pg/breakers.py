@@ -5,14 +5,16 @@ in the same transaction; the claim reads the same table (breaker_claims.py)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import asyncpg
 
 from broker.entities.breaker import Breaker, BreakerEvent, BreakerState
 from broker.entities.breaker_settings import BreakerChange
+from broker.entities.job import Event
 from broker.infra.pg import breaker_rows as br
+from broker.infra.pg.breaker_callbacks import announce
 from broker.infra.pg.conn import Connections, guarded
 from broker.infra.pg.queues import WAKE
 from broker.usecases.queues.breaker_ports import Step
@@ -47,8 +49,12 @@ class BreakerNames:
 class PgBreakerStore:
     """BreakerStore on an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, names: BreakerNames, acquire_timeout: float = 10.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, names: BreakerNames, acquire_timeout: float = 10.0,
+                 record: Callable[[Sequence[Event]], None] | None = None) -> None:
+        """`record` hears of the callback deliveries a breaker's opening made (the job log and
+        the metrics, as every enqueue), after their commit."""
         self._conn, self._names = Connections(pool, acquire_timeout), names
+        self._record = record or (lambda events: None)
 
     async def configured(self) -> frozenset[str]:
         """No connection is borrowed while the names are fresh (every Ack and Nack asks)."""
@@ -82,24 +88,33 @@ class PgBreakerStore:
                 await conn.execute(br.DELETE, queue)
             elif after is not None and after != before:
                 await conn.execute(br.PUT, *br.values(after))
-            if event is not None:
-                await _log(conn, [event])
+            made = await _log(conn, [event] if event is not None else [], now)
         self._names.stale()
+        self._told(made)
         return after, event
 
     @guarded
     async def step(self, queues: Sequence[str], step: Step, now: datetime) -> list[BreakerEvent]:
         async with self._conn() as conn, conn.transaction():
-            return await _apply(conn, await conn.fetch(br.LOCK, list(queues)), step)
+            events, made = await _apply(conn, await conn.fetch(br.LOCK, list(queues)), step, now)
+        self._told(made)
+        return events
 
     @guarded
     async def cool_down(self, now: datetime, limit: int) -> list[BreakerEvent]:
         async with self._conn() as conn, conn.transaction():
-            return await _apply(conn, await conn.fetch(br.LOCK_DUE, now, limit), lambda b: b.cool_down(now))
+            events, made = await _apply(conn, await conn.fetch(br.LOCK_DUE, now, limit), lambda b: b.cool_down(now), now)
+        self._told(made)
+        return events
+
+    def _told(self, made: list[Event]) -> None:
+        if made:
+            self._record(made)
 
 
-async def _apply(conn, locked, step: Step) -> list[BreakerEvent]:
-    """Each locked breaker's next state written back, and the events of the changes logged."""
+async def _apply(conn, locked, step: Step, now: datetime) -> tuple[list[BreakerEvent], list[Event]]:
+    """Each locked breaker's next state written back, the events of the changes logged, and the
+    enqueue events of the deliveries they made."""
     events = []
     for row in locked:
         before = br.breaker(row)
@@ -108,15 +123,16 @@ async def _apply(conn, locked, step: Step) -> list[BreakerEvent]:
             await conn.execute(br.PUT, *br.values(after))
         if event is not None:
             events.append(event)
-    await _log(conn, events)
-    return events
+    return events, await _log(conn, events, now)
 
 
-async def _log(conn, events: list[BreakerEvent]) -> None:
+async def _log(conn, events: list[BreakerEvent], now: datetime) -> list[Event]:
     """The event rows; a breaker that lets jobs through again wakes the queue's long polls on
-    every replica (a NOTIFY, delivered at commit)."""
+    every replica (a NOTIFY, delivered at commit); one that opens tells the subscriptions that
+    asked (breaker_callbacks.py): the enqueue events of those deliveries."""
     if not events:
-        return
+        return []
     await conn.execute(br.LOG, *br.event_columns(events))
     for queue in sorted({e.queue for e in events if e.to_state is not BreakerState.OPEN}):
         await conn.execute(WAKE, queue)
+    return await announce(conn, events, now)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from ..v1 import callback_pb2 as pb
 
-EVENTS = ("job.succeeded", "job.failed", "job.dead", "job.cancelled")
+EVENTS = ("job.succeeded", "job.failed", "job.dead", "job.cancelled", "queue.breaker_opened")
 
 
 @dataclass(frozen=True)

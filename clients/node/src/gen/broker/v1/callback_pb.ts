@@ -40,7 +40,8 @@ export type SubscriptionSpec = Message<"broker.v1.SubscriptionSpec"> & {
 
   /**
    * At least one of: job.succeeded, job.failed (an attempt failed, the job will be retried),
-   * job.dead (dead-lettered), job.cancelled.
+   * job.dead (dead-lettered), job.cancelled, queue.breaker_opened (the queue's circuit breaker
+   * opened: forced, or by the failure rate; the kind filter does not apply to it).
    *
    * @generated from field: repeated string events = 3;
    */
