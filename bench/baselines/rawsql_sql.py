@@ -78,9 +78,10 @@ SELECT gen_random_uuid(), queue, kind, payload, headers::jsonb, idempotency_key,
     max_lease_expiries, $15, $15
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[],
             $7::timestamptz[], $8::int[], $9::float8[], $10::float8[], $11::float8[],
-            $12::text[], $13::float8[], $14::int[])
+            $12::text[], $13::float8[], $14::int[], $16::text[])
      AS t(queue, kind, payload, headers, idempotency_key, priority, run_at, max_attempts,
-          retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries)
+          retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries,
+          concurrency_key)
 RETURNING id::text
 """
 
@@ -107,7 +108,8 @@ def statements(variant: str) -> tuple[str, str, str]:
 
 
 def enqueue_args(payloads: list[bytes], queue: str, kind: str, now) -> list:
-    """The 15 parameters of ENQUEUE for these payloads, with the broker's queue defaults."""
+    """The 16 parameters of ENQUEUE for these payloads, with the broker's queue defaults (no
+    concurrency keys: $16 NULL)."""
     n = len(payloads)
     return [[queue] * n, [kind] * n, payloads, [None] * n, [None] * n, [0] * n, [now] * n, [10] * n,
-            [1.0] * n, [3600.0] * n, [2.0] * n, ["full"] * n, [30.0] * n, [5] * n, now]
+            [1.0] * n, [3600.0] * n, [2.0] * n, ["full"] * n, [30.0] * n, [5] * n, now, None]

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
+from broker.entities.flow_limits import Bucket
 from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
@@ -38,6 +39,7 @@ class InMemoryJobStore:
         self._next_event_id = 1
         self.down = False
         self.controls: dict[str, QueueControls] = {}  # queue controls (tests/fakes/queue_store.py)
+        self.buckets: dict[str, Bucket] = {}  # the rate-limited queues' token buckets
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -54,7 +56,7 @@ class InMemoryJobStore:
                 state=_target(Reason.ENQUEUE), run_at=new.run_at, priority=new.priority, headers=dict(new.headers),
                 idempotency_key=new.idempotency_key, max_attempts=new.max_attempts, retry=new.retry,
                 lease_duration=new.lease_duration, created_at=now, updated_at=now,
-                max_lease_expiries=new.max_lease_expiries,
+                max_lease_expiries=new.max_lease_expiries, concurrency_key=new.concurrency_key,
             )
             events.append(self._move(Reason.ENQUEUE, None, job, now))
             if new.idempotency_key is not None:
@@ -78,21 +80,52 @@ class InMemoryJobStore:
         return leased, events
 
     def _ready(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
-        """As PgJobStore.claim: the queues without controls in lease order, then the queues with
-        a concurrency limit, each up to its room (limit minus its RUNNING jobs); paused: none."""
+        """As PgJobStore.claim: the queues without controls in lease order, then the counted
+        queues (claims.CLAIM_LIMITED), each up to its room; paused: none."""
         controls = {q: self.controls.get(q) for q in queues}
-        plain = {q for q, c in controls.items() if c is None or not (c.paused or c.limited)}
-        limited = {q: c.concurrency_limit for q, c in controls.items() if c and c.limited and not c.paused}
+        plain = {q for q, c in controls.items() if c is None or not (c.paused or c.counted)}
+        counted = [c for c in controls.values() if c and c.counted and not c.paused]
         sources, order = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id))
         ready = sorted((j for j in self.jobs.values() if j.state in sources and j.queue in plain and j.run_at <= now),
                        key=order)[:max(limit, 0)]
         extra = []
-        for queue, cap in limited.items():
-            running = sum(1 for j in self.jobs.values() if j.queue == queue and j.state is R)
-            extra += sorted((j for j in self.jobs.values()
-                             if j.state in sources and j.queue == queue and j.run_at <= now),
-                            key=order)[:max(cap - running, 0)]
-        return ready + sorted(extra, key=order)[:max(limit - len(ready), 0)]
+        for c in counted:
+            extra += self._fitting(c, max(limit - len(ready), 0), now)
+        extra = sorted(extra, key=order)[:max(limit - len(ready), 0)]
+        for c in counted:
+            if c.rate_limit is not None:
+                taken = sum(1 for j in extra if j.queue == c.name)
+                self.buckets[c.name] = self._bucket(c, now).take(taken, now, c.rate_limit, c.rate_burst)
+        return ready + extra
+
+    def _fitting(self, c: QueueControls, limit: int, now: datetime) -> list[Job]:
+        """A counted queue's jobs this claim may take: its room under each control, per-key
+        limits passed over in lease order (claims.CLAIM_LIMITED)."""
+        running = [j for j in self.jobs.values() if j.queue == c.name and j.state is R]
+        room = limit
+        if c.concurrency_limit is not None:
+            room = min(room, c.concurrency_limit - len(running))
+        if c.rate_limit is not None:
+            room = min(room, int(self._bucket(c, now).at(now, c.rate_limit, c.rate_burst)))
+        busy: dict[str, int] = {}
+        for j in running:
+            if j.concurrency_key is not None:
+                busy[j.concurrency_key] = busy.get(j.concurrency_key, 0) + 1
+        taken: list[Job] = []
+        for job in sorted((j for j in self.jobs.values() if j.state in MOVES[Reason.LEASE].sources
+                           and j.queue == c.name and j.run_at <= now), key=lambda j: (j.priority, j.run_at, j.id)):
+            if len(taken) >= room:
+                break
+            key = job.concurrency_key
+            if c.per_key_concurrency is not None and key is not None:
+                if busy.get(key, 0) >= c.per_key_concurrency:
+                    continue
+                busy[key] = busy.get(key, 0) + 1
+            taken.append(job)
+        return taken
+
+    def _bucket(self, c: QueueControls, now: datetime) -> Bucket:
+        return self.buckets.get(c.name) or Bucket(float(c.rate_burst), c.updated_at or now)
 
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:

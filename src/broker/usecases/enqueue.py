@@ -39,6 +39,7 @@ class JobSpec:
     retry: RetrySpec = RetrySpec()
     lease_duration: float | None = None
     max_lease_expiries: int | None = None
+    concurrency_key: str | None = None
 
 
 _NO_OVERRIDE = RetrySpec()
@@ -85,6 +86,9 @@ class Enqueue:
         key = spec.idempotency_key or None
         if key is not None:
             _check_text(key, at + "idempotency_key", limits.max_key_length)
+        concurrency_key = spec.concurrency_key or None
+        if concurrency_key is not None:
+            _check_text(concurrency_key, at + "concurrency_key", limits.max_key_length)
         check_priority(spec.priority, at + "priority")
         defaults = self._queues.for_queue(spec.queue)
         max_attempts = spec.max_attempts or defaults.max_attempts
@@ -97,7 +101,7 @@ class Enqueue:
             queue=spec.queue, kind=spec.kind, payload=spec.payload, headers=spec.headers,
             idempotency_key=key, priority=spec.priority, run_at=spec.run_at or now,
             max_attempts=max_attempts, retry=_policy(defaults.retry, spec.retry, at),
-            lease_duration=lease, max_lease_expiries=lapses,
+            lease_duration=lease, max_lease_expiries=lapses, concurrency_key=concurrency_key,
         )
 
 

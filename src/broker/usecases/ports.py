@@ -30,6 +30,7 @@ class NewJob:
     retry: RetryPolicy
     lease_duration: float
     max_lease_expiries: int | None = None  # None: no limit of its own (attempts alone)
+    concurrency_key: str | None = None  # None: none (the queue's per-key limit does not apply)
 
 
 @value_object

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from broker.entities.job import AttemptError, Event, Job, JobState, Reason
 from broker.entities.retry import Jitter, RetryPolicy
+from broker.entities.stats import QueueStats, WindowCounts
 
 _STATES = {s.value: s for s in JobState}
 _REASONS = {r.value: r for r in Reason}
@@ -34,7 +35,7 @@ def job(row) -> Job:
         lease_token=row[16], lease_expires_at=row[17], worker_id=row[18],
         errors=tuple(_attempt_error(e) for e in json.loads(row[19])) if row[19] != "[]" else (),
         created_at=row[20], updated_at=row[21], finished_at=row[22],
-        lease_expiries=row[23], max_lease_expiries=row[24], result=row[25],
+        lease_expiries=row[23], max_lease_expiries=row[24], result=row[25], concurrency_key=row[26],
     )
 
 
@@ -61,3 +62,26 @@ def events(found, now: datetime) -> list[Event]:
             moved[r[0]] = Event(r[0], r[1], states[r[-8]], states[r[-7]], reasons[reason], r[-5], now,
                                 kind=r[2], worker_id=r[-4], error=r[-3], waited=r[-2], ran=r[-1])
     return list(moved.values())
+
+
+def stats(states, windows) -> list[QueueStats]:
+    counts: dict[str, dict] = {}
+    for w in windows:
+        entry = counts.setdefault(w["queue"], {"minute": [0] * 4, "hour": [0] * 4})
+        values = [w["enqueued"], w["succeeded"], w["failed"], w["dead_lettered"]]
+        entry["hour"] = [a + b for a, b in zip(entry["hour"], values)]
+        if w["last_minute"]:
+            entry["minute"] = [a + b for a, b in zip(entry["minute"], values)]
+    by_queue = {s["queue"]: s for s in states}
+    result = []
+    for queue in sorted(set(by_queue) | set(counts)):
+        s = by_queue.get(queue)
+        c = counts.get(queue, {"minute": [0] * 4, "hour": [0] * 4})
+        result.append(QueueStats(
+            queue=queue,
+            **({k: s[k] for k in ("ready", "scheduled", "retrying", "running", "succeeded", "dead",
+                                  "cancelled")} if s else {}),
+            oldest_ready_age=float(s["oldest_ready_age"]) if s else 0.0,
+            last_minute=WindowCounts(*c["minute"]), last_hour=WindowCounts(*c["hour"]),
+        ))
+    return result
