@@ -115,7 +115,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
         schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
-        stats=Stats(overview, limits),
+        stats=Stats(overview, limits, queues),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
             get=GetQueue(queues, limits), list=ListQueues(queues),

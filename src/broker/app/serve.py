@@ -111,7 +111,9 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     clock = clock or SystemClock()
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
-    store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout), LocalNotifier()
+    # The store tells the metrics (bound late) of the claims a rate limit held back.
+    store = PgJobStore(db.pool, settings.database.acquire_timeout, on_rate_limited=lambda q: metrics.rate_limited(q))
+    notifier = LocalNotifier()
     # The metrics read the overview that build makes: bound late, read at scrape time only.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
     # Every committed state change: one log line, the counters, and a stale overview.

@@ -66,6 +66,10 @@ class BrokerMetrics:
                                   "Time from a schedule's fire time to the enqueue of its job (each fire "
                                   "counted once, by the replica that created the job).",
                                   ["schedule"], buckets=LAG_BUCKETS, registry=self.registry)
+        self.rate_limited_claims = Counter(
+            "broker_claims_rate_limited", "Claims (Lease calls, and each re-check of a long poll) that a "
+            "queue's rate limit gave fewer jobs than they asked for, counted by this replica.",
+            ["queue"], registry=self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -92,6 +96,10 @@ class BrokerMetrics:
     def fired(self, schedule: str, lag_seconds: float) -> None:
         """FireListener: one job a schedule's fire created."""
         self._child(self.fire_lag, (schedule,)).observe(max(0.0, lag_seconds))
+
+    def rate_limited(self, queue: str) -> None:
+        """For the job store: a claim the queue's token bucket held back."""
+        self._child(self.rate_limited_claims, (queue,)).inc()
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""
@@ -165,7 +173,7 @@ class _GaugeCollector:
         yield up
         if self.view is not None:
             yield from _view_gauges(self.view)
-            yield from _queue_gauges(self.queues)
+            yield from _queue_gauges(self.queues, {q.queue: q.running for q in self.view.queues})
         if self._pool_usage is not None:
             yield from _pool_gauges(self._pool_usage())
 
@@ -193,16 +201,31 @@ def _view_gauges(view: Overview):
     return [jobs, oldest, leases, workers]
 
 
-def _queue_gauges(queues: Sequence[QueueControls]):
+def _queue_gauges(queues: Sequence[QueueControls], running: dict[str, int]):
     paused = GaugeMetricFamily("broker_queue_paused", "1 for a paused queue (Lease hands out none of its "
                                "jobs), 0 otherwise; configured queues only.", labels=["queue"])
     limit = GaugeMetricFamily("broker_queue_concurrency_limit", "A queue's limit on RUNNING jobs across "
                               "all replicas; queues with a limit only.", labels=["queue"])
+    in_use = GaugeMetricFamily("broker_queue_concurrency_in_use", "RUNNING jobs of a queue with a "
+                               "concurrency limit or a per-key limit (what the limit counts).", labels=["queue"])
+    per_key = GaugeMetricFamily("broker_queue_per_key_concurrency", "A queue's limit on RUNNING jobs per "
+                                "concurrency key; queues with such a limit only.", labels=["queue"])
+    rate = GaugeMetricFamily("broker_queue_rate_limit", "A queue's rate limit in jobs leased per second, "
+                             "shared by all replicas; rate-limited queues only.", labels=["queue"])
+    burst = GaugeMetricFamily("broker_queue_rate_burst", "A rate-limited queue's burst (its token "
+                              "bucket's size).", labels=["queue"])
     for q in queues:
         paused.add_metric([q.name], 1 if q.paused else 0)
         if q.concurrency_limit is not None:
             limit.add_metric([q.name], q.concurrency_limit)
-    return [paused, limit]
+        if q.concurrency_limit is not None or q.per_key_concurrency is not None:
+            in_use.add_metric([q.name], running.get(q.name, 0))
+        if q.per_key_concurrency is not None:
+            per_key.add_metric([q.name], q.per_key_concurrency)
+        if q.rate_limit is not None:
+            rate.add_metric([q.name], q.rate_limit)
+            burst.add_metric([q.name], q.rate_burst)
+    return [paused, limit, in_use, per_key, rate, burst]
 
 
 def _pool_gauges(usage: PoolUsage):

@@ -70,6 +70,8 @@ class Job:
     finished_at: datetime | None = None
     # What the worker's Ack carried (a SUCCEEDED job's handler's return value); None: none.
     result: bytes | None = None
+    # The job's concurrency key (the queue's per_key_concurrency limits its RUNNING jobs); "": none.
+    concurrency_key: str = ""
 
     def json(self) -> Any:
         """The payload parsed as JSON."""
