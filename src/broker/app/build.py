@@ -152,7 +152,7 @@ def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOver
     return DashboardUseCases(
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
-        schedules=admin.schedules and admin.schedules.list,
+        schedules=admin.schedules and admin.schedules.list, queues=admin.queues and admin.queues.list,
     )
 
 

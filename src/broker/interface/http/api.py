@@ -15,6 +15,7 @@ from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.overview import ReadOverview
 from broker.usecases.purge import PurgeJobs
+from broker.usecases.queues.listing import ListQueues
 from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.listing import ListSchedules
 from broker.usecases.throughput import Throughput
@@ -29,6 +30,7 @@ class DashboardUseCases:
     redrive: RedriveJobs
     purge: PurgeJobs
     schedules: ListSchedules | None = None
+    queues: ListQueues | None = None  # the queues' flow controls, shown beside their stats
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
@@ -50,13 +52,16 @@ class _Api:
 
     async def overview(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at),
-                                  "queues": [views.queue_stats(q) for q in view.queues],
+        return web.json_response({"at": views.when(view.at), "queues": await self._queue_stats(view),
                                   "workers": [views.worker(w) for w in view.workers]})
 
     async def queues(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at), "queues": [views.queue_stats(q) for q in view.queues]})
+        return web.json_response({"at": views.when(view.at), "queues": await self._queue_stats(view)})
+
+    async def _queue_stats(self, view) -> list[dict]:
+        controls = {c.name: c for c in await self._use.queues()} if self._use.queues else {}
+        return [views.queue_stats(q, controls.get(q.queue)) for q in view.queues]
 
     async def workers(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()

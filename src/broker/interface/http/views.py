@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from broker.entities.job import Event, Job
+from broker.entities.queue_state import QueueControls
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 
 PAYLOAD_PREVIEW_BYTES = 64 * 1024
@@ -19,11 +20,18 @@ def window(w: WindowCounts) -> dict:
             "dead_lettered": w.dead_lettered, "failure_rate": w.failure_rate}
 
 
-def queue_stats(q: QueueStats) -> dict:
+def queue_stats(q: QueueStats, c: QueueControls | None = None) -> dict:
+    """A queue's stats and its flow controls (`running` is the concurrency in use)."""
     return {"queue": q.queue, "ready": q.ready, "scheduled": q.scheduled, "retrying": q.retrying,
             "running": q.running, "succeeded": q.succeeded, "dead": q.dead, "cancelled": q.cancelled,
             "oldest_ready_age_seconds": q.oldest_ready_age,
-            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour)}
+            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour),
+            "controls": controls(c or QueueControls(q.queue))}
+
+
+def controls(c: QueueControls) -> dict:
+    return {"paused": c.paused, "concurrency_limit": c.concurrency_limit,
+            "per_key_concurrency": c.per_key_concurrency, "rate_limit": c.rate_limit, "rate_burst": c.rate_burst}
 
 
 def worker(w: WorkerLeases) -> dict:
