@@ -154,6 +154,9 @@ async def test_each_queue_comes_with_its_flow_controls(jobs, admin, queue, broke
         assert row["running"] == 2
         assert row["controls"] == {"paused": False, "concurrency_limit": 2, "per_key_concurrency": 1,
                                    "rate_limit": 20.0, "rate_burst": 40}
+    (keyed,) = await enqueue(jobs, queue, 1, concurrency_key="customer-3")
+    detail = await get_json(broker_server.http_port, f"/api/jobs/{keyed}")
+    assert detail["job"]["concurrency_key"] == "customer-3"
     other = queue + "-free"
     await enqueue(jobs, other, 1)
     (free,) = [q for q in (await get_json(broker_server.http_port, "/api/queues"))["queues"] if q["queue"] == other]

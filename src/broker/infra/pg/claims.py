@@ -6,10 +6,11 @@ Each control only narrows the room a queue has in this call:
 - the concurrency limit: the limit minus the queue's RUNNING jobs;
 - the rate limit: the whole tokens in the queue's bucket, refilled as of `now` ($2, the broker's
   clock), taken back by the `bucket` CTE for the jobs leased;
-- the per-key limit: a job whose key already has that many RUNNING jobs is passed over in the
-  scan (so it never stops the claim from taking the next eligible job), and of the rest, each
+- the per-key limit: a job whose key already has that many RUNNING jobs (counted through the
+  partial index broker_jobs_running_keys) is passed over in the scan (so it never stops the claim from taking the next eligible job), and of the rest, each
   key gets at most its remaining room, in lease order.
-A queue without a control pays nothing for it: its column is NULL and the CASE skips the work."""
+A queue without one of these pays nothing for it: its column is NULL and a CASE skips the count
+(or the scan's per-key probe)."""
 
 from broker.entities.job import MOVES, JobState, Reason
 from broker.infra.pg.controls import tokens
@@ -23,22 +24,19 @@ _ORDER = "priority, run_at, id"
 # jobs are passed over by the scan itself).
 KEYED_SCAN = 4
 
-_BUSY = "coalesce((SELECT b.running FROM busy b WHERE b.queue = {q} AND b.key = {key}), 0)"
+# A key's RUNNING jobs: one probe of broker_jobs_running_keys per candidate, however many keys
+# are busy.
+_BUSY = f"(SELECT count(*) FROM broker_jobs r WHERE r.queue = {{q}} AND r.concurrency_key = {{key}} AND {_RUNNING})"
 
 # $1 the locked queues, $6 their concurrency limits, $7 their per-key limits, $8 their tokens at
 # now (NULL: no such control); $2 now, $3 the batch, $4 the worker, $5 the lease duration.
 CLAIM_LIMITED = f"""
 WITH room AS (
     SELECT l.name, l.per_key, greatest(least($3,
-        coalesce(l.cap - (SELECT count(*) FROM broker_jobs r WHERE r.queue = l.name AND {_RUNNING}), $3),
+        CASE WHEN l.cap IS NULL THEN $3
+             ELSE l.cap - (SELECT count(*) FROM broker_jobs r WHERE r.queue = l.name AND {_RUNNING}) END,
         coalesce(floor(l.tokens)::int, $3)), 0) AS room
     FROM unnest($1::text[], $6::int[], $7::int[], $8::float8[]) AS l(name, cap, per_key, tokens)
-), busy AS (
-    -- RUNNING jobs per key, for the queues with a per-key limit (broker_jobs_running_keys).
-    SELECT r.queue, r.concurrency_key AS key, count(*) AS running FROM broker_jobs r
-    WHERE {_RUNNING} AND r.concurrency_key IS NOT NULL
-        AND r.queue IN (SELECT name FROM room WHERE per_key IS NOT NULL)
-    GROUP BY 1, 2
 ), candidates AS (
     SELECT q.name, q.room, q.per_key, c.* FROM room AS q
     CROSS JOIN LATERAL (

@@ -55,6 +55,7 @@ def job_detail(job: Job) -> dict:
     preview = job.payload[:PAYLOAD_PREVIEW_BYTES].decode("utf-8", errors="replace")
     result = job.result[:PAYLOAD_PREVIEW_BYTES].decode("utf-8", errors="replace") if job.result is not None else None
     return {**job_summary(job), "headers": job.headers, "idempotency_key": job.idempotency_key,
+            "concurrency_key": job.concurrency_key,
             "payload_bytes": len(job.payload), "payload_preview": preview,
             "result_bytes": len(job.result) if job.result is not None else None, "result_preview": result,
             "lease_expires_at": when(job.lease_expires_at),

@@ -249,6 +249,7 @@ async function showJob(id) {
                   ["attempts", `${job.attempt} / ${job.max_attempts}`], ["priority", job.priority],
                   ["run at", job.run_at], ["created", job.created_at], ["finished", job.finished_at || ""],
                   ["worker", job.worker_id || ""], ["idempotency key", job.idempotency_key || ""],
+                  ["concurrency key", job.concurrency_key || ""],
                   ["headers", JSON.stringify(job.headers)], ["last error", job.last_error || ""]];
   $("job-fields").replaceChildren(...fields.flatMap(([k, v]) => {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
