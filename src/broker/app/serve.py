@@ -121,7 +121,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout))
+                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout, store.controls_changed))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet

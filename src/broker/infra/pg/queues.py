@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
@@ -43,8 +44,12 @@ def _logged(before: QueueControls, after: QueueControls) -> list:
 class PgQueueStore:
     """QueueStore on an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
+                 on_change: Callable[[], None] | None = None) -> None:
+        """`on_change` hears of each committed change (the job store's claim re-reads which
+        queues it must count)."""
         self._conn = Connections(pool, acquire_timeout)
+        self._on_change = on_change
 
     @guarded
     async def get(self, name: str) -> QueueControls:
@@ -73,4 +78,6 @@ class PgQueueStore:
             event = QueueEvent(name, before, after, now)
             if event.opens:
                 await conn.execute(WAKE, name)
+        if self._on_change is not None:
+            self._on_change()
         return after, event

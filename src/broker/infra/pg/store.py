@@ -74,6 +74,11 @@ class PgJobStore:
             if tokens is not None and int(tokens) < room and sum(r[1] == name for r in leased) >= int(tokens):
                 self._on_rate_limited(name)
 
+    def controls_changed(self) -> None:
+        """A queue's controls changed through this process: read the counted queues afresh at
+        the next claim (other replicas see the change within LIMITED_TTL)."""
+        self._limited_until = 0.0
+
     async def _limited(self, conn, queues: Sequence[str]) -> list[str]:
         """Which of `queues` have a concurrency limit, as read at most LIMITED_TTL ago. Only the
         choice to try CLAIM_LIMITED hangs on it: CLAIM leaves a limited queue alone from the
