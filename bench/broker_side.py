@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -85,13 +86,18 @@ def batch_request(numbers) -> pb.EnqueueBatchRequest:
     return pb.EnqueueBatchRequest(jobs=[spec(n) for n in numbers])
 
 
-async def run_in_flight(method, requests: list, in_flight: int) -> None:
-    """Send the requests with at most `in_flight` outstanding."""
+async def run_in_flight(method, requests: list, in_flight: int, latencies: list[float] | None = None) -> None:
+    """Send the requests with at most `in_flight` outstanding; each call's seconds appended to
+    `latencies` when given."""
     it = iter(requests)
+    clock = time.perf_counter
 
     async def lane() -> None:
         for request in it:
+            t = clock()
             await method(request, timeout=60)
+            if latencies is not None:
+                latencies.append(clock() - t)
     await asyncio.gather(*(lane() for _ in range(in_flight)))
 
 

@@ -15,22 +15,36 @@ from bench.stats import percentile
 LATENCY_GAP = 0.010  # seconds between enqueues in the pickup-latency scenario
 
 
-async def single_enqueue_rates(make_sender, total: int, in_flight: int) -> float:
-    """Jobs/s enqueuing one job per call with `in_flight` calls outstanding.
-    `make_sender()` returns (send(n), close) for one connection or channel."""
+async def single_enqueue_rates(make_sender, total: int, in_flight: int,
+                               latencies: list[float] | None = None) -> float:
+    """Jobs/s enqueuing one job per call with `in_flight` calls outstanding; each call's
+    seconds appended to `latencies` when given. `make_sender()` returns (send(n), close) for
+    one connection or channel."""
     senders = [await make_sender() for _ in range(in_flight)]
     try:
         numbers = iter(range(total))
+        clock = time.perf_counter
 
         async def lane(send) -> None:
             for n in numbers:
+                t = clock()
                 await send(n)
+                if latencies is not None:
+                    latencies.append(clock() - t)
         t0 = time.perf_counter()
         await asyncio.gather(*(lane(s) for s, _ in senders))
         return total / (time.perf_counter() - t0)
     finally:
         for _, close in senders:
             await close()
+
+
+def latency_figures(results: Results, system: str, case: str, runs: list[list[float]], role: str) -> None:
+    """p50 and p99 ms of one-job enqueue calls, per run (groups enqueue-1x64-p50/-p99)."""
+    for q in (50, 99):
+        results.add(Figure("enqueue", f"enqueue-1x64-p{q}", system, case, f"enqueue p{q} ms",
+                           [percentile(r, q) * 1000 for r in runs],
+                           higher_is_better=False, role=role))
 
 
 def read_records(path: str) -> dict[str, tuple[float, float]]:

@@ -9,7 +9,7 @@ import time
 import asyncpg
 
 from bench import env, procs
-from bench.baselines.common import latency_run, single_enqueue_rates
+from bench.baselines.common import latency_figures, latency_run, single_enqueue_rates
 from bench.payload import payload
 from bench.profiles import Profile
 from bench.results import Figure, Results
@@ -123,6 +123,7 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
             values = [await single_enqueue_rates(single_enqueuer(url), total, flight) for _ in range(profile.runs)]
             await truncate(url)
             results.add(Figure("enqueue", group, SYSTEM, case, "jobs/s", values, role="peer"))
+        await web_tier(url, profile, results)
         cases = DRAIN_CASES_FULL if profile.name == "full" else DRAIN_CASES_QUICK
         for batch, processes in cases:
             runs = [await drain_rate(url, profile.drain_jobs, batch, processes) for _ in range(profile.runs)]
@@ -130,6 +131,17 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
                                [r["jobs_per_s"] for r in runs], role="peer", details=runs))
         await truncate(url)
         await latency_run(results, profile, SYSTEM, _latency_setup(url))
+
+
+async def web_tier(url: str, profile: Profile, results: Results) -> None:
+    """Like a web tier: 64 callers, each enqueueing one job per call (own connection each)."""
+    case, rates, runs = "1 job/call, 64 callers", [], []
+    for _ in range(profile.runs):
+        runs.append([])
+        rates.append(await single_enqueue_rates(single_enqueuer(url), profile.enqueue_concurrent, 64, runs[-1]))
+        await truncate(url)
+    results.add(Figure("enqueue", "enqueue-1x64", SYSTEM, case, "jobs/s", rates, role="peer"))
+    latency_figures(results, SYSTEM, case, runs, "peer")
 
 
 def _latency_setup(url: str):

@@ -27,6 +27,7 @@ from broker.usecases.ack import Ack
 from broker.usecases.authenticate import Authenticate
 from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
+from broker.usecases.group_commit import GroupCommit, WriteListener
 from broker.usecases.get_job import GetJob
 from broker.usecases.heartbeat import Heartbeat
 from broker.usecases.keys.create import CreateKey
@@ -98,19 +99,20 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
           schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
-          queues: QueueStore | None = None) -> UseCases:
+          queues: QueueStore | None = None, write_listener: WriteListener | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
     `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way)."""
+    queue calls; the job store's claim obeys the controls either way); `write_listener` hears how
+    many Enqueue calls each write to the store carried (group commit)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
     sink = FanOutSink(*sinks, overview)
     limits, m = settings.limits, settings.maintenance
-    jobs = _jobs(settings, store, clock, notifier, sink, rng)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, write_listener)
     enqueue = jobs.enqueue
     sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
     admin = AdminUseCases(
@@ -134,11 +136,14 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
 
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-          rng: random.Random | None) -> JobUseCases:
-    """The workers' and producers' interactors (JobService)."""
-    limits = settings.limits
+          rng: random.Random | None, write_listener: WriteListener | None) -> JobUseCases:
+    """The workers' and producers' interactors (JobService); Enqueue writes through a group
+    commit unless BROKER_GROUP_COMMIT_WRITERS is 0."""
+    limits, d = settings.limits, settings.database
+    write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, write_listener)
+             if d.group_commit_writers else None)
     return JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits),
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, write),
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
         heartbeat=Heartbeat(store, clock, limits),
         ack=Ack(store, clock, sink, limits),

@@ -111,17 +111,17 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     clock = clock or SystemClock()
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
-    # The store tells the metrics (bound late) of the claims a rate limit held back.
-    store = PgJobStore(db.pool, settings.database.acquire_timeout, on_rate_limited=lambda q: metrics.rate_limited(q))
-    notifier = LocalNotifier()
-    # The metrics read the overview that build makes: bound late, read at scrape time only.
+    store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout,
+                                 on_rate_limited=lambda q: metrics.rate_limited(q)), LocalNotifier()
+    # Bound late: the metrics read build's overview at scrape time; the store counts rate-limited claims.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received),
                       schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      queues=PgQueueStore(db.pool, settings.database.acquire_timeout, store.controls_changed))
+                      write_listener=metrics, queues=PgQueueStore(db.pool, settings.database.acquire_timeout,
+                                                                  store.controls_changed))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet

@@ -32,6 +32,7 @@ RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 # A fire is enqueued within the scheduler's interval (1 s) when all is well; after downtime,
 # caught-up fires are hours late.
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600, 6 * 3600, 86400)
+GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 STATES = ("ready", "scheduled", "retrying", "running", "succeeded", "dead", "cancelled")
 
 
@@ -70,6 +71,10 @@ class BrokerMetrics:
             "broker_claims_rate_limited", "Claims (Lease calls, and each re-check of a long poll) that a "
             "queue's rate limit gave fewer jobs than they asked for, counted by this replica.",
             ["queue"], registry=self.registry)
+        self.enqueue_writes = Histogram("broker_enqueue_write_calls",
+                                        "Enqueue and EnqueueBatch calls carried by each write to the database "
+                                        "(group commit; 1: a call written alone).",
+                                        buckets=GROUP_BUCKETS, registry=self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -100,6 +105,10 @@ class BrokerMetrics:
     def rate_limited(self, queue: str) -> None:
         """For the job store: a claim the queue's token bucket held back."""
         self._child(self.rate_limited_claims, (queue,)).inc()
+
+    def enqueue_written(self, calls: int) -> None:
+        """WriteListener (group commit): one write to the database and the calls it carried."""
+        self.enqueue_writes.observe(calls)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""

@@ -28,6 +28,10 @@ class DatabaseSettings:
     acquire_timeout: float = 10.0    # seconds an RPC waits for a free connection
     statement_timeout: float = 30.0  # seconds; 0 disables
     migrate: bool = True             # apply migrations at start-up
+    # Group commit (usecases/group_commit.py): concurrent Enqueue calls written together by at
+    # most this many writes at once (0: every call writes on its own), each of at most max_jobs.
+    group_commit_writers: int = 2
+    group_commit_max_jobs: int = 1000
 
 
 def per_core(count: int) -> int:
@@ -127,9 +131,13 @@ def _database(e: _Env) -> DatabaseSettings:
         acquire_timeout=e.get("BROKER_ACQUIRE_TIMEOUT", d.acquire_timeout, float),
         statement_timeout=e.get("BROKER_STATEMENT_TIMEOUT", d.statement_timeout, float),
         migrate=e.get("BROKER_MIGRATE", d.migrate, _bool),
+        group_commit_writers=e.get("BROKER_GROUP_COMMIT_WRITERS", d.group_commit_writers, int),
+        group_commit_max_jobs=e.get("BROKER_GROUP_COMMIT_MAX_JOBS", d.group_commit_max_jobs, int),
     )
     if database.pool_max < max(database.pool_min, 1):
         raise SettingsError("BROKER_POOL_MAX must be at least 1 and at least BROKER_POOL_MIN")
+    if database.group_commit_max_jobs < 1:
+        raise SettingsError(f"BROKER_GROUP_COMMIT_MAX_JOBS={database.group_commit_max_jobs}: must be at least 1")
     return database
 
 

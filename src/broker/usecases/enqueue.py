@@ -11,6 +11,7 @@ from broker.entities.job import check_storable
 from broker.entities.queue import Limits, QueueConfig, check_priority
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.entities.values import value_object
+from broker.usecases.group_commit import Write
 from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
 
 
@@ -46,11 +47,14 @@ _NO_OVERRIDE = RetrySpec()
 
 
 class Enqueue:
-    """Adds jobs. A key the queue already holds returns the existing job with created=False."""
+    """Adds jobs. A key the queue already holds returns the existing job with created=False.
+    `write`: how the jobs reach the store (a GroupCommit around it); the store's own enqueue
+    when not given."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
-                 queues: QueueConfig, limits: Limits) -> None:
-        self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
+                 queues: QueueConfig, limits: Limits, write: Write | None = None) -> None:
+        self._write = write or store.enqueue
+        self._clock, self._notifier, self._events = clock, notifier, events
         self._queues, self._limits = queues, limits
 
     async def __call__(self, specs: Sequence[JobSpec], batch: bool = True) -> list[Inserted]:
@@ -59,7 +63,7 @@ class Enqueue:
         now = self._clock.now()
         prefix = (lambda i: f"jobs[{i}].") if batch else (lambda i: "job.")
         jobs = [self._validate(spec, now, prefix(i)) for i, spec in enumerate(specs)]
-        inserted, events = await self._store.enqueue(jobs, now)
+        inserted, events = await self._write(jobs, now)
         self._events.record(events)
         ready = {e.queue for e in events}
         if ready:
