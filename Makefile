@@ -5,38 +5,47 @@ PY := $(VENV)/bin/python
 SDK := clients/python
 NODE_SDK := clients/node
 
-.PHONY: install run test test-fast test-tools lint proto proto-check buf node-install node-build bench bench-quick bench-install faults faults-quick clean
+.PHONY: install install-test run test test-fast test-tools lint proto proto-check buf node-install node-build bench bench-quick bench-install faults faults-quick compose-check clean
 
+# What running needs (the server, its embedded PostgreSQL, the SDK that `broker worker`, `broker
+# stats` and friends call); `make test` adds the test tools (the `dev` extras) on top.
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml $(wildcard $(SDK)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[embedded]" $(if $(wildcard $(SDK)/pyproject.toml),-e "$(SDK)",)
+	touch $@
+
+install-test: $(VENV)/.test-installed
+
+$(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[dev,embedded]" $(if $(wildcard $(SDK)/pyproject.toml),-e "$(SDK)[dev]",)
 	touch $@
 
 run: install  ## the broker; embedded PostgreSQL unless DATABASE_URL is set
 	$(VENV)/bin/broker serve
 
-test: install lint buf node-build test-tools  ## the whole suite against a fresh database
+test: install-test lint buf node-build test-tools  ## the whole suite against a fresh database
 	$(PY) -m pytest -q
 
-test-tools:  ## Debian's chromium (dashboard test) and promtool (metrics and alert rules), when missing
+test-tools:  ## Debian's chromium (dashboard test), promtool (metrics and alert rules) and docker-compose (compose.yaml), when missing
 	@# Best effort on a developer's machine (the tests that need them skip); required in CI.
 	bash tools/install-chromium.sh || [ -z "$$CI" ]
 	bash tools/install-promtool.sh || [ -z "$$CI" ]
+	bash tools/install-compose.sh || [ -z "$$CI" ]
 
-test-fast: install node-build  ## skip the slow multi-process scenarios
+test-fast: install-test node-build  ## skip the slow multi-process scenarios
 	$(PY) -m pytest -q -m "not slow"
 
-lint: install proto-check
+lint: install-test proto-check
 	$(VENV)/bin/lint-imports
 
-proto: install node-install
+proto: install-test node-install
 	$(PY) tools/gen_proto.py
 	bash tools/gen_node_proto.sh
 
-proto-check: install node-install
+proto-check: install-test node-install
 	$(PY) tools/gen_proto.py --check
 	bash tools/gen_node_proto.sh --check
 
@@ -65,11 +74,14 @@ bench: bench-install node-build  ## the benchmark (~8-10 min): table on stdout, 
 bench-quick: bench-install node-build  ## a one-minute smoke of the benchmark
 	$(PY) -m bench --quick
 
-faults: install  ## the fault scenarios (~3 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
+faults: install-test  ## the fault scenarios (~3 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
 	$(PY) -m faults
 
-faults-quick: install  ## their short round (~40 s; the test suite runs it too: tests/e2e/test_faults.py)
+faults-quick: install-test  ## their short round (~40 s; the test suite runs it too: tests/e2e/test_faults.py)
 	$(PY) -m faults --quick
+
+compose-check:  ## validate compose.yaml and lint the Dockerfile offline (images cannot be built here)
+	$(PY) -m pytest -q tests/unit/test_release.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .tools test-artifacts $(NODE_SDK)/node_modules $(NODE_SDK)/dist

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from broker import cli_output
+
 if TYPE_CHECKING:
     from broker_client.admin import AdminClient, JobState, StatsReport
 
@@ -30,6 +32,7 @@ def add_commands(sub) -> None:
     stats.add_argument("--queue", action="append", default=[], help="only this queue (repeatable)")
     stats.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
                        help="refresh every SECONDS (default 2) until interrupted")
+    cli_output.add_output(stats)
     stats.set_defaults(func=_stats)
 
     dlq = sub.add_parser("dlq", help="the dead letter queue: list, show, redrive, purge")
@@ -38,11 +41,13 @@ def add_commands(sub) -> None:
     target(listing)
     listing.add_argument("--queue")
     listing.add_argument("--limit", type=int, default=50)
+    cli_output.add_output(listing)
     listing.set_defaults(func=_dlq_list)
     show = actions.add_parser("show", help="one job: fields, every attempt's error, its event timeline")
     target(show)
     show.add_argument("job_id")
-    show.set_defaults(func=_dlq_show)
+    cli_output.add_output(show)
+    show.set_defaults(func=show_job)
     for name, func, text in (("redrive", _dlq_redrive, "dead jobs back to pending"),
                              ("purge", _dlq_purge, "delete dead jobs and their history")):
         action = actions.add_parser(name, help=text + " (by ids, or --queue for all of a queue)")
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         from broker_client.cli import connection_options
         from broker_client.errors import BrokerClientError
     except ImportError:
-        print("broker: `stats`, `dlq`, `schedules` and `queues` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
+        print("broker: `stats`, `dlq`, `jobs`, `schedules`, `queues`, `callbacks` and `webhook-sources` come with the Python SDK: pip install ./clients/python", file=sys.stderr)
         return 2
     try:
         options = connection_options(args)
@@ -92,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         except BrokerClientError as exc:
             print(f"broker: {exc}", file=sys.stderr)
             return 1
+        except ValueError as exc:  # a flag the command checks itself (callbacks --secret-env)
+            print(f"broker: {exc}", file=sys.stderr)
+            return 2
         except (KeyboardInterrupt, Stopped):
             return 0
 
@@ -121,15 +129,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Cal
 
 
 STATS_HEADERS = ("QUEUE", "READY", "SCHEDULED", "RETRYING", "RUNNING", "SUCCEEDED", "DEAD", "CANCELLED",
-                 "OLDEST_READY", "1M_OK", "1M_FAILED", "1H_FAILURE")
+                 "OLDEST_READY", "1M_OK", "1M_FAILED", "1H_FAILURE", "BREAKER")
 
 
 def stats_table(report: StatsReport) -> str:
     rows = [(q.queue, q.ready, q.scheduled, q.retrying, q.running, q.succeeded, q.dead, q.cancelled,
              _age(q.oldest_ready_age) if q.ready else "-",
-             q.last_minute.succeeded, q.last_minute.failed, f"{q.last_hour.failure_rate:.1%}")
+             q.last_minute.succeeded, q.last_minute.failed, f"{q.last_hour.failure_rate:.1%}", q.breaker or "-")
             for q in report.queues]
-    return table(STATS_HEADERS, rows, lambda i: i > 0)
+    return table(STATS_HEADERS, rows, lambda i: 0 < i < len(STATS_HEADERS) - 1)
 
 
 def _stats(client: AdminClient, args) -> int:
@@ -137,20 +145,31 @@ def _stats(client: AdminClient, args) -> int:
         _stop_on_signals()
     while True:
         report = client.stats(args.queue)
-        if args.watch and sys.stdout.isatty():
-            sys.stdout.write("\x1b[H\x1b[2J")
-        if args.watch:
-            print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, every {args.watch:g}s (Ctrl-C stops)")
-        print(stats_table(report) if report.queues else "no jobs", flush=True)
+        if cli_output.wants_json(args):  # with --watch: one document per refresh
+            cli_output.print_json(report)
+        else:
+            _print_stats(report, args.watch)
+        sys.stdout.flush()
         if not args.watch:
             return 0
         time.sleep(args.watch)
 
 
+def _print_stats(report: StatsReport, watch: float | None) -> None:
+    if watch and sys.stdout.isatty():
+        sys.stdout.write("\x1b[H\x1b[2J")
+    if watch:
+        print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, every {watch:g}s (Ctrl-C stops)")
+    print(stats_table(report) if report.queues else "no jobs")
+
+
 def _dlq_list(client: AdminClient, args) -> int:
     page = client.list_jobs(args.queue, "dead", page_size=args.limit)
-    rows = [(j.id, j.queue, j.kind, f"{j.attempt}/{j.max_attempts}", _stamp(j.finished_at),
-             _short(j.last_error)) for j in page.jobs]
+    if cli_output.wants_json(args):
+        cli_output.print_json({"jobs": page.jobs, "more": bool(page.next_page_token)})
+        return 0
+    rows = [(j.id, j.queue, j.kind, f"{j.attempt}/{j.max_attempts}", stamp(j.finished_at),
+             short(j.last_error)) for j in page.jobs]
     print(table(("JOB_ID", "QUEUE", "KIND", "ATTEMPTS", "DIED", "LAST_ERROR"), rows, lambda i: i == 3)
           if rows else "no dead jobs")
     if page.next_page_token:
@@ -158,20 +177,24 @@ def _dlq_list(client: AdminClient, args) -> int:
     return 0
 
 
-def _dlq_show(client: AdminClient, args) -> int:
+def show_job(client: AdminClient, args) -> int:
+    """`dlq show` and `jobs show`: one job, its errors and its timeline (`-o json`: as JSON)."""
     history = client.get_job(args.job_id)
+    if cli_output.wants_json(args):
+        cli_output.print_json(history)
+        return 0
     job = history.job
     fields = (("id", job.id), ("queue", job.queue), ("kind", job.kind), ("state", job.state.value),
               ("attempts", f"{job.attempt}/{job.max_attempts}"), ("priority", job.priority),
-              ("created", _stamp(job.created_at)), ("finished", _stamp(job.finished_at)),
+              ("created", stamp(job.created_at)), ("finished", stamp(job.finished_at)),
               ("worker", job.worker_id), ("payload", f"{len(job.payload)} bytes"))
     print("\n".join(f"{name:<10} {value}" for name, value in fields))
     print("\nerrors:" if job.errors else "\nerrors: none")
     for err in job.errors:
-        print(f"  attempt {err.attempt} at {_stamp(err.at)}: {err.error}")
+        print(f"  attempt {err.attempt} at {stamp(err.at)}: {err.error}")
     print("\ntimeline:")
-    rows = [(_stamp(e.at), f"{_state(e.from_state)} -> {_state(e.to_state)}", e.reason, e.attempt,
-             e.worker_id, _short(e.error)) for e in history.events]
+    rows = [(stamp(e.at), f"{_state(e.from_state)} -> {_state(e.to_state)}", e.reason, e.attempt,
+             e.worker_id, short(e.error)) for e in history.events]
     print(table(("AT", "CHANGE", "REASON", "ATTEMPT", "WORKER", "ERROR"), rows, lambda i: i == 3))
     return 0
 
@@ -207,11 +230,11 @@ def _state(state: JobState | None) -> str:
     return state.value if state else "-"
 
 
-def _stamp(at: datetime | None) -> str:
+def stamp(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
-def _short(text: str, limit: int = 80) -> str:
+def short(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

@@ -1,5 +1,6 @@
 """Command-line entry points: `broker serve`, `broker migrate`, `broker keys`, the operators'
-`stats` and `dlq` (broker.admin_cli), and the SDK's `worker`/`enqueue`."""
+`stats` and `dlq` (broker.admin_cli), `jobs` (broker.jobs_cli), `schedules`, `queues`, and the
+SDK's `worker`/`enqueue`. Output conventions (`--version`, `-o json`, closed pipes): cli_output."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import signal
 import sys
 import time
 
-from broker import admin_cli, queue_cli, schedule_cli
+from broker import (admin_cli, callback_cli, cli_output, embedded_cli, jobs_cli, queue_cli, schedule_cli,
+                    webhook_source_cli)
 from broker.infra import logs, settings as settings_mod
 
 log = logging.getLogger("broker")
@@ -27,6 +29,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"broker: bad setting: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log.level, settings.log.format)
+    # The server forks only to run PostgreSQL's tools (the embedded server), never a child that
+    # uses gRPC: without this, gRPC core's fork handlers print a line of their own into the log
+    # at every fork. Read when grpc is first imported, which is below (broker.app).
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     return asyncio.run(_run(settings))
 
 
@@ -65,7 +71,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = settings_mod.load(database__url=args.database_url)
     logs.configure(settings.log.level, settings.log.format)
-    applied = asyncio.run(app.run_migrations(settings))
+    applied = asyncio.run(app.run_migrations(settings, _announce))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
 
@@ -82,7 +88,7 @@ def _keys(args: argparse.Namespace) -> int:
     logs.configure("WARNING", settings.log.format)
 
     async def run() -> int:
-        async with app.key_admin(settings) as keys:
+        async with app.key_admin(settings, announce=_announce) as keys:
             if args.keys_command == "create":
                 made = await keys.create(args.name, args.role)
                 print(f"created key {made.key.id} ({made.key.role.value}) named {made.key.name!r}; "
@@ -90,6 +96,11 @@ def _keys(args: argparse.Namespace) -> int:
                 print(made.token)
             elif args.keys_command == "list":
                 rows = await keys.list()
+                if cli_output.wants_json(args):
+                    cli_output.print_json([{"id": k.id, "name": k.name, "role": k.role.value,
+                                            "created_at": k.created_at, "revoked_at": k.revoked_at}
+                                           for k in rows])
+                    return 0
                 print(f"{'ID':16}  {'ROLE':8}  {'CREATED (UTC)':19}  {'REVOKED (UTC)':19}  NAME")
                 for k in rows:
                     revoked = _utc(k.revoked_at) if k.revoked_at else "-"
@@ -105,6 +116,11 @@ def _keys(args: argparse.Namespace) -> int:
     except BrokerError as exc:
         print(f"broker keys: {exc}", file=sys.stderr)
         return 1
+
+
+def _announce(text: str) -> None:
+    """Which database a one-off command uses, on stderr (stdout stays the command's output)."""
+    print(f"broker: {text}", file=sys.stderr)
 
 
 def _utc(stamp) -> str:
@@ -123,10 +139,8 @@ def _sdk(argv: list[str]) -> int:
     return client_main(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("worker", "enqueue"):
-        return _sdk(argv)
+def build_parser() -> argparse.ArgumentParser:
+    """The `broker` command line: every subcommand, each with `--version`."""
     parser = argparse.ArgumentParser(prog="broker", description="A PostgreSQL-backed job broker.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the broker (gRPC and HTTP)")
@@ -137,6 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     mig = sub.add_parser("migrate", help="apply database migrations and exit")
     mig.add_argument("--database-url")
     mig.set_defaults(func=_migrate)
+    _key_commands(sub)
+    admin_cli.add_commands(sub)
+    schedule_cli.add_commands(sub)
+    queue_cli.add_commands(sub)
+    jobs_cli.add_commands(sub)
+    embedded_cli.add_commands(sub)
+    callback_cli.add_commands(sub)
+    webhook_source_cli.add_commands(sub)
+    sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
+    sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
+    cli_output.add_version(parser, cli_output.version_text())
+    return parser
+
+
+def _key_commands(sub) -> None:
     keys = sub.add_parser("keys", help="manage API keys (with BROKER_AUTH=true every RPC needs one)")
     keys.add_argument("--database-url")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -144,20 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True, help="who or what uses it, e.g. billing-workers")
     create.add_argument("--role", required=True, choices=["producer", "worker", "admin"],
                         help="producer: enqueue; worker: lease, heartbeat, ack, nack; admin: everything")
-    keys_sub.add_parser("list", help="every key with its role and dates (never a token)")
+    listing = keys_sub.add_parser("list", help="every key with its role and dates (never a token)")
+    cli_output.add_output(listing)
     revoke = keys_sub.add_parser("revoke", help="revoke a key for good")
     revoke.add_argument("key_id")
     keys.set_defaults(func=_keys)
-    admin_cli.add_commands(sub)
-    schedule_cli.add_commands(sub)
-    queue_cli.add_commands(sub)
-    sub.add_parser("worker", help="run a worker pool (from the Python SDK; see `broker worker --help`)")
-    sub.add_parser("enqueue", help="enqueue one job (from the Python SDK)")
-    args = parser.parse_args(argv)
-    if args.command in ("stats", "dlq", "schedules", "queues"):
-        return admin_cli.run(args)
-    return args.func(args)
 
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("worker", "enqueue"):
+        return _sdk(argv)
+    args = build_parser().parse_args(argv)
+    if args.command in ("stats", "dlq", "schedules", "queues", "jobs", "callbacks", "webhook-sources"):
+        return cli_output.guard_pipe(lambda: admin_cli.run(args))
+    return cli_output.guard_pipe(lambda: args.func(args))
 
 if __name__ == "__main__":
     sys.exit(main())

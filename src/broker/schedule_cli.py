@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from broker import cli_output
 from broker.admin_cli import table, target
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ def add_commands(sub) -> None:
     actions = schedules.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="every schedule with its next fire time and last job")
     target(listing)
+    cli_output.add_output(listing)
     listing.set_defaults(func=_list)
     for name, func, text in (("show", _show, "one schedule"), ("delete", _delete, "delete a schedule"),
                              ("pause", _pause, "stop its fires"), ("resume", _resume, "fire again from now on"),
@@ -63,6 +65,9 @@ def _print(s: Schedule) -> None:
 
 def _list(client: AdminClient, args) -> int:
     found = client.list_schedules()
+    if cli_output.wants_json(args):
+        cli_output.print_json(found)
+        return 0
     print(table(HEADERS, [_row(s) for s in found], lambda i: False) if found else "no schedules")
     return 0
 

@@ -12,7 +12,8 @@ import pytest
 from broker.entities.errors import IllegalTransition
 from broker.entities.job import MOVES, JobState, Move, Reason
 from broker.entities.lease import Failure, FailureDecision
-from broker.infra.pg import sql
+from broker.entities.progress import Progress
+from broker.infra.pg import callbacks_sql, sql, worker_sql
 from tests.contract.helpers import decide, in_state, new_job, plain, ref, running, seconds
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -21,15 +22,20 @@ P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobStat
 
 @pytest.fixture
 def change_moves(monkeypatch):
-    """Replace moves in MOVES and render sql.py's statements from them; all undone afterwards."""
+    """Replace moves in MOVES and render sql.py's statements from them (and callbacks_sql.py's
+    from those); all undone afterwards."""
     def change(*moves: Move) -> None:
         for move in moves:
             monkeypatch.setitem(MOVES, move.reason, move)
         importlib.reload(sql)
+        importlib.reload(worker_sql)
+        importlib.reload(callbacks_sql)
 
     yield change
     monkeypatch.undo()
     importlib.reload(sql)
+    importlib.reload(worker_sql)
+    importlib.reload(callbacks_sql)
 
 
 async def attempt(store, reason: Reason, job, now) -> list:
@@ -44,6 +50,10 @@ async def attempt(store, reason: Reason, job, now) -> list:
         return [e for e in await store.rescue_expired(now, 1000, decide(now)) if e.job_id == job.id]
     if reason is Reason.REDRIVE:
         return (await store.redrive([job.id], None, True, now))[1]
+    if reason is Reason.SNOOZE:
+        return (await store.snooze([(ref(job), seconds(now, 60))], now))[1]
+    if reason is Reason.PROGRESS:
+        return (await store.extend_with_progress([ref(job)], [Progress(0.5, "half")], None, now))[1]
     assert reason is Reason.CANCEL
     return (await store.cancel(job.id, now))[1]
 

@@ -129,3 +129,44 @@ async def test_a_succeeded_jobs_result_is_shown_in_its_detail(page, jobs, queue,
     await expect(page.locator("#job-result-section")).to_be_visible()
     await expect(page.locator("#job-result")).to_have_text('{"total": 42}')
     assert page.errors == []
+
+
+async def test_a_running_jobs_progress_and_snoozes_are_shown_in_its_detail(page, jobs, queue, broker_server):
+    [job_id] = await enqueue(jobs, queue, 1)
+    [first] = await lease(jobs, queue)
+    await jobs.Snooze(pb.SnoozeRequest(items=[pb.SnoozeItem(lease=ref(first))]))
+    [leased] = await lease(jobs, queue)
+    item = pb.HeartbeatItem(lease=ref(leased), progress=job_pb2.Progress(fraction=0.4, message="4 of 10"))
+    await jobs.Heartbeat(pb.HeartbeatRequest(items=[item]))
+    base = f"http://127.0.0.1:{broker_server.http_port}"
+    await page.goto(f"{base}/#job/{job_id}")
+
+    await expect(page.locator("#job-id")).to_have_text(job_id)
+    await expect(page.locator('#job-fields dd[data-field="progress"]')).to_have_text("40% 4 of 10")
+    await expect(page.locator('#job-fields dd[data-field="snoozes"]')).to_have_text("1")
+    await expect(page.locator('#job-events td[data-field="reason"]')).to_have_text(
+        ["enqueue", "lease", "snooze", "lease", "progress"])
+    await expect(page.locator('#job-events td[data-field="progress"]')).to_have_text(["40% 4 of 10"])
+    assert page.errors == []
+    await jobs.Ack(pb.AckRequest(leases=[ref(leased)]))
+
+
+async def test_dashboard_lists_callback_subscriptions_without_their_secrets(page, admin, queue, broker_server):
+    from broker.v1 import callback_pb2 as cpb
+    from tests.callback_receiver import SECRET
+
+    name = f"dash-{queue}"
+    spec = cpb.SubscriptionSpec(name=name, url="https://hooks.example.com/broker", queue=queue, kind="report",
+                                events=["job.succeeded", "job.dead"], secrets=[SECRET], max_attempts=4)
+    await admin.CreateSubscription(cpb.CreateSubscriptionRequest(subscription=spec))
+    await page.goto(f"http://127.0.0.1:{broker_server.http_port}/")
+    row = page.locator(f'#subscription-table tr[data-subscription="{name}"]')
+    await expect(row.locator('td[data-field="url"]')).to_have_text("https://hooks.example.com/broker")
+    await expect(row.locator('td[data-field="events"]')).to_have_text("job.succeeded, job.dead")
+    await expect(row.locator('td[data-field="filter"]')).to_have_text(f"{queue} / report")
+    await expect(row.locator('td[data-field="max_attempts"]')).to_have_text("4")
+    await expect(row.locator('td[data-field="secret_count"]')).to_have_text("1")
+    assert SECRET not in await page.content()
+    await admin.DeleteSubscription(cpb.DeleteSubscriptionRequest(name=name))
+    await expect(row).to_have_count(0)
+    assert page.errors == []

@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from broker.v1 import admin_service_pb2 as apb
 from tests.e2e.helpers import enqueue, lease
 from tests.e2e.observe import run_scenario, scrape
 
@@ -33,6 +34,7 @@ async def exposition(jobs, admin, clock, queue, broker_server):
     """A scrape after the scenario, with a lease held so the worker gauges are present."""
     await run_scenario(jobs, admin, clock, queue)
     held = queue + "-held"
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=held, breaker=apb.BreakerSettings()))  # its gauge
     await enqueue(jobs, held, 1)
     await lease(jobs, held, 1, worker="holder")
     text, samples = await scrape(broker_server.http_port)

@@ -9,16 +9,21 @@ each call is atomic on the event loop, as one transaction is in PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from broker.entities import callback
+from broker.entities.callback import Subscription
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
 from broker.entities.flow_limits import Bucket
+from broker.entities.breaker import Breaker
 from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
+from broker.entities.progress import Progress
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -40,6 +45,9 @@ class InMemoryJobStore:
         self.down = False
         self.controls: dict[str, QueueControls] = {}  # queue controls (tests/fakes/queue_store.py)
         self.buckets: dict[str, Bucket] = {}  # the rate-limited queues' token buckets
+        self.subscriptions: dict[str, Subscription] = {}  # callbacks (tests/fakes/subscription_store.py)
+        self._made: list[Event] = []  # the enqueue events of deliveries the current call made
+        self.breakers: dict[str, Breaker] = {}  # circuit breakers (tests/fakes/breaker_store.py)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -73,7 +81,7 @@ class InMemoryJobStore:
             seconds = lease_duration if lease_duration is not None else job.lease_duration
             after = replace(job, state=_target(Reason.LEASE), attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
                             lease_expires_at=now + timedelta(seconds=seconds), worker_id=worker_id,
-                            updated_at=now)
+                            updated_at=now, progress=None)
             events.append(self._move(Reason.LEASE, job, after, now, waited=_since(job.run_at, now)))
             self._heartbeats[job.id] = self._leased_at[job.id] = now
             leased.append(replace(after, created_at=None, updated_at=None, finished_at=None))
@@ -81,10 +89,12 @@ class InMemoryJobStore:
 
     def _ready(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
         """As PgJobStore.claim: the queues without controls in lease order, then the counted
-        queues (claims.CLAIM_LIMITED), each up to its room; paused: none."""
+        queues (claims.CLAIM_LIMITED), each up to its room; paused: none. A queue whose breaker
+        holds back is left alone, but for a HALF_OPEN breaker's probes."""
         controls = {q: self.controls.get(q) for q in queues}
-        plain = {q for q, c in controls.items() if c is None or not (c.paused or c.counted)}
-        counted = [c for c in controls.values() if c and c.counted and not c.paused]
+        held = {q for q in queues if q in self.breakers and self.breakers[q].holds_back}
+        plain = {q for q, c in controls.items() if (c is None or not (c.paused or c.counted)) and q not in held}
+        counted = [c for q, c in controls.items() if c and c.counted and not c.paused and q not in held]
         sources, order = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id))
         ready = sorted((j for j in self.jobs.values() if j.state in sources and j.queue in plain and j.run_at <= now),
                        key=order)[:max(limit, 0)]
@@ -92,11 +102,15 @@ class InMemoryJobStore:
         for c in counted:
             extra += self._fitting(c, max(limit - len(ready), 0), now)
         extra = sorted(extra, key=order)[:max(limit - len(ready), 0)]
+        self._take_tokens(counted, extra, now)
+        found = ready + extra
+        return found + self._probes(queues, limit - len(found), now)
+
+    def _take_tokens(self, counted: Sequence[QueueControls], leased: list[Job], now: datetime) -> None:
         for c in counted:
             if c.rate_limit is not None:
-                taken = sum(1 for j in extra if j.queue == c.name)
+                taken = sum(1 for j in leased if j.queue == c.name)
                 self.buckets[c.name] = self._bucket(c, now).take(taken, now, c.rate_limit, c.rate_burst)
-        return ready + extra
 
     def _fitting(self, c: QueueControls, limit: int, now: datetime) -> list[Job]:
         """A counted queue's jobs this claim may take: its room under each control, per-key
@@ -127,6 +141,26 @@ class InMemoryJobStore:
     def _bucket(self, c: QueueControls, now: datetime) -> Bucket:
         return self.buckets.get(c.name) or Bucket(float(c.rate_burst), c.updated_at or now)
 
+    def _probes(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
+        """As breaker_claims.BreakerClaims.probes: a HALF_OPEN breaker's probe room, for queues that
+        are not paused; a counted queue's probes obey its controls (_fitting) and take tokens; the
+        probes leased are counted."""
+        sources, order, found = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id)), []
+        for queue in queues:
+            b, c = self.breakers.get(queue), self.controls.get(queue)
+            if b is None or b.probe_room <= 0 or (c is not None and c.paused):
+                continue
+            if c is not None and c.counted:
+                found += self._fitting(c, min(b.probe_room, max(limit - len(found), 0)), now)
+                self._take_tokens([c], [j for j in found if j.queue == queue], now)
+                continue
+            found += sorted((j for j in self.jobs.values() if j.state in sources and j.queue == queue and j.run_at <= now),
+                            key=order)[:b.probe_room]
+        found = sorted(found, key=order)[:max(limit, 0)]
+        for queue in {j.queue for j in found}:
+            self.breakers[queue] = self.breakers[queue].leased(sum(1 for j in found if j.queue == queue))
+        return found
+
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:
         self._check_up()
@@ -142,6 +176,47 @@ class InMemoryJobStore:
             changed[job.id] = (ref.lease_token, job.state, job.lease_expires_at)
         return self._calls(refs, before, changed)
 
+    async def extend_with_progress(self, refs: Sequence[LeaseRef], progress: Sequence[Progress | None],
+                                   lease_duration: float | None,
+                                   now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        self._check_up()
+        before = self._snapshot(refs)
+        changed: dict[str, tuple[str, JobState, datetime]] = {}
+        events = []
+        # A lease named twice: its first naming with progress (as PgJobStore).
+        for i in sorted(range(len(refs)), key=lambda i: progress[i] is None):
+            ref, given = refs[i], progress[i]
+            job = self._held(ref, fence(None))
+            if job is None or job.id in changed:
+                continue
+            seconds = lease_duration if lease_duration is not None else job.lease_duration
+            moved = given is not None and not given.same(job.progress)
+            after = replace(job, lease_expires_at=now + timedelta(seconds=seconds),
+                            progress=Progress(given.fraction, given.message, now) if moved else job.progress)
+            if moved:
+                events.append(self._move(Reason.PROGRESS, job, after, now, progress=after.progress))
+            self._put(after)
+            self._heartbeats[job.id] = now
+            changed[job.id] = (ref.lease_token, after.state, after.lease_expires_at)
+        return self._calls(refs, before, changed), events
+
+    async def snooze(self, items: Sequence[tuple[LeaseRef, datetime]],
+                     now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        self._check_up()
+        before = self._snapshot([ref for ref, _ in items])
+        changed: dict[str, tuple[str, JobState, datetime | None]] = {}
+        events = []
+        for ref, run_at in items:
+            job = self._held(ref, fence(Reason.SNOOZE))
+            if job is None or job.id in changed:
+                continue
+            after = replace(job, state=_target(Reason.SNOOZE), run_at=run_at, attempt=max(job.attempt - 1, 0),
+                            snoozes=job.snoozes + 1, lease_expires_at=None, updated_at=now)
+            events.append(self._move(Reason.SNOOZE, job, after, now, attempt=job.attempt,
+                                     ran=_since(self._leased_at.get(job.id), now)))
+            changed[job.id] = (ref.lease_token, after.state, run_at)
+        return self._calls([ref for ref, _ in items], before, changed), events
+
     async def complete(self, refs: Sequence[LeaseRef], now: datetime,
                        results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
         self._check_up()
@@ -156,7 +231,7 @@ class InMemoryJobStore:
                             lease_expires_at=None, result=results[i] if results else None)
             events.append(self._move(Reason.ACK, job, after, now, ran=_since(self._leased_at.get(job.id), now)))
             changed[job.id] = (ref.lease_token, after.state, None)
-        return self._calls(refs, before, changed), events
+        return self._calls(refs, before, changed), events + self._take_made()
 
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
                    decide: Decider) -> tuple[list[LeaseCall], list[Event]]:
@@ -173,7 +248,7 @@ class InMemoryJobStore:
         for job_id, (event, run_at) in done.items():
             at = run_at if event.to_state is P else None
             changed[job_id] = (todo[job_id][2], event.to_state, at)
-        return self._calls([ref for ref, _ in items], before, changed), [e for e, _ in done.values()]
+        return self._calls([ref for ref, _ in items], before, changed), [e for e, _ in done.values()] + self._take_made()
 
     async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
         self._check_up()
@@ -182,7 +257,7 @@ class InMemoryJobStore:
                          and j.lease_expires_at is not None and j.lease_expires_at < now),
                         key=lambda j: (j.lease_expires_at, j.id))[:max(limit, 0)]
         done = self._fail([(j, LEASE_EXPIRED) for j in lapsed], now, decide, Reason.EXPIRE, clear_token=True)
-        return [event for event, _ in done.values()]
+        return [event for event, _ in done.values()] + self._take_made()
 
     def _fail(self, todo: list[tuple[Job, Failure]], now: datetime, decide: Decider, reason: Reason,
               clear_token: bool) -> dict[str, tuple[Event, datetime]]:
@@ -222,7 +297,7 @@ class InMemoryJobStore:
         if job is None or job.state not in MOVES[Reason.CANCEL].sources:
             return job, []
         after = replace(job, state=_target(Reason.CANCEL), finished_at=now, updated_at=now, lease_expires_at=None)
-        return after, [self._move(Reason.CANCEL, job, after, now)]
+        return after, [self._move(Reason.CANCEL, job, after, now)] + self._take_made()
 
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
         self._check_up()
@@ -319,13 +394,36 @@ class InMemoryJobStore:
         return event
 
     def _move(self, reason: Reason, before: Job | None, after: Job, now: datetime, error: str | None = None,
-              waited: float | None = None, ran: float | None = None) -> Event:
-        """Carry out one move: checked against MOVES, stored, and written to the log as its event."""
+              waited: float | None = None, ran: float | None = None, attempt: int | None = None,
+              progress: Progress | None = None) -> Event:
+        """Carry out one move: checked against MOVES, stored, and written to the log as its event
+        (with the job's attempt after the move, unless `attempt` says otherwise)."""
         old = before.state if before is not None else None
         check_transition(after.id, old, after.state, reason)
         self._put(after)
-        return self._log(Event(after.id, after.queue, old, after.state, reason, after.attempt, now,
-                               kind=after.kind, worker_id=after.worker_id, error=error, waited=waited, ran=ran))
+        event = self._log(Event(after.id, after.queue, old, after.state, reason,
+                                after.attempt if attempt is None else attempt, now, kind=after.kind,
+                                worker_id=after.worker_id, error=error, waited=waited, ran=ran, progress=progress))
+        self._deliveries(reason, after, error, now)
+        return event
+
+    def _deliveries(self, reason: Reason, job: Job, error: str | None, now: datetime) -> None:
+        """As infra/pg/callbacks_sql.py: a delivery job per subscription wanting the move's event,
+        made with the move; the call returns their enqueue events after its own."""
+        event = callback.event_of(reason, job.state, job.queue)
+        for sub in (self.subscriptions[n] for n in sorted(self.subscriptions)) if event else ():
+            if sub.wants(event, job.queue, job.kind):
+                body = callback.body(event, now, job.id, job.queue, job.kind, job.state, job.attempt,
+                                     job.result if job.state is S else None, error)
+                delivery = Job(id=str(uuid.uuid4()), queue=callback.CALLBACK_QUEUE, kind=event.value,
+                               payload=json.dumps(body).encode(), state=P, run_at=now,
+                               headers={callback.SUBSCRIPTION_HEADER: sub.name}, max_attempts=sub.max_attempts,
+                               retry=sub.retry, lease_duration=60.0, created_at=now, updated_at=now)
+                self._made.append(self._move(Reason.ENQUEUE, None, delivery, now))
+
+    def _take_made(self) -> list[Event]:
+        made, self._made = self._made, []
+        return made
 
     def _held(self, ref: LeaseRef, fenced: Fence) -> Job | None:
         """The job, when this lease call holds it (entities.lease.holds)."""

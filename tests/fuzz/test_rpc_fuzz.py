@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from broker import app
 from broker.infra.clock import SystemClock
-from broker.v1 import admin_service_pb2, job_pb2, job_service_pb2
+from broker.v1 import admin_service_pb2, callback_pb2, job_pb2, job_service_pb2, webhook_source_pb2
 from tests.conftest import broker_settings as _settings, migrated_database
 from tests.fuzz.wire import message, metadata
 
@@ -33,9 +33,17 @@ FINGERPRINT = """SELECT (SELECT count(*) FROM broker_jobs),
     (SELECT coalesce(sum(hashtext(s::text)::numeric), 0) FROM broker_schedules s),
     (SELECT coalesce(sum(hashtext(q::text)::numeric), 0) FROM broker_queues q),
     (SELECT count(*) FROM broker_queue_events),
+    (SELECT coalesce(sum(hashtext(c::text)::numeric), 0) FROM broker_callbacks c),
+    (SELECT coalesce(sum(hashtext(w::text)::numeric), 0) FROM broker_webhook_sources w),
+    (SELECT coalesce(sum(hashtext(b::text)::numeric), 0) FROM broker_queue_breakers b),
+    (SELECT count(*) FROM broker_breaker_events),
+    (SELECT coalesce(sum(hashtext(r::text)::numeric), 0) FROM broker_queue_retry r),
     (SELECT coalesce(max(id), 0) FROM broker_events), (SELECT count(*) FROM broker_events)"""
 QUEUE = "fuzz-q"
 SCHEDULE = "fuzz-s"
+SUBSCRIPTION = "fuzz-c"
+SOURCE = "fuzz-w"
+HOOK_SECRET = "whsec_ZnV6emluZy1zZWNyZXQ="
 # Modest by default so the suite stays fast and repeatable; for a bug hunt:
 #   FUZZ_EXAMPLES=400 FUZZ_RANDOM=1 python -m pytest tests/fuzz
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
@@ -50,7 +58,8 @@ class Target:
 @pytest.fixture(scope="module")
 async def target(database_server):
     env = {"BROKER_AUTH": "true", "BROKER_REAPER_INTERVAL": "3600", "BROKER_PRUNE_INTERVAL": "3600",
-           "BROKER_ACCESS_LOG": "false", "BROKER_MAX_WAIT": "0.2"}
+           "BROKER_ACCESS_LOG": "false", "BROKER_MAX_WAIT": "0.2",
+           "BROKER_CALLBACK_DELIVERY": "false"}  # deliveries made by calls stay put: no background change
     async with migrated_database(database_server) as url:  # a database of its own
         broker = await app.start(_settings(url, **env), clock=SystemClock(), rng=random.Random(1))
         db = await asyncpg.create_pool(url, min_size=1, max_size=2)
@@ -84,16 +93,33 @@ async def _seed(channel, token):
                                  admin_service_pb2.CreateScheduleRequest.SerializeToString,
                                  admin_service_pb2.CreateScheduleResponse.FromString)
     await create(admin_service_pb2.CreateScheduleRequest(schedule=schedule), metadata=md)
+    hook = callback_pb2.SubscriptionSpec(name=SUBSCRIPTION, url="https://hooks.example.com/fuzz",
+                                         events=["job.succeeded", "job.dead"], queue=QUEUE, secrets=[HOOK_SECRET])
+    subscribe = channel.unary_unary("/broker.v1.AdminService/CreateSubscription",
+                                    callback_pb2.CreateSubscriptionRequest.SerializeToString,
+                                    callback_pb2.CreateSubscriptionResponse.FromString)
+    await subscribe(callback_pb2.CreateSubscriptionRequest(subscription=hook), metadata=md)
+    source = webhook_source_pb2.WebhookSourceSpec(name=SOURCE, scheme="standard", queue=QUEUE, kind="k",
+                                                  secrets=[HOOK_SECRET])
+    add_source = channel.unary_unary("/broker.v1.AdminService/CreateWebhookSource",
+                                     webhook_source_pb2.CreateWebhookSourceRequest.SerializeToString,
+                                     webhook_source_pb2.CreateWebhookSourceResponse.FromString)
+    await add_source(webhook_source_pb2.CreateWebhookSourceRequest(source=source), metadata=md)
     known = [*ids, SCHEDULE, "@hourly", "* * * * * *", "Europe/Berlin", leased.lease_token, QUEUE, "w", "k", "", "00000000-0000-0000-0000-000000000000",
-             "not-a-uuid", "a" * 129]
+             "not-a-uuid", "a" * 129,
+             SUBSCRIPTION, HOOK_SECRET, "job.succeeded", "job.failed", "https://hooks.example.com/x", "http://127.0.0.1/",
+             SOURCE, "standard", "github", "header:webhook-id", "json:id"]
     ref = job_service_pb2.LeaseRef(job_id=leased.job.id, lease_token=leased.lease_token)
     other = next(i for i in ids if i != leased.job.id)
-    jp, ap = job_service_pb2, admin_service_pb2
+    jp, ap, cp, wp = job_service_pb2, admin_service_pb2, callback_pb2, webhook_source_pb2
     bases = {
         "Enqueue": jp.EnqueueRequest(job=spec), "EnqueueBatch": jp.EnqueueBatchRequest(jobs=[spec, spec]),
         "Lease": jp.LeaseRequest(queues=[QUEUE], worker_id="w", max_jobs=1),
-        "Heartbeat": jp.HeartbeatRequest(leases=[ref]), "Ack": jp.AckRequest(leases=[ref]),
+        "Heartbeat": jp.HeartbeatRequest(leases=[ref], items=[jp.HeartbeatItem(
+            lease=ref, progress=job_pb2.Progress(fraction=0.5, message="m"))]),
+        "Ack": jp.AckRequest(leases=[ref]),
         "Nack": jp.NackRequest(items=[jp.NackItem(lease=ref, error="e")]),
+        "Snooze": jp.SnoozeRequest(items=[jp.SnoozeItem(lease=ref, delay={"seconds": 1})]),
         "GetJob": ap.GetJobRequest(job_id=other), "ListJobs": ap.ListJobsRequest(queue=QUEUE, page_size=2),
         "Stats": ap.StatsRequest(queues=[QUEUE]), "RedriveJobs": ap.RedriveJobsRequest(job_ids=[other]),
         "CancelJob": ap.CancelJobRequest(job_id=other), "PurgeJobs": ap.PurgeJobsRequest(job_ids=[other]),
@@ -103,7 +129,16 @@ async def _seed(channel, token):
         **{f"{verb}Schedule": getattr(ap, f"{verb}ScheduleRequest")(name=SCHEDULE)
            for verb in ("Get", "Pause", "Resume", "Trigger")},
         "GetQueue": ap.GetQueueRequest(queue=QUEUE), "ListQueues": ap.ListQueuesRequest(),
-        "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5),
+        "UpdateQueue": ap.UpdateQueueRequest(queue=QUEUE, concurrency_limit=5, breaker=ap.BreakerSettings(probes=2),
+                                             retry=ap.QueueRetry(max_attempts=3)),
+        "CreateSubscription": cp.CreateSubscriptionRequest(subscription=hook),
+        "UpdateSubscription": cp.UpdateSubscriptionRequest(subscription=hook),
+        "GetSubscription": cp.GetSubscriptionRequest(name=SUBSCRIPTION), "ListSubscriptions": cp.ListSubscriptionsRequest(),
+        "DeleteSubscription": cp.DeleteSubscriptionRequest(name=SUBSCRIPTION),
+        "CreateWebhookSource": wp.CreateWebhookSourceRequest(source=source),
+        "UpdateWebhookSource": wp.UpdateWebhookSourceRequest(source=source),
+        "GetWebhookSource": wp.GetWebhookSourceRequest(name=SOURCE), "ListWebhookSources": wp.ListWebhookSourcesRequest(),
+        "DeleteWebhookSource": wp.DeleteWebhookSourceRequest(name=SOURCE),
     }
     return known, bases
 
@@ -166,7 +201,8 @@ def _session_strategy(target):
         jp = job_service_pb2
         desc = jp.SessionRequest.DESCRIPTOR
         based = [jp.SessionRequest(id=7, **{field: target.bases[name]})
-                 for field, name in (("lease", "Lease"), ("heartbeat", "Heartbeat"), ("ack", "Ack"), ("nack", "Nack"))]
+                 for field, name in (("lease", "Lease"), ("heartbeat", "Heartbeat"), ("ack", "Ack"), ("nack", "Nack"),
+                                                 ("snooze", "Snooze"))]
         _STRATEGIES["session"] = st.one_of(message(desc, target.known),
                                            *(message(desc, target.known, base=b) for b in based))
     return _STRATEGIES["session"]

@@ -124,6 +124,20 @@ async def test_published_limits_and_queue_defaults_are_the_ones_the_function_app
         await pool.close()
 
 
+async def test_a_queues_run_time_retry_policy_is_published_over_the_settings_at_start_up(own_database):
+    pool = await asyncpg.create_pool(own_database, min_size=1, max_size=1)
+    try:
+        await pool.execute("INSERT INTO broker_queue_retry (queue, max_attempts, multiplier, updated_at) "
+                           "VALUES ('tuned', 4, 3, now())")
+        await enqueue_settings.publish(pool, QueueConfig(QueueDefaults(max_attempts=7)), Limits())
+        tuned = await pool.fetchval("SELECT broker_enqueue('tuned', 'work')")
+        plain = await pool.fetchval("SELECT broker_enqueue('plain', 'work')")
+        got = {r[0]: tuple(r[1:]) for r in await pool.fetch("SELECT id, max_attempts, retry_multiplier FROM broker_jobs")}
+        assert got == {tuned: (4, 3.0), plain: (7, 2.0)}
+    finally:
+        await pool.close()
+
+
 # The broker looks for ready jobs on its own only every hour: only a NOTIFY can wake its long poll.
 DEAF = {"BROKER_LONG_POLL_RECHECK": "3600", "BROKER_REAPER_INTERVAL": "3600",
         "BROKER_DEFAULT_MAX_ATTEMPTS": "7", "BROKER_QUEUES": json.dumps({"slow": {"lease_duration": 45,

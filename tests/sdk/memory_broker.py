@@ -66,6 +66,15 @@ class NoSessions(grpc.aio.ServerInterceptor):
         return await continuation(handler_call_details)
 
 
+class NoSnooze(grpc.aio.ServerInterceptor):
+    """A broker that predates Snooze: the RPC is UNIMPLEMENTED."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        if handler_call_details.method.endswith("/Snooze"):
+            return None
+        return await continuation(handler_call_details)
+
+
 class MemoryBroker:
     def __init__(self, address: str, store: InMemoryJobStore, script: Script) -> None:
         self.address, self.store, self._script = address, store, script
@@ -92,13 +101,14 @@ class MemoryBroker:
 
 
 @contextlib.asynccontextmanager
-async def serving(sessions: bool = True, settings: Settings | None = None) -> AsyncIterator[MemoryBroker]:
+async def serving(sessions: bool = True, settings: Settings | None = None,
+                  snooze: bool = True) -> AsyncIterator[MemoryBroker]:
     """A MemoryBroker on 127.0.0.1:<free port> for the duration of the block."""
     settings = settings or Settings()
     store, notifier, health, script = InMemoryJobStore(), LocalNotifier(), Health(), Script()
     use = graph.build(settings, store=store, clock=SystemClock(), notifier=notifier,
                       page_secret=b"sdk tests' page token secret", rng=random.Random(7))
-    outer = [script] if sessions else [NoSessions(), script]
+    outer = ([] if sessions else [NoSessions()]) + ([] if snooze else [NoSnooze()]) + [script]
     server, _ = graph.grpc_server(settings, use, health, outer=outer)
     port = listen(server, "127.0.0.1:0")
     await server.start()

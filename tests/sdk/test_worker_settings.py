@@ -14,7 +14,7 @@ FIELDS = [f for f in dataclasses.fields(WorkerSettings) if f.name != "queues"]
 # A value other than the default for every field, all valid together.
 CHANGED = {"concurrency": 3, "lease_duration": 7.0, "poll_wait": 1.5, "shutdown_grace": 2.0,
            "handler_timeout": 9.0, "processes": 2, "flush_interval": 0.01, "flush_size": 50,
-           "session": False, "max_result_bytes": 1000, "worker_id": "w-7"}
+           "session": False, "max_result_bytes": 1000, "worker_id": "w-7", "lease_calls": 3}
 
 
 @pytest.mark.parametrize("method", [Worker.__init__, Worker.configured], ids=["Worker", "configured"])

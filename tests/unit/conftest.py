@@ -15,7 +15,23 @@ from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.settings import MaintenanceSettings, ObserveSettings, Settings
 from broker.usecases.enqueue import JobSpec
 from broker.usecases.lease import LeaseRequest
+from broker.usecases.callbacks.define import DeliveryPolicy
+from broker.usecases.callbacks.ports import Reply
 from tests.fakes import InMemoryJobStore, ManualClock, RecordingEventSink, RecordingNotifier
+from tests.fakes.subscription_store import InMemorySubscriptionStore
+
+
+class ScriptedSender:
+    """The Sender port for unit tests: records each post and answers with the next scripted
+    Reply (200 when the script is empty)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, bytes, dict]] = []
+        self.replies: list[Reply] = []
+
+    async def post(self, url, body, headers, timeout) -> Reply:
+        self.posts.append((url, body, dict(headers)))
+        return self.replies.pop(0) if self.replies else Reply(200, "ok")
 
 # Retries in the queue "steady" wait exactly 1 s, 2 s, 4 s ... (no jitter).
 STEADY = QueueDefaults(max_attempts=3, retry=RetryPolicy(1.0, 60.0, 2.0, Jitter.NONE), lease_duration=30.0)
@@ -32,21 +48,28 @@ class World:
     sink: RecordingEventSink = field(default_factory=RecordingEventSink)
     notifier: RecordingNotifier | None = None
     retention: float = 3600.0
+    callbacks: DeliveryPolicy = field(default_factory=lambda: DeliveryPolicy(
+        retry=RetryPolicy(1.0, 60.0, 2.0, Jitter.NONE)))
+    sender: ScriptedSender = field(default_factory=ScriptedSender)
 
     def __post_init__(self) -> None:
         if self.notifier is None:
             self.notifier = RecordingNotifier(self.clock)
         settings = Settings(limits=self.limits, queues=self.queues,
                             maintenance=MaintenanceSettings(retention=self.retention),
-                            observe=ObserveSettings(stats_cache=0))  # each read sees the store
+                            observe=ObserveSettings(stats_cache=0),  # each read sees the store
+                            callbacks=self.callbacks)
+        self.subscriptions = InMemorySubscriptionStore(self.store)
         use = build(settings, store=self.store, clock=self.clock, notifier=self.notifier, sinks=(self.sink,),
-                    page_secret=PAGE_SECRET, rng=random.Random(SEED))
+                    page_secret=PAGE_SECRET, rng=random.Random(SEED), subscriptions=self.subscriptions,
+                    sender=self.sender)
         jobs, admin = use.jobs, use.admin
-        self.enqueue, self.lease, self.heartbeat, self.ack, self.nack = (
-            jobs.enqueue, jobs.lease, jobs.heartbeat, jobs.ack, jobs.nack)
+        self.enqueue, self.lease, self.heartbeat, self.ack, self.nack, self.snooze = (
+            jobs.enqueue, jobs.lease, jobs.heartbeat, jobs.ack, jobs.nack, jobs.snooze)
         self.get_job, self.list_jobs, self.stats = admin.get_job, admin.list_jobs, admin.stats
         self.redrive, self.cancel, self.purge = admin.redrive, admin.cancel, admin.purge
         self.reap, self.prune, self.overview = use.reaper, use.pruner, use.overview
+        self.subscribe, self.deliverer = admin.callbacks, use.deliverer
 
     async def workers(self):
         return list((await self.overview()).workers)

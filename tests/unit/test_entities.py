@@ -133,6 +133,8 @@ LEGAL = {
     (R, D, Reason.NACK), (R, D, Reason.EXPIRE),
     (D, P, Reason.REDRIVE),
     (P, C, Reason.CANCEL), (R, C, Reason.CANCEL),
+    (R, P, Reason.SNOOZE),  # back for later, no attempt used
+    (R, R, Reason.PROGRESS),  # an event without a change of state
 }
 EVERY = list(itertools.product([None, *JobState], JobState, Reason))
 

@@ -48,4 +48,4 @@ async def test_a_session_call_passes_the_chain_and_answers_as_its_unary_twin():
 async def test_a_session_request_that_is_no_call_is_invalid_argument_through_the_table():
     answer = await WorkerSessions(compose([])).call(pb.SessionRequest(id=3), _Stream(FakeContext(), Servicer()))
     assert (answer.id, answer.error.code, answer.error.message) == (
-        3, 3, "call: set one of lease, heartbeat, ack, nack")
+        3, 3, "call: set one of lease, heartbeat, ack, nack, snooze")

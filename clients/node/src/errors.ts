@@ -55,6 +55,17 @@ export function fromRpcError(error: unknown): BrokerClientError {
 /** Thrown by a handler: the job goes straight to the dead letter queue, no more attempts. */
 export class PermanentError extends Error { override name = "PermanentError"; }
 
+/** Thrown or returned by a handler: hand the job back to run again in `delayMs` without using an
+ * attempt (the broker gives the lease's attempt back; `Job.snoozes` counts them). For "not now";
+ * a failure is a thrown error or RetryLater. The broker bounds the delay (30 days by default). */
+export class Snooze extends Error {
+  override name = "Snooze";
+  constructor(readonly delayMs = 0) {
+    super(`snoozed for ${delayMs / 1000} s`);
+    if (!(delayMs >= 0)) throw new RangeError(`Snooze: delayMs must be >= 0, got ${delayMs}`);
+  }
+}
+
 /** Thrown by a handler: fail this attempt and retry after `delayMs` instead of the backoff. */
 export class RetryLater extends Error {
   override name = "RetryLater";

@@ -1,13 +1,13 @@
 export { Client, DEFAULT_MAX_BATCH, type ClientOptions } from "./client.js";
 export {
   BrokerClientError, BrokerUnavailable, DeadlineExceeded, FailedPrecondition, InvalidRequest, LeaseRefused, NotFound,
-  PermanentError, PermissionDenied, ResourceExhausted, RetryLater, Unauthenticated, fromRpcError,
+  PermanentError, PermissionDenied, ResourceExhausted, RetryLater, Snooze, Unauthenticated, fromRpcError,
 } from "./errors.js";
 export { encodePayload, type EnqueueResult, type JobOptions, type JobRequest, type Payload, type RetryPolicy } from "./jobs.js";
 export { DEFAULT_RETRY, resolveOptions, tlsFromFiles, type CallRetry, type ConnectionOptions, type TlsOptions } from "./options.js";
 export { nextDelay, RETRYABLE, WORKER_RETRYABLE } from "./retrying.js";
 export { encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus } from "./status.js";
-export { JobContext, LeaseLost } from "./worker/context.js";
+export { JobContext, LeaseLost, MAX_PROGRESS_CHARS } from "./worker/context.js";
 export { Outcome, type Handler } from "./worker/execution.js";
 export type { Logger } from "./worker/log.js";
 export { Worker, type WorkerOptions, type WorkerSettings, type WorkerStats } from "./worker/worker.js";

@@ -3,7 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { AdminService, CancelJobRequestSchema, GetJobRequestSchema } from "../src/gen/broker/v1/admin_service_pb.js";
-import type { Job } from "../src/gen/broker/v1/job_pb.js";
+import type { Job, JobEvent } from "../src/gen/broker/v1/job_pb.js";
 import { resolveOptions, type ConnectionOptions } from "../src/options.js";
 import { Transport } from "../src/transport.js";
 
@@ -47,6 +47,9 @@ export class Admin {
   constructor(options: ConnectionOptions) { this.transport = new Transport(resolveOptions(options)); }
   async job(id: string): Promise<Job> {
     return (await this.transport.unary(AdminService.method.getJob, create(GetJobRequestSchema, { jobId: id }), 10_000)).job!;
+  }
+  async events(id: string): Promise<JobEvent[]> {
+    return (await this.transport.unary(AdminService.method.getJob, create(GetJobRequestSchema, { jobId: id }), 10_000)).events;
   }
   async cancel(id: string): Promise<void> {
     await this.transport.unary(AdminService.method.cancelJob, create(CancelJobRequestSchema, { jobId: id }), 10_000);

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 
@@ -18,13 +18,26 @@ from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
 from broker.infra.cron import CroniterParser
-from broker.interface.grpc.admin_service import AdminUseCases, QueueUseCases, ScheduleUseCases
+from broker.interface.grpc.admin_service import (AdminUseCases, CallbackUseCases, QueueUseCases, ScheduleUseCases,
+                                                 WebhookSourceUseCases)
 from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
 from broker.interface.http.api import DashboardUseCases
 from broker.usecases.ack import Ack
 from broker.usecases.authenticate import Authenticate
+from broker.usecases.callbacks.create import CreateSubscription
+from broker.usecases.callbacks.define import Definitions as SubscriptionDefinitions
+from broker.usecases.callbacks.deliver import DeliverCallbacks
+from broker.usecases.callbacks.delete import DeleteSubscription
+from broker.usecases.callbacks.listing import GetSubscription, ListSubscriptions
+from broker.usecases.callbacks.ports import DeliveryListener, Sender, SubscriptionStore
+from broker.usecases.callbacks.update import UpdateSubscription
+from broker.usecases.webhook_sources.create import CreateWebhookSource
+from broker.usecases.webhook_sources.delete import DeleteWebhookSource
+from broker.usecases.webhook_sources.listing import GetWebhookSource, ListWebhookSources
+from broker.usecases.webhook_sources.update import UpdateWebhookSource
+from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.group_commit import GroupCommit, WriteListener
@@ -36,6 +49,7 @@ from broker.usecases.keys.revoke import RevokeKey
 from broker.usecases.lease import LeaseJobs
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.nack import Nack
+from broker.usecases.snooze import Snooze
 from broker.usecases.overview import ReadOverview
 from broker.usecases.paging import PageTokens
 from broker.usecases.ports import Clock, EventSink, JobStore, KeyStore, Notifier
@@ -45,7 +59,10 @@ from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 from broker.usecases.redrive import RedriveJobs
+from broker.usecases.queues.breakers import CoolDownBreakers, CountOutcomes
 from broker.usecases.queues.listing import GetQueue, ListQueues
+from broker.usecases.queues.parts import QueueParts
+from broker.usecases.queues.retry_ports import RetryStore
 from broker.usecases.queues.ports import QueueStore
 from broker.usecases.queues.update import UpdateQueue
 from broker.usecases.schedules.create import CreateSchedule
@@ -84,6 +101,17 @@ class UseCases:
     webhooks: ReceiveWebhook | None = None  # POST /webhooks/{source}
     scheduler: FireDue | None = None  # None without a schedule store
     declare_schedules: ApplyDeclared | None = None  # BROKER_SCHEDULES_FILE, applied by serve
+    deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker (with a sender)
+    breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass; None without a breaker store
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """What hears of the broker's work beside the event sinks (the metrics, in `serve`)."""
+
+    fire: FireListener | None = None  # each schedule fire's lag
+    delivery: DeliveryListener | None = None  # each callback delivery attempt
+    write: WriteListener | None = None  # the Enqueue calls each write to the store carried
 
 
 @dataclass(frozen=True)
@@ -98,57 +126,81 @@ class KeyAdmin:
 def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifier, page_secret: bytes,
           sinks: Sequence[EventSink] = (), keys: KeyStore | None = None,
           rng: random.Random | None = None, webhook_log: WebhookLog | None = None,
-          schedules: ScheduleStore | None = None, fire_listener: FireListener | None = None,
-          queues: QueueStore | None = None, write_listener: WriteListener | None = None) -> UseCases:
+          schedules: ScheduleStore | None = None, queues: QueueStore | None = None,
+          subscriptions: SubscriptionStore | None = None, sender: Sender | None = None,
+          worker_id: str = "broker", webhook_sources: WebhookSourceStore | None = None,
+          parts: QueueParts = QueueParts(), listeners: Listeners = Listeners()) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state
     change (as does the overview, whose cache it makes stale); `keys` is required with
     BROKER_AUTH on; `rng` fixes the retry jitter; `webhook_log` hears of every inbound webhook;
     `schedules` holds the cron schedules (without it, no schedule calls and no scheduler);
-    `fire_listener` hears of each fire's lag; `queues` holds the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way); `write_listener` hears how
-    many Enqueue calls each write to the store carried (group commit)."""
+    `listeners` hear of each fire's lag, delivery attempt and group write; `queues` holds the queues' controls (without it, no
+    queue calls; the job store's claim obeys the controls either way); `parts` the queues'
+    breakers (without them, no outcome is counted) and run-time retry policies; `subscriptions`
+    holds the callback subscriptions (without it, no subscription calls) and `sender` posts their
+    deliveries (without it, no delivery worker), leasing as `worker_id`; `webhook_sources` holds
+    the webhook sources made at run time (without it, the file's only)."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
     overview = ReadOverview(store, clock, settings.observe.stats_cache)
-    sink = FanOutSink(*sinks, overview)
-    limits, m = settings.limits, settings.maintenance
-    jobs = _jobs(settings, store, clock, notifier, sink, rng, write_listener)
-    enqueue = jobs.enqueue
-    sched = _schedules(settings, schedules, clock, enqueue, fire_listener) if schedules else None
-    admin = AdminUseCases(
-        schedules=sched and sched[0], get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
-        stats=Stats(overview, limits, queues),
-        redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
-        purge=PurgeJobs(store, limits), queues=queues and QueueUseCases(
-            get=GetQueue(queues, limits), list=ListQueues(queues),
-            update=UpdateQueue(queues, clock, notifier, limits)),
-    )
+    sink, limits, m = FanOutSink(*sinks, overview), settings.limits, settings.maintenance
+    outcomes = (breakers := parts.breakers) and CountOutcomes(breakers, clock, notifier)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, listeners.write, outcomes, parts.retry)
+    sched = _schedules(settings, schedules, clock, jobs.enqueue, listeners.fire) if schedules else None
+    admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues, parts),
+                    schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
+                    webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
     dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
-        reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng),
+        reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
         pruner=PruneFinished(store, clock, m.retention),
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
-        webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents()),
+        webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],
+        deliverer=subscriptions and sender and DeliverCallbacks(
+            store, subscriptions, sender, clock, notifier, sink, settings.callbacks, f"{worker_id}/callbacks", rng,
+            listeners.delivery),
+        breakers=breakers and CoolDownBreakers(breakers, clock, notifier))
+
+
+def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
+           overview: ReadOverview, page_secret: bytes, queues: QueueStore | None,
+           parts: QueueParts) -> AdminUseCases:
+    """The operators' interactors on jobs and queues (AdminService)."""
+    limits = settings.limits
+    return AdminUseCases(
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
+        stats=Stats(overview, limits, queues, parts.breakers),
+        redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
+        purge=PurgeJobs(store, limits), queues=queues and _queues(settings, queues, clock, notifier, parts),
     )
 
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
-          rng: random.Random | None, write_listener: WriteListener | None) -> JobUseCases:
+          rng: random.Random | None, write_listener: WriteListener | None,
+          outcomes: CountOutcomes | None = None, retry: RetryStore | None = None) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
     commit unless BROKER_GROUP_COMMIT_WRITERS is 0."""
     limits, d = settings.limits, settings.database
     write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, write_listener)
              if d.group_commit_writers else None)
     return JobUseCases(
-        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, write),
+        enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry, write),
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
-        heartbeat=Heartbeat(store, clock, limits),
-        ack=Ack(store, clock, sink, limits),
-        nack=Nack(store, clock, notifier, sink, limits, rng),
+        heartbeat=Heartbeat(store, clock, limits, sink),
+        ack=Ack(store, clock, sink, limits, outcomes),
+        nack=Nack(store, clock, notifier, sink, limits, rng, outcomes),
+        snooze=Snooze(store, clock, notifier, sink, limits),
     )
+
+
+def _queues(settings: Settings, queues: QueueStore, clock: Clock, notifier: Notifier,
+            parts: QueueParts) -> QueueUseCases:
+    limits = settings.limits
+    return QueueUseCases(get=GetQueue(queues, limits, parts), list=ListQueues(queues, parts),
+                         update=UpdateQueue(queues, clock, notifier, limits, parts, settings.queues))
 
 
 def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,
@@ -157,7 +209,9 @@ def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOver
     return DashboardUseCases(
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
-        schedules=admin.schedules and admin.schedules.list, queues=admin.queues and admin.queues.list,
+        schedules=admin.schedules and admin.schedules.list, stats=admin.stats,
+        queues=admin.queues and admin.queues.list,
+        subscriptions=admin.callbacks and admin.callbacks.list,
     )
 
 
@@ -175,10 +229,25 @@ def _schedules(settings: Settings, store: ScheduleStore, clock: Clock, enqueue: 
     return use, scheduler, ApplyDeclared(store, clock, definitions)
 
 
-def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog) -> ReceiveWebhook:
+def _callbacks(settings: Settings, store: SubscriptionStore, clock: Clock) -> CallbackUseCases:
+    definitions = SubscriptionDefinitions(settings.limits, settings.callbacks)
+    return CallbackUseCases(create=CreateSubscription(store, clock, definitions),
+                            update=UpdateSubscription(store, clock, definitions), get=GetSubscription(store),
+                            list=ListSubscriptions(store), delete=DeleteSubscription(store))
+
+
+def _webhook_sources(settings: Settings, store: WebhookSourceStore, clock: Clock) -> WebhookSourceUseCases:
+    limits, file = settings.limits, settings.webhooks.sources
+    return WebhookSourceUseCases(
+        create=CreateWebhookSource(store, clock, limits, file), update=UpdateWebhookSource(store, clock, limits, file),
+        get=GetWebhookSource(store, file), list=ListWebhookSources(store, file), delete=DeleteWebhookSource(store, file))
+
+
+def _webhooks(settings: Settings, enqueue: Enqueue, clock: Clock, log: WebhookLog,
+              stored: WebhookSourceStore | None) -> ReceiveWebhook:
     w = settings.webhooks
     return ReceiveWebhook(w.sources, enqueue, clock, log, tolerance=w.tolerance, max_body=w.max_body,
-                          max_key_length=settings.limits.max_key_length)
+                          max_key_length=settings.limits.max_key_length, stored=stored)
 
 
 def key_admin(keys: KeyStore, clock: Clock) -> KeyAdmin:

@@ -5,37 +5,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pathlib
+import socket
 import random
 from dataclasses import dataclass, field
 
 import grpc
 from aiohttp import web
 
+import broker
+
 from broker.app import build as graph
 from broker.app.database import Database, open_database
 from broker.entities.errors import InvalidArgument, Unavailable
 from broker.infra import schedule_file
+from broker.infra.callback_sender import HttpSender
 from broker.infra.clock import SystemClock
 from broker.infra.embedded import EmbeddedPostgres
 from broker.infra.env import SettingsError
 from broker.infra.logs import LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
+from broker.infra.pg.callbacks import PgSubscriptionStore
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
+from broker.infra.pg.breakers import BreakerNames, PgBreakerStore
 from broker.infra.pg.queues import PgQueueStore
+from broker.infra.pg.retry_defaults import PgRetryStore
 from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
 from broker.infra.pg import enqueue_settings
 from broker.infra.pg.store import PgJobStore
+from broker.infra.pg.webhook_sources import PgWebhookSourceStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings, check_serving
 from broker.infra.webhook_log import WebhookEvents
 from broker.interface.grpc.interceptors import InFlightStage
 from broker.interface.grpc.server import Health, listen
 from broker.interface.http.server import build_app, tls_context
+from broker.usecases.callbacks.deliver import DeliverCallbacks
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
+from broker.usecases.queues.breakers import CoolDownBreakers
+from broker.usecases.queues.parts import QueueParts
 from broker.usecases.schedules.declare import ApplyDeclared
 from broker.usecases.schedules.fire_due import FireDue
 
@@ -67,6 +79,9 @@ class Broker:
     in_flight: InFlightStage | None = None  # the load-shedding stage: its counts, for tests
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler: FireDue | None = None  # the scheduler's pass, for tests to run at will
+    deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker
+    _sender: HttpSender | None = None
+    breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass, likewise
 
     @property
     def grpc_address(self) -> str:
@@ -89,6 +104,9 @@ class Broker:
         await self.health.shutdown()
         await self._server.stop(grace)
         await self._runner.stop()
+        if self.deliverer:  # deliveries under way get the grace; the rest lapse and are retried
+            await self.deliverer.close(grace)
+            await self._sender.close()
         await self._http.cleanup()
         try:
             await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT)
@@ -111,17 +129,19 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     clock = clock or SystemClock()
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
-    store, notifier = PgJobStore(db.pool, settings.database.acquire_timeout,
+    timeout, names = settings.database.acquire_timeout, BreakerNames()  # names: shared by claim and breakers
+    store, notifier = PgJobStore(db.pool, timeout, breakers=names,
                                  on_rate_limited=lambda q: metrics.rate_limited(q)), LocalNotifier()
     # Bound late: the metrics read build's overview at scrape time; the store counts rate-limited claims.
-    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list())
+    metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list(),
+                            settings.observe.worker_label)
+    sender = HttpSender(settings.callbacks.allow_private)
     # Every committed state change: one log line, the counters, and a stale overview.
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=(LogEventSink(), metrics),
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
-                      webhook_log=WebhookEvents(metrics.webhook_received),
-                      schedules=PgScheduleStore(db.pool, settings.database.acquire_timeout), fire_listener=metrics,
-                      write_listener=metrics, queues=PgQueueStore(db.pool, settings.database.acquire_timeout,
-                                                                  store.controls_changed))
+                      webhook_log=WebhookEvents(metrics.webhook_received), sender=sender,
+                      listeners=graph.Listeners(fire=metrics, delivery=metrics, write=metrics),
+                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names, store))
     try:
         await _declare_schedules(settings, use.declare_schedules)
     except BaseException:  # a bad schedules file: nothing else was started yet
@@ -137,12 +157,30 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                                                             use.webhooks))
     runner = _start_loops(settings, use, store, health, PgListener(db.url, notifier))
     await health.set(True)
-    log.info("broker serving", extra={"grpc": f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}",
-                                      "http": f"{settings.server.http_addr.rsplit(':', 1)[0]}:{http_port}",
-                                      "embedded_db": bool(db.embedded),
-                                      "tls": settings.security.tls_cert is not None})
+    _log_serving(settings, grpc_port, http_port, db)
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server,
-                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler)
+                  http, runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler,
+                  deliverer=use.deliverer, _sender=sender, breakers=use.breakers)
+
+
+def _log_serving(settings: Settings, grpc_port: int, http_port: int, db: Database) -> None:
+    """The start-up line a person reads: where to connect, and the dashboard's URL."""
+    grpc_at = f"{settings.server.grpc_addr.rsplit(':', 1)[0]}:{grpc_port}"
+    http_at = f"{settings.server.http_addr.rsplit(':', 1)[0]}:{http_port}"
+    url = dashboard_url(settings, http_port) if settings.observe.dashboard else None
+    log.info("broker %s serving gRPC on %s%s", broker.__version__, grpc_at,
+             f", dashboard at {url}" if url else "",
+             extra={"grpc": grpc_at, "http": http_at, "dashboard": url, "embedded_db": bool(db.embedded),
+                    "data_dir": str(db.embedded.data_dir) if db.embedded else None,
+                    "tls": settings.security.tls_cert is not None, "version": broker.__version__})
+
+
+def dashboard_url(settings: Settings, http_port: int) -> str:
+    """The dashboard's URL as a browser on this machine reaches it (a wildcard address: loopback)."""
+    host = settings.server.http_addr.rsplit(":", 1)[0]
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}.get(host, host)
+    scheme = "https" if settings.security.tls_cert else "http"
+    return f"{scheme}://{host}:{http_port}/"
 
 
 async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None:
@@ -155,6 +193,19 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         await declare(schedule_file.read(path))
     except InvalidArgument as exc:
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
+
+
+def _stores(settings: Settings, db: Database, names: BreakerNames, jobs: PgJobStore) -> dict:
+    """The stores of schedules, queue controls (with the queues' breakers, their names shared
+    with the job store's claim, and retry policies), callback subscriptions and webhook sources.
+    The queue store tells the job store of each change of controls (it re-reads its counted list)."""
+    timeout = settings.database.acquire_timeout
+    return {"schedules": PgScheduleStore(db.pool, timeout),
+            "queues": PgQueueStore(db.pool, timeout, jobs.controls_changed),
+            "subscriptions": PgSubscriptionStore(db.pool, timeout),
+            "webhook_sources": PgWebhookSourceStore(db.pool, timeout),
+            "parts": QueueParts(PgBreakerStore(db.pool, names, timeout),
+                                PgRetryStore(db.pool, timeout, queues=settings.queues))}
 
 
 def _key_store(settings: Settings, db: Database):
@@ -179,8 +230,14 @@ def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, hea
     m, runner = settings.maintenance, Runner()
     runner.start("reaper", Loop("reaper", use.reaper.run_once, m.reaper_interval, lambda n: n >= REAP_BATCH).run())
     runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
+    # The breakers' cool-down ends within a reaper interval of its time.
+    runner.start("breakers", Loop("breakers", use.breakers.run_once, m.reaper_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
                                    lambda n: n >= SCHEDULE_BATCH).run())
+    if settings.callbacks.deliver:
+        recheck = settings.server.long_poll_recheck  # the deliveries' own wait, woken by new ones
+        runner.start("callbacks", Loop("callbacks", lambda: use.deliverer.run_once(wait=recheck), recheck,
+                                       lambda _: True).run())
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", listener.run())
     return runner

@@ -47,6 +47,20 @@ class ScheduleNotFound(NotFound):
         super().__init__(f"schedule {name!r} not found", schedule=name)
 
 
+class SubscriptionNotFound(NotFound):
+    """No callback subscription has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"subscription {name!r} not found", subscription=name)
+
+
+class WebhookSourceNotFound(NotFound):
+    """No webhook source has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"webhook source {name[:64]!r} not found", source=name[:64])
+
+
 class AlreadyExists(BrokerError):
     """Something of this name exists already."""
 
@@ -54,14 +68,27 @@ class AlreadyExists(BrokerError):
 class FailedPrecondition(BrokerError):
     """The job is not in a state that allows this."""
 
+    # What is in the way, for clients to act on (the gRPC edge sends it as a
+    # google.rpc.PreconditionFailure violation): a kind of condition, and what it is about.
+    violation_type = "STATE"
+
+    def __init__(self, message: str | None = None, *, subject: str = "", violation_type: str | None = None,
+                 **data: object) -> None:
+        super().__init__(message, **data)
+        self.subject = subject
+        if violation_type is not None:
+            self.violation_type = violation_type
+
 
 class IllegalTransition(FailedPrecondition):
     """This state change is not part of the job's life."""
 
+    violation_type = "JOB_STATE"
+
     def __init__(self, job_id: str, from_state: object, to_state: object) -> None:
         super().__init__(
             f"job {job_id} cannot go from {from_state} to {to_state}",
-            job_id=job_id,
+            subject=f"jobs/{job_id}", job_id=job_id,
         )
 
 

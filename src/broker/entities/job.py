@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from broker.entities.errors import IllegalTransition, InvalidArgument
+from broker.entities.progress import Progress
 from broker.entities.queue import QueueDefaults
 from broker.entities.retry import RetryPolicy
 from broker.entities.values import value_object
@@ -38,9 +39,11 @@ class Reason(enum.Enum):
     LEASE = "lease"
     ACK = "ack"
     NACK = "nack"
+    SNOOZE = "snooze"  # the worker handed the job back for later; no attempt used
     EXPIRE = "expire"
     REDRIVE = "redrive"
     CANCEL = "cancel"
+    PROGRESS = "progress"  # the worker reported new progress; the job stays RUNNING
 
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -66,9 +69,15 @@ MOVES: dict[Reason, Move] = {m.reason: m for m in (
     Move(Reason.LEASE, (P,), (R,)),
     Move(Reason.ACK, (R,), (S,)),
     Move(Reason.NACK, (R,), (P, D)),
+    # The lease's attempt is given back (attempt - 1), as River does since 0.16; Oban bumps
+    # max_attempts instead, which makes the job's limit drift. `snoozes` counts them.
+    Move(Reason.SNOOZE, (R,), (P,)),
     Move(Reason.EXPIRE, (R,), (P, D)),
     Move(Reason.REDRIVE, (D,), (P,)),
     Move(Reason.CANCEL, (P, R), (C,)),
+    # Not a change of state but an event of the log all the same, written only when the
+    # reported progress differs from the job's (at most one per heartbeat).
+    Move(Reason.PROGRESS, (R,), (R,)),
 )}
 
 
@@ -122,6 +131,8 @@ class Job:
     max_lease_expiries: int | None = None  # DEAD when lease_expiries reaches it; None: no such limit
     result: bytes | None = None  # what the Ack carried (SUCCEEDED jobs only); None: no result
     concurrency_key: str | None = None  # the queue's per_key_concurrency limits its RUNNING jobs
+    snoozes: int = 0  # times a worker snoozed it (each gave its attempt back)
+    progress: Progress | None = None  # the current attempt's last reported progress (with its time)
 
     @property
     def last_error(self) -> str | None:
@@ -147,6 +158,7 @@ class Event:
     # waited since it became ready; on ack, nack or expiry, how long the attempt ran.
     waited: float | None = None
     ran: float | None = None
+    progress: Progress | None = None  # reason PROGRESS: what was reported
 
 
 def check_storable(value: str, field_name: str) -> str:

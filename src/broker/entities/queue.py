@@ -56,6 +56,13 @@ class Limits:
     max_retry_after: float = 366 * 86400.0  # a Nack's retry_after
     default_page_size: int = 100  # ListJobs without a page_size
     max_result_bytes: int = 64 * 1024  # a job's result, carried by its Ack
+    max_snooze: float = 30 * 86400.0  # a Snooze's delay
+    max_progress_chars: int = 256  # a progress message, carried by a Heartbeat
+
+    def check_snooze(self, delay: float, field_name: str) -> float:
+        if not 0 <= delay <= self.max_snooze:
+            raise InvalidArgument(field_name, f"{_secs(delay)}s is outside 0 to {_secs(self.max_snooze)}s")
+        return delay
 
     def check_queue_name(self, name: str, field_name: str = "queue") -> str:
         """Return `name` when it is a valid queue name, else raise InvalidArgument."""
@@ -95,6 +102,11 @@ class Limits:
         return count
 
 
+def _secs(seconds: float) -> str:
+    """Seconds for a message: 2592000, 1.5, never 2.592e+06."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
 def check_priority(priority: int, field_name: str) -> int:
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
         raise InvalidArgument(field_name, "must fit in 32 bits")
@@ -110,3 +122,14 @@ class QueueConfig:
 
     def for_queue(self, queue: str) -> QueueDefaults:
         return self.overrides.get(queue, self.default)
+
+
+# Queues whose names begin so are the broker's own (the callbacks' deliveries): no producer
+# enqueues and no worker leases there; operators list, inspect, redrive and purge their jobs.
+INTERNAL_PREFIX = "_broker."
+
+
+def check_not_internal(name: str, field_name: str) -> str:
+    if name.startswith(INTERNAL_PREFIX):
+        raise InvalidArgument(field_name, f"{name[:60]!r}: queues named {INTERNAL_PREFIX}* are the broker's own")
+    return name

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from broker.entities.breaker import Breaker
 from broker.entities.errors import InvalidArgument
 from broker.entities.flow_limits import MAX_PER_KEY, check_count, check_rate, default_burst
+from broker.entities.queue_retry import RetryDefaults
 
 # The largest concurrency limit accepted (a bound of sense, not of representation).
 MAX_CONCURRENCY_LIMIT = 1_000_000
@@ -26,6 +28,8 @@ class QueueControls:
     per_key_concurrency: int | None = None  # at most this many RUNNING jobs per concurrency key
     rate_limit: float | None = None  # jobs leased per second, in bursts of at most rate_burst
     rate_burst: int | None = None
+    breaker: Breaker | None = None  # its circuit breaker (entities/breaker.py), kept apart
+    retry: RetryDefaults | None = None  # its run-time default retry policy (entities/queue_retry.py), kept apart
 
     @property
     def limited(self) -> bool:

@@ -35,6 +35,7 @@ class QueueStats:
     last_minute: WindowCounts = field(default_factory=WindowCounts)
     last_hour: WindowCounts = field(default_factory=WindowCounts)
     controls: QueueControls | None = None  # the queue's flow controls, where the reader adds them
+    breaker: str | None = None  # its circuit breaker's state (entities.breaker.BreakerState); None: none
 
 
 @dataclass(frozen=True, slots=True)

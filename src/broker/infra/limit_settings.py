@@ -29,6 +29,8 @@ LIMIT_SETTINGS: dict[str, tuple[str, type, float]] = {
     "max_retry_after": ("BROKER_MAX_RETRY_AFTER", float, 0),
     "default_page_size": ("BROKER_DEFAULT_PAGE_SIZE", int, 1),
     "max_result_bytes": ("BROKER_MAX_RESULT_BYTES", int, 0),
+    "max_snooze": ("BROKER_MAX_SNOOZE", float, 0),
+    "max_progress_chars": ("BROKER_MAX_PROGRESS_CHARS", int, 0),
 }
 # Every field of QueueDefaults (the retry policy in four): its setting for all queues, and its key
 # in BROKER_QUEUES for one queue.

@@ -115,6 +115,8 @@ class LogEventSink:
                 entry["waited_seconds"] = round(e.waited, 6)
             if e.ran is not None:
                 entry["ran_seconds"] = round(e.ran, 6)
+            if e.progress is not None:
+                entry["progress"], entry["progress_message"] = e.progress.fraction, e.progress.message
             entries.append(entry)
         self._log.info("job state changes", extra={ENTRIES: entries, "request_id": request_id.get()})
 

@@ -13,12 +13,15 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Histogram, Info, PlatformCollector,
+                               ProcessCollector, generate_latest)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+import broker
 from broker.entities.errors import BrokerError
 from broker.entities.job import Event, JobState, Reason
+from broker.entities.breaker import BreakerState
 from broker.entities.queue_state import QueueControls
 from broker.usecases.overview import Overview
 
@@ -44,14 +47,19 @@ class PoolUsage:
 
 
 class BrokerMetrics:
-    """The broker's metrics in a registry of their own (several brokers may share a process)."""
+    """The broker's metrics in a registry of their own (several brokers may share a process),
+    with the process's own (CPU, memory, descriptors: `process_*`; `python_info`) and
+    `broker_build_info`. `worker_label` False drops the worker label from the per-worker gauge
+    (worker ids change on every restart: one series each)."""
 
     def __init__(self, overview: Callable[[], Awaitable[Overview]],
                  pool_usage: Callable[[], PoolUsage] | None = None,
-                 queues: Callable[[], Awaitable[Sequence[QueueControls]]] | None = None) -> None:
+                 queues: Callable[[], Awaitable[Sequence[QueueControls]]] | None = None,
+                 worker_label: bool = True) -> None:
         self.registry = CollectorRegistry()
         self._overview, self._queues = overview, queues
-        self._gauges = _GaugeCollector(pool_usage)
+        self._gauges = _GaugeCollector(pool_usage, worker_label)
+        _process_metrics(self.registry)
         self._counters = _counters(self.registry)
         self.wait = Histogram("broker_job_wait_seconds", "Time a job waited from ready to leased.",
                               ["queue"], buckets=JOB_BUCKETS, registry=self.registry)
@@ -71,6 +79,10 @@ class BrokerMetrics:
             "broker_claims_rate_limited", "Claims (Lease calls, and each re-check of a long poll) that a "
             "queue's rate limit gave fewer jobs than they asked for, counted by this replica.",
             ["queue"], registry=self.registry)
+        self.callbacks = Counter("broker_callback_deliveries", "Outbound callback delivery attempts by "
+                                 "subscription and outcome (delivered: a 2xx; failed: another answer, a timeout "
+                                 "or no connection; refused: the target's address, or no such subscription).",
+                                 ["subscription", "outcome"], registry=self.registry)
         self.enqueue_writes = Histogram("broker_enqueue_write_calls",
                                         "Enqueue and EnqueueBatch calls carried by each write to the database "
                                         "(group commit; 1: a call written alone).",
@@ -106,6 +118,10 @@ class BrokerMetrics:
         """For the job store: a claim the queue's token bucket held back."""
         self._child(self.rate_limited_claims, (queue,)).inc()
 
+    def attempted(self, subscription: str, outcome: str) -> None:
+        """DeliveryListener: one callback delivery attempt."""
+        self._child(self.callbacks, (subscription, outcome)).inc()
+
     def enqueue_written(self, calls: int) -> None:
         """WriteListener (group commit): one write to the database and the calls it carried."""
         self.enqueue_writes.observe(calls)
@@ -136,6 +152,14 @@ class BrokerMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+def _process_metrics(registry: CollectorRegistry) -> None:
+    """process_* (from /proc; nothing where there is none), python_info, and broker_build_info."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    build = Info("broker_build", "The running broker's version (value 1).", registry=registry)
+    build.info({"version": broker.__version__})
+
+
 _COUNTERS = {
     "enqueued": ("broker_jobs_enqueued", "Jobs enqueued.", ["queue"]),
     "leased": ("broker_jobs_leased", "Jobs leased to workers (each attempt).", ["queue"]),
@@ -148,10 +172,12 @@ _COUNTERS = {
              ["queue"]),
     "redriven": ("broker_jobs_redriven", "Dead jobs redriven back to pending.", ["queue"]),
     "cancelled": ("broker_jobs_cancelled", "Jobs cancelled.", ["queue"]),
+    "snoozed": ("broker_jobs_snoozed", "Leased jobs their workers handed back for later (Snooze; no "
+                "attempt used).", ["queue"]),
 }
 _RUN_OUTCOME = {Reason.ACK: "succeeded", Reason.NACK: "failed", Reason.EXPIRE: "expired"}
 _SIMPLE = {Reason.ENQUEUE: "enqueued", Reason.LEASE: "leased", Reason.ACK: "succeeded",
-           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled"}
+           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled", Reason.SNOOZE: "snoozed"}
 
 
 def _counters(registry: CollectorRegistry) -> dict[str, Counter]:
@@ -163,6 +189,8 @@ def _counts(e: Event) -> list[tuple[str, tuple[str, ...]]]:
     """The counters one event increments, with their label values."""
     if e.reason in _SIMPLE:
         return [(_SIMPLE[e.reason], (e.queue,))]
+    if e.reason is Reason.PROGRESS:  # no change of state: counted by no counter
+        return []
     dead = e.to_state is JobState.DEAD
     counted = [("failed" if e.reason is Reason.NACK else "expired", (e.queue, "dead" if dead else "retried"))]
     return counted + [("dead", (e.queue,))] if dead else counted
@@ -171,8 +199,9 @@ def _counts(e: Event) -> list[tuple[str, tuple[str, ...]]]:
 class _GaugeCollector:
     """Gauges from the last overview read; only queues and workers that exist now appear."""
 
-    def __init__(self, pool_usage: Callable[[], PoolUsage] | None) -> None:
+    def __init__(self, pool_usage: Callable[[], PoolUsage] | None, worker_label: bool = True) -> None:
         self.view: Overview | None = None
+        self._worker_label = worker_label
         self.queues: Sequence[QueueControls] = ()  # the configured queues' controls
         self._pool_usage = pool_usage
 
@@ -181,13 +210,13 @@ class _GaugeCollector:
         up.add_metric([], 1 if self.view else 0)
         yield up
         if self.view is not None:
-            yield from _view_gauges(self.view)
+            yield from _view_gauges(self.view, self._worker_label)
             yield from _queue_gauges(self.queues, {q.queue: q.running for q in self.view.queues})
         if self._pool_usage is not None:
             yield from _pool_gauges(self._pool_usage())
 
 
-def _view_gauges(view: Overview):
+def _view_gauges(view: Overview, worker_label: bool):
     jobs = GaugeMetricFamily("broker_jobs", "Jobs by queue and state (ready, scheduled and retrying "
                              "are pending jobs), database-wide.", labels=["queue", "state"])
     oldest = GaugeMetricFamily("broker_oldest_ready_job_age_seconds",
@@ -197,17 +226,31 @@ def _view_gauges(view: Overview):
         for state in STATES:
             jobs.add_metric([q.queue, state], getattr(q, state))
         oldest.add_metric([q.queue], q.oldest_ready_age)
-    leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per worker and queue.",
-                               labels=["worker", "queue"])
     workers = GaugeMetricFamily("broker_workers", "Workers holding at least one lease, per queue.",
                                 labels=["queue"])
     per_queue: dict[str, int] = {}
     for w in view.workers:
-        leases.add_metric([w.worker_id or "", w.queue], w.leases)
         per_queue[w.queue] = per_queue.get(w.queue, 0) + 1
     for queue, count in sorted(per_queue.items()):
         workers.add_metric([queue], count)
-    return [jobs, oldest, leases, workers]
+    return [jobs, oldest, _lease_gauge(view, worker_label), workers]
+
+
+def _lease_gauge(view: Overview, worker_label: bool) -> GaugeMetricFamily:
+    if worker_label:
+        leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per worker and queue.",
+                                   labels=["worker", "queue"])
+        for w in view.workers:
+            leases.add_metric([w.worker_id or "", w.queue], w.leases)
+        return leases
+    leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per queue (the worker label "
+                               "is off: BROKER_METRICS_WORKER_LABEL).", labels=["queue"])
+    per_queue: dict[str, int] = {}
+    for w in view.workers:
+        per_queue[w.queue] = per_queue.get(w.queue, 0) + w.leases
+    for queue, count in sorted(per_queue.items()):
+        leases.add_metric([queue], count)
+    return leases
 
 
 def _queue_gauges(queues: Sequence[QueueControls], running: dict[str, int]):
@@ -223,6 +266,9 @@ def _queue_gauges(queues: Sequence[QueueControls], running: dict[str, int]):
                              "shared by all replicas; rate-limited queues only.", labels=["queue"])
     burst = GaugeMetricFamily("broker_queue_rate_burst", "A rate-limited queue's burst (its token "
                               "bucket's size).", labels=["queue"])
+    breaker = GaugeMetricFamily("broker_queue_breaker_state", "1 for the state a queue's circuit breaker is in "
+                                "(closed, open, half_open), 0 for the others; queues with a breaker only.",
+                                labels=["queue", "state"])
     for q in queues:
         paused.add_metric([q.name], 1 if q.paused else 0)
         if q.concurrency_limit is not None:
@@ -234,7 +280,10 @@ def _queue_gauges(queues: Sequence[QueueControls], running: dict[str, int]):
         if q.rate_limit is not None:
             rate.add_metric([q.name], q.rate_limit)
             burst.add_metric([q.name], q.rate_burst)
-    return [paused, limit, in_use, per_key, rate, burst]
+        if q.breaker is not None:
+            for state in BreakerState:
+                breaker.add_metric([q.name, state.value], 1 if q.breaker.state is state else 0)
+    return [paused, limit, in_use, per_key, rate, burst, breaker]
 
 
 def _pool_gauges(usage: PoolUsage):

@@ -16,13 +16,15 @@ from broker.infra.env import boolean as _bool
 from broker.infra.env import choice as _choice
 from broker.infra.limit_settings import read_limits, read_queues
 from broker.infra.webhook_settings import WebhookSettings, read_webhooks
+from broker.infra.callback_settings import read_callbacks
+from broker.usecases.callbacks.define import DeliveryPolicy
 from broker.usecases.rate_limit import CALL_CLASSES
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str | None = None           # None: start the embedded PostgreSQL
-    data_dir: str = ".broker-data"   # where the embedded server keeps its files
+    data_dir: str = "~/.local/share/broker"  # the embedded server's files: one place per user
     pool_min: int = 2
     pool_max: int = 10
     acquire_timeout: float = 10.0    # seconds an RPC waits for a free connection
@@ -32,6 +34,14 @@ class DatabaseSettings:
     # most this many writes at once (0: every call writes on its own), each of at most max_jobs.
     group_commit_writers: int = 2
     group_commit_max_jobs: int = 1000
+
+
+def default_data_dir(e: _Env) -> str:
+    """Where the embedded PostgreSQL lives unless BROKER_DATA_DIR says: one place per user
+    ($XDG_DATA_HOME/broker, else ~/.local/share/broker), never the current directory, so every
+    command finds the same server wherever it is run."""
+    base = e.get("XDG_DATA_HOME", None) or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "broker")
 
 
 def per_core(count: int) -> int:
@@ -90,6 +100,7 @@ class RateLimitSettings:
 class ObserveSettings:
     stats_cache: float = 1.0         # seconds the Stats RPC, /metrics and the dashboard reuse one read
     dashboard: bool = True           # serve the dashboard and its /api/ on the HTTP port
+    worker_label: bool = True        # broker_worker_leases per worker (ids change on restarts) or per queue
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    callbacks: DeliveryPolicy = field(default_factory=DeliveryPolicy)  # BROKER_CALLBACK_*
 
 
 def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -115,18 +127,19 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
                       access=e.get("BROKER_ACCESS_LOG", True, _bool))
     o = ObserveSettings()
     observe = ObserveSettings(stats_cache=e.get("BROKER_STATS_CACHE", o.stats_cache, float),
-                              dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool))
+                              dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool),
+                              worker_label=e.get("BROKER_METRICS_WORKER_LABEL", o.worker_label, _bool))
     limits = read_limits(e)
     settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e),
-                        webhooks=read_webhooks(e, limits, e.env))
+                        webhooks=read_webhooks(e, limits, e.env), callbacks=read_callbacks(e))
     return _override(settings, overrides)
 
 
 def _database(e: _Env) -> DatabaseSettings:
     d = DatabaseSettings()
     database = DatabaseSettings(
-        url=e.get("DATABASE_URL", None), data_dir=e.get("BROKER_DATA_DIR", d.data_dir),
+        url=e.get("DATABASE_URL", None), data_dir=e.get("BROKER_DATA_DIR", None) or default_data_dir(e),
         pool_min=e.get("BROKER_POOL_MIN", d.pool_min, int), pool_max=e.get("BROKER_POOL_MAX", d.pool_max, int),
         acquire_timeout=e.get("BROKER_ACQUIRE_TIMEOUT", d.acquire_timeout, float),
         statement_timeout=e.get("BROKER_STATEMENT_TIMEOUT", d.statement_timeout, float),

@@ -9,7 +9,7 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import Reason, check_job_id, check_storable
 from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
-from broker.usecases.ports import Clock, EventSink, JobStore
+from broker.usecases.ports import Clock, EventSink, JobStore, OutcomeSink
 from broker.usecases.lease_calls import check_refs, results
 
 
@@ -26,8 +26,10 @@ class Ack:
     max_result_bytes). A repeat with the same token succeeds without a second change (the first
     result stays). Results come for `refs` first, then for `items`."""
 
-    def __init__(self, store: JobStore, clock: Clock, events: EventSink, limits: Limits) -> None:
+    def __init__(self, store: JobStore, clock: Clock, events: EventSink, limits: Limits,
+                 outcomes: OutcomeSink | None = None) -> None:
         self._store, self._clock, self._events, self._limits = store, clock, events, limits
+        self._outcomes = outcomes
 
     async def __call__(self, refs: Sequence[LeaseRef], items: Sequence[AckItem] = ()) -> list[LeaseResult]:
         if items:
@@ -38,6 +40,8 @@ class Ack:
         kept = [None] * len(refs) + [item.result for item in items] if items else None
         calls, events = await self._store.complete(every, self._clock.now(), kept)
         self._events.record(events)
+        if self._outcomes is not None:
+            await self._outcomes(events)
         return results(calls, fence(Reason.ACK))
 
     def _check_items(self, refs: Sequence[LeaseRef], items: Sequence[AckItem]) -> None:

@@ -8,11 +8,13 @@ from datetime import datetime
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import check_storable
-from broker.entities.queue import Limits, QueueConfig, check_priority
+from broker.entities.queue import Limits, QueueConfig, QueueDefaults, check_not_internal, check_priority
+from broker.entities.queue_retry import RetryDefaults
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.entities.values import value_object
 from broker.usecases.group_commit import Write
 from broker.usecases.ports import Clock, EventSink, Inserted, JobStore, NewJob, Notifier
+from broker.usecases.queues.retry_ports import RetryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +50,23 @@ _NO_OVERRIDE = RetrySpec()
 
 class Enqueue:
     """Adds jobs. A key the queue already holds returns the existing job with created=False.
-    `write`: how the jobs reach the store (a GroupCommit around it); the store's own enqueue
-    when not given."""
+    `retry`: the queues' run-time retry policies; `write`: how the jobs reach the store (a
+    GroupCommit around it), the store's own enqueue when not given."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
-                 queues: QueueConfig, limits: Limits, write: Write | None = None) -> None:
+                 queues: QueueConfig, limits: Limits, retry: RetryStore | None = None,
+                 write: Write | None = None) -> None:
         self._write = write or store.enqueue
         self._clock, self._notifier, self._events = clock, notifier, events
-        self._queues, self._limits = queues, limits
+        self._queues, self._limits, self._retry = queues, limits, retry
+        self._runtime: dict[str, RetryDefaults] = {}  # the queues' run-time retry defaults, last read
 
     async def __call__(self, specs: Sequence[JobSpec], batch: bool = True) -> list[Inserted]:
         if batch:
             self._limits.check_batch(len(specs), "jobs")
         now = self._clock.now()
+        if self._retry is not None:
+            self._runtime = await self._retry.all()
         prefix = (lambda i: f"jobs[{i}].") if batch else (lambda i: "job.")
         jobs = [self._validate(spec, now, prefix(i)) for i, spec in enumerate(specs)]
         inserted, events = await self._write(jobs, now)
@@ -75,9 +81,15 @@ class Enqueue:
         is enqueued (schedules check their job template with it)."""
         self._validate(spec, self._clock.now(), at)
 
+    def defaults(self, queue: str) -> QueueDefaults:
+        """The settings' defaults of the queue, under its run-time retry policy if it has one."""
+        base = self._queues.for_queue(queue)
+        runtime = self._runtime.get(queue) if self._runtime else None
+        return runtime.over(base) if runtime is not None else base
+
     def _validate(self, spec: JobSpec, now: datetime, at: str) -> NewJob:
         limits = self._limits
-        limits.check_queue_name(spec.queue, at + "queue")
+        check_not_internal(limits.check_queue_name(spec.queue, at + "queue"), at + "queue")
         _check_text(spec.kind, at + "kind", limits.max_kind_length)
         if len(spec.payload) > limits.max_payload_bytes:
             raise InvalidArgument(at + "payload", f"{len(spec.payload)} bytes is over the limit of "
@@ -94,7 +106,7 @@ class Enqueue:
         if concurrency_key is not None:
             _check_text(concurrency_key, at + "concurrency_key", limits.max_key_length)
         check_priority(spec.priority, at + "priority")
-        defaults = self._queues.for_queue(spec.queue)
+        defaults = self.defaults(spec.queue)
         max_attempts = spec.max_attempts or defaults.max_attempts
         limits.check_attempts(max_attempts, at + "max_attempts")
         lease = spec.lease_duration if spec.lease_duration is not None else defaults.lease_duration

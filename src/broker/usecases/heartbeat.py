@@ -1,24 +1,63 @@
-"""Heartbeat: extend the leases a worker still holds and name the ones it lost."""
+"""Heartbeat: extend the leases a worker still holds, keep the progress they report, and name
+the leases the worker lost."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from broker.entities.errors import InvalidArgument
+from broker.entities.job import check_job_id, check_storable
 from broker.entities.lease import LeaseRef, LeaseResult, fence
+from broker.entities.progress import Progress, check_progress
 from broker.entities.queue import Limits
-from broker.usecases.ports import Clock, JobStore
 from broker.usecases.lease_calls import check_refs, results
+from broker.usecases.ports import Clock, EventSink, JobStore
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatItem:
+    """A lease to extend, with the progress its job reports (None: none)."""
+
+    ref: LeaseRef
+    progress: Progress | None = None
 
 
 class Heartbeat:
-    """Pushes each held lease's deadline by its duration (or the given one)."""
+    """Pushes each held lease's deadline by its duration (or the given one). Progress is kept
+    with its job, and a change of it is a PROGRESS event; a heartbeat without progress costs
+    what it always did (one statement, no event). Results come for `refs` first, then `items`."""
 
-    def __init__(self, store: JobStore, clock: Clock, limits: Limits) -> None:
-        self._store, self._clock, self._limits = store, clock, limits
+    def __init__(self, store: JobStore, clock: Clock, limits: Limits, events: EventSink) -> None:
+        self._store, self._clock, self._limits, self._events = store, clock, limits, events
 
-    async def __call__(self, refs: Sequence[LeaseRef], lease_duration: float | None = None) -> list[LeaseResult]:
-        check_refs(refs, self._limits, "leases")
+    async def __call__(self, refs: Sequence[LeaseRef], lease_duration: float | None = None,
+                       items: Sequence[HeartbeatItem] = ()) -> list[LeaseResult]:
+        if items:
+            self._check_items(refs, items)
+        else:
+            check_refs(refs, self._limits, "leases")
         if lease_duration is not None:
             self._limits.check_lease_duration(lease_duration, "lease_duration")
-        calls = await self._store.extend(refs, lease_duration, self._clock.now())
+        now = self._clock.now()
+        if not any(item.progress is not None for item in items):
+            calls = await self._store.extend([*refs, *(i.ref for i in items)], lease_duration, now)
+            return results(calls, fence(None))
+        progress = [None] * len(refs) + [item.progress for item in items]
+        calls, events = await self._store.extend_with_progress(
+            [*refs, *(i.ref for i in items)], progress, lease_duration, now)
+        self._events.record(events)
         return results(calls, fence(None))
+
+    def _check_items(self, refs: Sequence[LeaseRef], items: Sequence[HeartbeatItem]) -> None:
+        limits = self._limits
+        limits.check_batch(len(refs) + len(items), "leases")  # the two together, as one batch
+        if refs:
+            check_refs(refs, limits, "leases")
+        for i, item in enumerate(items):
+            check_job_id(item.ref.job_id, f"items[{i}].lease.job_id")
+            if not item.ref.lease_token:
+                raise InvalidArgument(f"items[{i}].lease.lease_token", "must not be empty")
+            check_storable(item.ref.lease_token, f"items[{i}].lease.lease_token")
+            if item.progress is not None:
+                check_progress(item.progress, limits.max_progress_chars, f"items[{i}].progress")

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Job, check_storable
-from broker.entities.queue import Limits
+from broker.entities.queue import Limits, check_not_internal
 from broker.usecases.context import time_left
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
@@ -72,6 +72,8 @@ class LeaseJobs:
         if not req.queues:
             raise InvalidArgument("queues", "name at least one queue")
         limits.check_queue_names(req.queues)
+        for i, name in enumerate(req.queues):
+            check_not_internal(name, f"queues[{i}]")
         if not req.worker_id or len(req.worker_id) > limits.max_worker_id_length:
             raise InvalidArgument("worker_id", f"must be 1-{limits.max_worker_id_length} characters")
         check_storable(req.worker_id, "worker_id")

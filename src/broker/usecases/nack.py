@@ -10,7 +10,7 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState, Reason, storable
 from broker.entities.lease import Failure, LeaseRef, LeaseResult, decide_failure, fence
 from broker.entities.queue import Limits
-from broker.usecases.ports import Clock, Decider, EventSink, JobStore, Notifier
+from broker.usecases.ports import Clock, Decider, EventSink, JobStore, Notifier, OutcomeSink
 from broker.usecases.lease_calls import check_refs, results
 
 
@@ -32,9 +32,9 @@ class Nack:
     """RUNNING -> PENDING after the backoff, or -> DEAD when permanent or out of attempts."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink, limits: Limits,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, outcomes: OutcomeSink | None = None) -> None:
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
-        self._limits, self._rng = limits, rng
+        self._limits, self._rng, self._outcomes = limits, rng, outcomes
 
     async def __call__(self, items: Sequence[NackItem]) -> list[LeaseResult]:
         limits = self._limits
@@ -47,6 +47,8 @@ class Nack:
         now = self._clock.now()
         calls, events = await self._store.fail(failures, now, decider(now, self._rng))
         self._events.record(events)
+        if self._outcomes is not None:
+            await self._outcomes(events)
         # Retries due at once wake this replica's long polls now (the store's NOTIFY wakes the
         # other replicas'); later ones are found by the polls' re-check.
         due = {c.ref.job_id.lower() for c in calls if c.changed and c.at is not None and c.at <= now}

@@ -10,6 +10,7 @@ from typing import Protocol
 from broker.entities.auth import ApiKey
 from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import Failure, FailureDecision, LeaseRef, Snapshot
+from broker.entities.progress import Progress
 from broker.entities.retry import RetryPolicy
 from broker.entities.stats import MinuteCounts, QueueStats, WorkerLeases
 from broker.entities.values import value_object
@@ -68,6 +69,18 @@ class JobStore(Protocol):
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:
         """Push the deadline of leases still held under these tokens."""
+
+    async def extend_with_progress(self, refs: Sequence[LeaseRef], progress: Sequence[Progress | None],
+                                   lease_duration: float | None,
+                                   now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        """As extend, and keep each ref's progress (one per ref, None for none) with its job; a
+        PROGRESS event for each job whose progress changed (a ref naming a job twice: its first
+        naming with progress)."""
+
+    async def snooze(self, items: Sequence[tuple[LeaseRef, datetime]],
+                     now: datetime) -> tuple[list[LeaseCall], list[Event]]:
+        """RUNNING -> PENDING at each item's run_at for leases still held, the lease's attempt
+        given back and `snoozes` counted; the token stays, so a repeat changes nothing."""
 
     async def complete(self, refs: Sequence[LeaseRef], now: datetime,
                        results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
@@ -161,3 +174,10 @@ class EventSink(Protocol):
     the changes, if any, is in broker.usecases.context (its request id)."""
 
     def record(self, events: Sequence[Event]) -> None: ...
+
+
+class OutcomeSink(Protocol):
+    """Told of the committed changes that end attempts (Ack, Nack, the reaper), awaited after
+    the EventSink: the queues' circuit breakers count them (usecases/queues/breakers.py)."""
+
+    async def __call__(self, events: Sequence[Event]) -> None: ...

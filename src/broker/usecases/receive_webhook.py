@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from broker.entities.errors import BrokerError, InvalidArgument, NotFound, Unauthenticated, Unavailable
-from broker.entities.webhook import (BodyTooLarge, StaleDelivery, UnknownSource, WebhookSource, check_fresh,
-                                     check_text, idempotency_key)
+from broker.entities.webhook import (BodyTooLarge, StaleDelivery, UnknownSource, WebhookSource,
+                                     check_fresh, check_text, idempotency_key)
 from broker.usecases.enqueue import Enqueue, JobSpec
 from broker.usecases.ports import Clock
+from broker.usecases.webhook_sources.define import source as source_of, valid_name
+from broker.usecases.webhook_sources.ports import WebhookSourceStore
 
 # Reads the request body, at most `limit` bytes; raises BodyTooLarge beyond it.
 BodyReader = Callable[[int], Awaitable[bytes]]
@@ -60,14 +62,26 @@ class ReceiveWebhook:
     """Verifies a delivery and enqueues it with the delivery id as idempotency key."""
 
     def __init__(self, sources: Mapping[str, WebhookSource], enqueue: Enqueue, clock: Clock,
-                 log: WebhookLog, *, tolerance: float, max_body: int, max_key_length: int) -> None:
+                 log: WebhookLog, *, tolerance: float, max_body: int, max_key_length: int,
+                 stored: WebhookSourceStore | None = None) -> None:
         self._sources, self._enqueue, self._clock, self._log = dict(sources), enqueue, clock, log
         self._tolerance, self._max_body, self._max_key = tolerance, max_body, max_key_length
+        self._stored = stored
+
+    async def _source(self, name: str) -> WebhookSource | None:
+        """The file's source of this name, else the stored one (a name no source can have is
+        never looked up)."""
+        found = self._sources.get(name)
+        if found is None and self._stored is not None and valid_name(name):
+            spec = await self._stored.get(name)
+            found = spec and source_of(spec)
+        return found
 
     async def __call__(self, delivery: Delivery, read_body: BodyReader) -> Accepted:
-        source = self._sources.get(delivery.source)
-        label = source.name if source else UNKNOWN
+        label = UNKNOWN
         try:
+            source = await self._source(delivery.source)
+            label = source.name if source else UNKNOWN
             accepted = await self._receive(source, delivery, read_body)
         except BrokerError as exc:
             self._log.received(label, _outcome(exc), str(exc))

@@ -1,4 +1,4 @@
-"""Stats: per-queue counts and rates, and each queue's flow controls."""
+"""Stats: per-queue counts and rates, each queue's flow controls and its breaker's state."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from broker.entities.queue import Limits
 from broker.entities.queue_state import QueueControls
 from broker.entities.stats import QueueStats
 from broker.usecases.overview import ReadOverview
+from broker.usecases.queues.breaker_ports import BreakerStore
 from broker.usecases.queues.ports import QueueStore
 
 
@@ -19,14 +20,19 @@ class Stats:
     the concurrency its limits count."""
 
     def __init__(self, overview: ReadOverview, limits: Limits | None = None,
-                 queues: QueueStore | None = None) -> None:
-        self._overview, self._limits, self._queues = overview, limits or Limits(), queues
+                 queues: QueueStore | None = None, breakers: BreakerStore | None = None) -> None:
+        self._overview, self._limits = overview, limits or Limits()
+        self._queues, self._breakers = queues, breakers
 
     async def __call__(self, queues: Sequence[str] = ()) -> list[QueueStats]:
+        """With each queue's breaker state, read now (a breaker changes faster than the overview's cache)."""
         self._limits.check_queue_names(queues)
         wanted = set(queues)
         found = [q for q in (await self._overview()).queues if not wanted or q.queue in wanted]
-        if self._queues is None:
+        if self._queues is not None:
+            controls = {c.name: c for c in await self._queues.list_queues()}
+            found = [replace(q, controls=controls.get(q.queue) or QueueControls(q.queue)) for q in found]
+        if self._breakers is None or not found or not await self._breakers.configured():
             return found
-        controls = {c.name: c for c in await self._queues.list_queues()}
-        return [replace(q, controls=controls.get(q.queue) or QueueControls(q.queue)) for q in found]
+        states = {b.queue: b.state.value for b in await self._breakers.list_breakers()}
+        return [replace(q, breaker=states[q.queue]) if q.queue in states else q for q in found]

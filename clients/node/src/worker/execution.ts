@@ -1,5 +1,5 @@
-// Runs one handler on one job and turns what happened into an Outcome (ack or nack).
-import { PermanentError, RetryLater } from "../errors.js";
+// Runs one handler on one job and turns what happened into an Outcome (ack, nack or snooze).
+import { PermanentError, RetryLater, Snooze } from "../errors.js";
 import { JobContext } from "./context.js";
 
 export type Handler = (ctx: JobContext) => unknown;
@@ -14,9 +14,12 @@ export const MAX_RESULT_BYTES = 64 * 1024;
 export class Outcome {
   constructor(readonly ok: boolean, readonly error = "", readonly permanent = false,
     readonly retryAfterMs?: number, readonly value?: unknown, readonly exception?: unknown,
-    readonly result: Uint8Array = new Uint8Array()) {}
+    readonly result: Uint8Array = new Uint8Array(),
+    /** The handler threw or returned Snooze: hand the job back for this long, no attempt used. */
+    readonly snoozeMs?: number) {}
 
   static failed(exc: unknown): Outcome {
+    if (exc instanceof Snooze) return new Outcome(false, "", false, undefined, undefined, exc, undefined, exc.delayMs);
     return new Outcome(false, formatError(exc), exc instanceof PermanentError, exc instanceof RetryLater ? exc.delayMs : undefined,
       undefined, exc);
   }
@@ -57,6 +60,7 @@ export function encodeResult(value: unknown, maxBytes = MAX_RESULT_BYTES): Uint8
 }
 
 function succeeded(value: unknown, maxResultBytes: number): Outcome {
+  if (value instanceof Snooze) return Outcome.failed(value); // returned rather than thrown: the same
   try {
     return new Outcome(true, "", false, undefined, value, undefined, encodeResult(value, maxResultBytes));
   } catch (exc) {

@@ -1,6 +1,8 @@
 // One Heartbeat call for every lease the worker holds, whenever the oldest is a third through it.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { LeaseOutcome, type LeaseResult } from "../gen/broker/v1/job_service_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { ProgressSchema } from "../gen/broker/v1/job_pb.js";
+import { HeartbeatItemSchema, LeaseOutcome, type LeaseResult } from "../gen/broker/v1/job_service_pb.js";
 import { codeName, isRpcFailure } from "../errors.js";
 import { Backoff } from "../retrying.js";
 import type { InFlight } from "./inflight.js";
@@ -47,15 +49,20 @@ export class Heartbeater {
     });
   }
 
-  /** One Heartbeat for every held lease; the error when the call failed. */
+  /** One Heartbeat for every held lease; the error when the call failed. A lease whose handler
+   * reported progress since the broker last took one goes as an item with it (the latest only). */
   async beatOnce(): Promise<unknown> {
-    const held = this.held().filter((i) => !i.lost);
-    if (!held.length) return undefined;
+    const all = this.held().filter((i) => !i.lost);
+    if (!all.length) return undefined;
     const sentAt = Date.now();
+    const progress = new Map(all.flatMap((i) => { const p = i.ctx.unsentProgress(); return p ? [[i, p] as const] : []; }));
+    const plain = all.filter((i) => !progress.has(i));
+    const held = [...plain, ...progress.keys()]; // the order of the results: leases first, then items
+    const items = [...progress].map(([i, p]) => create(HeartbeatItemSchema, { lease: i.ref, progress: create(ProgressSchema, p) }));
     let results: LeaseResult[];
     try {
       this.calls += 1;
-      results = await this.rpc.heartbeat(held.map((i) => i.ref));
+      results = await (items.length ? this.rpc.heartbeat(plain.map((i) => i.ref), items) : this.rpc.heartbeat(plain.map((i) => i.ref)));
     } catch (error) {
       this.log.warn(`heartbeat for ${held.length} leases failed: ${isRpcFailure(error) ? codeName(error.code) : String(error)}`);
       return error ?? new Error("heartbeat failed");
@@ -66,6 +73,8 @@ export class Heartbeater {
       if (!result) return;
       if (result.outcome === LeaseOutcome.OK) {
         item.extendedAt = sentAt;
+        const sent = progress.get(item);
+        if (sent) item.ctx.progressSent(sent);
         if (result.at) item.ctx.leaseDeadline = timestampDate(result.at);
       } else { // LOST or NOT_FOUND: someone else holds the job now, or nobody does
         this.log.warn(`lease on job ${item.jobId} lost (${LeaseOutcome[result.outcome]}); aborting its handler`);

@@ -1,13 +1,14 @@
-// The worker's four calls, as unary RPCs (UnaryRpc) or over one WorkerSession stream
+// The worker's calls, as unary RPCs (UnaryRpc) or over one WorkerSession stream
 // (SessionRpc, the default). Both fail the same way: an RpcFailure with `code`, `details` and the
 // RetryInfo hint, so the lease loop, the settler and the heartbeater treat them alike.
 import { create } from "@bufbuild/protobuf";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import {
-  AckRequestSchema, HeartbeatRequestSchema, JobService, LeaseRefSchema, LeaseRequestSchema, NackRequestSchema,
-  SessionRequestSchema,
-  type AckItem, type LeaseRef, type LeaseResult, type LeasedJob, type NackItem, type SessionRequest, type SessionResponse,
+  AckRequestSchema, HeartbeatRequestSchema, JobService, LeaseRefSchema, LeaseRequestSchema, NackItemSchema, NackRequestSchema,
+  SessionRequestSchema, SnoozeRequestSchema,
+  type AckItem, type HeartbeatItem, type LeaseRef, type LeaseResult, type LeasedJob, type NackItem, type SessionRequest,
+  type SessionResponse, type SnoozeItem,
 } from "../gen/broker/v1/job_service_pb.js";
 import { durationFromMs, durationToMs } from "../jobs.js";
 import type { RpcFailure } from "../errors.js";
@@ -15,11 +16,16 @@ import type { Transport } from "../transport.js";
 
 export interface WorkerRpc {
   lease(maxJobs: number, waitMs: number, signal?: AbortSignal): Promise<LeasedJob[]>;
-  heartbeat(refs: LeaseRef[]): Promise<LeaseResult[]>;
+  /** The results of `refs`, then of `items` (leases with progress). */
+  heartbeat(refs: LeaseRef[], items?: HeartbeatItem[]): Promise<LeaseResult[]>;
   ack(items: AckItem[]): Promise<LeaseResult[]>;
   nack(items: NackItem[]): Promise<LeaseResult[]>;
+  snooze(items: SnoozeItem[]): Promise<LeaseResult[]>;
   close(): Promise<void>;
 }
+
+/** The error of a snooze that a broker without Snooze took as a nack. */
+export const SNOOZED_ON_AN_OLD_BROKER = "snoozed (this broker has no Snooze: nacked with retry_after, an attempt used)";
 
 export interface WorkerIdentity { workerId: string; queues: string[]; leaseDurationMs?: number }
 
@@ -50,8 +56,18 @@ export class UnaryRpc implements WorkerRpc {
     const r = await this.transport.unary(JobService.method.lease, leaseRequest(this.id, maxJobs, waitMs), this.timeout + waitMs, signal);
     return r.jobs;
   }
-  async heartbeat(refs: LeaseRef[]): Promise<LeaseResult[]> {
-    return (await this.transport.unary(JobService.method.heartbeat, create(HeartbeatRequestSchema, { leases: refs }), this.timeout)).results;
+  async heartbeat(refs: LeaseRef[], items: HeartbeatItem[] = []): Promise<LeaseResult[]> {
+    return (await this.transport.unary(JobService.method.heartbeat, create(HeartbeatRequestSchema, { leases: refs, items }), this.timeout)).results;
+  }
+  /** A broker older than Snooze (UNIMPLEMENTED) gets a Nack with `retry_after` instead: the job
+   * runs again after the delay, but that attempt counts. */
+  async snooze(items: SnoozeItem[]): Promise<LeaseResult[]> {
+    try {
+      return (await this.transport.unary(JobService.method.snooze, create(SnoozeRequestSchema, { items }), this.timeout)).results;
+    } catch (error) {
+      if ((error as RpcFailure)?.code !== status.UNIMPLEMENTED) throw error;
+      return this.nack(items.map((i) => create(NackItemSchema, { lease: i.lease, error: SNOOZED_ON_AN_OLD_BROKER, retryAfter: i.delay })));
+    }
   }
   async ack(items: AckItem[]): Promise<LeaseResult[]> {
     return (await this.transport.unary(JobService.method.ack, ackRequest(items), this.timeout)).results;
@@ -64,11 +80,11 @@ export class UnaryRpc implements WorkerRpc {
 
 type Stream = ClientDuplexStream<SessionRequest, SessionResponse>;
 interface Waiting { resolve: (r: SessionResponse) => void; reject: (e: unknown) => void; stream: Stream }
-type CallCase = "lease" | "heartbeat" | "ack" | "nack";
+type CallCase = "lease" | "heartbeat" | "ack" | "nack" | "snooze";
 
 class NoSessions extends Error {}
 
-/** Lease, Heartbeat, Ack and Nack over one WorkerSession stream. The stream opens on first use
+/** Lease, Heartbeat, Ack, Nack and Snooze over one WorkerSession stream. The stream opens on first use
  * and again on the next call after it ended; calls waiting on an ended stream fail with its
  * status (UNAVAILABLE when it simply ended, as at a broker's shutdown) and are retried by their
  * loops. A broker without sessions (UNIMPLEMENTED) gets unary calls from then on. */
@@ -89,9 +105,22 @@ export class SessionRpc implements WorkerRpc {
       return r.result.case === "lease" ? r.result.value.jobs : [];
     }, () => this.unary.lease(maxJobs, waitMs, signal));
   }
-  async heartbeat(refs: LeaseRef[]): Promise<LeaseResult[]> {
-    return this.either(async () => results(await this.ask("heartbeat", create(HeartbeatRequestSchema, { leases: refs }))),
-      () => this.unary.heartbeat(refs));
+  async heartbeat(refs: LeaseRef[], items: HeartbeatItem[] = []): Promise<LeaseResult[]> {
+    return this.either(async () => results(await this.ask("heartbeat", create(HeartbeatRequestSchema, { leases: refs, items }))),
+      () => this.unary.heartbeat(refs, items));
+  }
+  async snooze(items: SnoozeItem[]): Promise<LeaseResult[]> {
+    return this.either(async () => {
+      try {
+        return results(await this.ask("snooze", create(SnoozeRequestSchema, { items })));
+      } catch (error) {
+        // A broker older than Snooze reads no call in the request: unary calls decide.
+        if (error instanceof CallFailed && error.code === status.INVALID_ARGUMENT && error.details.startsWith("call:")) {
+          return this.unary.snooze(items);
+        }
+        throw error;
+      }
+    }, () => this.unary.snooze(items));
   }
   async ack(items: AckItem[]): Promise<LeaseResult[]> {
     return this.either(async () => results(await this.ask("ack", ackRequest(items))), () => this.unary.ack(items));

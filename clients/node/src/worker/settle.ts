@@ -1,30 +1,37 @@
-// Batches acks and nacks: one Ack and one Nack call for whatever accumulated over a few ms (or as
-// soon as `maxBatch` are waiting), retried while the broker is away.
-import { LeaseOutcome, type AckItem, type LeaseResult, type NackItem } from "../gen/broker/v1/job_service_pb.js";
+// Batches acks, nacks and snoozes: one Ack, one Nack and one Snooze call for whatever accumulated
+// over a few ms (or as soon as `maxBatch` are waiting), retried while the broker is away.
+import { LeaseOutcome, type AckItem, type LeaseResult, type NackItem, type SnoozeItem } from "../gen/broker/v1/job_service_pb.js";
 import { isRpcFailure, codeName } from "../errors.js";
 import { Backoff, WORKER_RETRYABLE } from "../retrying.js";
 import type { Logger } from "./log.js";
 
-type Kind = "ack" | "nack";
-type Msg = AckItem | NackItem;
+type Kind = "ack" | "nack" | "snooze";
+type Msg = AckItem | NackItem | SnoozeItem;
+const KINDS = ["ack", "nack", "snooze"] as const;
+export interface Senders {
+  ack: (m: AckItem[]) => Promise<LeaseResult[]>;
+  nack: (m: NackItem[]) => Promise<LeaseResult[]>;
+  snooze?: (m: SnoozeItem[]) => Promise<LeaseResult[]>;
+}
 interface Item { msg: Msg; resolve: (r: LeaseResult | undefined) => void }
 
 export class Settler {
-  readonly calls = { ack: 0, nack: 0 };
-  private readonly pending: Record<Kind, Item[]> = { ack: [], nack: [] };
+  readonly calls = { ack: 0, nack: 0, snooze: 0 };
+  private readonly pending: Record<Kind, Item[]> = { ack: [], nack: [], snooze: [] };
   private timer: NodeJS.Timeout | undefined;
   private readonly deliveries = new Set<Promise<void>>();
   private giveUpAt: number | undefined;
 
-  constructor(private readonly send: { ack: (m: AckItem[]) => Promise<LeaseResult[]>; nack: (m: NackItem[]) => Promise<LeaseResult[]> },
+  constructor(private readonly send: Senders,
     private readonly log: Logger, private readonly pause: (ms: number) => Promise<void>,
     private readonly intervalMs = 5, private readonly maxBatch = 100) {}
 
   /** Resolves with the broker's LeaseResult for the job (undefined if it could not be delivered). */
   ack(item: AckItem): Promise<LeaseResult | undefined> { return this.add("ack", item); }
   nack(item: NackItem): Promise<LeaseResult | undefined> { return this.add("nack", item); }
+  snooze(item: SnoozeItem): Promise<LeaseResult | undefined> { return this.add("snooze", item); }
 
-  get waiting(): number { return this.pending.ack.length + this.pending.nack.length; }
+  get waiting(): number { return this.pending.ack.length + this.pending.nack.length + this.pending.snooze.length; }
 
   private add(kind: Kind, msg: Msg): Promise<LeaseResult | undefined> {
     return new Promise((resolve) => {
@@ -38,7 +45,7 @@ export class Settler {
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    for (const kind of ["ack", "nack"] as const) {
+    for (const kind of KINDS) {
       const taken = this.pending[kind].splice(0);
       for (let i = 0; i < taken.length; i += this.maxBatch) {
         const delivery = this.deliver(kind, taken.slice(i, i + this.maxBatch));
@@ -54,8 +61,7 @@ export class Settler {
     for (;;) {
       try {
         this.calls[kind] += 1;
-        results = kind === "ack" ? await this.send.ack(batch.map((b) => b.msg as AckItem))
-          : await this.send.nack(batch.map((b) => b.msg as NackItem));
+        results = await this.call(kind, batch.map((b) => b.msg));
         break;
       } catch (error) {
         const retryable = isRpcFailure(error) && WORKER_RETRYABLE.has(error.code);
@@ -76,6 +82,13 @@ export class Settler {
       }
       item.resolve(result);
     });
+  }
+
+  private call(kind: Kind, msgs: Msg[]): Promise<LeaseResult[]> {
+    if (kind === "ack") return this.send.ack(msgs as AckItem[]);
+    if (kind === "nack") return this.send.nack(msgs as NackItem[]);
+    if (!this.send.snooze) throw new Error("this settler sends no snoozes");
+    return this.send.snooze(msgs as SnoozeItem[]);
   }
 
   /** Send what is waiting, retrying for at most `timeoutMs`, and wait for every delivery. */

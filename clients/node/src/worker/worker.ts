@@ -3,7 +3,7 @@
 import { create } from "@bufbuild/protobuf";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { AckItemSchema, NackItemSchema, type LeasedJob } from "../gen/broker/v1/job_service_pb.js";
+import { AckItemSchema, NackItemSchema, SnoozeItemSchema, type LeasedJob } from "../gen/broker/v1/job_service_pb.js";
 import { LeaseRefused, codeName, isRpcFailure } from "../errors.js";
 import { durationFromMs } from "../jobs.js";
 import { resolveOptions, type ConnectionOptions } from "../options.js";
@@ -60,6 +60,8 @@ export interface WorkerStats {
   lost: number;
   /** Jobs nacked for prompt redelivery at shutdown. */
   aborted: number;
+  /** Jobs their handlers snoozed (handed back for later without using an attempt). */
+  snoozed: number;
   running: number; peakRunning: number; leaseCalls: number;
   /** Lease calls that failed and were retried (the broker or its database was away). */
   leaseFailures: number;
@@ -122,7 +124,7 @@ export class Worker {
   }
 
   private static freshStats(): WorkerStats {
-    return { leased: 0, succeeded: 0, failed: 0, lost: 0, aborted: 0, running: 0, peakRunning: 0, leaseCalls: 0, leaseFailures: 0 };
+    return { leased: 0, succeeded: 0, failed: 0, lost: 0, aborted: 0, snoozed: 0, running: 0, peakRunning: 0, leaseCalls: 0, leaseFailures: 0 };
   }
 
   /** Register the handler of `kind` (async or not). `timeoutMs`: its time limit. */
@@ -158,7 +160,8 @@ export class Worker {
     const rpc: WorkerRpc = s.session ? new SessionRpc(transport, identity, unary) : unary;
     this.rpc = rpc;
     const pause = (ms: number) => transport.pause(ms);
-    const settler = new Settler({ ack: (r) => rpc.ack(r), nack: (n) => rpc.nack(n) }, this.log, pause, s.flushIntervalMs, s.flushSize);
+    const settler = new Settler({ ack: (r) => rpc.ack(r), nack: (n) => rpc.nack(n), snooze: (z) => rpc.snooze(z) },
+      this.log, pause, s.flushIntervalMs, s.flushSize);
     const stats = this.stats = Worker.freshStats();
     const held = new Map<string, InFlight>();
     let slotFreed = deferred();
@@ -169,6 +172,11 @@ export class Worker {
       if (outcome.ok) {
         stats.succeeded += 1;
         void settler.ack(create(AckItemSchema, { lease: item.ref, result: outcome.result }));
+        return;
+      }
+      if (outcome.snoozeMs !== undefined) {
+        stats.snoozed += 1;
+        void settler.snooze(create(SnoozeItemSchema, { lease: item.ref, delay: durationFromMs(outcome.snoozeMs) }));
         return;
       }
       stats.failed += 1;

@@ -5,21 +5,23 @@
 from .admin import AdminClient, AsyncAdminClient, JobState
 from .aio import AsyncClient
 from .client import Client
+from .error_details import FieldViolation, PreconditionViolation
 from .errors import (BrokerClientError, BrokerUnavailable, DeadlineExceeded, FailedPrecondition,
                      InvalidRequest, NotFound, PermanentError, PermissionDenied, ResourceExhausted,
-                     RetryLater, Unauthenticated)
+                     RetryLater, Snooze, Unauthenticated)
 from .jobs import EnqueueResult, JobRequest, RetryPolicy
 from .options import CallRetry, ConnectionOptions, TlsOptions
 from .results import JobCancelled, JobFailed, ResultError, WaitTimedOut
 from .worker import JobContext, LeaseRefused, Registry, Worker, WorkerSettings
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the release: the same as broker.__version__
 
 __all__ = [
     "AdminClient", "AsyncAdminClient", "AsyncClient", "BrokerClientError", "BrokerUnavailable",
     "CallRetry", "Client", "ConnectionOptions", "DeadlineExceeded", "EnqueueResult",
-    "FailedPrecondition", "InvalidRequest", "JobCancelled", "JobContext", "JobFailed", "JobRequest",
-    "JobState", "LeaseRefused", "NotFound", "PermanentError", "PermissionDenied", "Registry",
-    "ResourceExhausted", "ResultError", "RetryLater", "RetryPolicy", "TlsOptions", "Unauthenticated",
+    "FailedPrecondition", "FieldViolation", "InvalidRequest", "JobCancelled", "JobContext", "JobFailed",
+    "JobRequest", "JobState", "LeaseRefused", "NotFound", "PermanentError", "PermissionDenied",
+    "PreconditionViolation", "Registry", "ResourceExhausted", "ResultError", "RetryLater", "RetryPolicy",
+    "Snooze", "TlsOptions", "Unauthenticated",
     "WaitTimedOut", "Worker", "WorkerSettings",
 ]

@@ -13,11 +13,13 @@ import argparse
 import json
 import logging
 import os
+import platform
 import sys
 import threading
 import time
 from collections.abc import Sequence
 
+from . import __version__
 from .client import Client
 from .discovery import find_worker
 from .errors import BrokerClientError
@@ -40,6 +42,8 @@ def _connection_flags() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     conn = _connection_flags()
     parser = argparse.ArgumentParser(prog="brokerctl", description="Broker SDK command line.")
+    version = f"brokerctl {__version__} (Python {platform.python_version()})"
+    parser.add_argument("--version", action="version", version=version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("worker", parents=[conn], help="run the handlers of a module")
     w.add_argument("module", help="module (or module:attribute) holding a Worker or Registry")
@@ -62,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--idempotency-key")
     e.add_argument("--max-attempts", type=int)
     e.add_argument("--lease-duration", type=float)
+    for command in (w, e):
+        command.add_argument("--version", action="version", version=version, help="print the version and exit")
     return parser
 
 
@@ -123,7 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``brokerctl``; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return run_worker(args) if args.command == "worker" else run_enqueue(args)
+        code = run_worker(args) if args.command == "worker" else run_enqueue(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # stdout's reader left (`| head`): quietly, as a SIGPIPE would
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (BrokerClientError, LookupError, ValueError) as error:
         print(f"brokerctl: {error}", file=sys.stderr)
         return 2

@@ -1,20 +1,30 @@
 """The SDK's exceptions: one tree for call failures, and two that handlers raise.
 
 Call failures are translated from gRPC status codes in one table (``from_rpc_error``); the
-original ``grpc.RpcError`` stays reachable as ``__cause__``.
+original ``grpc.RpcError`` stays reachable as ``__cause__``. The rich details the broker sends
+are decoded onto the exception: ``field_violations`` (INVALID_ARGUMENT: which field, and why)
+and ``precondition_violations`` (FAILED_PRECONDITION: what is in the way).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
+
+from .error_details import FieldViolation, PreconditionViolation, decode
 
 
 class BrokerClientError(Exception):
     """A call to the broker failed."""
 
-    def __init__(self, message: str | None = None, *, code: grpc.StatusCode | None = None) -> None:
+    def __init__(self, message: str | None = None, *, code: grpc.StatusCode | None = None,
+                 field_violations: Sequence[FieldViolation] = (),
+                 precondition_violations: Sequence[PreconditionViolation] = ()) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
         self.code = code
+        self.field_violations = tuple(field_violations)
+        self.precondition_violations = tuple(precondition_violations)
 
 
 class BrokerUnavailable(BrokerClientError):
@@ -73,12 +83,27 @@ def from_rpc_error(error: grpc.RpcError) -> BrokerClientError:
     details = error.details() if hasattr(error, "details") else None
     cls = _BY_CODE.get(code, BrokerClientError) if code is not None else BrokerClientError
     name = code.name if code is not None else "UNKNOWN"
-    return cls(f"{name}: {details or cls.__doc__}", code=code)
+    fields, conditions = decode(error.trailing_metadata() if hasattr(error, "trailing_metadata") else None)
+    return cls(f"{name}: {details or cls.__doc__}", code=code, field_violations=fields,
+               precondition_violations=conditions)
 
 
 class PermanentError(Exception):
     """Raise from a handler when retrying cannot help: the job goes straight to the dead letter
     queue (nack with permanent=true)."""
+
+
+class Snooze(Exception):
+    """Raise (or return) from a handler to hand the job back to run again in ``delay`` seconds
+    without using an attempt: the broker gives the lease's attempt back (``Job.snoozes`` counts
+    the snoozes). For "not now" (a downstream asks to come back later); a failure is an
+    exception or ``RetryLater``. The broker bounds ``delay`` (30 days by default)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        if not delay >= 0:  # also NaN
+            raise ValueError(f"Snooze delay must be >= 0, got {delay}")
+        super().__init__(f"snoozed for {delay:g} s")
+        self.delay = float(delay)
 
 
 class RetryLater(Exception):

@@ -1,7 +1,8 @@
-"""Reads google.rpc.RetryInfo from the ``grpc-status-details-bin`` trailer.
+"""Reads the rich error details from the ``grpc-status-details-bin`` trailer: google.rpc.RetryInfo
+(how long to wait), BadRequest (the fields at fault) and PreconditionFailure (what is in the way).
 
-The SDK depends on protobuf only, so it declares the two google.rpc messages it needs in a
-private descriptor pool (no clash with googleapis-common-protos when that is installed too).
+The SDK depends on protobuf only, so it declares the google.rpc messages it needs in a private
+descriptor pool (no clash with googleapis-common-protos when that is installed too).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, duration_p
 
 DETAILS_KEY = "grpc-status-details-bin"
 RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
+BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+PRECONDITION_FAILURE_TYPE = "type.googleapis.com/google.rpc.PreconditionFailure"
 
 
 def _build_pool() -> tuple[Any, Any]:
@@ -34,13 +37,41 @@ def _build_pool() -> tuple[Any, Any]:
     retry = f.message_type.add(name="RetryInfo")
     retry.field.add(name="retry_delay", number=1, type=fdp.TYPE_MESSAGE, label=fdp.LABEL_OPTIONAL,
                     type_name=".google.protobuf.Duration")
+    _add_violations(f)
     pool.Add(f)
     get = message_factory.GetMessageClass
-    return get(pool.FindMessageTypeByName("google.rpc.Status")), get(
-        pool.FindMessageTypeByName("google.rpc.RetryInfo"))
+    return tuple(get(pool.FindMessageTypeByName(f"google.rpc.{name}"))
+                 for name in ("Status", "RetryInfo", "BadRequest", "PreconditionFailure"))
 
 
-Status, RetryInfo = _build_pool()
+def _add_violations(f: Any) -> None:
+    """BadRequest {FieldViolation {field, description}} and PreconditionFailure {Violation {type,
+    subject, description}}, with google.rpc's field numbers (the fields left out are skipped)."""
+    fdp = descriptor_pb2.FieldDescriptorProto
+    for name, nested, fields in (("BadRequest", "FieldViolation", ("field", "description")),
+                                 ("PreconditionFailure", "Violation", ("type", "subject", "description"))):
+        message = f.message_type.add(name=name)
+        inner = message.nested_type.add(name=nested)
+        for number, field in enumerate(fields, start=1):
+            inner.field.add(name=field, number=number, type=fdp.TYPE_STRING, label=fdp.LABEL_OPTIONAL)
+        message.field.add(name="field_violations" if name == "BadRequest" else "violations", number=1,
+                          type=fdp.TYPE_MESSAGE, label=fdp.LABEL_REPEATED,
+                          type_name=f".google.rpc.{name}.{nested}")
+
+
+Status, RetryInfo, BadRequest, PreconditionFailure = _build_pool()
+
+
+def status_details(trailing_metadata: Iterable[Any] | None) -> list[Any]:
+    """The google.rpc.Status details (Any messages) of the trailer; [] without one, or when it
+    does not parse (a malformed trailer is no reason to fail the caller)."""
+    for key, value in trailing_metadata or ():
+        if key == DETAILS_KEY and isinstance(value, bytes):
+            try:
+                return list(Status.FromString(value).details)
+            except Exception:
+                return []
+    return []
 
 
 def retry_delay(trailing_metadata: Iterable[Any] | None) -> float | None:

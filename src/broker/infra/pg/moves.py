@@ -63,6 +63,7 @@ class EventRow:
     error: str = "NULL"
     waited: str = "NULL"  # seconds: not in the log, they travel with the change (metrics)
     ran: str = "NULL"
+    extra: tuple[tuple[str, str], ...] = ()  # more columns of the log: (column, expression)
 
     def _logged(self, r: str) -> list[str]:
         move = self.move
@@ -71,10 +72,14 @@ class EventRow:
         values = [old, new, literal(move.reason.value), self.attempt, self.worker_id, self.error]
         return [v.format(r=r) for v in values]
 
-    def insert(self, r: str, at: str) -> str:
-        """Write one event per row of `r` (each row a job's id and queue, and what it reads)."""
-        return (f"INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error, at)\n"
-                f"    SELECT {r}.id, {r}.queue, {', '.join(self._logged(r))}, {at} FROM {r}")
+    def insert(self, r: str, at: str, where: str = "") -> str:
+        """Write one event per row of `r` (each row a job's id and queue, and what it reads),
+        or per row where `where` holds."""
+        columns = "".join(f", {c}" for c, _ in self.extra)
+        values = "".join(f", {v.format(r=r)}" for _, v in self.extra)
+        return (f"INSERT INTO broker_events (job_id, queue, from_state, to_state, reason, attempt, worker_id, error{columns}, at)\n"
+                f"    SELECT {r}.id, {r}.queue, {', '.join(self._logged(r))}{values}, {at} FROM {r}"
+                + (f" WHERE {where}" if where else ""))
 
     def returned(self, r: str, when: str | None = None) -> str:
         """The EVENT_TAIL columns over `r`, NULL for the rows where `when` is false."""

@@ -6,7 +6,8 @@ from broker.infra.pg.sql import JOB_COLUMNS
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
 
-_EVENT_COLUMNS = "id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at"
+_EVENT_COLUMNS = ("id, job_id::text, queue, from_state, to_state, reason, attempt, worker_id, error, at, "
+                  "progress, progress_message")
 
 HISTORY = f"""
 SELECT {_EVENT_COLUMNS}
@@ -116,6 +117,7 @@ SELECT count(*) FROM gone
 LOCK_LIMITED = f"""
 SELECT name, concurrency_limit, per_key_concurrency, {tokens("$2")} AS tokens FROM broker_queues
 WHERE name = ANY($1::text[]) AND NOT paused AND {COUNTED}
+    AND name NOT IN (SELECT queue FROM broker_queue_breakers WHERE state <> 'closed')  -- probes: breaker_claims.py
 ORDER BY name FOR UPDATE
 """
 

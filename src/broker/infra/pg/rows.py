@@ -6,7 +6,9 @@ import functools
 import json
 from datetime import datetime
 
+from broker.entities.callback import CALLBACK_QUEUE
 from broker.entities.job import AttemptError, Event, Job, JobState, Reason
+from broker.entities.progress import Progress
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.entities.stats import QueueStats, WindowCounts
 
@@ -35,7 +37,10 @@ def job(row) -> Job:
         lease_token=row[16], lease_expires_at=row[17], worker_id=row[18],
         errors=tuple(_attempt_error(e) for e in json.loads(row[19])) if row[19] != "[]" else (),
         created_at=row[20], updated_at=row[21], finished_at=row[22],
-        lease_expiries=row[23], max_lease_expiries=row[24], result=row[25], concurrency_key=row[26],
+        lease_expiries=row[23], max_lease_expiries=row[24], result=row[25], snoozes=row[26],
+        # A lease clears only the fraction: the message and time without one are the last attempt's.
+        progress=Progress(row[27], row[28] or "", row[29]) if row[27] is not None else None,
+        concurrency_key=row[30],
     )
 
 
@@ -47,6 +52,7 @@ def event(row) -> Event:
     return Event(
         id=row[0], job_id=row[1], queue=row[2], from_state=state(row[3]), to_state=_STATES[row[4]],
         reason=_REASONS[row[5]], attempt=row[6], worker_id=row[7], error=row[8], at=row[9],
+        progress=Progress(row[10], row[11] or "", row[9]) if row[10] is not None else None,
     )
 
 
@@ -85,3 +91,9 @@ def stats(states, windows) -> list[QueueStats]:
             last_minute=WindowCounts(*c["minute"]), last_hour=WindowCounts(*c["hour"]),
         ))
     return result
+def deliveries(found, now: datetime) -> list[Event]:
+    """The enqueue events of the callback deliveries a statement made with its moves (the
+    `deliveries` column of callbacks_sql, the same in every row)."""
+    made = found[0]["deliveries"] if found else None
+    return [Event(job_id, CALLBACK_QUEUE, None, JobState.PENDING, Reason.ENQUEUE, 0, now, kind=kind)
+            for job_id, kind in made or ()]

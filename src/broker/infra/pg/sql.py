@@ -14,7 +14,8 @@ from broker.infra.pg.moves import EventRow, among, held, literal, seconds_since,
 JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::text, idempotency_key,
     priority, state, run_at, attempt, max_attempts, retry_initial, retry_max, retry_multiplier,
     retry_jitter, lease_duration, lease_token::text, lease_expires_at, worker_id, errors::text,
-    created_at, updated_at, finished_at, lease_expiries, max_lease_expiries, result, concurrency_key"""
+    created_at, updated_at, finished_at, lease_expiries, max_lease_expiries, result, snoozes, progress,
+    progress_message, progress_at, concurrency_key"""
 
 # What Lease returns: every timestamp costs asyncpg ~1.4 us to decode, and a worker has no use
 # for when the job was created or last updated (GetJob shows them).
@@ -68,7 +69,7 @@ LEASE_PICKED = f""", leased AS (
     UPDATE broker_jobs j
     SET state = {target(MOVES[Reason.LEASE])}, attempt = j.attempt + 1, lease_token = gen_random_uuid(),
         lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
-        worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2
+        worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2, progress = NULL  -- a new attempt
     -- `= ANY(ARRAY(...))`, not a join on `picked`: the generic plan (pool.py) then reaches the
     -- rows through the primary key; a join was planned as a hash join over the whole table.
     WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
@@ -160,7 +161,7 @@ WITH refs AS (
         result = refs.result
     -- A lease named twice in one call: the first naming's result.
     FROM (SELECT DISTINCT ON (id, token) * FROM refs ORDER BY id, token, ord) refs WHERE {held(fence(Reason.ACK))}
-    RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id
+    RETURNING j.id, refs.token, j.queue, j.kind, j.attempt, j.worker_id, j.result
 ), ev AS (
     {_ACKED.insert("changed", "$3")}
 )

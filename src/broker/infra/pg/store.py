@@ -12,10 +12,13 @@ from datetime import datetime
 import asyncpg
 
 from broker.entities.job import Event, Job, JobState, Reason, check_transition
-from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef, Snapshot
+from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
-from broker.infra.pg import claims, queries, rows, sql
+from broker.infra.pg import callbacks_sql, claims, queries, rows, sql
+from broker.infra.pg.breaker_claims import BreakerClaims
+from broker.infra.pg.breakers import BreakerNames
 from broker.infra.pg.conn import Connections, guarded as _guarded
+from broker.infra.pg.worker_store import WorkerCalls, calls, ref_columns
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
 # How long the store trusts its list of the queues with a concurrency limit: a queue given a
@@ -23,14 +26,16 @@ from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 LIMITED_TTL = 1.0
 
 
-class PgJobStore:
-    """JobStore on an asyncpg pool."""
+class PgJobStore(WorkerCalls):
+    """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
-                 limited_ttl: float = LIMITED_TTL,
+                 limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None,
                  on_rate_limited: Callable[[str], None] | None = None) -> None:
         """`on_rate_limited(queue)` hears of each claim that a queue's rate limit held back."""
         self._pool, self._limited_ttl, self._on_rate_limited = pool, limited_ttl, on_rate_limited
+        self.breaker_names = breakers or BreakerNames()  # shared with the PgBreakerStore of this process
+        self._breakers = BreakerClaims(self.breaker_names)
         self._conn = Connections(pool, acquire_timeout)
         self._limited_names: frozenset[str] = frozenset()
         self._limited_until = 0.0
@@ -52,9 +57,11 @@ class PgJobStore:
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
         """CLAIM for the queues without controls; then, with room left in the batch, the queues
-        with a limit or a rate under their lock (claims.CLAIM_LIMITED), which come after the others."""
+        with a limit or a rate under their lock (claims.CLAIM_LIMITED), which come after the others;
+        then the probes of HALF_OPEN breakers (breaker_claims.py)."""
         async with self._conn() as conn:
-            found = await conn.fetch(sql.CLAIM, queues, now, limit, worker_id, lease_duration)
+            plain = await self._breakers.statement(conn, queues)
+            found = await conn.fetch(plain, queues, now, limit, worker_id, lease_duration)
             if len(found) < limit and (limited := await self._limited(conn, queues)):
                 async with conn.transaction():
                     locked = await conn.fetch(queries.LOCK_LIMITED, limited, now)
@@ -64,6 +71,9 @@ class PgJobStore:
                                                 worker_id, lease_duration, *_locked_columns(locked))
                         self._count_rate_limited(locked, more, room)
                         found += more
+            if len(found) < limit:
+                found += await self._breakers.probes(conn, queues, now, limit - len(found), worker_id,
+                                                     lease_duration)
         return [rows.job(r) for r in found], rows.events(found, now)
 
     def _count_rate_limited(self, locked, leased, room: int) -> None:
@@ -92,16 +102,16 @@ class PgJobStore:
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.EXTEND, *_ref_columns(refs), now, lease_duration)
-        return _calls(refs, found)
+            found = await conn.fetch(sql.EXTEND, *ref_columns(refs), now, lease_duration)
+        return calls(refs, found)
 
     @_guarded
     async def complete(self, refs: Sequence[LeaseRef], now: datetime,
                        results: Sequence[bytes | None] | None = None) -> tuple[list[LeaseCall], list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.COMPLETE, *_ref_columns(refs), now,
+            found = await conn.fetch(callbacks_sql.COMPLETE, *ref_columns(refs), now,
                                      list(results) if results and any(r is not None for r in results) else None)
-        return _calls(refs, found), rows.events(found, now)
+        return calls(refs, found), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def fail(self, items: Sequence[tuple[LeaseRef, Failure]], now: datetime,
@@ -111,15 +121,15 @@ class PgJobStore:
         reaper, a cancel) is left alone and reported as FAIL found it."""
         refs = [ref for ref, _ in items]
         async with self._conn() as conn:
-            held = {j.id: j for j in map(rows.job, await conn.fetch(sql.HELD, *_ref_columns(refs)))}
+            held = {j.id: j for j in map(rows.job, await conn.fetch(sql.HELD, *ref_columns(refs)))}
             todo = {}
             for ref, failure in items:  # the first failure named for a job decides where it goes
                 job = held.get(ref.job_id.lower())
                 if job is not None:
                     todo.setdefault(job.id, (job, failure))
             decided = _decide(list(todo.values()), decide, Reason.NACK)
-            found = await conn.fetch(sql.FAIL, *_ref_columns(refs), *_per_ref(refs, decided), now)
-        return _calls(refs, found), rows.events(found, now)
+            found = await conn.fetch(callbacks_sql.FAIL, *ref_columns(refs), *_per_ref(refs, decided), now)
+        return calls(refs, found), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def rescue_expired(self, now: datetime, limit: int, decide: Decider) -> list[Event]:
@@ -128,8 +138,8 @@ class PgJobStore:
             if not jobs:
                 return []
             decided = _decide([(j, LEASE_EXPIRED) for j in jobs], decide, Reason.EXPIRE)
-            found = await conn.fetch(sql.EXPIRE, *map(list, zip(*decided.values())), now)
-        return rows.events(found, now)
+            found = await conn.fetch(callbacks_sql.EXPIRE, *map(list, zip(*decided.values())), now)
+        return rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def get(self, job_id: str) -> Job | None:
@@ -199,9 +209,9 @@ class PgJobStore:
     @_guarded
     async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
         async with self._conn() as conn:
-            found = await conn.fetch(sql.CANCEL, job_id, now)
+            found = await conn.fetch(callbacks_sql.CANCEL, job_id, now)
             row = await conn.fetchrow(queries.GET, job_id)
-        return (rows.job(row) if row else None), rows.events(found, now)
+        return (rows.job(row) if row else None), rows.events(found, now) + rows.deliveries(found, now)
 
     @_guarded
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
@@ -245,23 +255,6 @@ def _keys(jobs: Sequence[NewJob]) -> list[str | None] | None:
 def _unless(run_at: datetime, now: datetime) -> datetime | None:
     """NULL stands for `now` (the statement's own parameter): a timestamp costs ~2 us to encode."""
     return None if run_at == now else run_at
-
-
-def _ref_columns(refs: Sequence[LeaseRef]) -> tuple[list[str], list[str]]:
-    return [r.job_id for r in refs], [r.lease_token for r in refs]
-
-
-def _calls(refs: Sequence[LeaseRef], found) -> list[LeaseCall]:
-    """What a lease call did with each ref, from its statement's rows (sql._outcome), in order."""
-    calls = []
-    for ref, row in zip(refs, found):
-        if row["changed"]:
-            calls.append(LeaseCall(ref, True, Snapshot(rows.state(row["state"]), ref.lease_token), row["at"]))
-        elif row["state"] is None:
-            calls.append(LeaseCall(ref, False, None))
-        else:
-            calls.append(LeaseCall(ref, False, Snapshot(rows.state(row["state"]), row["lease_token"], row["run_at"])))
-    return calls
 
 
 def _decide(todo: list[tuple[Job, Failure]], decide: Decider,

@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from broker.entities.errors import InvalidArgument
+from broker.interface.grpc import callback_mapping as cmap
 from broker.interface.grpc import mapping
-from broker.interface.grpc import queue_mapping as qmap
+from broker.interface.grpc import breaker_mapping, queue_mapping as qmap, retry_mapping
 from broker.interface.grpc import schedule_mapping as smap
+from broker.interface.grpc import webhook_source_mapping as wmap
+from broker.usecases.callbacks.create import CreateSubscription
+from broker.usecases.callbacks.delete import DeleteSubscription
+from broker.usecases.callbacks.listing import GetSubscription, ListSubscriptions
+from broker.usecases.callbacks.update import UpdateSubscription
 from broker.usecases.cancel import CancelJob
 from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
@@ -24,8 +30,12 @@ from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
 from broker.usecases.stats import Stats
+from broker.usecases.webhook_sources.create import CreateWebhookSource
+from broker.usecases.webhook_sources.delete import DeleteWebhookSource
+from broker.usecases.webhook_sources.listing import GetWebhookSource, ListWebhookSources
+from broker.usecases.webhook_sources.update import UpdateWebhookSource
 from broker.v1 import admin_service_pb2 as pb
-from broker.v1 import admin_service_pb2_grpc, job_pb2
+from broker.v1 import admin_service_pb2_grpc, callback_pb2, job_pb2, webhook_source_pb2 as wpb
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,26 @@ class AdminUseCases:
     purge: PurgeJobs
     schedules: ScheduleUseCases | None = field(default=None)
     queues: QueueUseCases | None = field(default=None)
+    callbacks: CallbackUseCases | None = field(default=None)
+    webhook_sources: WebhookSourceUseCases | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class WebhookSourceUseCases:
+    create: CreateWebhookSource
+    update: UpdateWebhookSource
+    get: GetWebhookSource
+    list: ListWebhookSources
+    delete: DeleteWebhookSource
+
+
+@dataclass(frozen=True)
+class CallbackUseCases:
+    create: CreateSubscription
+    update: UpdateSubscription
+    get: GetSubscription
+    list: ListSubscriptions
+    delete: DeleteSubscription
 
 
 @dataclass(frozen=True)
@@ -94,6 +124,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             q = response.queues.add(queue=s.queue, ready=s.ready, scheduled=s.scheduled, retrying=s.retrying,
                                     running=s.running, succeeded=s.succeeded, dead=s.dead, cancelled=s.cancelled)
             mapping.set_duration(q.oldest_ready_age, s.oldest_ready_age)
+            q.breaker = breaker_mapping.STATE_NAMES.get(s.breaker, 0)
             for window, out in ((s.last_minute, q.last_minute), (s.last_hour, q.last_hour)):
                 out.enqueued, out.succeeded, out.failed = window.enqueued, window.succeeded, window.failed
                 out.dead_lettered, out.failure_rate = window.dead_lettered, window.failure_rate
@@ -164,9 +195,57 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         return response
 
     async def UpdateQueue(self, request: pb.UpdateQueueRequest, context) -> pb.UpdateQueueResponse:
-        return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request)),
+        return qmap.response(await self._use.queues.update(request.queue, qmap.change_from_wire(request),
+                                                           breaker_mapping.change_from_wire(request),
+                                                           retry_mapping.change_from_wire(request)),
                              pb.UpdateQueueResponse)
 
+    # Outbound callbacks.
+
+    async def CreateSubscription(self, request, context) -> callback_pb2.CreateSubscriptionResponse:
+        created = await self._use.callbacks.create(cmap.spec_from_wire(request.subscription))
+        return cmap.response(callback_pb2.CreateSubscriptionResponse, created)
+
+    async def UpdateSubscription(self, request, context) -> callback_pb2.UpdateSubscriptionResponse:
+        updated = await self._use.callbacks.update(cmap.spec_from_wire(request.subscription))
+        return cmap.response(callback_pb2.UpdateSubscriptionResponse, updated)
+
+    async def GetSubscription(self, request, context) -> callback_pb2.GetSubscriptionResponse:
+        return cmap.response(callback_pb2.GetSubscriptionResponse, await self._use.callbacks.get(request.name))
+
+    async def ListSubscriptions(self, request, context) -> callback_pb2.ListSubscriptionsResponse:
+        response = callback_pb2.ListSubscriptionsResponse()
+        for s in await self._use.callbacks.list():
+            cmap.subscription_to_wire(s, response.subscriptions.add())
+        return response
+
+    async def DeleteSubscription(self, request, context) -> callback_pb2.DeleteSubscriptionResponse:
+        await self._use.callbacks.delete(request.name)
+        return callback_pb2.DeleteSubscriptionResponse()
+
+
+    # Inbound webhook sources.
+
+    async def CreateWebhookSource(self, request, context) -> wpb.CreateWebhookSourceResponse:
+        created = await self._use.webhook_sources.create(wmap.spec_from_wire(request.source))
+        return wmap.response(wpb.CreateWebhookSourceResponse, created)
+
+    async def UpdateWebhookSource(self, request, context) -> wpb.UpdateWebhookSourceResponse:
+        updated = await self._use.webhook_sources.update(wmap.spec_from_wire(request.source))
+        return wmap.response(wpb.UpdateWebhookSourceResponse, updated)
+
+    async def GetWebhookSource(self, request, context) -> wpb.GetWebhookSourceResponse:
+        return wmap.response(wpb.GetWebhookSourceResponse, await self._use.webhook_sources.get(request.name))
+
+    async def ListWebhookSources(self, request, context) -> wpb.ListWebhookSourcesResponse:
+        response = wpb.ListWebhookSourcesResponse()
+        for s in await self._use.webhook_sources.list():
+            wmap.source_to_wire(s, response.sources.add())
+        return response
+
+    async def DeleteWebhookSource(self, request, context) -> wpb.DeleteWebhookSourceResponse:
+        await self._use.webhook_sources.delete(request.name)
+        return wpb.DeleteWebhookSourceResponse()
 
 def _schedule(response, schedule):
     """`response` (a Create/Update/Get/Pause/ResumeScheduleResponse) holding `schedule`."""

@@ -9,9 +9,10 @@ from broker.interface.grpc import mapping
 from broker.interface.grpc.session import WorkerSessions
 from broker.usecases.ack import Ack, AckItem
 from broker.usecases.enqueue import Enqueue
-from broker.usecases.heartbeat import Heartbeat
+from broker.usecases.heartbeat import Heartbeat, HeartbeatItem
 from broker.usecases.lease import LeaseJobs, LeaseRequest
 from broker.usecases.nack import Nack, NackItem
+from broker.usecases.snooze import Snooze, SnoozeItem
 from broker.v1 import job_service_pb2 as pb
 from broker.v1 import job_service_pb2_grpc
 
@@ -23,6 +24,7 @@ class JobUseCases:
     heartbeat: Heartbeat
     ack: Ack
     nack: Nack
+    snooze: Snooze
 
 
 class JobService(job_service_pb2_grpc.JobServiceServicer):
@@ -63,7 +65,10 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
 
     async def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatResponse:
         duration = mapping.seconds(request.lease_duration, request, "lease_duration")
-        results = await self._use.heartbeat(mapping.refs_from_wire(request.leases), duration)
+        items = [HeartbeatItem(mapping.refs_from_wire([i.lease])[0],
+                               mapping.progress_from_wire(i.progress) if i.HasField("progress") else None)
+                 for i in request.items]
+        results = await self._use.heartbeat(mapping.refs_from_wire(request.leases), duration, items)
         response = pb.HeartbeatResponse()
         mapping.results_to_wire(results, response.results)
         return response
@@ -86,5 +91,18 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             items.append(NackItem(ref, item.error, item.permanent, retry_after))
         results = await self._use.nack(items)
         response = pb.NackResponse()
+        mapping.results_to_wire(results, response.results)
+        return response
+
+    async def Snooze(self, request: pb.SnoozeRequest, context) -> pb.SnoozeResponse:
+        items = []
+        for i, item in enumerate(request.items):
+            try:
+                delay = mapping.seconds(item.delay, item, "delay") or 0.0
+            except InvalidArgument as exc:
+                raise exc.at(f"items[{i}].") from None
+            items.append(SnoozeItem(mapping.refs_from_wire([item.lease])[0], delay))
+        results = await self._use.snooze(items)
+        response = pb.SnoozeResponse()
         mapping.results_to_wire(results, response.results)
         return response

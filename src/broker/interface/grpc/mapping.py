@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event, Job, JobState
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
+from broker.entities.progress import Progress
 from broker.entities.queue import MAX_DURATION
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.usecases.enqueue import JobSpec, RetrySpec
@@ -132,6 +133,11 @@ def job_to_wire(job: Job, out: job_pb2.Job) -> job_pb2.Job:
         out.max_lease_expiries = job.max_lease_expiries
     if job.result:
         out.result = job.result
+    if job.snoozes:
+        out.snoozes = job.snoozes
+    if job.progress is not None:
+        out.progress.fraction, out.progress.message = job.progress.fraction, job.progress.message
+        set_time(out.progress_at, job.progress.at)
     set_time(out.run_at, job.run_at)
     out.retry_policy.CopyFrom(_policy_to_wire(job.retry))
     out.lease_duration.CopyFrom(_duration_to_wire(job.lease_duration))
@@ -154,7 +160,13 @@ def event_to_wire(event: Event, out: job_pb2.JobEvent) -> None:
     out.from_state = STATE_TO_WIRE[event.from_state] if event.from_state else job_pb2.JOB_STATE_UNSPECIFIED
     out.to_state, out.attempt = STATE_TO_WIRE[event.to_state], event.attempt
     out.worker_id, out.error, out.reason = event.worker_id or "", event.error or "", event.reason.value
+    if event.progress is not None:
+        out.progress.fraction, out.progress.message = event.progress.fraction, event.progress.message
     set_time(out.at, event.at)
+
+
+def progress_from_wire(progress: job_pb2.Progress) -> Progress:
+    return Progress(progress.fraction, progress.message)
 
 
 def refs_from_wire(leases) -> list[LeaseRef]:

@@ -30,6 +30,7 @@ METHODS: dict[str, MethodInfo] = {
     _JOBS + "Heartbeat": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Ack": MethodInfo(Permission.WORK, "settle"),
     _JOBS + "Nack": MethodInfo(Permission.WORK, "settle"),
+    _JOBS + "Snooze": MethodInfo(Permission.WORK, "settle"),
     # The stream passes the stages untouched; each call on it is checked as its unary twin
     # (session.py), so this entry only classifies it.
     SESSION: MethodInfo(Permission.WORK, "settle"),
@@ -38,7 +39,9 @@ METHODS: dict[str, MethodInfo] = {
        for name in ("ListJobs", "Stats", "RedriveJobs", "CancelJob", "PurgeJobs",
                     "CreateSchedule", "UpdateSchedule", "DeleteSchedule", "ListSchedules", "GetSchedule",
                     "PauseSchedule", "ResumeSchedule", "TriggerSchedule", "GetQueue", "ListQueues",
-                    "UpdateQueue")},
+                    "UpdateQueue", "CreateSubscription", "UpdateSubscription", "GetSubscription",
+                    "ListSubscriptions", "DeleteSubscription", "CreateWebhookSource", "UpdateWebhookSource",
+                    "GetWebhookSource", "ListWebhookSources", "DeleteWebhookSource")},
 }
 _UNCLASSIFIED = MethodInfo(Permission.ADMIN, "admin")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

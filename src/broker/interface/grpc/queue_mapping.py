@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broker.entities.queue_state import ControlsChange, QueueControls
-from broker.interface.grpc import mapping
+from broker.interface.grpc import breaker_mapping, mapping, retry_mapping
 from broker.v1 import admin_service_pb2 as pb
 
 
@@ -20,6 +20,10 @@ def controls_to_wire(c: QueueControls, out: pb.QueueControls) -> pb.QueueControl
     out.per_key_concurrency, out.rate_limit = c.per_key_concurrency or 0, c.rate_limit or 0.0
     out.rate_burst = c.rate_burst or 0
     mapping.set_time(out.updated_at, c.updated_at)
+    if c.breaker is not None:
+        breaker_mapping.breaker_to_wire(c.breaker, out.breaker)
+    if c.retry is not None:
+        retry_mapping.retry_to_wire(c.retry, out.retry)
     return out
 
 

@@ -1,4 +1,4 @@
-"""JobService.WorkerSession: a worker's Lease, Heartbeat, Ack and Nack over one stream.
+"""JobService.WorkerSession: a worker's Lease, Heartbeat, Ack, Nack and Snooze over one stream.
 
 Each call on a session runs through the same request pipeline as its unary twin: the chain of
 stages (interceptors/base.py) over a `Call` with the stream's metadata (credentials) and peer,
@@ -33,7 +33,7 @@ log = logging.getLogger("broker.grpc")
 
 SERVICE = "/broker.v1.JobService/"
 # The session's calls: the request's oneof field -> the unary method it stands for.
-CALLS = {"lease": "Lease", "heartbeat": "Heartbeat", "ack": "Ack", "nack": "Nack"}
+CALLS = {"lease": "Lease", "heartbeat": "Heartbeat", "ack": "Ack", "nack": "Nack", "snooze": "Snooze"}
 METHODS = {kind: SERVICE + name for kind, name in CALLS.items()}
 MAX_IN_FLIGHT = 64
 
@@ -153,7 +153,7 @@ class _Stream:
         """The `Call` a session request stands for; InvalidArgument when it is not one."""
         kind = message.WhichOneof("call")
         if kind not in CALLS:
-            raise InvalidArgument("call", "set one of lease, heartbeat, ack, nack")
+            raise InvalidArgument("call", "set one of lease, heartbeat, ack, nack, snooze")
         deadline = self._deadline()
         if message.HasField("timeout"):
             timeout = message.timeout.seconds + message.timeout.nanos / 1e9

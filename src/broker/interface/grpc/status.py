@@ -1,5 +1,6 @@
 """The one table from domain errors to gRPC status codes, and the rich details some carry
-(google.rpc.RetryInfo on RESOURCE_EXHAUSTED). The error stage of the pipeline
+(google.rpc.RetryInfo on RESOURCE_EXHAUSTED, BadRequest naming the field on INVALID_ARGUMENT,
+PreconditionFailure on FAILED_PRECONDITION), in the `grpc-status-details-bin` trailer. The error stage of the pipeline
 (interceptors/errors.py) applies it: every exception becomes a `CallFailed`, which the unary
 adapter sends as the RPC's status and trailers and a worker session as the call's `error`."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import duration_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -27,12 +29,14 @@ STATUS = (
 
 
 class CallFailed(Exception):
-    """A call's final status other than OK: code, message, and how long to wait before a retry
-    (seconds; None when the error says nothing about it)."""
+    """A call's final status other than OK: code, message, how long to wait before a retry
+    (seconds; None when the error says nothing about it), and the google.rpc detail messages
+    (BadRequest, PreconditionFailure) that say what to fix."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float | None = None,
+                 details: tuple[Message, ...] = ()) -> None:
         super().__init__(message)
-        self.code, self.message, self.retry_after = code, message, retry_after
+        self.code, self.message, self.retry_after, self.details = code, message, retry_after, details
 
     def retry_delay(self) -> duration_pb2.Duration | None:
         """google.rpc.RetryInfo's delay, or None."""
@@ -44,13 +48,29 @@ class CallFailed(Exception):
 
     def details_metadata(self) -> tuple[tuple[str, bytes], ...]:
         """The `grpc-status-details-bin` trailer for errors that carry more than a message: a
-        google.rpc.Status with RetryInfo when the error says how long to wait. Empty otherwise."""
+        google.rpc.Status with RetryInfo when the error says how long to wait, and the detail
+        messages. Empty otherwise."""
         delay = self.retry_delay()
-        if delay is None:
+        if delay is None and not self.details:
             return ()
         status = status_pb2.Status(code=self.code.value[0], message=self.message)
-        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        if delay is not None:
+            status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        for detail in self.details:
+            status.details.add().Pack(detail)
         return tuple(rpc_status.to_status(status).trailing_metadata)
+
+
+def details_for(exc: errors.BrokerError) -> tuple[Message, ...]:
+    """What a client can act on besides the message: the field at fault, the condition in the way."""
+    if isinstance(exc, errors.InvalidArgument):
+        violation = error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.problem)
+        return (error_details_pb2.BadRequest(field_violations=[violation]),)
+    if isinstance(exc, errors.FailedPrecondition):
+        violation = error_details_pb2.PreconditionFailure.Violation(
+            type=exc.violation_type, subject=exc.subject, description=str(exc))
+        return (error_details_pb2.PreconditionFailure(violations=[violation]),)
+    return ()
 
 
 def code_for(exc: errors.BrokerError) -> grpc.StatusCode:
@@ -67,7 +87,7 @@ def failure(exc: Exception, method: str, request_id: str) -> CallFailed:
     if isinstance(exc, CallFailed):
         return exc
     if isinstance(exc, errors.BrokerError):
-        return CallFailed(code_for(exc), str(exc), getattr(exc, "retry_after", None))
+        return CallFailed(code_for(exc), str(exc), getattr(exc, "retry_after", None), details_for(exc))
     if isinstance(exc, NotImplementedError):
         return CallFailed(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this broker")
     return CallFailed(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")

@@ -11,6 +11,7 @@ from broker.entities.job import JobState
 from broker.interface.http import views
 from broker.interface.http.errors import request_id
 from broker.usecases import context
+from broker.usecases.callbacks.listing import ListSubscriptions
 from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.overview import ReadOverview
@@ -18,6 +19,7 @@ from broker.usecases.purge import PurgeJobs
 from broker.usecases.queues.listing import ListQueues
 from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.listing import ListSchedules
+from broker.usecases.stats import Stats
 from broker.usecases.throughput import Throughput
 
 
@@ -31,6 +33,8 @@ class DashboardUseCases:
     purge: PurgeJobs
     schedules: ListSchedules | None = None
     queues: ListQueues | None = None  # the queues' flow controls, shown beside their stats
+    subscriptions: ListSubscriptions | None = None
+    stats: Stats | None = None  # the queues' rows with their breaker's state
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
@@ -42,6 +46,7 @@ def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     app.router.add_get("/api/dead", api.dead)
     app.router.add_get("/api/jobs/{job_id}", api.job)
     app.router.add_get("/api/schedules", api.schedules)
+    app.router.add_get("/api/subscriptions", api.subscriptions)
     app.router.add_post("/api/redrive", api.redrive)
     app.router.add_post("/api/purge", api.purge)
 
@@ -60,8 +65,13 @@ class _Api:
         return web.json_response({"at": views.when(view.at), "queues": await self._queue_stats(view)})
 
     async def _queue_stats(self, view) -> list[dict]:
-        controls = {c.name: c for c in await self._use.queues()} if self._use.queues else {}
-        return [views.queue_stats(q, controls.get(q.queue)) for q in view.queues]
+        """Through Stats where there is one (each queue's breaker state, and its controls when
+        built with a queue store); else the overview's rows and the controls listed."""
+        found = await self._use.stats() if self._use.stats is not None else view.queues
+        if self._use.queues is None or any(q.controls is not None for q in found):
+            return [views.queue_stats(q, q.controls) for q in found]
+        controls = {c.name: c for c in await self._use.queues()}
+        return [views.queue_stats(q, controls.get(q.queue)) for q in found]
 
     async def workers(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
@@ -85,6 +95,10 @@ class _Api:
     async def schedules(self, _request: web.Request) -> web.Response:
         found = await self._use.schedules() if self._use.schedules else []
         return web.json_response({"schedules": [views.schedule(s) for s in found]})
+
+    async def subscriptions(self, _request: web.Request) -> web.Response:
+        found = await self._use.subscriptions() if self._use.subscriptions else []
+        return web.json_response({"subscriptions": [views.subscription(s) for s in found]})
 
     async def redrive(self, request: web.Request) -> web.Response:
         ids, queue, body = await _targets(request, ("reset_attempts",))

@@ -21,11 +21,11 @@ def window(w: WindowCounts) -> dict:
 
 
 def queue_stats(q: QueueStats, c: QueueControls | None = None) -> dict:
-    """A queue's stats and its flow controls (`running` is the concurrency in use)."""
+    """A queue's stats, its breaker's state and its flow controls (`running` is the concurrency in use)."""
     return {"queue": q.queue, "ready": q.ready, "scheduled": q.scheduled, "retrying": q.retrying,
             "running": q.running, "succeeded": q.succeeded, "dead": q.dead, "cancelled": q.cancelled,
             "oldest_ready_age_seconds": q.oldest_ready_age,
-            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour),
+            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour), "breaker": q.breaker,
             "controls": controls(c or QueueControls(q.queue))}
 
 
@@ -58,14 +58,20 @@ def job_detail(job: Job) -> dict:
             "concurrency_key": job.concurrency_key,
             "payload_bytes": len(job.payload), "payload_preview": preview,
             "result_bytes": len(job.result) if job.result is not None else None, "result_preview": result,
-            "lease_expires_at": when(job.lease_expires_at),
+            "lease_expires_at": when(job.lease_expires_at), "snoozes": job.snoozes,
+            "progress": progress(job.progress),
             "errors": [{"attempt": e.attempt, "error": e.error, "at": when(e.at)} for e in job.errors]}
 
 
 def event(e: Event) -> dict:
     return {"id": e.id, "at": when(e.at), "from": e.from_state.value if e.from_state else None,
             "to": e.to_state.value, "reason": e.reason.value, "attempt": e.attempt,
-            "worker_id": e.worker_id, "error": e.error}
+            "worker_id": e.worker_id, "error": e.error, "progress": progress(e.progress)}
+
+
+def progress(p) -> dict | None:
+    """A job's or event's progress (broker.entities.progress.Progress), None when there is none."""
+    return None if p is None else {"fraction": p.fraction, "message": p.message, "at": when(p.at)}
 
 
 def schedule(s) -> dict:
@@ -75,3 +81,10 @@ def schedule(s) -> dict:
             "missed": d.missed.value, "catch_up_limit": d.catch_up_limit, "paused": s.paused,
             "declared": s.declared, "next_fire_at": when(s.next_fire_at), "last_fire_at": when(s.last_fire_at),
             "last_job_id": s.last_job_id}
+
+
+def subscription(s) -> dict:
+    """A callback subscription for the dashboard (broker.entities.callback.Subscription), without
+    its secrets."""
+    return {"name": s.name, "url": s.url, "events": [e.value for e in s.events], "queue": s.queue, "kind": s.kind,
+            "max_attempts": s.max_attempts, "secret_count": len(s.secrets), "updated_at": when(s.updated_at)}

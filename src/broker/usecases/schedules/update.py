@@ -14,7 +14,7 @@ def check_not_declared(schedule: Schedule | None, name: str, verb: str) -> Sched
         raise ScheduleNotFound(name)
     if schedule.declared:
         raise FailedPrecondition(f"schedule {name!r} is declared in BROKER_SCHEDULES_FILE: {verb} it there",
-                                 schedule=name)
+                                 subject=f"schedules/{name}", violation_type="DECLARED_IN_FILE", schedule=name)
     return schedule
 
 

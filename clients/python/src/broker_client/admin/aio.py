@@ -16,8 +16,16 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .breakers import breaker_request
 from .queues import QueueControls, controls, update_request
+from .retry import retry_request
 from .schedules import Schedule, schedule, spec
+from .subscriptions import Subscription, subscription
+from .subscriptions import spec as hook_spec
+from ..v1 import callback_pb2 as cpb
+from ..v1 import webhook_source_pb2 as wpb
+from .webhook_sources import WebhookSource, source
+from .webhook_sources import spec as source_spec
 from .stats import StatsReport
 
 
@@ -144,6 +152,18 @@ class AsyncAdminClient:
                                  rate_burst=rate_burst)
         return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
+    async def update_breaker(self, queue: str, *, force: str | None = None, remove: bool = False,
+                             timeout: float | None = None, **settings) -> QueueControls:
+        """See ``AdminClient.update_breaker``."""
+        request = breaker_request(queue, force, remove, settings)
+        return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    async def update_retry(self, queue: str, *, jitter: str | None = None, reset: bool = False,
+                           timeout: float | None = None, **settings) -> QueueControls:
+        """See ``AdminClient.update_retry``."""
+        request = retry_request(queue, reset, jitter, settings)
+        return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
     async def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
         """See ``AdminClient.pause_queue``."""
         return await self.update_queue(queue, paused=True, timeout=timeout)
@@ -151,6 +171,66 @@ class AsyncAdminClient:
     async def resume_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
         """See ``AdminClient.resume_queue``."""
         return await self.update_queue(queue, paused=False, timeout=timeout)
+
+    async def create_subscription(self, name: str, url: str, events: Iterable[str], *, secrets: Iterable[str],
+                                  queue: str | None = None, kind: str | None = None, max_attempts: int = 0,
+                                  timeout: float | None = None) -> Subscription:
+        """See ``AdminClient.create_subscription``."""
+        request = cpb.CreateSubscriptionRequest(
+            subscription=hook_spec(name, url, events, secrets, queue, kind, max_attempts))
+        return subscription((await self._call(self._stub.CreateSubscription, request, timeout)).subscription)
+
+    async def update_subscription(self, name: str, url: str, events: Iterable[str], *, secrets: Iterable[str] = (),
+                                  queue: str | None = None, kind: str | None = None, max_attempts: int = 0,
+                                  timeout: float | None = None) -> Subscription:
+        """See ``AdminClient.update_subscription``."""
+        request = cpb.UpdateSubscriptionRequest(
+            subscription=hook_spec(name, url, events, secrets, queue, kind, max_attempts))
+        return subscription((await self._call(self._stub.UpdateSubscription, request, timeout)).subscription)
+
+    async def get_subscription(self, name: str, *, timeout: float | None = None) -> Subscription:
+        """See ``AdminClient.get_subscription``."""
+        request = cpb.GetSubscriptionRequest(name=name)
+        return subscription((await self._call(self._stub.GetSubscription, request, timeout)).subscription)
+
+    async def list_subscriptions(self, *, timeout: float | None = None) -> list[Subscription]:
+        """See ``AdminClient.list_subscriptions``."""
+        response = await self._call(self._stub.ListSubscriptions, cpb.ListSubscriptionsRequest(), timeout)
+        return [subscription(s) for s in response.subscriptions]
+
+    async def delete_subscription(self, name: str, *, timeout: float | None = None) -> None:
+        """See ``AdminClient.delete_subscription``."""
+        await self._call(self._stub.DeleteSubscription, cpb.DeleteSubscriptionRequest(name=name), timeout)
+
+    async def create_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str],
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """See ``AdminClient.create_webhook_source``."""
+        request = wpb.CreateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((await self._call(self._stub.CreateWebhookSource, request, timeout)).source)
+
+    async def update_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str] = (),
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """See ``AdminClient.update_webhook_source``."""
+        request = wpb.UpdateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((await self._call(self._stub.UpdateWebhookSource, request, timeout)).source)
+
+    async def get_webhook_source(self, name: str, *, timeout: float | None = None) -> WebhookSource:
+        """See ``AdminClient.get_webhook_source``."""
+        request = wpb.GetWebhookSourceRequest(name=name)
+        return source((await self._call(self._stub.GetWebhookSource, request, timeout)).source)
+
+    async def list_webhook_sources(self, *, timeout: float | None = None) -> list[WebhookSource]:
+        """See ``AdminClient.list_webhook_sources``."""
+        response = await self._call(self._stub.ListWebhookSources, wpb.ListWebhookSourcesRequest(), timeout)
+        return [source(s) for s in response.sources]
+
+    async def delete_webhook_source(self, name: str, *, timeout: float | None = None) -> None:
+        """See ``AdminClient.delete_webhook_source``."""
+        await self._call(self._stub.DeleteWebhookSource, wpb.DeleteWebhookSourceRequest(name=name), timeout)
 
     async def close(self) -> None:
         """Close the channel."""

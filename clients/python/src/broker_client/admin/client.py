@@ -16,8 +16,16 @@ from ..v1 import admin_service_pb2_grpc
 from . import requests, responses
 from .records import Job, JobHistory, JobPage, JobState, RedriveResult
 from .requests import JobIds, StateArg
+from .breakers import breaker_request
 from .queues import QueueControls, controls, update_request
+from .retry import retry_request
 from .schedules import Schedule, schedule, spec
+from .subscriptions import Subscription, subscription
+from .subscriptions import spec as hook_spec
+from ..v1 import callback_pb2 as cpb
+from ..v1 import webhook_source_pb2 as wpb
+from .webhook_sources import WebhookSource, source
+from .webhook_sources import spec as source_spec
 from .stats import StatsReport
 
 
@@ -163,6 +171,23 @@ class AdminClient:
                                  rate_burst=rate_burst)
         return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
+    def update_breaker(self, queue: str, *, force: str | None = None, remove: bool = False,
+                       timeout: float | None = None, **settings) -> QueueControls:
+        """Give the queue a circuit breaker or change its settings (``window_seconds``,
+        ``min_attempts``, ``failure_rate``, ``cool_down_seconds``, ``probes``; a new breaker takes
+        the defaults for the rest), hold it ``force="open"`` or ``"closed"`` or set it back to
+        ``"auto"``, or ``remove`` it. ``InvalidArgument`` names a bad field."""
+        request = breaker_request(queue, force, remove, settings)
+        return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
+    def update_retry(self, queue: str, *, jitter: str | None = None, reset: bool = False,
+                     timeout: float | None = None, **settings) -> QueueControls:
+        """Set the queue's default retry policy for jobs enqueued from now on (``max_attempts``,
+        ``initial_delay_seconds``, ``max_delay_seconds``, ``multiplier``, ``jitter``; the others
+        unchanged), or ``reset`` it to the broker's settings."""
+        request = retry_request(queue, reset, jitter, settings)
+        return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
+
     def pause_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
         """Lease hands out nothing of the queue until resumed; running jobs finish, Enqueue
         still works."""
@@ -171,6 +196,73 @@ class AdminClient:
     def resume_queue(self, queue: str, *, timeout: float | None = None) -> QueueControls:
         """Lease hands its jobs out again; waiting long polls wake."""
         return self.update_queue(queue, paused=False, timeout=timeout)
+
+    def create_subscription(self, name: str, url: str, events: Iterable[str], *, secrets: Iterable[str],
+                            queue: str | None = None, kind: str | None = None, max_attempts: int = 0,
+                            timeout: float | None = None) -> Subscription:
+        """Post the ``events`` of jobs (of ``queue`` and ``kind``; None: any) to ``url``, signed
+        with each of ``secrets`` (``whsec_`` and base64; two while rotating). ``max_attempts``
+        0 takes the broker's default. ``AlreadyExists`` when the name is taken; ``InvalidArgument``
+        names a bad field."""
+        request = cpb.CreateSubscriptionRequest(
+            subscription=hook_spec(name, url, events, secrets, queue, kind, max_attempts))
+        return subscription(self._call(self._stub.CreateSubscription, request, timeout).subscription)
+
+    def update_subscription(self, name: str, url: str, events: Iterable[str], *, secrets: Iterable[str] = (),
+                            queue: str | None = None, kind: str | None = None, max_attempts: int = 0,
+                            timeout: float | None = None) -> Subscription:
+        """Replace the subscription's fields; no ``secrets`` keeps its secrets. To rotate a
+        secret: ``secrets=[new, old]``, then ``secrets=[new]`` once receivers know the new one."""
+        request = cpb.UpdateSubscriptionRequest(
+            subscription=hook_spec(name, url, events, secrets, queue, kind, max_attempts))
+        return subscription(self._call(self._stub.UpdateSubscription, request, timeout).subscription)
+
+    def get_subscription(self, name: str, *, timeout: float | None = None) -> Subscription:
+        """``NotFound`` when there is none."""
+        request = cpb.GetSubscriptionRequest(name=name)
+        return subscription(self._call(self._stub.GetSubscription, request, timeout).subscription)
+
+    def list_subscriptions(self, *, timeout: float | None = None) -> list[Subscription]:
+        """Every subscription, by name."""
+        response = self._call(self._stub.ListSubscriptions, cpb.ListSubscriptionsRequest(), timeout)
+        return [subscription(s) for s in response.subscriptions]
+
+    def delete_subscription(self, name: str, *, timeout: float | None = None) -> None:
+        """Deliveries already made stay (and fail for good). ``NotFound`` when there is none."""
+        self._call(self._stub.DeleteSubscription, cpb.DeleteSubscriptionRequest(name=name), timeout)
+
+    def create_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str],
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """A source whose verified deliveries to ``POST /webhooks/{name}`` become jobs, on every
+        replica at once. ``AlreadyExists`` when the name is taken; ``InvalidArgument`` names a
+        bad field."""
+        request = wpb.CreateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((self._call(self._stub.CreateWebhookSource, request, timeout)).source)
+
+    def update_webhook_source(self, name: str, scheme: str, queue: str, kind: str, *, secrets: Iterable[str] = (),
+                              delivery_id: str | None = None, headers: Iterable[str] = (),
+                              timeout: float | None = None) -> WebhookSource:
+        """Replace the source's fields; no ``secrets`` keeps its secrets (rotate: ``[new, old]``,
+        later ``[new]``). ``FailedPrecondition`` for a source of the sources file."""
+        request = wpb.UpdateWebhookSourceRequest(
+            source=source_spec(name, scheme, queue, kind, secrets, delivery_id, headers))
+        return source((self._call(self._stub.UpdateWebhookSource, request, timeout)).source)
+
+    def get_webhook_source(self, name: str, *, timeout: float | None = None) -> WebhookSource:
+        """``NotFound`` when there is none."""
+        request = wpb.GetWebhookSourceRequest(name=name)
+        return source((self._call(self._stub.GetWebhookSource, request, timeout)).source)
+
+    def list_webhook_sources(self, *, timeout: float | None = None) -> list[WebhookSource]:
+        """The sources file's sources and those made at run time, by name."""
+        response = self._call(self._stub.ListWebhookSources, wpb.ListWebhookSourcesRequest(), timeout)
+        return [source(s) for s in response.sources]
+
+    def delete_webhook_source(self, name: str, *, timeout: float | None = None) -> None:
+        """Its URL is 404 from now on; its jobs stay."""
+        self._call(self._stub.DeleteWebhookSource, wpb.DeleteWebhookSourceRequest(name=name), timeout)
 
     def close(self) -> None:
         """Close the channel."""

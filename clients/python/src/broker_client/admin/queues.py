@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..v1 import admin_service_pb2 as pb
+from .breakers import Breaker, breaker
+from .retry import QueueRetry, retry
 
 
 @dataclass(frozen=True)
@@ -25,12 +27,16 @@ class QueueControls:
     per_key_concurrency: int | None = None
     rate_limit: float | None = None
     rate_burst: int | None = None
+    breaker: Breaker | None = None  # None: the queue has none
+    retry: QueueRetry | None = None  # None: the broker's settings' policy
 
 
 def controls(msg: pb.QueueControls) -> QueueControls:
     at = msg.updated_at.ToDatetime(tzinfo=timezone.utc) if msg.HasField("updated_at") else None
     return QueueControls(msg.queue, msg.paused, msg.concurrency_limit or None, at,
-                         msg.per_key_concurrency or None, msg.rate_limit or None, msg.rate_burst or None)
+                         msg.per_key_concurrency or None, msg.rate_limit or None, msg.rate_burst or None,
+                         breaker(msg.breaker) if msg.HasField("breaker") else None,
+                         retry(msg.retry) if msg.HasField("retry") else None)
 
 
 CONTROLS = ("paused", "concurrency_limit", "per_key_concurrency", "rate_limit", "rate_burst")

@@ -72,6 +72,10 @@ class Job:
     result: bytes | None = None
     # The job's concurrency key (the queue's per_key_concurrency limits its RUNNING jobs); "": none.
     concurrency_key: str = ""
+    # Times workers snoozed it (each gave its attempt back, so ``attempt`` does not count them).
+    snoozes: int = 0
+    # The last progress the current (or last) attempt reported, and when; None: none.
+    progress: Progress | None = None
 
     def json(self) -> Any:
         """The payload parsed as JSON."""
@@ -87,9 +91,19 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far an attempt has come, as its worker reported it (``JobContext.progress``)."""
+
+    fraction: float
+    message: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class JobEvent:
     """One state change of a job. ``from_state`` is None for the enqueue; ``reason`` says what
-    caused it (enqueue, lease, ack, nack, expire, redrive, cancel)."""
+    caused it (enqueue, lease, ack, nack, snooze, expire, redrive, cancel, and progress: the
+    worker's reported progress changed, with ``progress``; the job stays RUNNING)."""
 
     id: int
     job_id: str
@@ -100,6 +114,7 @@ class JobEvent:
     worker_id: str = ""
     error: str = ""
     at: datetime | None = None
+    progress: Progress | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from ..jobs import RetryPolicy
 from ..v1 import admin_service_pb2 as pb
 from ..v1 import job_pb2
-from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, RedriveResult
+from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, Progress, RedriveResult
 from .requests import STATE_TO_WIRE
 from .queues import controls
 from .stats import QueueStats, StatsReport, WindowCounts
@@ -44,13 +44,18 @@ def job(msg: job_pb2.Job) -> Job:
                worker_id=msg.worker_id, lease_expires_at=_stamp(msg, "lease_expires_at"),
                last_error=msg.last_error, errors=errors, created_at=_stamp(msg, "created_at"),
                updated_at=_stamp(msg, "updated_at"), finished_at=_stamp(msg, "finished_at"),
-               result=bytes(msg.result) if msg.result else None, concurrency_key=msg.concurrency_key)
+               result=bytes(msg.result) if msg.result else None, concurrency_key=msg.concurrency_key,
+               snoozes=msg.snoozes,
+               progress=Progress(msg.progress.fraction, msg.progress.message, _stamp(msg, "progress_at"))
+               if msg.HasField("progress") else None)
 
 
 def event(msg: job_pb2.JobEvent) -> JobEvent:
     return JobEvent(id=msg.id, job_id=msg.job_id, from_state=_FROM_WIRE.get(msg.from_state),
                     to_state=_FROM_WIRE[msg.to_state], reason=msg.reason, attempt=msg.attempt,
-                    worker_id=msg.worker_id, error=msg.error, at=_stamp(msg, "at"))
+                    worker_id=msg.worker_id, error=msg.error, at=_stamp(msg, "at"),
+                    progress=Progress(msg.progress.fraction, msg.progress.message, _stamp(msg, "at"))
+                    if msg.HasField("progress") else None)
 
 
 def history(response: pb.GetJobResponse) -> JobHistory:
@@ -65,11 +70,15 @@ def _window(msg: pb.WindowCounts) -> WindowCounts:
     return WindowCounts(msg.enqueued, msg.succeeded, msg.failed, msg.dead_lettered, msg.failure_rate)
 
 
+_BREAKER = {pb.BREAKER_STATE_CLOSED: "closed", pb.BREAKER_STATE_OPEN: "open", pb.BREAKER_STATE_HALF_OPEN: "half_open"}
+
+
 def stats(response: pb.StatsResponse) -> StatsReport:
     queues = tuple(QueueStats(q.queue, q.ready, q.scheduled, q.retrying, q.running, q.succeeded, q.dead,
                               q.cancelled, q.oldest_ready_age.ToNanoseconds() / 1e9,
                               _window(q.last_minute), _window(q.last_hour),
-                              controls(q.controls) if q.HasField("controls") else None) for q in response.queues)
+                              controls(q.controls) if q.HasField("controls") else None, _BREAKER.get(q.breaker))
+                   for q in response.queues)
     return StatsReport(queues, _stamp(response, "at"))
 
 

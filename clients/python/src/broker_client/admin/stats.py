@@ -42,6 +42,7 @@ class QueueStats:
     # The queue's flow controls (``running`` is the concurrency its limits count); None from a
     # broker too old to send them.
     controls: QueueControls | None = None
+    breaker: str | None = None  # its circuit breaker: closed, open or half_open; None without one
 
 
 @dataclass(frozen=True)

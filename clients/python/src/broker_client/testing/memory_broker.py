@@ -24,6 +24,7 @@ class MemoryJob:
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
     result: Any = None
+    snoozes: int = 0  # a snooze gives its attempt back, as the broker does (no delay here)
 
     @property
     def max_attempts(self) -> int:
@@ -88,6 +89,9 @@ class InMemoryBroker:
                                  job_id=job.id, idempotency_key=req.idempotency_key or "")
         if outcome.ok:
             job.state, job.result = "succeeded", outcome.value
+            return
+        if outcome.snooze is not None:  # pending again at once: the next round runs it
+            job.attempts, job.snoozes = job.attempts - 1, job.snoozes + 1
             return
         job.errors.append(outcome.error)
         if outcome.permanent or job.attempts >= job.max_attempts:

@@ -2,7 +2,7 @@
 
 from .context import JobContext
 from .execution import Outcome
-from .pool import LeaseRefused, WorkerStats
+from .stats import LeaseRefused, WorkerStats
 from .registry import Handler, Registry
 from .settings import WorkerSettings
 from .worker import Worker

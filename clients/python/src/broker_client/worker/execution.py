@@ -8,7 +8,7 @@ from concurrent.futures import Executor as PoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PermanentError, RetryLater
+from ..errors import PermanentError, RetryLater, Snooze
 from ..results import MAX_RESULT_BYTES, ResultError, encode_result
 from .context import JobContext
 from .registry import Handler
@@ -19,9 +19,10 @@ MAX_ERROR_CHARS = 8000
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an attempt ended: ``ok`` acks; otherwise nack with ``error`` (message and
-    traceback), straight to DEAD when ``permanent``, retried after ``retry_after`` seconds
-    when set (else the job's backoff)."""
+    """How an attempt ended: ``ok`` acks; ``snooze`` (seconds) hands the job back for later
+    without using an attempt; otherwise nack with ``error`` (message and traceback), straight to
+    DEAD when ``permanent``, retried after ``retry_after`` seconds when set (else the job's
+    backoff)."""
 
     ok: bool
     error: str = ""
@@ -30,6 +31,7 @@ class Outcome:
     value: Any = None
     exception: BaseException | None = None
     result: bytes | None = None  # ``value`` as the job's result (results.encode_result), sent with the ack
+    snooze: float | None = None  # the handler raised or returned Snooze(delay)
 
     def unwrap(self) -> Any:
         """The handler's return value; re-raises its exception when the attempt failed."""
@@ -41,6 +43,8 @@ class Outcome:
 
     @classmethod
     def failed(cls, exc: BaseException) -> Outcome:
+        if isinstance(exc, Snooze):
+            return cls(ok=False, snooze=exc.delay, exception=exc)
         return cls(ok=False, error=format_error(exc), permanent=isinstance(exc, (PermanentError, ResultError)),
                    retry_after=exc.delay if isinstance(exc, RetryLater) else None, exception=exc)
 
@@ -96,6 +100,8 @@ class HandlerRunner:
     def _succeeded(self, value: Any) -> Outcome:
         if value is None:
             return _OK
+        if isinstance(value, Snooze):  # returned rather than raised: the same
+            return Outcome.failed(value)
         try:
             return Outcome(ok=True, value=value, result=encode_result(value, self._max_result_bytes))
         except ResultError as exc:  # the work is done, but its result cannot be kept: a permanent failure

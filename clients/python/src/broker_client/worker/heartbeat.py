@@ -12,6 +12,7 @@ import grpc
 from ..retrying import Backoff
 from ..v1 import job_service_pb2 as pb
 from .inflight import InFlight
+from .progress import to_wire
 from .rpc import WorkerRpc
 
 log = logging.getLogger("broker_client.worker")
@@ -25,7 +26,8 @@ MIN_GAP = 0.01
 class Heartbeater:
     """Extends all held leases in one call once any of them is a third through its lease.
 
-    Leases the broker reports LOST or NOT_FOUND go to ``on_lost`` (which cancels the
+    A lease whose handler reported progress since the broker last took one goes as an item with
+    that progress (the latest report only); the others as plain leases. Leases the broker reports LOST or NOT_FOUND go to ``on_lost`` (which cancels the
     handler). While the broker is away, calls are retried with backoff; the handlers keep
     running and their results are checked at ack time.
     """
@@ -60,9 +62,14 @@ class Heartbeater:
         if not held:
             return True
         sent_at = asyncio.get_running_loop().time()
+        progress = {i: p for i in held if (p := i.ctx.unsent_progress()) is not None}
+        plain = [i for i in held if i not in progress] if progress else held
+        items = [pb.HeartbeatItem(lease=i.ref(), progress=to_wire(p)) for i, p in progress.items()]
+        held = plain + list(progress)  # the order of the results: leases first, then items
         try:
             self.calls += 1
-            results = await self._rpc.heartbeat([i.ref() for i in held])
+            results = await (self._rpc.heartbeat([i.ref() for i in plain], items) if items
+                             else self._rpc.heartbeat([i.ref() for i in plain]))
         except grpc.RpcError as error:
             log.warning("heartbeat for %d leases failed: %s", len(held), error.code().name)
             self._error = error
@@ -70,6 +77,8 @@ class Heartbeater:
         self._backoff.reset()
         for item, result in zip(held, results, strict=False):
             self._apply(item, result, sent_at)
+            if item in progress and result.outcome == pb.LEASE_OUTCOME_OK:
+                item.ctx.progress_sent(progress[item])
         return True
 
     def _apply(self, item: InFlight, result: pb.LeaseResult, sent_at: float) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import grpc
 
@@ -18,6 +17,7 @@ from .inflight import InFlight, lease_seconds
 from .registry import Registry
 from .rpc import WorkerRpc, duration
 from .settle import Settler
+from .stats import LeaseRefused, WorkerStats
 
 log = logging.getLogger("broker_client.worker")
 
@@ -25,35 +25,12 @@ MAX_LEASE_BATCH = 1000
 SHUTDOWN_ERROR = "worker shut down before the job finished"
 
 
-class LeaseRefused(Exception):
-    """The broker refused to lease for a reason retrying cannot fix (bad queue name,
-    credentials, permissions): the worker stops."""
-
-
-@dataclass
-class WorkerStats:
-    """Counters since the worker started."""
-
-    leased: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    # Results dropped because the lease was lost (redelivered or cancelled).
-    lost: int = 0
-    # Jobs nacked for prompt redelivery at shutdown.
-    aborted: int = 0
-    running: int = 0
-    peak_running: int = 0
-    lease_calls: int = 0
-    # Lease calls that failed and were retried (the broker or its database was away).
-    lease_failures: int = 0
-
-
 class Pool:
     """The worker's engine: leasing, running and settling; shutdown in two steps
     (``drain`` then ``abort``)."""
 
     def __init__(self, rpc: WorkerRpc, registry: Registry, runner: HandlerRunner, settler: Settler,
-                 *, concurrency: int, poll_wait: float,
+                 *, concurrency: int, poll_wait: float, lease_calls: int = 2,
                  pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._rpc = rpc
         self._pause = pause
@@ -62,7 +39,12 @@ class Pool:
         self._settler = settler
         self._concurrency = concurrency
         self._poll_wait = poll_wait
-        self._slot_freed = asyncio.Event()
+        self._lease_calls = lease_calls
+        self._overlap_min = max(1, concurrency // 4)  # slots a call beside another asks for at least
+        self._changed = asyncio.Event()  # a slot freed, a Lease call came back, or stopping
+        self._asked = 0  # slots the Lease calls in flight asked for
+        self._backoff = Backoff()
+        self._retry_at = 0.0  # after a failed Lease call: no next call before this (loop time)
         self.held: dict[str, InFlight] = {}
         self.stats = WorkerStats()
         self.stopping = False
@@ -73,33 +55,66 @@ class Pool:
 
     async def lease_loop(self) -> None:
         """Lease while slots are free; back off while the broker is away. Returns after
-        ``stop_leasing`` (jobs a Lease call already in flight brings back still run)."""
-        backoff = Backoff()
-        while not self.stopping:
-            while self.free <= 0 and not self.stopping:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
-            if self.stopping:
-                return
-            try:
-                self.stats.lease_calls += 1
-                jobs = await self._rpc.lease(min(self.free, MAX_LEASE_BATCH), self._poll_wait)
-            except grpc.RpcError as error:
-                if error.code() not in WORKER_RETRYABLE:
-                    raise LeaseRefused(f"Lease refused: {error.code().name}: {error.details()}") from error
-                self.stats.lease_failures += 1
-                delay = backoff.next(error)
-                log.warning("lease failed (%s); retrying in %.2f s", error.code().name, delay)
-                await self._pause(delay)
-                continue
-            backoff.reset()
-            for leased in jobs:
-                self.start(leased)
+        ``stop_leasing`` once the Lease calls in flight came back (the jobs they bring still run).
+
+        Up to ``lease_calls`` calls are in flight at once, each asking for slots no other call
+        asked for: slots freed while a call is out are asked for by the next call, instead of
+        waiting for the first to come back (a call beside another asks for at least a quarter
+        of the slots, so a drain does not turn into one call per finished job)."""
+        calls: set[asyncio.Task[None]] = set()
+        try:
+            while not self.stopping:
+                want = self.free - self._asked
+                if calls and (len(calls) >= self._lease_calls or want < self._overlap_min) or want <= 0:
+                    self._changed.clear()
+                    await self._changed.wait()
+                    self._raise_refusal(calls)
+                    continue
+                if self._retry_at:  # a call failed: wait out its backoff (or less, when reconnected)
+                    delay, self._retry_at = self._retry_at - asyncio.get_running_loop().time(), 0.0
+                    if delay > 0:
+                        await self._pause(delay)
+                    continue
+                n = min(want, MAX_LEASE_BATCH)
+                self._asked += n  # held for the call from now on, so the next turn sees it
+                calls.add(asyncio.create_task(self._lease(n), name="broker-lease-call"))
+            while calls:  # stopping: the calls in flight may bring jobs, which then run
+                await asyncio.wait(calls)
+                self._raise_refusal(calls)
+        finally:
+            for call in calls:
+                call.cancel()
+
+    def _raise_refusal(self, calls: set[asyncio.Task[None]]) -> None:
+        for call in [c for c in calls if c.done()]:
+            calls.discard(call)
+            if not call.cancelled() and call.exception() is not None:
+                raise call.exception()  # type: ignore[misc]
+
+    async def _lease(self, n: int) -> None:
+        """One Lease call for `n` slots (held for it by the loop until it comes back)."""
+        try:
+            self.stats.lease_calls += 1
+            jobs = await self._rpc.lease(n, self._poll_wait)
+        except grpc.RpcError as error:
+            if error.code() not in WORKER_RETRYABLE:
+                raise LeaseRefused(f"Lease refused: {error.code().name}: {error.details()}") from error
+            self.stats.lease_failures += 1
+            delay = self._backoff.next(error)
+            log.warning("lease failed (%s); retrying in %.2f s", error.code().name, delay)
+            self._retry_at = asyncio.get_running_loop().time() + delay
+            return
+        finally:
+            self._asked -= n
+            self._changed.set()
+        self._backoff.reset()
+        for leased in jobs:
+            self.start(leased)
 
     def stop_leasing(self) -> None:
         """Issue no more Lease calls."""
         self.stopping = True
-        self._slot_freed.set()
+        self._changed.set()
 
     def start(self, leased: pb.LeasedJob) -> InFlight:
         """Run the handler for a leased job in its own task."""
@@ -123,7 +138,7 @@ class Pool:
             if self.held.get(item.job_id) is item:
                 del self.held[item.job_id]
             self.stats.running -= 1
-            self._slot_freed.set()
+            self._changed.set()
         if item.lost:
             self.stats.lost += 1
         elif outcome is None:
@@ -136,6 +151,10 @@ class Pool:
         if outcome.ok:
             self.stats.succeeded += 1
             self._settler.ack(item.job_id, item.token, outcome.result)
+            return
+        if outcome.snooze is not None:
+            self.stats.snoozed += 1
+            self._settler.snooze(pb.SnoozeItem(lease=item.ref(), delay=duration(outcome.snooze)))
             return
         self.stats.failed += 1
         log.info("job %s (%s) attempt %d failed: %s", item.job_id, item.ctx.kind, item.ctx.attempt,

@@ -1,14 +1,19 @@
-"""The worker's four calls, with its identity, metadata and deadlines filled in."""
+"""The worker's calls, with its identity, metadata and deadlines filled in."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import grpc
 from google.protobuf import duration_pb2
 
 from ..options import ConnectionOptions
 from ..v1 import job_service_pb2 as pb
 from ..v1 import job_service_pb2_grpc
+
+
+# The error of a snooze that a broker without Snooze took as a nack.
+SNOOZED_ON_AN_OLD_BROKER = "snoozed (this broker has no Snooze: nacked with retry_after, an attempt used)"
 
 
 def duration(seconds: float) -> duration_pb2.Duration:
@@ -18,7 +23,7 @@ def duration(seconds: float) -> duration_pb2.Duration:
 
 
 class WorkerRpc:
-    """Lease, Heartbeat, Ack and Nack for one worker. No retries here: the loops that call
+    """Lease, Heartbeat, Ack, Nack and Snooze for one worker. No retries here: the loops that call
     these decide (they keep going while the broker is away)."""
 
     def __init__(self, stub: job_service_pb2_grpc.JobServiceStub, options: ConnectionOptions,
@@ -37,8 +42,10 @@ class WorkerRpc:
                                           metadata=self._metadata)
         return list(response.jobs)
 
-    async def heartbeat(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
-        response = await self._stub.Heartbeat(self.heartbeat_request(refs), timeout=self._timeout,
+    async def heartbeat(self, refs: Sequence[pb.LeaseRef],
+                        items: Sequence[pb.HeartbeatItem] = ()) -> Sequence[pb.LeaseResult]:
+        """The results of ``refs``, then of ``items`` (leases with progress)."""
+        response = await self._stub.Heartbeat(self.heartbeat_request(refs, items), timeout=self._timeout,
                                               metadata=self._metadata)
         return list(response.results)
 
@@ -52,6 +59,19 @@ class WorkerRpc:
                                          metadata=self._metadata)
         return list(response.results)
 
+    async def snooze(self, items: Sequence[pb.SnoozeItem]) -> Sequence[pb.LeaseResult]:
+        """A broker older than Snooze (UNIMPLEMENTED) gets a Nack with ``retry_after`` instead:
+        the job runs again after the delay, but that attempt counts."""
+        try:
+            response = await self._stub.Snooze(pb.SnoozeRequest(items=items), timeout=self._timeout,
+                                               metadata=self._metadata)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            return await self.nack([pb.NackItem(lease=i.lease, error=SNOOZED_ON_AN_OLD_BROKER, retry_after=i.delay)
+                                    for i in items])
+        return list(response.results)
+
     async def close(self) -> None:
         """Nothing to release: each call stands alone."""
 
@@ -63,8 +83,9 @@ class WorkerRpc:
             request.lease_duration.CopyFrom(duration(self.lease_duration))
         return request
 
-    def heartbeat_request(self, refs: Sequence[pb.LeaseRef]) -> pb.HeartbeatRequest:
-        request = pb.HeartbeatRequest(leases=refs)
+    def heartbeat_request(self, refs: Sequence[pb.LeaseRef],
+                          items: Sequence[pb.HeartbeatItem] = ()) -> pb.HeartbeatRequest:
+        request = pb.HeartbeatRequest(leases=refs, items=items)
         if self.lease_duration is not None:
             request.lease_duration.CopyFrom(duration(self.lease_duration))
         return request

@@ -26,7 +26,7 @@ log = logging.getLogger("broker_client.worker")
 
 
 class SessionRpc:
-    """Lease, Heartbeat, Ack and Nack for one worker over a WorkerSession stream."""
+    """Lease, Heartbeat, Ack, Nack and Snooze for one worker over a WorkerSession stream."""
 
     def __init__(self, unary: WorkerRpc, stub: Any, metadata: Sequence[tuple[str, str]], timeout: float) -> None:
         self._unary = unary
@@ -49,11 +49,12 @@ class SessionRpc:
                 return list((await self._ask("lease", self._unary.lease_request(max_jobs, wait), wait)).jobs)
         return await self._unary.lease(max_jobs, wait)
 
-    async def heartbeat(self, refs: Sequence[pb.LeaseRef]) -> Sequence[pb.LeaseResult]:
+    async def heartbeat(self, refs: Sequence[pb.LeaseRef],
+                        items: Sequence[pb.HeartbeatItem] = ()) -> Sequence[pb.LeaseResult]:
         if not self.unary_only:
             with contextlib.suppress(_NoSessions):
-                return list((await self._ask("heartbeat", self._unary.heartbeat_request(refs))).results)
-        return await self._unary.heartbeat(refs)
+                return list((await self._ask("heartbeat", self._unary.heartbeat_request(refs, items))).results)
+        return await self._unary.heartbeat(refs, items)
 
     async def ack(self, refs: Sequence[AckRef]) -> Sequence[pb.LeaseResult]:
         if not self.unary_only:
@@ -66,6 +67,17 @@ class SessionRpc:
             with contextlib.suppress(_NoSessions):
                 return list((await self._ask("nack", pb.NackRequest(items=items))).results)
         return await self._unary.nack(items)
+
+    async def snooze(self, items: Sequence[pb.SnoozeItem]) -> Sequence[pb.LeaseResult]:
+        if not self.unary_only:
+            with contextlib.suppress(_NoSessions):
+                try:
+                    return list((await self._ask("snooze", pb.SnoozeRequest(items=items))).results)
+                except CallFailed as failed:
+                    # A broker older than Snooze reads no call in the request: unary calls decide.
+                    if failed.code() != grpc.StatusCode.INVALID_ARGUMENT or not failed.details().startswith("call:"):
+                        raise
+        return await self._unary.snooze(items)
 
     async def close(self) -> None:
         """End the stream: the broker answers what is in flight, then the reader stops."""

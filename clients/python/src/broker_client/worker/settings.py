@@ -18,6 +18,8 @@ class WorkerSettings:
     lease_duration: float | None = None
     # Long-poll wait of each Lease call when no job is ready (the broker allows up to 60 s).
     poll_wait: float = 10.0
+    # Lease calls in flight at once: slots freed while one is out are asked for by another.
+    lease_calls: int = 2
     # On SIGTERM/SIGINT, running jobs get this long to finish before they are nacked.
     shutdown_grace: float = 30.0
     # Per-job time limit for handlers that do not set their own; None: no limit.
@@ -29,7 +31,7 @@ class WorkerSettings:
     # The largest result (a handler's return value, encoded) an ack may carry: the broker's
     # BROKER_MAX_RESULT_BYTES. A larger one fails the attempt for good (results.ResultError).
     max_result_bytes: int = 64 * 1024
-    # Lease, Heartbeat, Ack and Nack over one WorkerSession stream (less CPU per call on both
+    # Lease, Heartbeat, Ack, Nack and Snooze over one WorkerSession stream (less CPU per call on both
     # sides); False, or a broker without sessions: one unary RPC per call.
     session: bool = True
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
@@ -37,6 +39,8 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if not 1 <= self.lease_calls <= 8:
+            raise ValueError(f"lease_calls must be between 1 and 8, got {self.lease_calls}")
         if not 0 <= self.poll_wait <= 60:
             raise ValueError(f"poll_wait must be between 0 and 60 s, got {self.poll_wait}")
         if self.lease_duration is not None and self.lease_duration < 1:

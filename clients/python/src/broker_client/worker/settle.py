@@ -1,5 +1,6 @@
-"""Batches acks and nacks: one Ack and one Nack call for whatever accumulated over a few
-milliseconds (or as soon as ``max_batch`` are waiting), retried while the broker is away."""
+"""Batches acks, nacks and snoozes: one Ack, one Nack and one Snooze call for whatever
+accumulated over a few milliseconds (or as soon as ``max_batch`` are waiting), retried while the
+broker is away."""
 
 from __future__ import annotations
 
@@ -28,17 +29,17 @@ class Settler:
     """
 
     def __init__(self, ack: Send, nack: Send, *, interval: float = 0.005, max_batch: int = 100,
-                 pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self._send = {"ack": ack, "nack": nack}
+                 pause: Callable[[float], Awaitable[None]] = asyncio.sleep, snooze: Send | None = None) -> None:
+        self._send = {"ack": ack, "nack": nack, **({"snooze": snooze} if snooze else {})}
         self._pause = pause
-        self._pending: dict[str, Pending] = {"ack": [], "nack": []}
+        self._pending: dict[str, Pending] = {kind: [] for kind in self._send}
         self._interval = interval
         self._max_batch = max_batch
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._closing = False
         self._give_up_at: float | None = None
-        self.calls = {"ack": 0, "nack": 0}
+        self.calls = {kind: 0 for kind in self._send}
 
     def ack(self, job_id: str, token: str, result: bytes | None = None) -> asyncio.Future[pb.LeaseResult | None]:
         # A tuple, not a LeaseRef: the Ack request is built in place when the batch goes.
@@ -46,6 +47,9 @@ class Settler:
 
     def nack(self, item: pb.NackItem) -> asyncio.Future[pb.LeaseResult | None]:
         return self._add("nack", item)
+
+    def snooze(self, item: pb.SnoozeItem) -> asyncio.Future[pb.LeaseResult | None]:
+        return self._add("snooze", item)
 
     def _add(self, kind: str, msg: Any) -> asyncio.Future[pb.LeaseResult | None]:
         future: asyncio.Future[pb.LeaseResult | None] = asyncio.get_running_loop().create_future()

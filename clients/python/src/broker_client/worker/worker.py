@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import grpc.aio
 
 from ..options import ConnectionOptions, resolve
-from .pool import WorkerStats
+from .stats import WorkerStats
 from .registry import Registry
 from .run import WorkerRun
 from .settings import WorkerSettings
@@ -44,6 +44,7 @@ class Worker:
         concurrency: int = WorkerSettings.concurrency,
         lease_duration: float | None = WorkerSettings.lease_duration,
         poll_wait: float = WorkerSettings.poll_wait,
+        lease_calls: int = WorkerSettings.lease_calls,
         shutdown_grace: float = WorkerSettings.shutdown_grace,
         handler_timeout: float | None = WorkerSettings.handler_timeout,
         processes: int = WorkerSettings.processes,
@@ -59,9 +60,10 @@ class Worker:
         host-pid-random), checked at once; ``connection`` is the default for ``run``."""
         settings = WorkerSettings(
             queues=(queues,) if isinstance(queues, str) else tuple(queues), concurrency=concurrency,
-            lease_duration=lease_duration, poll_wait=poll_wait, shutdown_grace=shutdown_grace,
-            handler_timeout=handler_timeout, processes=processes, flush_interval=flush_interval,
-            flush_size=flush_size, session=session, max_result_bytes=max_result_bytes)
+            lease_duration=lease_duration, poll_wait=poll_wait, lease_calls=lease_calls,
+            shutdown_grace=shutdown_grace, handler_timeout=handler_timeout, processes=processes,
+            flush_interval=flush_interval, flush_size=flush_size, session=session,
+            max_result_bytes=max_result_bytes)
         self.settings = replace(settings, worker_id=worker_id) if worker_id is not None else settings
         self.registry = registry if registry is not None else Registry()
         self.connection = connection
@@ -89,6 +91,7 @@ class Worker:
         concurrency: int | None = None,
         lease_duration: float | None = None,
         poll_wait: float | None = None,
+        lease_calls: int | None = None,
         shutdown_grace: float | None = None,
         handler_timeout: float | None = None,
         processes: int | None = None,
@@ -102,7 +105,8 @@ class Worker:
         """A worker with the same handlers and these settings changed (None: keep)."""
         queues = (queues,) if isinstance(queues, str) else queues
         changes = {"queues": tuple(queues) if queues else None, "concurrency": concurrency,
-                   "lease_duration": lease_duration, "poll_wait": poll_wait, "shutdown_grace": shutdown_grace,
+                   "lease_duration": lease_duration, "poll_wait": poll_wait, "lease_calls": lease_calls,
+                   "shutdown_grace": shutdown_grace,
                    "handler_timeout": handler_timeout, "processes": processes,
                    "flush_interval": flush_interval, "flush_size": flush_size, "session": session,
                    "max_result_bytes": max_result_bytes, "worker_id": worker_id}

@@ -82,6 +82,7 @@ function renderQueues(view) {
     cell(tr, `${q.last_minute.succeeded} / ${q.last_minute.failed}`, "num", "last_minute");
     cell(tr, percent(q.last_hour.failure_rate), "num", "failure_rate");
     cell(tr, controlsText(q), "", "controls");
+    cell(tr, q.breaker ? q.breaker.replace("_", "-") : "–", q.breaker && q.breaker !== "closed" ? "warn" : "", "breaker");
     return tr;
   });
   replaceRows($("queue-table").tBodies[0], rows);
@@ -129,6 +130,22 @@ function renderSchedules(list, now) {
   });
   replaceRows($("schedule-table").tBodies[0], rows);
   $("no-schedules").hidden = rows.length > 0;
+}
+
+function renderSubscriptions(list) {
+  const rows = list.subscriptions.map((s) => {
+    const tr = document.createElement("tr");
+    tr.dataset.subscription = s.name;
+    cell(tr, s.name, "", "name");
+    cell(tr, s.url, "", "url");
+    cell(tr, s.events.join(", "), "", "events");
+    cell(tr, `${s.queue || "*"} / ${s.kind || "*"}`, "", "filter");
+    cell(tr, String(s.max_attempts), "num", "max_attempts");
+    cell(tr, String(s.secret_count), "num", "secret_count");
+    return tr;
+  });
+  replaceRows($("subscription-table").tBodies[0], rows);
+  $("no-subscriptions").hidden = rows.length > 0;
 }
 
 function renderCharts(view, buckets, now) {
@@ -250,7 +267,8 @@ async function showJob(id) {
                   ["run at", job.run_at], ["created", job.created_at], ["finished", job.finished_at || ""],
                   ["worker", job.worker_id || ""], ["idempotency key", job.idempotency_key || ""],
                   ["concurrency key", job.concurrency_key || ""],
-                  ["headers", JSON.stringify(job.headers)], ["last error", job.last_error || ""]];
+                  ["headers", JSON.stringify(job.headers)], ["last error", job.last_error || ""],
+                  ["progress", progressText(job.progress)], ["snoozes", job.snoozes]];
   $("job-fields").replaceChildren(...fields.flatMap(([k, v]) => {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
     dt.textContent = k;
@@ -270,7 +288,8 @@ async function showJob(id) {
     cell(tr, e.reason, "", "reason");
     cell(tr, String(e.attempt), "num");
     cell(tr, e.worker_id || "");
-    cell(tr, e.error || "", "error");
+    if (e.progress) cell(tr, progressText(e.progress), "", "progress");
+    else cell(tr, e.error || "", "error");
     return tr;
   }));
   $("job-payload").textContent = job.payload_preview +
@@ -279,6 +298,11 @@ async function showJob(id) {
   $("job-result").textContent = job.result_bytes === null ? "" : job.result_preview +
     (job.result_bytes > job.result_preview.length ? `\n… (${job.result_bytes} bytes)` : "");
   $("job-actions").hidden = job.state !== "dead";
+}
+
+// "40% 4 of 10 files" (empty without progress).
+function progressText(p) {
+  return p ? `${Math.round(p.fraction * 1000) / 10}% ${p.message}`.trim() : "";
 }
 
 function closeJob() {
@@ -295,12 +319,14 @@ async function refresh() {
     try {
       const queue = $("dead-queue").value;
       const deadPath = "/api/dead?limit=100" + (queue ? `&queue=${encodeURIComponent(queue)}` : "");
-      const [view, dead, history, schedules] = await Promise.all([
-        api("/api/overview"), api(deadPath), api(`/api/throughput?minutes=${MINUTES}`), api("/api/schedules")]);
+      const [view, dead, history, schedules, subscriptions] = await Promise.all([
+        api("/api/overview"), api(deadPath), api(`/api/throughput?minutes=${MINUTES}`), api("/api/schedules"),
+        api("/api/subscriptions")]);
       const now = Date.parse(view.at);  // the broker's clock, not the browser's
       renderQueues(view);
       renderWorkers(view, now);
       renderSchedules(schedules, now);
+      renderSubscriptions(subscriptions);
       renderCharts(view, history.buckets, now);
       renderDeadQueues(view);
       renderDead(dead, now);

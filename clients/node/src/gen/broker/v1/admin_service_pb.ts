@@ -4,8 +4,12 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Job, JobEvent, JobSpec, JobState } from "./job_pb.js";
+import type { CreateSubscriptionRequestSchema, CreateSubscriptionResponseSchema, DeleteSubscriptionRequestSchema, DeleteSubscriptionResponseSchema, GetSubscriptionRequestSchema, GetSubscriptionResponseSchema, ListSubscriptionsRequestSchema, ListSubscriptionsResponseSchema, UpdateSubscriptionRequestSchema, UpdateSubscriptionResponseSchema } from "./callback_pb.js";
+import { file_broker_v1_callback } from "./callback_pb.js";
+import type { Jitter, Job, JobEvent, JobSpec, JobState } from "./job_pb.js";
 import { file_broker_v1_job } from "./job_pb.js";
+import type { CreateWebhookSourceRequestSchema, CreateWebhookSourceResponseSchema, DeleteWebhookSourceRequestSchema, DeleteWebhookSourceResponseSchema, GetWebhookSourceRequestSchema, GetWebhookSourceResponseSchema, ListWebhookSourcesRequestSchema, ListWebhookSourcesResponseSchema, UpdateWebhookSourceRequestSchema, UpdateWebhookSourceResponseSchema } from "./webhook_source_pb.js";
+import { file_broker_v1_webhook_source } from "./webhook_source_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/admin_service.proto.
  */
 export const file_broker_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIs8CCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzEioKCGNvbnRyb2xzGAwgASgLMhguYnJva2VyLnYxLlF1ZXVlQ29udHJvbHMiXgoNU3RhdHNSZXNwb25zZRIlCgZxdWV1ZXMYASADKAsyFS5icm9rZXIudjEuUXVldWVTdGF0cxImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZAoSUmVkcml2ZUpvYnNSZXF1ZXN0Eg8KB2pvYl9pZHMYASADKAkSDQoFcXVldWUYAiABKAkSGwoOcmVzZXRfYXR0ZW1wdHMYAyABKAhIAIgBAUIRCg9fcmVzZXRfYXR0ZW1wdHMiOAoTUmVkcml2ZUpvYnNSZXNwb25zZRIQCghyZWRyaXZlbhgBIAEoAxIPCgdqb2JfaWRzGAIgAygJIiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjAKEUNhbmNlbEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2IiVgoQUHVyZ2VKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEiIKBXN0YXRlGAMgASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlIiMKEVB1cmdlSm9ic1Jlc3BvbnNlEg4KBnB1cmdlZBgBIAEoAyKeAQoMU2NoZWR1bGVTcGVjEgwKBG5hbWUYASABKAkSDAoEY3JvbhgCIAEoCRIRCgl0aW1lX3pvbmUYAyABKAkSHwoDam9iGAQgASgLMhIuYnJva2VyLnYxLkpvYlNwZWMSJgoGbWlzc2VkGAUgASgOMhYuYnJva2VyLnYxLk1pc3NlZEZpcmVzEhYKDmNhdGNoX3VwX2xpbWl0GAYgASgFIqwCCghTY2hlZHVsZRIlCgRzcGVjGAEgASgLMhcuYnJva2VyLnYxLlNjaGVkdWxlU3BlYxIOCgZwYXVzZWQYAiABKAgSMAoMbmV4dF9maXJlX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X2ZpcmVfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2xhc3Rfam9iX2lkGAUgASgJEhAKCGRlY2xhcmVkGAYgASgIEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKFUNyZWF0ZVNjaGVkdWxlUmVxdWVzdBIpCghzY2hlZHVsZRgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIIkIKFVVwZGF0ZVNjaGVkdWxlUmVxdWVzdBIpCghzY2hlZHVsZRgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMiIgoSR2V0U2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJAoUUGF1c2VTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIlChVSZXN1bWVTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSImChZUcmlnZ2VyU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiPwoWQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI/ChZVcGRhdGVTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIjwKE0dldFNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiPgoVUGF1c2VTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIj8KFlJlc3VtZVNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiJQoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZSIWChRMaXN0U2NoZWR1bGVzUmVxdWVzdCI/ChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USJgoJc2NoZWR1bGVzGAEgAygLMhMuYnJva2VyLnYxLlNjaGVkdWxlIlAKF1RyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCRIlCghzY2hlZHVsZRgCIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSK+AQoNUXVldWVDb250cm9scxINCgVxdWV1ZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSGQoRY29uY3VycmVuY3lfbGltaXQYAyABKAUSLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTcGVyX2tleV9jb25jdXJyZW5jeRgFIAEoBRISCgpyYXRlX2xpbWl0GAYgASgBEhIKCnJhdGVfYnVyc3QYByABKAUiIAoPR2V0UXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjsKEEdldFF1ZXVlUmVzcG9uc2USJwoFcXVldWUYASABKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyITChFMaXN0UXVldWVzUmVxdWVzdCI+ChJMaXN0UXVldWVzUmVzcG9uc2USKAoGcXVldWVzGAEgAygLMhguYnJva2VyLnYxLlF1ZXVlQ29udHJvbHMigwIKElVwZGF0ZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRITCgZwYXVzZWQYAiABKAhIAIgBARIeChFjb25jdXJyZW5jeV9saW1pdBgDIAEoBUgBiAEBEiAKE3Blcl9rZXlfY29uY3VycmVuY3kYBCABKAVIAogBARIXCgpyYXRlX2xpbWl0GAUgASgBSAOIAQESFwoKcmF0ZV9idXJzdBgGIAEoBUgEiAEBQgkKB19wYXVzZWRCFAoSX2NvbmN1cnJlbmN5X2xpbWl0QhYKFF9wZXJfa2V5X2NvbmN1cnJlbmN5Qg0KC19yYXRlX2xpbWl0Qg0KC19yYXRlX2J1cnN0Ij4KE1VwZGF0ZVF1ZXVlUmVzcG9uc2USJwoFcXVldWUYASABKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyp4CgtNaXNzZWRGaXJlcxIcChhNSVNTRURfRklSRVNfVU5TUEVDSUZJRUQQABIVChFNSVNTRURfRklSRVNfU0tJUBABEhkKFU1JU1NFRF9GSVJFU19SVU5fT05DRRACEhkKFU1JU1NFRF9GSVJFU19DQVRDSF9VUBADMrYKCgxBZG1pblNlcnZpY2USPQoGR2V0Sm9iEhguYnJva2VyLnYxLkdldEpvYlJlcXVlc3QaGS5icm9rZXIudjEuR2V0Sm9iUmVzcG9uc2USQwoITGlzdEpvYnMSGi5icm9rZXIudjEuTGlzdEpvYnNSZXF1ZXN0GhsuYnJva2VyLnYxLkxpc3RKb2JzUmVzcG9uc2USOgoFU3RhdHMSFy5icm9rZXIudjEuU3RhdHNSZXF1ZXN0GhguYnJva2VyLnYxLlN0YXRzUmVzcG9uc2USTAoLUmVkcml2ZUpvYnMSHS5icm9rZXIudjEuUmVkcml2ZUpvYnNSZXF1ZXN0Gh4uYnJva2VyLnYxLlJlZHJpdmVKb2JzUmVzcG9uc2USRgoJQ2FuY2VsSm9iEhsuYnJva2VyLnYxLkNhbmNlbEpvYlJlcXVlc3QaHC5icm9rZXIudjEuQ2FuY2VsSm9iUmVzcG9uc2USRgoJUHVyZ2VKb2JzEhsuYnJva2VyLnYxLlB1cmdlSm9ic1JlcXVlc3QaHC5icm9rZXIudjEuUHVyZ2VKb2JzUmVzcG9uc2USVQoOQ3JlYXRlU2NoZWR1bGUSIC5icm9rZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0GiEuYnJva2VyLnYxLkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USVQoOVXBkYXRlU2NoZWR1bGUSIC5icm9rZXIudjEuVXBkYXRlU2NoZWR1bGVSZXF1ZXN0GiEuYnJva2VyLnYxLlVwZGF0ZVNjaGVkdWxlUmVzcG9uc2USVQoORGVsZXRlU2NoZWR1bGUSIC5icm9rZXIudjEuRGVsZXRlU2NoZWR1bGVSZXF1ZXN0GiEuYnJva2VyLnYxLkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2USUgoNTGlzdFNjaGVkdWxlcxIfLmJyb2tlci52MS5MaXN0U2NoZWR1bGVzUmVxdWVzdBogLmJyb2tlci52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2USTAoLR2V0U2NoZWR1bGUSHS5icm9rZXIudjEuR2V0U2NoZWR1bGVSZXF1ZXN0Gh4uYnJva2VyLnYxLkdldFNjaGVkdWxlUmVzcG9uc2USUgoNUGF1c2VTY2hlZHVsZRIfLmJyb2tlci52MS5QYXVzZVNjaGVkdWxlUmVxdWVzdBogLmJyb2tlci52MS5QYXVzZVNjaGVkdWxlUmVzcG9uc2USVQoOUmVzdW1lU2NoZWR1bGUSIC5icm9rZXIudjEuUmVzdW1lU2NoZWR1bGVSZXF1ZXN0GiEuYnJva2VyLnYxLlJlc3VtZVNjaGVkdWxlUmVzcG9uc2USWAoPVHJpZ2dlclNjaGVkdWxlEiEuYnJva2VyLnYxLlRyaWdnZXJTY2hlZHVsZVJlcXVlc3QaIi5icm9rZXIudjEuVHJpZ2dlclNjaGVkdWxlUmVzcG9uc2USQwoIR2V0UXVldWUSGi5icm9rZXIudjEuR2V0UXVldWVSZXF1ZXN0GhsuYnJva2VyLnYxLkdldFF1ZXVlUmVzcG9uc2USSQoKTGlzdFF1ZXVlcxIcLmJyb2tlci52MS5MaXN0UXVldWVzUmVxdWVzdBodLmJyb2tlci52MS5MaXN0UXVldWVzUmVzcG9uc2USTAoLVXBkYXRlUXVldWUSHS5icm9rZXIudjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh4uYnJva2VyLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2ViBnByb3RvMw", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1icm9rZXIvdjEvYWRtaW5fc2VydmljZS5wcm90bxIJYnJva2VyLnYxIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIlIKDkdldEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2ISIwoGZXZlbnRzGAIgAygLMhMuYnJva2VyLnYxLkpvYkV2ZW50ImsKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIiCgVzdGF0ZRgCIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJJChBMaXN0Sm9ic1Jlc3BvbnNlEhwKBGpvYnMYASADKAsyDi5icm9rZXIudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeCgxTdGF0c1JlcXVlc3QSDgoGcXVldWVzGAEgAygJInAKDFdpbmRvd0NvdW50cxIQCghlbnF1ZXVlZBgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEhUKDWRlYWRfbGV0dGVyZWQYBCABKAMSFAoMZmFpbHVyZV9yYXRlGAUgASgBIvkCCgpRdWV1ZVN0YXRzEg0KBXF1ZXVlGAEgASgJEg0KBXJlYWR5GAIgASgDEhEKCXNjaGVkdWxlZBgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIPCgdydW5uaW5nGAUgASgDEhEKCXN1Y2NlZWRlZBgGIAEoAxIMCgRkZWFkGAcgASgDEhEKCWNhbmNlbGxlZBgIIAEoAxIzChBvbGRlc3RfcmVhZHlfYWdlGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKC2xhc3RfbWludXRlGAogASgLMhcuYnJva2VyLnYxLldpbmRvd0NvdW50cxIqCglsYXN0X2hvdXIYCyABKAsyFy5icm9rZXIudjEuV2luZG93Q291bnRzEigKB2JyZWFrZXIYDCABKA4yFy5icm9rZXIudjEuQnJlYWtlclN0YXRlEioKCGNvbnRyb2xzGA0gASgLMhguYnJva2VyLnYxLlF1ZXVlQ29udHJvbHMiXgoNU3RhdHNSZXNwb25zZRIlCgZxdWV1ZXMYASADKAsyFS5icm9rZXIudjEuUXVldWVTdGF0cxImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZAoSUmVkcml2ZUpvYnNSZXF1ZXN0Eg8KB2pvYl9pZHMYASADKAkSDQoFcXVldWUYAiABKAkSGwoOcmVzZXRfYXR0ZW1wdHMYAyABKAhIAIgBAUIRCg9fcmVzZXRfYXR0ZW1wdHMiOAoTUmVkcml2ZUpvYnNSZXNwb25zZRIQCghyZWRyaXZlbhgBIAEoAxIPCgdqb2JfaWRzGAIgAygJIiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjAKEUNhbmNlbEpvYlJlc3BvbnNlEhsKA2pvYhgBIAEoCzIOLmJyb2tlci52MS5Kb2IiVgoQUHVyZ2VKb2JzUmVxdWVzdBIPCgdqb2JfaWRzGAEgAygJEg0KBXF1ZXVlGAIgASgJEiIKBXN0YXRlGAMgASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlIiMKEVB1cmdlSm9ic1Jlc3BvbnNlEg4KBnB1cmdlZBgBIAEoAyKeAQoMU2NoZWR1bGVTcGVjEgwKBG5hbWUYASABKAkSDAoEY3JvbhgCIAEoCRIRCgl0aW1lX3pvbmUYAyABKAkSHwoDam9iGAQgASgLMhIuYnJva2VyLnYxLkpvYlNwZWMSJgoGbWlzc2VkGAUgASgOMhYuYnJva2VyLnYxLk1pc3NlZEZpcmVzEhYKDmNhdGNoX3VwX2xpbWl0GAYgASgFIqwCCghTY2hlZHVsZRIlCgRzcGVjGAEgASgLMhcuYnJva2VyLnYxLlNjaGVkdWxlU3BlYxIOCgZwYXVzZWQYAiABKAgSMAoMbmV4dF9maXJlX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X2ZpcmVfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2xhc3Rfam9iX2lkGAUgASgJEhAKCGRlY2xhcmVkGAYgASgIEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKFUNyZWF0ZVNjaGVkdWxlUmVxdWVzdBIpCghzY2hlZHVsZRgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMSDgoGcGF1c2VkGAIgASgIIkIKFVVwZGF0ZVNjaGVkdWxlUmVxdWVzdBIpCghzY2hlZHVsZRgBIAEoCzIXLmJyb2tlci52MS5TY2hlZHVsZVNwZWMiIgoSR2V0U2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiJAoUUGF1c2VTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIlChVSZXN1bWVTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSImChZUcmlnZ2VyU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiPwoWQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRIlCghzY2hlZHVsZRgBIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSI/ChZVcGRhdGVTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIjwKE0dldFNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiPgoVUGF1c2VTY2hlZHVsZVJlc3BvbnNlEiUKCHNjaGVkdWxlGAEgASgLMhMuYnJva2VyLnYxLlNjaGVkdWxlIj8KFlJlc3VtZVNjaGVkdWxlUmVzcG9uc2USJQoIc2NoZWR1bGUYASABKAsyEy5icm9rZXIudjEuU2NoZWR1bGUiJQoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZSIWChRMaXN0U2NoZWR1bGVzUmVxdWVzdCI/ChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USJgoJc2NoZWR1bGVzGAEgAygLMhMuYnJva2VyLnYxLlNjaGVkdWxlIlAKF1RyaWdnZXJTY2hlZHVsZVJlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCRIlCghzY2hlZHVsZRgCIAEoCzITLmJyb2tlci52MS5TY2hlZHVsZSKJAgoNUXVldWVDb250cm9scxINCgVxdWV1ZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSGQoRY29uY3VycmVuY3lfbGltaXQYAyABKAUSLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoHYnJlYWtlchgFIAEoCzISLmJyb2tlci52MS5CcmVha2VyEiQKBXJldHJ5GAYgASgLMhUuYnJva2VyLnYxLlF1ZXVlUmV0cnkSGwoTcGVyX2tleV9jb25jdXJyZW5jeRgHIAEoBRISCgpyYXRlX2xpbWl0GAggASgBEhIKCnJhdGVfYnVyc3QYCSABKAUi9wEKClF1ZXVlUmV0cnkSGQoMbWF4X2F0dGVtcHRzGAEgASgFSACIAQESIgoVaW5pdGlhbF9kZWxheV9zZWNvbmRzGAIgASgBSAGIAQESHgoRbWF4X2RlbGF5X3NlY29uZHMYAyABKAFIAogBARIXCgptdWx0aXBsaWVyGAQgASgBSAOIAQESIQoGaml0dGVyGAUgASgOMhEuYnJva2VyLnYxLkppdHRlckIPCg1fbWF4X2F0dGVtcHRzQhgKFl9pbml0aWFsX2RlbGF5X3NlY29uZHNCFAoSX21heF9kZWxheV9zZWNvbmRzQg0KC19tdWx0aXBsaWVyIu8BCg9CcmVha2VyU2V0dGluZ3MSGwoOd2luZG93X3NlY29uZHMYASABKAFIAIgBARIZCgxtaW5fYXR0ZW1wdHMYAiABKAVIAYgBARIZCgxmYWlsdXJlX3JhdGUYAyABKAFIAogBARIeChFjb29sX2Rvd25fc2Vjb25kcxgEIAEoAUgDiAEBEhMKBnByb2JlcxgFIAEoBUgEiAEBQhEKD193aW5kb3dfc2Vjb25kc0IPCg1fbWluX2F0dGVtcHRzQg8KDV9mYWlsdXJlX3JhdGVCFAoSX2Nvb2xfZG93bl9zZWNvbmRzQgkKB19wcm9iZXMiwwIKB0JyZWFrZXISLAoIc2V0dGluZ3MYASABKAsyGi5icm9rZXIudjEuQnJlYWtlclNldHRpbmdzEiYKBXN0YXRlGAIgASgOMhcuYnJva2VyLnYxLkJyZWFrZXJTdGF0ZRIOCgZmb3JjZWQYAyABKAgSDgoGcmVhc29uGAQgASgJEi4KCmNoYW5nZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGhhbGZfb3Blbl9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPd2luZG93X2F0dGVtcHRzGAcgASgFEhcKD3dpbmRvd19mYWlsdXJlcxgIIAEoBRIVCg1wcm9iZXNfbGVhc2VkGAkgASgFEhcKD3Byb2JlX3N1Y2Nlc3NlcxgKIAEoBSIgCg9HZXRRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiOwoQR2V0UXVldWVSZXNwb25zZRInCgVxdWV1ZRgBIAEoCzIYLmJyb2tlci52MS5RdWV1ZUNvbnRyb2xzIhMKEUxpc3RRdWV1ZXNSZXF1ZXN0Ij4KEkxpc3RRdWV1ZXNSZXNwb25zZRIoCgZxdWV1ZXMYASADKAsyGC5icm9rZXIudjEuUXVldWVDb250cm9scyKzAwoSVXBkYXRlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEhMKBnBhdXNlZBgCIAEoCEgAiAEBEh4KEWNvbmN1cnJlbmN5X2xpbWl0GAMgASgFSAGIAQESKwoHYnJlYWtlchgEIAEoCzIaLmJyb2tlci52MS5CcmVha2VyU2V0dGluZ3MSLgoNZm9yY2VfYnJlYWtlchgFIAEoDjIXLmJyb2tlci52MS5CcmVha2VyRm9yY2USFgoOcmVtb3ZlX2JyZWFrZXIYBiABKAgSJAoFcmV0cnkYByABKAsyFS5icm9rZXIudjEuUXVldWVSZXRyeRITCgtyZXNldF9yZXRyeRgIIAEoCBIgChNwZXJfa2V5X2NvbmN1cnJlbmN5GAkgASgFSAKIAQESFwoKcmF0ZV9saW1pdBgKIAEoAUgDiAEBEhcKCnJhdGVfYnVyc3QYCyABKAVIBIgBAUIJCgdfcGF1c2VkQhQKEl9jb25jdXJyZW5jeV9saW1pdEIWChRfcGVyX2tleV9jb25jdXJyZW5jeUINCgtfcmF0ZV9saW1pdEINCgtfcmF0ZV9idXJzdCI+ChNVcGRhdGVRdWV1ZVJlc3BvbnNlEicKBXF1ZXVlGAEgASgLMhguYnJva2VyLnYxLlF1ZXVlQ29udHJvbHMqeAoLTWlzc2VkRmlyZXMSHAoYTUlTU0VEX0ZJUkVTX1VOU1BFQ0lGSUVEEAASFQoRTUlTU0VEX0ZJUkVTX1NLSVAQARIZChVNSVNTRURfRklSRVNfUlVOX09OQ0UQAhIZChVNSVNTRURfRklSRVNfQ0FUQ0hfVVAQAyp8CgxCcmVha2VyU3RhdGUSHQoZQlJFQUtFUl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEJSRUFLRVJfU1RBVEVfQ0xPU0VEEAESFgoSQlJFQUtFUl9TVEFURV9PUEVOEAISGwoXQlJFQUtFUl9TVEFURV9IQUxGX09QRU4QAyp3CgxCcmVha2VyRm9yY2USHQoZQlJFQUtFUl9GT1JDRV9VTlNQRUNJRklFRBAAEhYKEkJSRUFLRVJfRk9SQ0VfT1BFThABEhgKFEJSRUFLRVJfRk9SQ0VfQ0xPU0VEEAISFgoSQlJFQUtFUl9GT1JDRV9BVVRPEAMyixIKDEFkbWluU2VydmljZRI9CgZHZXRKb2ISGC5icm9rZXIudjEuR2V0Sm9iUmVxdWVzdBoZLmJyb2tlci52MS5HZXRKb2JSZXNwb25zZRJDCghMaXN0Sm9icxIaLmJyb2tlci52MS5MaXN0Sm9ic1JlcXVlc3QaGy5icm9rZXIudjEuTGlzdEpvYnNSZXNwb25zZRI6CgVTdGF0cxIXLmJyb2tlci52MS5TdGF0c1JlcXVlc3QaGC5icm9rZXIudjEuU3RhdHNSZXNwb25zZRJMCgtSZWRyaXZlSm9icxIdLmJyb2tlci52MS5SZWRyaXZlSm9ic1JlcXVlc3QaHi5icm9rZXIudjEuUmVkcml2ZUpvYnNSZXNwb25zZRJGCglDYW5jZWxKb2ISGy5icm9rZXIudjEuQ2FuY2VsSm9iUmVxdWVzdBocLmJyb2tlci52MS5DYW5jZWxKb2JSZXNwb25zZRJGCglQdXJnZUpvYnMSGy5icm9rZXIudjEuUHVyZ2VKb2JzUmVxdWVzdBocLmJyb2tlci52MS5QdXJnZUpvYnNSZXNwb25zZRJVCg5DcmVhdGVTY2hlZHVsZRIgLmJyb2tlci52MS5DcmVhdGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRJVCg5VcGRhdGVTY2hlZHVsZRIgLmJyb2tlci52MS5VcGRhdGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuVXBkYXRlU2NoZWR1bGVSZXNwb25zZRJVCg5EZWxldGVTY2hlZHVsZRIgLmJyb2tlci52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuRGVsZXRlU2NoZWR1bGVSZXNwb25zZRJSCg1MaXN0U2NoZWR1bGVzEh8uYnJva2VyLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0GiAuYnJva2VyLnYxLkxpc3RTY2hlZHVsZXNSZXNwb25zZRJMCgtHZXRTY2hlZHVsZRIdLmJyb2tlci52MS5HZXRTY2hlZHVsZVJlcXVlc3QaHi5icm9rZXIudjEuR2V0U2NoZWR1bGVSZXNwb25zZRJSCg1QYXVzZVNjaGVkdWxlEh8uYnJva2VyLnYxLlBhdXNlU2NoZWR1bGVSZXF1ZXN0GiAuYnJva2VyLnYxLlBhdXNlU2NoZWR1bGVSZXNwb25zZRJVCg5SZXN1bWVTY2hlZHVsZRIgLmJyb2tlci52MS5SZXN1bWVTY2hlZHVsZVJlcXVlc3QaIS5icm9rZXIudjEuUmVzdW1lU2NoZWR1bGVSZXNwb25zZRJYCg9UcmlnZ2VyU2NoZWR1bGUSIS5icm9rZXIudjEuVHJpZ2dlclNjaGVkdWxlUmVxdWVzdBoiLmJyb2tlci52MS5UcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRJDCghHZXRRdWV1ZRIaLmJyb2tlci52MS5HZXRRdWV1ZVJlcXVlc3QaGy5icm9rZXIudjEuR2V0UXVldWVSZXNwb25zZRJJCgpMaXN0UXVldWVzEhwuYnJva2VyLnYxLkxpc3RRdWV1ZXNSZXF1ZXN0Gh0uYnJva2VyLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJMCgtVcGRhdGVRdWV1ZRIdLmJyb2tlci52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHi5icm9rZXIudjEuVXBkYXRlUXVldWVSZXNwb25zZRJhChJDcmVhdGVTdWJzY3JpcHRpb24SJC5icm9rZXIudjEuQ3JlYXRlU3Vic2NyaXB0aW9uUmVxdWVzdBolLmJyb2tlci52MS5DcmVhdGVTdWJzY3JpcHRpb25SZXNwb25zZRJhChJVcGRhdGVTdWJzY3JpcHRpb24SJC5icm9rZXIudjEuVXBkYXRlU3Vic2NyaXB0aW9uUmVxdWVzdBolLmJyb2tlci52MS5VcGRhdGVTdWJzY3JpcHRpb25SZXNwb25zZRJYCg9HZXRTdWJzY3JpcHRpb24SIS5icm9rZXIudjEuR2V0U3Vic2NyaXB0aW9uUmVxdWVzdBoiLmJyb2tlci52MS5HZXRTdWJzY3JpcHRpb25SZXNwb25zZRJeChFMaXN0U3Vic2NyaXB0aW9ucxIjLmJyb2tlci52MS5MaXN0U3Vic2NyaXB0aW9uc1JlcXVlc3QaJC5icm9rZXIudjEuTGlzdFN1YnNjcmlwdGlvbnNSZXNwb25zZRJhChJEZWxldGVTdWJzY3JpcHRpb24SJC5icm9rZXIudjEuRGVsZXRlU3Vic2NyaXB0aW9uUmVxdWVzdBolLmJyb2tlci52MS5EZWxldGVTdWJzY3JpcHRpb25SZXNwb25zZRJkChNDcmVhdGVXZWJob29rU291cmNlEiUuYnJva2VyLnYxLkNyZWF0ZVdlYmhvb2tTb3VyY2VSZXF1ZXN0GiYuYnJva2VyLnYxLkNyZWF0ZVdlYmhvb2tTb3VyY2VSZXNwb25zZRJkChNVcGRhdGVXZWJob29rU291cmNlEiUuYnJva2VyLnYxLlVwZGF0ZVdlYmhvb2tTb3VyY2VSZXF1ZXN0GiYuYnJva2VyLnYxLlVwZGF0ZVdlYmhvb2tTb3VyY2VSZXNwb25zZRJbChBHZXRXZWJob29rU291cmNlEiIuYnJva2VyLnYxLkdldFdlYmhvb2tTb3VyY2VSZXF1ZXN0GiMuYnJva2VyLnYxLkdldFdlYmhvb2tTb3VyY2VSZXNwb25zZRJhChJMaXN0V2ViaG9va1NvdXJjZXMSJC5icm9rZXIudjEuTGlzdFdlYmhvb2tTb3VyY2VzUmVxdWVzdBolLmJyb2tlci52MS5MaXN0V2ViaG9va1NvdXJjZXNSZXNwb25zZRJkChNEZWxldGVXZWJob29rU291cmNlEiUuYnJva2VyLnYxLkRlbGV0ZVdlYmhvb2tTb3VyY2VSZXF1ZXN0GiYuYnJva2VyLnYxLkRlbGV0ZVdlYmhvb2tTb3VyY2VSZXNwb25zZWIGcHJvdG8z", [file_broker_v1_callback, file_broker_v1_job, file_broker_v1_webhook_source, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message broker.v1.GetJobRequest
@@ -249,10 +253,17 @@ export type QueueStats = Message<"broker.v1.QueueStats"> & {
   lastHour?: WindowCounts | undefined;
 
   /**
+   * The queue's circuit breaker; UNSPECIFIED: it has none.
+   *
+   * @generated from field: broker.v1.BreakerState breaker = 12;
+   */
+  breaker: BreakerState;
+
+  /**
    * The queue's flow controls (the defaults for a queue nobody configured); `running` above is
    * the concurrency in use.
    *
-   * @generated from field: broker.v1.QueueControls controls = 12;
+   * @generated from field: broker.v1.QueueControls controls = 13;
    */
   controls?: QueueControls | undefined;
 };
@@ -838,10 +849,25 @@ export type QueueControls = Message<"broker.v1.QueueControls"> & {
   updatedAt?: Timestamp | undefined;
 
   /**
+   * The queue's circuit breaker; unset: it has none.
+   *
+   * @generated from field: broker.v1.Breaker breaker = 5;
+   */
+  breaker?: Breaker | undefined;
+
+  /**
+   * The queue's default retry policy set at run time; its unset fields (and all of it, unset)
+   * follow the broker's settings. A job's own retry fields win over both.
+   *
+   * @generated from field: broker.v1.QueueRetry retry = 6;
+   */
+  retry?: QueueRetry | undefined;
+
+  /**
    * At most this many RUNNING jobs per concurrency key (JobSpec.concurrency_key) of the queue,
    * across all workers and replicas; jobs without a key are not limited by it. 0: no limit.
    *
-   * @generated from field: int32 per_key_concurrency = 5;
+   * @generated from field: int32 per_key_concurrency = 7;
    */
   perKeyConcurrency: number;
 
@@ -849,12 +875,12 @@ export type QueueControls = Message<"broker.v1.QueueControls"> & {
    * At most rate_limit jobs per second leased from the queue, in bursts of at most rate_burst
    * (a token bucket shared by every replica); 0: no rate limit.
    *
-   * @generated from field: double rate_limit = 6;
+   * @generated from field: double rate_limit = 8;
    */
   rateLimit: number;
 
   /**
-   * @generated from field: int32 rate_burst = 7;
+   * @generated from field: int32 rate_burst = 9;
    */
   rateBurst: number;
 };
@@ -865,6 +891,178 @@ export type QueueControls = Message<"broker.v1.QueueControls"> & {
  */
 export const QueueControlsSchema: GenMessage<QueueControls> = /*@__PURE__*/
   messageDesc(file_broker_v1_admin_service, 32);
+
+/**
+ * A queue's default retry policy: delay(n) = min(max_delay, initial_delay * multiplier^(n-1)),
+ * then jitter, for at most max_attempts attempts. In UpdateQueueRequest, unset: unchanged.
+ *
+ * @generated from message broker.v1.QueueRetry
+ */
+export type QueueRetry = Message<"broker.v1.QueueRetry"> & {
+  /**
+   * 1 to the broker's BROKER_MAX_ATTEMPTS limit.
+   *
+   * @generated from field: optional int32 max_attempts = 1;
+   */
+  maxAttempts?: number | undefined;
+
+  /**
+   * 0 to ten years.
+   *
+   * @generated from field: optional double initial_delay_seconds = 2;
+   */
+  initialDelaySeconds?: number | undefined;
+
+  /**
+   * At least initial_delay, at most ten years.
+   *
+   * @generated from field: optional double max_delay_seconds = 3;
+   */
+  maxDelaySeconds?: number | undefined;
+
+  /**
+   * 1 to 1000.
+   *
+   * @generated from field: optional double multiplier = 4;
+   */
+  multiplier?: number | undefined;
+
+  /**
+   * UNSPECIFIED: unchanged (in QueueControls: the setting's).
+   *
+   * @generated from field: broker.v1.Jitter jitter = 5;
+   */
+  jitter: Jitter;
+};
+
+/**
+ * Describes the message broker.v1.QueueRetry.
+ * Use `create(QueueRetrySchema)` to create a new message.
+ */
+export const QueueRetrySchema: GenMessage<QueueRetry> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 33);
+
+/**
+ * When a breaker opens and how it recovers. In UpdateQueueRequest, unset fields are unchanged
+ * (a new breaker takes the defaults: 60 s, 20 attempts, 0.5, 30 s, 1 probe).
+ *
+ * @generated from message broker.v1.BreakerSettings
+ */
+export type BreakerSettings = Message<"broker.v1.BreakerSettings"> & {
+  /**
+   * The sliding window the failure rate is measured over; (0, 86400] seconds.
+   *
+   * @generated from field: optional double window_seconds = 1;
+   */
+  windowSeconds?: number | undefined;
+
+  /**
+   * Fewer attempts in the window never open it; 1 to 1,000,000.
+   *
+   * @generated from field: optional int32 min_attempts = 2;
+   */
+  minAttempts?: number | undefined;
+
+  /**
+   * Opens when failures / attempts in the window reaches this; (0, 1].
+   *
+   * @generated from field: optional double failure_rate = 3;
+   */
+  failureRate?: number | undefined;
+
+  /**
+   * How long it stays open before it goes half-open; (0, 86400] seconds.
+   *
+   * @generated from field: optional double cool_down_seconds = 4;
+   */
+  coolDownSeconds?: number | undefined;
+
+  /**
+   * Jobs leased while half-open, and the successes that close it; 1 to 1,000.
+   *
+   * @generated from field: optional int32 probes = 5;
+   */
+  probes?: number | undefined;
+};
+
+/**
+ * Describes the message broker.v1.BreakerSettings.
+ * Use `create(BreakerSettingsSchema)` to create a new message.
+ */
+export const BreakerSettingsSchema: GenMessage<BreakerSettings> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 34);
+
+/**
+ * @generated from message broker.v1.Breaker
+ */
+export type Breaker = Message<"broker.v1.Breaker"> & {
+  /**
+   * @generated from field: broker.v1.BreakerSettings settings = 1;
+   */
+  settings?: BreakerSettings | undefined;
+
+  /**
+   * @generated from field: broker.v1.BreakerState state = 2;
+   */
+  state: BreakerState;
+
+  /**
+   * Held open or closed by an operator (outcomes are not counted) until set back to automatic.
+   *
+   * @generated from field: bool forced = 3;
+   */
+  forced: boolean;
+
+  /**
+   * Why it is in its state (the last change's reason).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp changed_at = 5;
+   */
+  changedAt?: Timestamp | undefined;
+
+  /**
+   * When open on its own: when the cool-down ends.
+   *
+   * @generated from field: google.protobuf.Timestamp half_open_at = 6;
+   */
+  halfOpenAt?: Timestamp | undefined;
+
+  /**
+   * The window's counts in its current bucket (closed only).
+   *
+   * @generated from field: int32 window_attempts = 7;
+   */
+  windowAttempts: number;
+
+  /**
+   * @generated from field: int32 window_failures = 8;
+   */
+  windowFailures: number;
+
+  /**
+   * Half-open: probes leased and succeeded so far.
+   *
+   * @generated from field: int32 probes_leased = 9;
+   */
+  probesLeased: number;
+
+  /**
+   * @generated from field: int32 probe_successes = 10;
+   */
+  probeSuccesses: number;
+};
+
+/**
+ * Describes the message broker.v1.Breaker.
+ * Use `create(BreakerSchema)` to create a new message.
+ */
+export const BreakerSchema: GenMessage<Breaker> = /*@__PURE__*/
+  messageDesc(file_broker_v1_admin_service, 35);
 
 /**
  * @generated from message broker.v1.GetQueueRequest
@@ -881,7 +1079,7 @@ export type GetQueueRequest = Message<"broker.v1.GetQueueRequest"> & {
  * Use `create(GetQueueRequestSchema)` to create a new message.
  */
 export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 33);
+  messageDesc(file_broker_v1_admin_service, 36);
 
 /**
  * @generated from message broker.v1.GetQueueResponse
@@ -898,7 +1096,7 @@ export type GetQueueResponse = Message<"broker.v1.GetQueueResponse"> & {
  * Use `create(GetQueueResponseSchema)` to create a new message.
  */
 export const GetQueueResponseSchema: GenMessage<GetQueueResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 34);
+  messageDesc(file_broker_v1_admin_service, 37);
 
 /**
  * @generated from message broker.v1.ListQueuesRequest
@@ -911,7 +1109,7 @@ export type ListQueuesRequest = Message<"broker.v1.ListQueuesRequest"> & {
  * Use `create(ListQueuesRequestSchema)` to create a new message.
  */
 export const ListQueuesRequestSchema: GenMessage<ListQueuesRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 35);
+  messageDesc(file_broker_v1_admin_service, 38);
 
 /**
  * @generated from message broker.v1.ListQueuesResponse
@@ -928,7 +1126,7 @@ export type ListQueuesResponse = Message<"broker.v1.ListQueuesResponse"> & {
  * Use `create(ListQueuesResponseSchema)` to create a new message.
  */
 export const ListQueuesResponseSchema: GenMessage<ListQueuesResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 36);
+  messageDesc(file_broker_v1_admin_service, 39);
 
 /**
  * @generated from message broker.v1.UpdateQueueRequest
@@ -954,16 +1152,52 @@ export type UpdateQueueRequest = Message<"broker.v1.UpdateQueueRequest"> & {
   concurrencyLimit?: number | undefined;
 
   /**
+   * Set: the queue gets a breaker (or its settings change); unset fields are unchanged.
+   *
+   * @generated from field: broker.v1.BreakerSettings breaker = 4;
+   */
+  breaker?: BreakerSettings | undefined;
+
+  /**
+   * Holds the breaker open or closed, or sets it back to automatic (a queue without a breaker
+   * gets one with the default settings).
+   *
+   * @generated from field: broker.v1.BreakerForce force_breaker = 5;
+   */
+  forceBreaker: BreakerForce;
+
+  /**
+   * Removes the queue's breaker; not with breaker or force_breaker.
+   *
+   * @generated from field: bool remove_breaker = 6;
+   */
+  removeBreaker: boolean;
+
+  /**
+   * Set: the queue's default retry policy for jobs enqueued from now on (unset fields unchanged).
+   *
+   * @generated from field: broker.v1.QueueRetry retry = 7;
+   */
+  retry?: QueueRetry | undefined;
+
+  /**
+   * Back to the broker's settings' retry policy; not with retry.
+   *
+   * @generated from field: bool reset_retry = 8;
+   */
+  resetRetry: boolean;
+
+  /**
    * Unset: unchanged; 0 removes the limit; 1 to 1,000,000.
    *
-   * @generated from field: optional int32 per_key_concurrency = 4;
+   * @generated from field: optional int32 per_key_concurrency = 9;
    */
   perKeyConcurrency?: number | undefined;
 
   /**
    * Jobs per second. Unset: unchanged; 0 removes the rate limit; otherwise above 0, at most 1,000,000.
    *
-   * @generated from field: optional double rate_limit = 5;
+   * @generated from field: optional double rate_limit = 10;
    */
   rateLimit?: number | undefined;
 
@@ -971,7 +1205,7 @@ export type UpdateQueueRequest = Message<"broker.v1.UpdateQueueRequest"> & {
    * The bucket's size (jobs leased at once after a quiet spell). Unset: unchanged, or
    * max(1, ceil(rate_limit)) for a new rate limit; 1 to 1,000,000; 0 only with rate_limit 0.
    *
-   * @generated from field: optional int32 rate_burst = 6;
+   * @generated from field: optional int32 rate_burst = 11;
    */
   rateBurst?: number | undefined;
 };
@@ -981,7 +1215,7 @@ export type UpdateQueueRequest = Message<"broker.v1.UpdateQueueRequest"> & {
  * Use `create(UpdateQueueRequestSchema)` to create a new message.
  */
 export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 37);
+  messageDesc(file_broker_v1_admin_service, 40);
 
 /**
  * @generated from message broker.v1.UpdateQueueResponse
@@ -1000,7 +1234,7 @@ export type UpdateQueueResponse = Message<"broker.v1.UpdateQueueResponse"> & {
  * Use `create(UpdateQueueResponseSchema)` to create a new message.
  */
 export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_admin_service, 38);
+  messageDesc(file_broker_v1_admin_service, 41);
 
 /**
  * What a schedule does with fire times it missed (brokers down, or later than a minute).
@@ -1042,6 +1276,84 @@ export enum MissedFires {
  */
 export const MissedFiresSchema: GenEnum<MissedFires> = /*@__PURE__*/
   enumDesc(file_broker_v1_admin_service, 0);
+
+/**
+ * @generated from enum broker.v1.BreakerState
+ */
+export enum BreakerState {
+  /**
+   * The queue has no breaker.
+   *
+   * @generated from enum value: BREAKER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Jobs are leased as usual; outcomes are counted.
+   *
+   * @generated from enum value: BREAKER_STATE_CLOSED = 1;
+   */
+  CLOSED = 1,
+
+  /**
+   * No job of the queue is leased (they wait; nothing fails them).
+   *
+   * @generated from enum value: BREAKER_STATE_OPEN = 2;
+   */
+  OPEN = 2,
+
+  /**
+   * After the cool-down: `probes` jobs are leased; their success closes it, a failure opens it.
+   *
+   * @generated from enum value: BREAKER_STATE_HALF_OPEN = 3;
+   */
+  HALF_OPEN = 3,
+}
+
+/**
+ * Describes the enum broker.v1.BreakerState.
+ */
+export const BreakerStateSchema: GenEnum<BreakerState> = /*@__PURE__*/
+  enumDesc(file_broker_v1_admin_service, 1);
+
+/**
+ * @generated from enum broker.v1.BreakerForce
+ */
+export enum BreakerForce {
+  /**
+   * Leave the breaker's hold as it is.
+   *
+   * @generated from enum value: BREAKER_FORCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Hold it open: no job of the queue is leased until set back to automatic.
+   *
+   * @generated from enum value: BREAKER_FORCE_OPEN = 1;
+   */
+  OPEN = 1,
+
+  /**
+   * Hold it closed: failures never open it.
+   *
+   * @generated from enum value: BREAKER_FORCE_CLOSED = 2;
+   */
+  CLOSED = 2,
+
+  /**
+   * Automatic again, from closed with a fresh window.
+   *
+   * @generated from enum value: BREAKER_FORCE_AUTO = 3;
+   */
+  AUTO = 3,
+}
+
+/**
+ * Describes the enum broker.v1.BreakerForce.
+ */
+export const BreakerForceSchema: GenEnum<BreakerForce> = /*@__PURE__*/
+  enumDesc(file_broker_v1_admin_service, 2);
 
 /**
  * What operators call.
@@ -1216,6 +1528,102 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof UpdateQueueRequestSchema;
     output: typeof UpdateQueueResponseSchema;
+  },
+  /**
+   * Outbound callbacks (callback.proto): subscriptions to the events of jobs. ALREADY_EXISTS
+   * when the name is taken.
+   *
+   * @generated from rpc broker.v1.AdminService.CreateSubscription
+   */
+  createSubscription: {
+    methodKind: "unary";
+    input: typeof CreateSubscriptionRequestSchema;
+    output: typeof CreateSubscriptionResponseSchema;
+  },
+  /**
+   * Replaces the spec; empty secrets keep the current ones (rotate: [new, old], later [new]).
+   *
+   * @generated from rpc broker.v1.AdminService.UpdateSubscription
+   */
+  updateSubscription: {
+    methodKind: "unary";
+    input: typeof UpdateSubscriptionRequestSchema;
+    output: typeof UpdateSubscriptionResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.GetSubscription
+   */
+  getSubscription: {
+    methodKind: "unary";
+    input: typeof GetSubscriptionRequestSchema;
+    output: typeof GetSubscriptionResponseSchema;
+  },
+  /**
+   * Every subscription, by name.
+   *
+   * @generated from rpc broker.v1.AdminService.ListSubscriptions
+   */
+  listSubscriptions: {
+    methodKind: "unary";
+    input: typeof ListSubscriptionsRequestSchema;
+    output: typeof ListSubscriptionsResponseSchema;
+  },
+  /**
+   * Deliveries already made stay, and fail for good when their turn comes.
+   *
+   * @generated from rpc broker.v1.AdminService.DeleteSubscription
+   */
+  deleteSubscription: {
+    methodKind: "unary";
+    input: typeof DeleteSubscriptionRequestSchema;
+    output: typeof DeleteSubscriptionResponseSchema;
+  },
+  /**
+   * Inbound webhook sources (webhook_source.proto) beside those of BROKER_WEBHOOK_SOURCES_FILE;
+   * a new one takes deliveries on every replica at once. ALREADY_EXISTS when the name is taken.
+   *
+   * @generated from rpc broker.v1.AdminService.CreateWebhookSource
+   */
+  createWebhookSource: {
+    methodKind: "unary";
+    input: typeof CreateWebhookSourceRequestSchema;
+    output: typeof CreateWebhookSourceResponseSchema;
+  },
+  /**
+   * Replaces the spec; empty secrets keep the current ones. FAILED_PRECONDITION for a source of the file.
+   *
+   * @generated from rpc broker.v1.AdminService.UpdateWebhookSource
+   */
+  updateWebhookSource: {
+    methodKind: "unary";
+    input: typeof UpdateWebhookSourceRequestSchema;
+    output: typeof UpdateWebhookSourceResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.GetWebhookSource
+   */
+  getWebhookSource: {
+    methodKind: "unary";
+    input: typeof GetWebhookSourceRequestSchema;
+    output: typeof GetWebhookSourceResponseSchema;
+  },
+  /**
+   * The file's sources and the managed ones, by name.
+   *
+   * @generated from rpc broker.v1.AdminService.ListWebhookSources
+   */
+  listWebhookSources: {
+    methodKind: "unary";
+    input: typeof ListWebhookSourcesRequestSchema;
+    output: typeof ListWebhookSourcesResponseSchema;
+  },
+  /**
+   * @generated from rpc broker.v1.AdminService.DeleteWebhookSource
+   */
+  deleteWebhookSource: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookSourceRequestSchema;
+    output: typeof DeleteWebhookSourceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_broker_v1_admin_service, 0);

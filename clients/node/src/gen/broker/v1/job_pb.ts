@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/job.proto.
  */
 export const file_broker_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKcAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRIXCg9jb25jdXJyZW5jeV9rZXkYDCABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilAYKA0pvYhIKCgJpZBgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRraW5kGAMgASgJEg8KB3BheWxvYWQYBCABKAwSLAoHaGVhZGVycxgFIAMoCzIbLmJyb2tlci52MS5Kb2IuSGVhZGVyc0VudHJ5EhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIiCgVzdGF0ZRgIIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIqCgZydW5fYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2F0dGVtcHQYCiABKAUSFAoMbWF4X2F0dGVtcHRzGAsgASgFEiwKDHJldHJ5X3BvbGljeRgMIAEoCzIWLmJyb2tlci52MS5SZXRyeVBvbGljeRIxCg5sZWFzZV9kdXJhdGlvbhgNIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgl3b3JrZXJfaWQYDiABKAkSNAoQbGVhc2VfZXhwaXJlc19hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgQIAEoCRInCgZlcnJvcnMYESADKAsyFy5icm9rZXIudjEuQXR0ZW1wdEVycm9yEi4KCmNyZWF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sZWFzZV9leHBpcmllcxgVIAEoBRIaChJtYXhfbGVhc2VfZXhwaXJpZXMYFiABKAUSDgoGcmVzdWx0GBcgASgMEhcKD2NvbmN1cnJlbmN5X2tleRgYIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCgxBdHRlbXB0RXJyb3ISDwoHYXR0ZW1wdBgBIAEoBRINCgVlcnJvchgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi4QEKCEpvYkV2ZW50EgoKAmlkGAEgASgDEg4KBmpvYl9pZBgCIAEoCRInCgpmcm9tX3N0YXRlGAMgASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlEiUKCHRvX3N0YXRlGAQgASgOMhMuYnJva2VyLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBSABKAUSEQoJd29ya2VyX2lkGAYgASgJEg0KBWVycm9yGAcgASgJEiYKAmF0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YCSABKAkqmQEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUpPQl9TVEFURV9QRU5ESU5HEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAMSEgoOSk9CX1NUQVRFX0RFQUQQBBIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAUqVAoGSml0dGVyEhYKEkpJVFRFUl9VTlNQRUNJRklFRBAAEg8KC0pJVFRFUl9OT05FEAESDwoLSklUVEVSX0ZVTEwQAhIQCgxKSVRURVJfRVFVQUwQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChNicm9rZXIvdjEvam9iLnByb3RvEglicm9rZXIudjEipAEKC1JldHJ5UG9saWN5EjAKDWluaXRpYWxfZGVsYXkYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJbWF4X2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCm11bHRpcGxpZXIYAyABKAESIQoGaml0dGVyGAQgASgOMhEuYnJva2VyLnYxLkppdHRlciKcAwoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSMAoHaGVhZGVycxgEIAMoCzIfLmJyb2tlci52MS5Kb2JTcGVjLkhlYWRlcnNFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkSEAoIcHJpb3JpdHkYBiABKAUSKgoGcnVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSLAoMcmV0cnlfcG9saWN5GAkgASgLMhYuYnJva2VyLnYxLlJldHJ5UG9saWN5EjEKDmxlYXNlX2R1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1heF9sZWFzZV9leHBpcmllcxgLIAEoBRIXCg9jb25jdXJyZW5jeV9rZXkYDCABKAkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi/QYKA0pvYhIKCgJpZBgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRraW5kGAMgASgJEg8KB3BheWxvYWQYBCABKAwSLAoHaGVhZGVycxgFIAMoCzIbLmJyb2tlci52MS5Kb2IuSGVhZGVyc0VudHJ5EhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIiCgVzdGF0ZRgIIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRIqCgZydW5fYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2F0dGVtcHQYCiABKAUSFAoMbWF4X2F0dGVtcHRzGAsgASgFEiwKDHJldHJ5X3BvbGljeRgMIAEoCzIWLmJyb2tlci52MS5SZXRyeVBvbGljeRIxCg5sZWFzZV9kdXJhdGlvbhgNIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgl3b3JrZXJfaWQYDiABKAkSNAoQbGVhc2VfZXhwaXJlc19hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgQIAEoCRInCgZlcnJvcnMYESADKAsyFy5icm9rZXIudjEuQXR0ZW1wdEVycm9yEi4KCmNyZWF0ZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sZWFzZV9leHBpcmllcxgVIAEoBRIaChJtYXhfbGVhc2VfZXhwaXJpZXMYFiABKAUSDgoGcmVzdWx0GBcgASgMEg8KB3Nub296ZXMYGCABKAUSJQoIcHJvZ3Jlc3MYGSABKAsyEy5icm9rZXIudjEuUHJvZ3Jlc3MSLwoLcHJvZ3Jlc3NfYXQYGiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2NvbmN1cnJlbmN5X2tleRgbIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASItCghQcm9ncmVzcxIQCghmcmFjdGlvbhgBIAEoARIPCgdtZXNzYWdlGAIgASgJIlYKDEF0dGVtcHRFcnJvchIPCgdhdHRlbXB0GAEgASgFEg0KBWVycm9yGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKIAgoISm9iRXZlbnQSCgoCaWQYASABKAMSDgoGam9iX2lkGAIgASgJEicKCmZyb21fc3RhdGUYAyABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSJQoIdG9fc3RhdGUYBCABKA4yEy5icm9rZXIudjEuSm9iU3RhdGUSDwoHYXR0ZW1wdBgFIAEoBRIRCgl3b3JrZXJfaWQYBiABKAkSDQoFZXJyb3IYByABKAkSJgoCYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgJIAEoCRIlCghwcm9ncmVzcxgKIAEoCzITLmJyb2tlci52MS5Qcm9ncmVzcyqZAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1BFTkRJTkcQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxISCg5KT0JfU1RBVEVfREVBRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBSpUCgZKaXR0ZXISFgoSSklUVEVSX1VOU1BFQ0lGSUVEEAASDwoLSklUVEVSX05PTkUQARIPCgtKSVRURVJfRlVMTBACEhAKDEpJVFRFUl9FUVVBTBADYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Exponential backoff: delay(n) = min(max_delay, initial_delay * multiplier^(n-1)), then jitter.
@@ -282,9 +282,32 @@ export type Job = Message<"broker.v1.Job"> & {
   result: Uint8Array;
 
   /**
+   * How many times workers snoozed this job (JobService.Snooze). A snooze uses no attempt: the
+   * lease's attempt is given back, so `attempt` counts the attempts that ran to an end.
+   *
+   * @generated from field: int32 snoozes = 24;
+   */
+  snoozes: number;
+
+  /**
+   * The progress the current attempt last reported with a Heartbeat; unset when it reported
+   * none (a new lease starts without).
+   *
+   * @generated from field: broker.v1.Progress progress = 25;
+   */
+  progress?: Progress | undefined;
+
+  /**
+   * When that progress was reported.
+   *
+   * @generated from field: google.protobuf.Timestamp progress_at = 26;
+   */
+  progressAt?: Timestamp | undefined;
+
+  /**
    * JobSpec.concurrency_key; empty: none.
    *
-   * @generated from field: string concurrency_key = 24;
+   * @generated from field: string concurrency_key = 27;
    */
   concurrencyKey: string;
 };
@@ -295,6 +318,35 @@ export type Job = Message<"broker.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_broker_v1_job, 2);
+
+/**
+ * How far a running job has come, as its worker reports it (HeartbeatItem).
+ *
+ * @generated from message broker.v1.Progress
+ */
+export type Progress = Message<"broker.v1.Progress"> & {
+  /**
+   * 0 to 1.
+   *
+   * @generated from field: double fraction = 1;
+   */
+  fraction: number;
+
+  /**
+   * A short note for people, e.g. "3 of 7 files": at most 256 characters by default
+   * (BROKER_MAX_PROGRESS_CHARS).
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message broker.v1.Progress.
+ * Use `create(ProgressSchema)` to create a new message.
+ */
+export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job, 3);
 
 /**
  * @generated from message broker.v1.AttemptError
@@ -321,7 +373,7 @@ export type AttemptError = Message<"broker.v1.AttemptError"> & {
  * Use `create(AttemptErrorSchema)` to create a new message.
  */
 export const AttemptErrorSchema: GenMessage<AttemptError> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 3);
+  messageDesc(file_broker_v1_job, 4);
 
 /**
  * One state change of a job.
@@ -372,11 +424,19 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
   at?: Timestamp | undefined;
 
   /**
-   * What caused it: enqueue, lease, ack, nack, expire, redrive, cancel.
+   * What caused it: enqueue, lease, ack, nack, snooze, expire, redrive, cancel, progress.
    *
    * @generated from field: string reason = 9;
    */
   reason: string;
+
+  /**
+   * For the reason "progress" (RUNNING to RUNNING): what the worker reported. Written only when
+   * the progress changed, so a job writes at most one per heartbeat.
+   *
+   * @generated from field: broker.v1.Progress progress = 10;
+   */
+  progress?: Progress | undefined;
 };
 
 /**
@@ -384,7 +444,7 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job, 4);
+  messageDesc(file_broker_v1_job, 5);
 
 /**
  * The life of a job. See the README's "Job lifecycle" section.

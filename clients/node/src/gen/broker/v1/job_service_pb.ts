@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Job, JobSpec, JobState } from "./job_pb.js";
+import type { Job, JobSpec, JobState, Progress } from "./job_pb.js";
 import { file_broker_v1_job } from "./job_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file broker/v1/job_service.proto.
  */
 export const file_broker_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("Chticm9rZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWJyb2tlci52MSIxCg5FbnF1ZXVlUmVxdWVzdBIfCgNqb2IYASABKAsyEi5icm9rZXIudjEuSm9iU3BlYyIyCg9FbnF1ZXVlUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgiNwoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIgCgRqb2JzGAEgAygLMhIuYnJva2VyLnYxLkpvYlNwZWMiQwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USKwoHcmVzdWx0cxgBIAMoCzIaLmJyb2tlci52MS5FbnF1ZXVlUmVzcG9uc2UinwEKDExlYXNlUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSEQoJd29ya2VyX2lkGAIgASgJEhAKCG1heF9qb2JzGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihAEKCUxlYXNlZEpvYhIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iEhMKC2xlYXNlX3Rva2VuGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSNAoQbGVhc2VfZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoNTGVhc2VSZXNwb25zZRIiCgRqb2JzGAEgAygLMhQuYnJva2VyLnYxLkxlYXNlZEpvYiIvCghMZWFzZVJlZhIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkikwEKC0xlYXNlUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIoCgdvdXRjb21lGAIgASgOMhcuYnJva2VyLnYxLkxlYXNlT3V0Y29tZRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiagoQSGVhcnRiZWF0UmVxdWVzdBIjCgZsZWFzZXMYASADKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSMQoObGVhc2VfZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iPAoRSGVhcnRiZWF0UmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCJUCgpBY2tSZXF1ZXN0EiMKBmxlYXNlcxgBIAMoCzITLmJyb2tlci52MS5MZWFzZVJlZhIhCgVpdGVtcxgCIAMoCzISLmJyb2tlci52MS5BY2tJdGVtIj0KB0Fja0l0ZW0SIgoFbGVhc2UYASABKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSDgoGcmVzdWx0GAIgASgMIjYKC0Fja1Jlc3BvbnNlEicKB3Jlc3VsdHMYASADKAsyFi5icm9rZXIudjEuTGVhc2VSZXN1bHQigAEKCE5hY2tJdGVtEiIKBWxlYXNlGAEgASgLMhMuYnJva2VyLnYxLkxlYXNlUmVmEg0KBWVycm9yGAIgASgJEhEKCXBlcm1hbmVudBgDIAEoCBIuCgtyZXRyeV9hZnRlchgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxCgtOYWNrUmVxdWVzdBIiCgVpdGVtcxgBIAMoCzITLmJyb2tlci52MS5OYWNrSXRlbSI3CgxOYWNrUmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCKgAgoOU2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAQSEgoKcmVxdWVzdF9pZBgCIAEoCRIqCgd0aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEigKBWxlYXNlGAQgASgLMhcuYnJva2VyLnYxLkxlYXNlUmVxdWVzdEgAEjAKCWhlYXJ0YmVhdBgFIAEoCzIbLmJyb2tlci52MS5IZWFydGJlYXRSZXF1ZXN0SAASJAoDYWNrGAYgASgLMhUuYnJva2VyLnYxLkFja1JlcXVlc3RIABImCgRuYWNrGAcgASgLMhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0SAASEAoGY2FuY2VsGAggASgESABCBgoEY2FsbCKQAgoPU2Vzc2lvblJlc3BvbnNlEgoKAmlkGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAkSKQoFbGVhc2UYAyABKAsyGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZUgAEjEKCWhlYXJ0YmVhdBgEIAEoCzIcLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZUgAEiUKA2FjaxgFIAEoCzIWLmJyb2tlci52MS5BY2tSZXNwb25zZUgAEicKBG5hY2sYBiABKAsyFy5icm9rZXIudjEuTmFja1Jlc3BvbnNlSAASJQoFZXJyb3IYByABKAsyFC5icm9rZXIudjEuQ2FsbEVycm9ySABCCAoGcmVzdWx0IloKCUNhbGxFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSLgoLcmV0cnlfZGVsYXkYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qeAoMTGVhc2VPdXRjb21lEh0KGUxFQVNFX09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBMRUFTRV9PVVRDT01FX09LEAESFgoSTEVBU0VfT1VUQ09NRV9MT1NUEAISGwoXTEVBU0VfT1VUQ09NRV9OT1RfRk9VTkQQAzLeAwoKSm9iU2VydmljZRJACgdFbnF1ZXVlEhkuYnJva2VyLnYxLkVucXVldWVSZXF1ZXN0GhouYnJva2VyLnYxLkVucXVldWVSZXNwb25zZRJPCgxFbnF1ZXVlQmF0Y2gSHi5icm9rZXIudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBofLmJyb2tlci52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRI6CgVMZWFzZRIXLmJyb2tlci52MS5MZWFzZVJlcXVlc3QaGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZRJGCglIZWFydGJlYXQSGy5icm9rZXIudjEuSGVhcnRiZWF0UmVxdWVzdBocLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZRI0CgNBY2sSFS5icm9rZXIudjEuQWNrUmVxdWVzdBoWLmJyb2tlci52MS5BY2tSZXNwb25zZRI3CgROYWNrEhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0GhcuYnJva2VyLnYxLk5hY2tSZXNwb25zZRJKCg1Xb3JrZXJTZXNzaW9uEhkuYnJva2VyLnYxLlNlc3Npb25SZXF1ZXN0GhouYnJva2VyLnYxLlNlc3Npb25SZXNwb25zZSgBMAFiBnByb3RvMw", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chticm9rZXIvdjEvam9iX3NlcnZpY2UucHJvdG8SCWJyb2tlci52MSIxCg5FbnF1ZXVlUmVxdWVzdBIfCgNqb2IYASABKAsyEi5icm9rZXIudjEuSm9iU3BlYyIyCg9FbnF1ZXVlUmVzcG9uc2USDgoGam9iX2lkGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgiNwoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIgCgRqb2JzGAEgAygLMhIuYnJva2VyLnYxLkpvYlNwZWMiQwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USKwoHcmVzdWx0cxgBIAMoCzIaLmJyb2tlci52MS5FbnF1ZXVlUmVzcG9uc2UinwEKDExlYXNlUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSEQoJd29ya2VyX2lkGAIgASgJEhAKCG1heF9qb2JzGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihAEKCUxlYXNlZEpvYhIbCgNqb2IYASABKAsyDi5icm9rZXIudjEuSm9iEhMKC2xlYXNlX3Rva2VuGAIgASgJEg8KB2F0dGVtcHQYAyABKAUSNAoQbGVhc2VfZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoNTGVhc2VSZXNwb25zZRIiCgRqb2JzGAEgAygLMhQuYnJva2VyLnYxLkxlYXNlZEpvYiIvCghMZWFzZVJlZhIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkikwEKC0xlYXNlUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIoCgdvdXRjb21lGAIgASgOMhcuYnJva2VyLnYxLkxlYXNlT3V0Y29tZRIiCgVzdGF0ZRgDIAEoDjITLmJyb2tlci52MS5Kb2JTdGF0ZRImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikwEKEEhlYXJ0YmVhdFJlcXVlc3QSIwoGbGVhc2VzGAEgAygLMhMuYnJva2VyLnYxLkxlYXNlUmVmEjEKDmxlYXNlX2R1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBWl0ZW1zGAMgAygLMhguYnJva2VyLnYxLkhlYXJ0YmVhdEl0ZW0iWgoNSGVhcnRiZWF0SXRlbRIiCgVsZWFzZRgBIAEoCzITLmJyb2tlci52MS5MZWFzZVJlZhIlCghwcm9ncmVzcxgCIAEoCzITLmJyb2tlci52MS5Qcm9ncmVzcyI8ChFIZWFydGJlYXRSZXNwb25zZRInCgdyZXN1bHRzGAEgAygLMhYuYnJva2VyLnYxLkxlYXNlUmVzdWx0IlQKCkFja1JlcXVlc3QSIwoGbGVhc2VzGAEgAygLMhMuYnJva2VyLnYxLkxlYXNlUmVmEiEKBWl0ZW1zGAIgAygLMhIuYnJva2VyLnYxLkFja0l0ZW0iPQoHQWNrSXRlbRIiCgVsZWFzZRgBIAEoCzITLmJyb2tlci52MS5MZWFzZVJlZhIOCgZyZXN1bHQYAiABKAwiNgoLQWNrUmVzcG9uc2USJwoHcmVzdWx0cxgBIAMoCzIWLmJyb2tlci52MS5MZWFzZVJlc3VsdCKAAQoITmFja0l0ZW0SIgoFbGVhc2UYASABKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSDQoFZXJyb3IYAiABKAkSEQoJcGVybWFuZW50GAMgASgIEi4KC3JldHJ5X2FmdGVyGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjEKC05hY2tSZXF1ZXN0EiIKBWl0ZW1zGAEgAygLMhMuYnJva2VyLnYxLk5hY2tJdGVtIjcKDE5hY2tSZXNwb25zZRInCgdyZXN1bHRzGAEgAygLMhYuYnJva2VyLnYxLkxlYXNlUmVzdWx0IloKClNub296ZUl0ZW0SIgoFbGVhc2UYASABKAsyEy5icm9rZXIudjEuTGVhc2VSZWYSKAoFZGVsYXkYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iNQoNU25vb3plUmVxdWVzdBIkCgVpdGVtcxgBIAMoCzIVLmJyb2tlci52MS5Tbm9vemVJdGVtIjkKDlNub296ZVJlc3BvbnNlEicKB3Jlc3VsdHMYASADKAsyFi5icm9rZXIudjEuTGVhc2VSZXN1bHQizAIKDlNlc3Npb25SZXF1ZXN0EgoKAmlkGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAkSKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVsZWFzZRgEIAEoCzIXLmJyb2tlci52MS5MZWFzZVJlcXVlc3RIABIwCgloZWFydGJlYXQYBSABKAsyGy5icm9rZXIudjEuSGVhcnRiZWF0UmVxdWVzdEgAEiQKA2FjaxgGIAEoCzIVLmJyb2tlci52MS5BY2tSZXF1ZXN0SAASJgoEbmFjaxgHIAEoCzIWLmJyb2tlci52MS5OYWNrUmVxdWVzdEgAEhAKBmNhbmNlbBgIIAEoBEgAEioKBnNub296ZRgJIAEoCzIYLmJyb2tlci52MS5Tbm9vemVSZXF1ZXN0SABCBgoEY2FsbCK9AgoPU2Vzc2lvblJlc3BvbnNlEgoKAmlkGAEgASgEEhIKCnJlcXVlc3RfaWQYAiABKAkSKQoFbGVhc2UYAyABKAsyGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZUgAEjEKCWhlYXJ0YmVhdBgEIAEoCzIcLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZUgAEiUKA2FjaxgFIAEoCzIWLmJyb2tlci52MS5BY2tSZXNwb25zZUgAEicKBG5hY2sYBiABKAsyFy5icm9rZXIudjEuTmFja1Jlc3BvbnNlSAASJQoFZXJyb3IYByABKAsyFC5icm9rZXIudjEuQ2FsbEVycm9ySAASKwoGc25vb3plGAggASgLMhkuYnJva2VyLnYxLlNub296ZVJlc3BvbnNlSABCCAoGcmVzdWx0IloKCUNhbGxFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSLgoLcmV0cnlfZGVsYXkYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qeAoMTGVhc2VPdXRjb21lEh0KGUxFQVNFX09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBMRUFTRV9PVVRDT01FX09LEAESFgoSTEVBU0VfT1VUQ09NRV9MT1NUEAISGwoXTEVBU0VfT1VUQ09NRV9OT1RfRk9VTkQQAzKdBAoKSm9iU2VydmljZRJACgdFbnF1ZXVlEhkuYnJva2VyLnYxLkVucXVldWVSZXF1ZXN0GhouYnJva2VyLnYxLkVucXVldWVSZXNwb25zZRJPCgxFbnF1ZXVlQmF0Y2gSHi5icm9rZXIudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBofLmJyb2tlci52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRI6CgVMZWFzZRIXLmJyb2tlci52MS5MZWFzZVJlcXVlc3QaGC5icm9rZXIudjEuTGVhc2VSZXNwb25zZRJGCglIZWFydGJlYXQSGy5icm9rZXIudjEuSGVhcnRiZWF0UmVxdWVzdBocLmJyb2tlci52MS5IZWFydGJlYXRSZXNwb25zZRI0CgNBY2sSFS5icm9rZXIudjEuQWNrUmVxdWVzdBoWLmJyb2tlci52MS5BY2tSZXNwb25zZRI3CgROYWNrEhYuYnJva2VyLnYxLk5hY2tSZXF1ZXN0GhcuYnJva2VyLnYxLk5hY2tSZXNwb25zZRI9CgZTbm9vemUSGC5icm9rZXIudjEuU25vb3plUmVxdWVzdBoZLmJyb2tlci52MS5Tbm9vemVSZXNwb25zZRJKCg1Xb3JrZXJTZXNzaW9uEhkuYnJva2VyLnYxLlNlc3Npb25SZXF1ZXN0GhouYnJva2VyLnYxLlNlc3Npb25SZXNwb25zZSgBMAFiBnByb3RvMw", [file_broker_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message broker.v1.EnqueueRequest
@@ -237,7 +237,8 @@ export type LeaseResult = Message<"broker.v1.LeaseResult"> & {
   state: JobState;
 
   /**
-   * Heartbeat: the new deadline. Nack: when the retry runs (if retried).
+   * Heartbeat: the new deadline. Nack: when the retry runs (if retried). Snooze: when the job
+   * runs again.
    *
    * @generated from field: google.protobuf.Timestamp at = 4;
    */
@@ -266,6 +267,14 @@ export type HeartbeatRequest = Message<"broker.v1.HeartbeatRequest"> & {
    * @generated from field: google.protobuf.Duration lease_duration = 2;
    */
   leaseDuration?: Duration | undefined;
+
+  /**
+   * Leases to extend, each with the job's progress (a worker may send both lists; the response
+   * has `leases`' results first, then `items'`). Together at most 1,000.
+   *
+   * @generated from field: repeated broker.v1.HeartbeatItem items = 3;
+   */
+  items: HeartbeatItem[];
 };
 
 /**
@@ -274,6 +283,31 @@ export type HeartbeatRequest = Message<"broker.v1.HeartbeatRequest"> & {
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
   messageDesc(file_broker_v1_job_service, 9);
+
+/**
+ * @generated from message broker.v1.HeartbeatItem
+ */
+export type HeartbeatItem = Message<"broker.v1.HeartbeatItem"> & {
+  /**
+   * @generated from field: broker.v1.LeaseRef lease = 1;
+   */
+  lease?: LeaseRef | undefined;
+
+  /**
+   * Unset: no progress (as a plain lease). Kept with the job, shown by GetJob and the dashboard;
+   * a change of it is an event (reason "progress").
+   *
+   * @generated from field: broker.v1.Progress progress = 2;
+   */
+  progress?: Progress | undefined;
+};
+
+/**
+ * Describes the message broker.v1.HeartbeatItem.
+ * Use `create(HeartbeatItemSchema)` to create a new message.
+ */
+export const HeartbeatItemSchema: GenMessage<HeartbeatItem> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 10);
 
 /**
  * @generated from message broker.v1.HeartbeatResponse
@@ -292,7 +326,7 @@ export type HeartbeatResponse = Message<"broker.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 10);
+  messageDesc(file_broker_v1_job_service, 11);
 
 /**
  * @generated from message broker.v1.AckRequest
@@ -319,7 +353,7 @@ export type AckRequest = Message<"broker.v1.AckRequest"> & {
  * Use `create(AckRequestSchema)` to create a new message.
  */
 export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 11);
+  messageDesc(file_broker_v1_job_service, 12);
 
 /**
  * @generated from message broker.v1.AckItem
@@ -344,7 +378,7 @@ export type AckItem = Message<"broker.v1.AckItem"> & {
  * Use `create(AckItemSchema)` to create a new message.
  */
 export const AckItemSchema: GenMessage<AckItem> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 12);
+  messageDesc(file_broker_v1_job_service, 13);
 
 /**
  * @generated from message broker.v1.AckResponse
@@ -363,7 +397,7 @@ export type AckResponse = Message<"broker.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 13);
+  messageDesc(file_broker_v1_job_service, 14);
 
 /**
  * @generated from message broker.v1.NackItem
@@ -401,7 +435,7 @@ export type NackItem = Message<"broker.v1.NackItem"> & {
  * Use `create(NackItemSchema)` to create a new message.
  */
 export const NackItemSchema: GenMessage<NackItem> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 14);
+  messageDesc(file_broker_v1_job_service, 15);
 
 /**
  * @generated from message broker.v1.NackRequest
@@ -418,7 +452,7 @@ export type NackRequest = Message<"broker.v1.NackRequest"> & {
  * Use `create(NackRequestSchema)` to create a new message.
  */
 export const NackRequestSchema: GenMessage<NackRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 15);
+  messageDesc(file_broker_v1_job_service, 16);
 
 /**
  * @generated from message broker.v1.NackResponse
@@ -435,7 +469,69 @@ export type NackResponse = Message<"broker.v1.NackResponse"> & {
  * Use `create(NackResponseSchema)` to create a new message.
  */
 export const NackResponseSchema: GenMessage<NackResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 16);
+  messageDesc(file_broker_v1_job_service, 17);
+
+/**
+ * @generated from message broker.v1.SnoozeItem
+ */
+export type SnoozeItem = Message<"broker.v1.SnoozeItem"> & {
+  /**
+   * @generated from field: broker.v1.LeaseRef lease = 1;
+   */
+  lease?: LeaseRef | undefined;
+
+  /**
+   * When the job may run again, from now: 0 (unset) to 30 days by default (BROKER_MAX_SNOOZE).
+   *
+   * @generated from field: google.protobuf.Duration delay = 2;
+   */
+  delay?: Duration | undefined;
+};
+
+/**
+ * Describes the message broker.v1.SnoozeItem.
+ * Use `create(SnoozeItemSchema)` to create a new message.
+ */
+export const SnoozeItemSchema: GenMessage<SnoozeItem> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 18);
+
+/**
+ * @generated from message broker.v1.SnoozeRequest
+ */
+export type SnoozeRequest = Message<"broker.v1.SnoozeRequest"> & {
+  /**
+   * 1 to 1,000.
+   *
+   * @generated from field: repeated broker.v1.SnoozeItem items = 1;
+   */
+  items: SnoozeItem[];
+};
+
+/**
+ * Describes the message broker.v1.SnoozeRequest.
+ * Use `create(SnoozeRequestSchema)` to create a new message.
+ */
+export const SnoozeRequestSchema: GenMessage<SnoozeRequest> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 19);
+
+/**
+ * @generated from message broker.v1.SnoozeResponse
+ */
+export type SnoozeResponse = Message<"broker.v1.SnoozeResponse"> & {
+  /**
+   * One per item, in the request's order.
+   *
+   * @generated from field: repeated broker.v1.LeaseResult results = 1;
+   */
+  results: LeaseResult[];
+};
+
+/**
+ * Describes the message broker.v1.SnoozeResponse.
+ * Use `create(SnoozeResponseSchema)` to create a new message.
+ */
+export const SnoozeResponseSchema: GenMessage<SnoozeResponse> = /*@__PURE__*/
+  messageDesc(file_broker_v1_job_service, 20);
 
 /**
  * @generated from message broker.v1.SessionRequest
@@ -500,6 +596,12 @@ export type SessionRequest = Message<"broker.v1.SessionRequest"> & {
      */
     value: bigint;
     case: "cancel";
+  } | {
+    /**
+     * @generated from field: broker.v1.SnoozeRequest snooze = 9;
+     */
+    value: SnoozeRequest;
+    case: "snooze";
   } | { case: undefined; value?: undefined };
 };
 
@@ -508,7 +610,7 @@ export type SessionRequest = Message<"broker.v1.SessionRequest"> & {
  * Use `create(SessionRequestSchema)` to create a new message.
  */
 export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 17);
+  messageDesc(file_broker_v1_job_service, 21);
 
 /**
  * @generated from message broker.v1.SessionResponse
@@ -559,6 +661,12 @@ export type SessionResponse = Message<"broker.v1.SessionResponse"> & {
      */
     value: CallError;
     case: "error";
+  } | {
+    /**
+     * @generated from field: broker.v1.SnoozeResponse snooze = 8;
+     */
+    value: SnoozeResponse;
+    case: "snooze";
   } | { case: undefined; value?: undefined };
 };
 
@@ -567,7 +675,7 @@ export type SessionResponse = Message<"broker.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 18);
+  messageDesc(file_broker_v1_job_service, 22);
 
 /**
  * How a call on a session failed: the status its unary twin would have ended with.
@@ -601,7 +709,7 @@ export type CallError = Message<"broker.v1.CallError"> & {
  * Use `create(CallErrorSchema)` to create a new message.
  */
 export const CallErrorSchema: GenMessage<CallError> = /*@__PURE__*/
-  messageDesc(file_broker_v1_job_service, 19);
+  messageDesc(file_broker_v1_job_service, 23);
 
 /**
  * The outcome for one lease in a Heartbeat, Ack or Nack.
@@ -710,7 +818,19 @@ export const JobService: GenService<{
     output: typeof NackResponseSchema;
   },
   /**
-   * A worker's Lease, Heartbeat, Ack and Nack calls over one long-lived stream: the same calls,
+   * Hands leased jobs back to run again after a delay, without using an attempt: each job goes
+   * back to PENDING with run_at = now + delay and the lease's attempt given back. Fenced like
+   * Ack and Nack; a repeat with the same token is OK and changes nothing.
+   *
+   * @generated from rpc broker.v1.JobService.Snooze
+   */
+  snooze: {
+    methodKind: "unary";
+    input: typeof SnoozeRequestSchema;
+    output: typeof SnoozeResponseSchema;
+  },
+  /**
+   * A worker's Lease, Heartbeat, Ack, Nack and Snooze calls over one long-lived stream: the same calls,
    * cheaper each (no HTTP/2 stream, headers and trailers per call). Each request carries an id
    * of the worker's choosing that its response repeats; responses come as calls finish, so a
    * long-polling Lease does not hold up an Ack sent after it. Every call goes through the same
