@@ -14,6 +14,7 @@ import asyncpg
 import grpc
 import pytest
 
+from broker.infra.pg.store import LIMITED_TTL
 from broker.v1 import admin_service_pb2 as apb
 from broker.v1 import admin_service_pb2_grpc, job_pb2, job_service_pb2 as jpb, job_service_pb2_grpc
 from tests.brokers import running_broker
@@ -124,6 +125,9 @@ async def test_a_per_key_limit_holds_across_leasers_on_two_replicas_and_other_ke
             grpc.aio.insecure_channel(a.grpc_address) as ca, grpc.aio.insecure_channel(b.grpc_address) as cb:
         await admin_service_pb2_grpc.AdminServiceStub(ca).UpdateQueue(
             apb.UpdateQueueRequest(queue=queue, per_key_concurrency=1))
+        # Replica b learns that the queue is counted within LIMITED_TTL: its own loops (the
+        # callback deliveries' claims) may have read the list just before the change.
+        await asyncio.sleep(LIMITED_TTL + 0.1)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in (ca, cb)]
         await stubs[0].EnqueueBatch(keyed(queue, keys))
         # A key held by one replica's worker does not stop the other replica's claim.
@@ -166,6 +170,7 @@ async def test_a_rate_limit_holds_across_two_replicas_by_the_brokers_clock(own_d
             grpc.aio.insecure_channel(a.grpc_address) as ca, grpc.aio.insecure_channel(b.grpc_address) as cb:
         admin = admin_service_pb2_grpc.AdminServiceStub(ca)
         await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, rate_limit=rate, rate_burst=burst))
+        await asyncio.sleep(LIMITED_TTL + 0.1)  # replica b's list of counted queues (as above)
         stubs = [job_service_pb2_grpc.JobServiceStub(c) for c in (ca, cb)]
         await stubs[1].EnqueueBatch(keyed(queue, [None] * 200))
         start, leased = clock.now(), [await _lease_all_at_once(stubs, queue)]

@@ -39,6 +39,7 @@ class PgJobStore(WorkerCalls):
         self._conn = Connections(pool, acquire_timeout)
         self._limited_names: frozenset[str] = frozenset()
         self._limited_until = 0.0
+        self._limited_changes = 0  # controls_changed calls: a read they overtook is not trusted
 
     @_guarded
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> tuple[list[Inserted], list[Event]]:
@@ -87,15 +88,17 @@ class PgJobStore(WorkerCalls):
     def controls_changed(self) -> None:
         """A queue's controls changed through this process: read the counted queues afresh at
         the next claim (other replicas see the change within LIMITED_TTL)."""
-        self._limited_until = 0.0
+        self._limited_until, self._limited_changes = 0.0, self._limited_changes + 1
 
     async def _limited(self, conn, queues: Sequence[str]) -> list[str]:
         """Which of `queues` have a concurrency limit, as read at most LIMITED_TTL ago. Only the
         choice to try CLAIM_LIMITED hangs on it: CLAIM leaves a limited queue alone from the
         moment its limit is set, and LOCK_LIMITED reads the limits as they are now."""
         if time.monotonic() >= self._limited_until:
+            changes = self._limited_changes  # another claim (the callbacks' loop) may be reading it
             self._limited_names = frozenset(r[0] for r in await conn.fetch(queries.LIMITED_QUEUES))
-            self._limited_until = time.monotonic() + self._limited_ttl
+            if changes == self._limited_changes:  # else a change committed during the read: re-read next time
+                self._limited_until = time.monotonic() + self._limited_ttl
         return [q for q in queues if q in self._limited_names] if self._limited_names else []
 
     @_guarded
