@@ -38,9 +38,10 @@ FULL = Profile(
     drain_jobs=20_000, drain_jobs_c10=5_000, drain_jobs_claim1=2_000, drain_jobs_slow_peer=2_000,
     # c=200 is not in the list: it shows what leasing 200 jobs a call buys (the peers
     # get their best batch setting too). "unary": the same workers with one RPC per call
-    # instead of a WorkerSession, for comparison. Cost figures stay at c=100 x2 (drain.COST_CONFIG).
+    # instead of a WorkerSession, for comparison; "controls": the queue's concurrency limit and
+    # rate limit in force (drain.CONTROLS). Cost figures stay at c=100 x2 (drain.COST_CONFIG).
     drain_configs=((10, 1), (10, 2), (100, 1), (100, 2), (200, 2), (10, 2, "unary"), (100, 2, "unary"),
-                   (100, 2, "node")),
+                   (100, 2, "node"), (100, 2, "controls")),
     latency_jobs=400,
     steady_rate=1000, steady_seconds=15.0,
     crash_jobs=100, crash_lease=5.0,
@@ -50,7 +51,7 @@ QUICK = Profile(
     name="quick", runs=1,
     enqueue_single=300, enqueue_concurrent=1000, enqueue_batch=10_000,
     drain_jobs=5_000, drain_jobs_c10=2_000, drain_jobs_claim1=500, drain_jobs_slow_peer=300,
-    drain_configs=((100, 2), (100, 2, "node")),
+    drain_configs=((100, 2), (100, 2, "node"), (100, 2, "controls")),
     latency_jobs=100,
     steady_rate=500, steady_seconds=4.0,
     crash_jobs=100, crash_lease=2.0,

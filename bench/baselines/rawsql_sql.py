@@ -72,16 +72,16 @@ def _complete(events: bool) -> str:
 ENQUEUE_PLAIN = """
 INSERT INTO broker_jobs (id, queue, kind, payload, headers, idempotency_key, priority, state,
     run_at, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter,
-    lease_duration, max_lease_expiries, payload_ref, created_at, updated_at)
+    lease_duration, max_lease_expiries, payload_ref, concurrency_key, created_at, updated_at)
 SELECT gen_random_uuid(), queue, kind, payload, headers::jsonb, idempotency_key, priority, 'pending', run_at,
     max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
-    max_lease_expiries, payload_ref, $15, $15
+    max_lease_expiries, payload_ref, concurrency_key, $15, $15
 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[],
             $7::timestamptz[], $8::int[], $9::float8[], $10::float8[], $11::float8[],
-            $12::text[], $13::float8[], $14::int[], $16::text[])
+            $12::text[], $13::float8[], $14::int[], $16::text[], $17::text[])
      AS t(queue, kind, payload, headers, idempotency_key, priority, run_at, max_attempts,
           retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries,
-          payload_ref)
+          payload_ref, concurrency_key)
 RETURNING id::text
 """
 
@@ -108,8 +108,8 @@ def statements(variant: str) -> tuple[str, str, str]:
 
 
 def enqueue_args(payloads: list[bytes], queue: str, kind: str, now) -> list:
-    """The 16 parameters of ENQUEUE for these payloads, with the broker's queue defaults (inline
-    payloads: no payload references)."""
+    """The 17 parameters of ENQUEUE for these payloads, with the broker's queue defaults (inline
+    payloads: no payload references; no concurrency keys: $17 NULL)."""
     n = len(payloads)
     return [[queue] * n, [kind] * n, payloads, [None] * n, [None] * n, [0] * n, [now] * n, [10] * n,
-            [1.0] * n, [3600.0] * n, [2.0] * n, ["full"] * n, [30.0] * n, [5] * n, now, [None] * n]
+            [1.0] * n, [3600.0] * n, [2.0] * n, ["full"] * n, [30.0] * n, [5] * n, now, [None] * n, None]

@@ -8,20 +8,38 @@ import asyncio
 
 from bench import procs
 from bench.broker_side import broker_under_test, cpu_delta, sdk_workers
+from bench.payload import QUEUE
 from bench.profiles import Profile
 from bench.results import Figure, Results
+from broker_client.v1 import admin_service_pb2 as apb, admin_service_pb2_grpc
+
+# The "controls" row: the queue's flow controls in force during the drain. The concurrency limit
+# is below the workers' 2 x 100 slots, so it binds; the rate is near what the drain reaches here,
+# so the bucket is taken in every claim and runs dry now and then.
+CONTROLS = {"concurrency_limit": 150, "rate_limit": 10_000.0, "rate_burst": 1_000}
+_CONTROL_NAMES = {"controls": "concurrency limit 150, rate 10k/s burst 1k", "node": "Node SDK"}
 
 
 def case_name(concurrency: int, processes: int, *how: str) -> str:
-    return f"c={concurrency} x{processes} proc" + "".join(", Node SDK" if h == "node" else f", {h} calls" for h in how)
+    return f"c={concurrency} x{processes} proc" + "".join(f", {_CONTROL_NAMES.get(h) or h + ' calls'}" for h in how)
+
+
+async def _set_controls(but, on: bool) -> None:
+    """Set CONTROLS on the bench queue, or remove them (0 removes each)."""
+    values = CONTROLS if on else {k: 0 for k in CONTROLS}
+    await admin_service_pb2_grpc.AdminServiceStub(but.channel).UpdateQueue(
+        apb.UpdateQueueRequest(queue=QUEUE, **values), timeout=10)
 
 
 async def one_run(but, n: int, concurrency: int, processes: int, *how: str) -> dict:
     """`how`: "unary" runs the workers with one RPC per call instead of a WorkerSession; "node"
-    runs the Node SDK's worker (clients/node/bench/worker.ts) instead of the Python one."""
+    runs the Node SDK's worker (clients/node/bench/worker.ts) instead of the Python one;
+    "controls" drains with the queue's CONTROLS in force."""
     await but.reset()
     await but.fill(n)
-    workers = sdk_workers(but.address, processes, concurrency, *(f"--{h}" for h in how))
+    if "controls" in how:
+        await _set_controls(but, True)
+    workers = sdk_workers(but.address, processes, concurrency, *(f"--{h}" for h in how if h != "controls"))
     try:
         await asyncio.to_thread(procs.start_all, workers)
         # Start-up (imports, connecting) is not drain work: count from `go`.
@@ -35,6 +53,8 @@ async def one_run(but, n: int, concurrency: int, processes: int, *how: str) -> d
         worker_rss = max((w.peak_rss_mb() or 0) for w in workers)
     finally:
         await asyncio.to_thread(procs.stop_all, workers)
+        if "controls" in how:
+            await _set_controls(but, False)
     calls = await but.drain_span()
     acked = calls["acked"]
     return {"jobs_per_s": acked / calls["span_s"], **calls,

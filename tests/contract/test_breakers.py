@@ -1,6 +1,7 @@
 """Circuit breakers, obeyed by the claim of both stores: a queue whose breaker is open hands out
 nothing (its jobs wait, nothing fails them), a half-open one exactly `probes` jobs, under a
-concurrency limit no more than its room; outcomes open and close it; every change of state is
+concurrency limit no more than its room (and under a per-key limit or a rate, no more than they
+allow); outcomes open and close it; every change of state is
 an event."""
 
 from __future__ import annotations
@@ -159,3 +160,25 @@ async def test_every_change_of_state_is_an_event_row(store, breakers, queue, t0,
     assert [(r[0], r[1], r[2]) for r in rows] == [("closed", "open", False), ("open", "half_open", False),
                                                    ("half_open", "closed", True)]
     assert rows[0][3].startswith("failure rate 1.00")
+
+
+async def test_probes_obey_a_per_key_limit(store, breakers, queues, queue, t0):
+    await add(store, queue, t0, count=3, concurrency_key="a")
+    await queues.update(queue, ControlsChange(per_key_concurrency=1), t0)
+    await _open(breakers, queue, t0)
+    await breakers.cool_down(seconds(t0, 10), 10)
+    jobs, _ = await store.claim([queue], "w", 10, None, seconds(t0, 11))
+    assert [j.concurrency_key for j in jobs] == ["a"]  # 2 probes, but one "a" at a time
+    assert (await store.claim([queue], "w", 10, None, seconds(t0, 11)))[0] == []
+    assert (await breakers.get(queue)).probes_leased == 1
+
+
+async def test_probes_take_tokens_from_the_rate_limit(store, breakers, queues, queue, t0):
+    await add(store, queue, t0, count=4)
+    await queues.update(queue, ControlsChange(rate_limit=0.001, rate_burst=1), t0)
+    await _open(breakers, queue, t0)
+    await breakers.cool_down(seconds(t0, 10), 10)
+    assert len((await store.claim([queue], "w", 10, None, seconds(t0, 11)))[0]) == 1  # 2 probes, 1 token
+    assert (await store.claim([queue], "w", 10, None, seconds(t0, 12)))[0] == []
+    (event,) = await breakers.step([queue], lambda b: b.record(0, 1, seconds(t0, 13)), seconds(t0, 13))
+    assert event.to_state is O  # the probe's failure still opens it

@@ -133,7 +133,7 @@ async def test_racing_batches_with_shared_keys_in_another_order_both_succeed(sto
         # A third producer holds key "b" in an open transaction, so the first batch stops at it.
         transaction = other.transaction()
         await transaction.start()
-        await other.fetch(sql.ENQUEUE, *_columns([new_job(queue, t0, idempotency_key="b")], t0), t0, [None])
+        await other.fetch(sql.ENQUEUE, *_columns([new_job(queue, t0, idempotency_key="b")], t0), t0, [None], None)
         first = asyncio.create_task(store.enqueue([new_job(queue, t0, idempotency_key=k) for k in "abc"], t0))
         await _blocked(other, 1)
         second = asyncio.create_task(store.enqueue([new_job(queue, t0, idempotency_key=k) for k in "ca"], t0))

@@ -81,6 +81,20 @@ async def test_dashboard_shows_updates_and_redrives(page, jobs, admin, clock, qu
     assert page.errors == []
 
 
+async def test_dashboard_shows_each_queues_flow_controls(page, jobs, admin, queue, broker_server):
+    await enqueue(jobs, queue, 3)
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, concurrency_limit=5, per_key_concurrency=1,
+                                                   rate_limit=20, rate_burst=40))
+    await lease(jobs, queue, 2)
+    await page.goto(f"http://127.0.0.1:{broker_server.http_port}/")
+    row = page.locator(f'#queue-table tr[data-queue="{queue}"]')
+    await expect(row.locator('td[data-field="controls"]')).to_have_text("2/5 running · 1 per key · 20/s, burst 40")
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, paused=True, concurrency_limit=0,
+                                                   per_key_concurrency=0, rate_limit=0))
+    await expect(row.locator('td[data-field="controls"]')).to_have_text("paused")
+    assert page.errors == []
+
+
 async def test_dashboard_lists_schedules_with_their_next_fire_and_state(page, admin, queue, broker_server):
     name = f"dash-{queue}"
     spec = apb.ScheduleSpec(name=name, cron="*/5 * * * *", time_zone="Europe/Berlin",

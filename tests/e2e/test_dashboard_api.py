@@ -142,3 +142,23 @@ async def test_any_body_an_endpoint_does_not_take_is_400_with_a_message(broker_s
             assert r.status == 400 and (await r.json())["error"].startswith("reset_attempts: ")
     after = await db.fetchrow(changes)
     assert after[0] == redriven and after[1] >= dead
+
+
+async def test_each_queue_comes_with_its_flow_controls(jobs, admin, queue, broker_server):
+    await enqueue(jobs, queue, 3)
+    await admin.UpdateQueue(apb.UpdateQueueRequest(queue=queue, concurrency_limit=2, per_key_concurrency=1,
+                                                   rate_limit=20, rate_burst=40))
+    await lease(jobs, queue, 2)
+    for path in ("/api/overview", "/api/queues"):
+        (row,) = [q for q in (await get_json(broker_server.http_port, path))["queues"] if q["queue"] == queue]
+        assert row["running"] == 2
+        assert row["controls"] == {"paused": False, "concurrency_limit": 2, "per_key_concurrency": 1,
+                                   "rate_limit": 20.0, "rate_burst": 40}
+    (keyed,) = await enqueue(jobs, queue, 1, concurrency_key="customer-3")
+    detail = await get_json(broker_server.http_port, f"/api/jobs/{keyed}")
+    assert detail["job"]["concurrency_key"] == "customer-3"
+    other = queue + "-free"
+    await enqueue(jobs, other, 1)
+    (free,) = [q for q in (await get_json(broker_server.http_port, "/api/queues"))["queues"] if q["queue"] == other]
+    assert free["controls"] == {"paused": False, "concurrency_limit": None, "per_key_concurrency": None,
+                                "rate_limit": None, "rate_burst": None}

@@ -13,7 +13,7 @@ import pytest
 from broker.entities.job import JobState
 from broker.entities.lease import LeaseRef
 from broker.entities.retry import Jitter, RetryPolicy
-from broker.infra.pg import queries, sql
+from broker.infra.pg import claims, queries, sql
 from broker.infra.pg.pool import create_pool
 from broker.infra.pg.store import PgJobStore
 from broker.infra.settings import DatabaseSettings
@@ -46,7 +46,7 @@ async def store_with_backlog(own_database):
 
 
 HOT_STATEMENTS = {
-    "claim": sql.CLAIM, "claim limited": sql.CLAIM_LIMITED, "lock limited": queries.LOCK_LIMITED, "extend": sql.EXTEND, "complete": sql.COMPLETE,
+    "claim": sql.CLAIM, "claim limited": claims.CLAIM_LIMITED, "lock limited": queries.LOCK_LIMITED, "extend": sql.EXTEND, "complete": sql.COMPLETE,
     "held": sql.HELD, "lock expired": sql.LOCK_EXPIRED, "fail": sql.FAIL, "expire": sql.EXPIRE,
     "enqueue": sql.ENQUEUE, "existing keys": sql.EXISTING_KEYS, "get": queries.GET, "history": queries.HISTORY,
     "get with history": queries.GET_WITH_HISTORY,

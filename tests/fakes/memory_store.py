@@ -19,6 +19,7 @@ from broker.entities import callback
 from broker.entities.callback import Subscription
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
+from broker.entities.flow_limits import Bucket
 from broker.entities.breaker import Breaker
 from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
@@ -43,6 +44,7 @@ class InMemoryJobStore:
         self._next_event_id = 1
         self.down = False
         self.controls: dict[str, QueueControls] = {}  # queue controls (tests/fakes/queue_store.py)
+        self.buckets: dict[str, Bucket] = {}  # the rate-limited queues' token buckets
         self.subscriptions: dict[str, Subscription] = {}  # callbacks (tests/fakes/subscription_store.py)
         self._made: list[Event] = []  # the enqueue events of deliveries the current call made
         self.breakers: dict[str, Breaker] = {}  # circuit breakers (tests/fakes/breaker_store.py)
@@ -63,6 +65,7 @@ class InMemoryJobStore:
                 idempotency_key=new.idempotency_key, max_attempts=new.max_attempts, retry=new.retry,
                 lease_duration=new.lease_duration, created_at=now, updated_at=now,
                 max_lease_expiries=new.max_lease_expiries, payload_ref=new.payload_ref,
+                concurrency_key=new.concurrency_key,
             )
             events.append(self._move(Reason.ENQUEUE, None, job, now))
             if new.idempotency_key is not None:
@@ -86,39 +89,74 @@ class InMemoryJobStore:
         return leased, events
 
     def _ready(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
-        """As PgJobStore.claim: the queues without controls in lease order, then the queues with
-        a concurrency limit, each up to its room (limit minus its RUNNING jobs); paused: none. A
-        queue whose breaker holds back is left alone, but for a HALF_OPEN breaker's probes."""
+        """As PgJobStore.claim: the queues without controls in lease order, then the counted
+        queues (claims.CLAIM_LIMITED), each up to its room; paused: none. A queue whose breaker
+        holds back is left alone, but for a HALF_OPEN breaker's probes."""
         controls = {q: self.controls.get(q) for q in queues}
         held = {q for q in queues if q in self.breakers and self.breakers[q].holds_back}
-        plain = {q for q, c in controls.items() if (c is None or not (c.paused or c.limited)) and q not in held}
-        limited = {q: c.concurrency_limit for q, c in controls.items()
-                   if c and c.limited and not c.paused and q not in held}
+        plain = {q for q, c in controls.items() if (c is None or not (c.paused or c.counted)) and q not in held}
+        counted = [c for q, c in controls.items() if c and c.counted and not c.paused and q not in held]
         sources, order = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id))
         ready = sorted((j for j in self.jobs.values() if j.state in sources and j.queue in plain and j.run_at <= now),
                        key=order)[:max(limit, 0)]
         extra = []
-        for queue, cap in limited.items():
-            running = sum(1 for j in self.jobs.values() if j.queue == queue and j.state is R)
-            extra += sorted((j for j in self.jobs.values()
-                             if j.state in sources and j.queue == queue and j.run_at <= now),
-                            key=order)[:max(cap - running, 0)]
-        found = ready + sorted(extra, key=order)[:max(limit - len(ready), 0)]
+        for c in counted:
+            extra += self._fitting(c, max(limit - len(ready), 0), now)
+        extra = sorted(extra, key=order)[:max(limit - len(ready), 0)]
+        self._take_tokens(counted, extra, now)
+        found = ready + extra
         return found + self._probes(queues, limit - len(found), now)
 
+    def _take_tokens(self, counted: Sequence[QueueControls], leased: list[Job], now: datetime) -> None:
+        for c in counted:
+            if c.rate_limit is not None:
+                taken = sum(1 for j in leased if j.queue == c.name)
+                self.buckets[c.name] = self._bucket(c, now).take(taken, now, c.rate_limit, c.rate_burst)
+
+    def _fitting(self, c: QueueControls, limit: int, now: datetime) -> list[Job]:
+        """A counted queue's jobs this claim may take: its room under each control, per-key
+        limits passed over in lease order (claims.CLAIM_LIMITED)."""
+        running = [j for j in self.jobs.values() if j.queue == c.name and j.state is R]
+        room = limit
+        if c.concurrency_limit is not None:
+            room = min(room, c.concurrency_limit - len(running))
+        if c.rate_limit is not None:
+            room = min(room, int(self._bucket(c, now).at(now, c.rate_limit, c.rate_burst)))
+        busy: dict[str, int] = {}
+        for j in running:
+            if j.concurrency_key is not None:
+                busy[j.concurrency_key] = busy.get(j.concurrency_key, 0) + 1
+        taken: list[Job] = []
+        for job in sorted((j for j in self.jobs.values() if j.state in MOVES[Reason.LEASE].sources
+                           and j.queue == c.name and j.run_at <= now), key=lambda j: (j.priority, j.run_at, j.id)):
+            if len(taken) >= room:
+                break
+            key = job.concurrency_key
+            if c.per_key_concurrency is not None and key is not None:
+                if busy.get(key, 0) >= c.per_key_concurrency:
+                    continue
+                busy[key] = busy.get(key, 0) + 1
+            taken.append(job)
+        return taken
+
+    def _bucket(self, c: QueueControls, now: datetime) -> Bucket:
+        return self.buckets.get(c.name) or Bucket(float(c.rate_burst), c.updated_at or now)
+
     def _probes(self, queues: Sequence[str], limit: int, now: datetime) -> list[Job]:
-        """As breaker_claims.BreakerClaims.probes: a HALF_OPEN breaker's probe room, no more than a
-        concurrency limit's room, for queues that are not paused; the probes leased are counted."""
+        """As breaker_claims.BreakerClaims.probes: a HALF_OPEN breaker's probe room, for queues that
+        are not paused; a counted queue's probes obey its controls (_fitting) and take tokens; the
+        probes leased are counted."""
         sources, order, found = MOVES[Reason.LEASE].sources, (lambda j: (j.priority, j.run_at, j.id)), []
         for queue in queues:
             b, c = self.breakers.get(queue), self.controls.get(queue)
             if b is None or b.probe_room <= 0 or (c is not None and c.paused):
                 continue
-            room = b.probe_room
-            if c is not None and c.limited:
-                room = min(room, c.concurrency_limit - sum(1 for j in self.jobs.values() if j.queue == queue and j.state is R))
+            if c is not None and c.counted:
+                found += self._fitting(c, min(b.probe_room, max(limit - len(found), 0)), now)
+                self._take_tokens([c], [j for j in found if j.queue == queue], now)
+                continue
             found += sorted((j for j in self.jobs.values() if j.state in sources and j.queue == queue and j.run_at <= now),
-                            key=order)[:max(room, 0)]
+                            key=order)[:b.probe_room]
         found = sorted(found, key=order)[:max(limit, 0)]
         for queue in {j.queue for j in found}:
             self.breakers[queue] = self.breakers[queue].leased(sum(1 for j in found if j.queue == queue))

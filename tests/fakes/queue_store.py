@@ -22,11 +22,14 @@ class InMemoryQueueStore:
 
     async def update(self, name: str, change: ControlsChange,
                      now: datetime) -> tuple[QueueControls, QueueEvent | None]:
-        before = self._jobs.controls.setdefault(name, QueueControls(name, updated_at=now))
-        after = change.apply(before, now)
+        before = self._jobs.controls.get(name, QueueControls(name, updated_at=now))
+        after = change.apply(before, now)  # may raise InvalidArgument: then nothing changed
+        self._jobs.controls.setdefault(name, before)
         if after == before:
             return before, None
         self._jobs.controls[name] = after
+        if (before.rate_limit, before.rate_burst) != (after.rate_limit, after.rate_burst):
+            self._jobs.buckets.pop(name, None)  # a new or changed rate starts with a full bucket
         event = QueueEvent(name, before, after, now)
         self.events.append(event)
         return after, event

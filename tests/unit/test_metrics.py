@@ -96,3 +96,27 @@ def test_two_brokers_in_one_process_have_their_own_registries():
 
     BrokerMetrics(overview)
     BrokerMetrics(overview)  # would raise on a duplicate registration in a shared registry
+
+
+async def test_flow_control_gauges_and_the_rate_limited_claims():
+    from broker.entities.queue_state import QueueControls
+
+    async def overview():
+        return Overview(NOW, (QueueStats("q", running=3), QueueStats("free", running=9)), ())
+
+    async def queues():
+        return [QueueControls("q", concurrency_limit=5, per_key_concurrency=1, rate_limit=2.5, rate_burst=4),
+                QueueControls("free", paused=True)]
+
+    metrics = BrokerMetrics(overview, queues=queues)
+    metrics.rate_limited("q")
+    metrics.rate_limited("q")
+    s = await _samples(metrics)
+    q = (("queue", "q"),)
+    assert s[("broker_queue_concurrency_limit", q)] == 5 and s[("broker_queue_concurrency_in_use", q)] == 3
+    assert s[("broker_queue_per_key_concurrency", q)] == 1
+    assert (s[("broker_queue_rate_limit", q)], s[("broker_queue_rate_burst", q)]) == (2.5, 4)
+    assert s[("broker_claims_rate_limited_total", q)] == 2
+    assert s[("broker_queue_paused", (("queue", "free"),))] == 1
+    assert not any(k[0].startswith("broker_queue_") and k[1] == (("queue", "free"),) and k[0] != "broker_queue_paused"
+                   for k in s)  # a queue without a limit or a rate shows none of their gauges

@@ -36,6 +36,11 @@ export interface JobOptions {
   leaseDurationMs?: number;
   /** Lapsed leases before the job goes DEAD as a poison job (queue default 5). */
   maxLeaseExpiries?: number;
+  /**
+   * Jobs of the queue with the same key (e.g. a customer id) run at most the queue's
+   * perKeyConcurrency at a time, across every worker and broker replica. Default: no key.
+   */
+  concurrencyKey?: string;
 }
 
 export interface JobRequest extends JobOptions {
@@ -110,6 +115,7 @@ export function toSpec(job: JobRequest, nowMs = Date.now()): JobSpec {
   const spec = create(JobSpecSchema, {
     queue: job.queue, kind: job.kind, payload, headers, idempotencyKey: job.idempotencyKey ?? "",
     priority: job.priority ?? 0, maxAttempts: job.maxAttempts ?? 0, maxLeaseExpiries: job.maxLeaseExpiries ?? 0,
+    concurrencyKey: job.concurrencyKey ?? "",
   });
   const runAt = job.delayMs !== undefined ? nowMs + job.delayMs : job.runAt?.getTime();
   if (runAt !== undefined) spec.runAt = timestampFromMs(runAt);

@@ -33,9 +33,14 @@ test("enqueue: a second enqueue with the same key names the first job", { skip }
     assert.deepEqual([again.jobId, again.created], [first.jobId, false]);
     const job = await admin.job(first.jobId);
     assert.deepEqual([job.priority, job.maxAttempts, job.headers["content-type"]], [-1, 4, "application/json"]);
-    const batch = await client.enqueueBatch([{ queue, kind: "a" }, { queue, kind: "b", idempotencyKey: "welcome:ada" }]);
+    const batch = await client.enqueueBatch([{ queue, kind: "a", concurrencyKey: "customer-1" },
+      { queue, kind: "b", idempotencyKey: "welcome:ada" }]);
     assert.deepEqual(batch.map((r) => r.created), [true, false]);
     assert.equal(batch[1]!.jobId, first.jobId);
+    const keyed = await client.enqueue(queue, "k", "x", { concurrencyKey: "customer-2" });
+    assert.equal((await admin.job(keyed.jobId)).concurrencyKey, "customer-2");
+    assert.equal((await admin.job(batch[0]!.jobId)).concurrencyKey, "customer-1");
+    assert.equal(job.concurrencyKey, "");
   } finally {
     client.close();
     admin.close();

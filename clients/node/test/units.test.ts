@@ -26,7 +26,7 @@ test("payloads: bytes as they are, strings as UTF-8 text, anything else as compa
 test("a request becomes a JobSpec: delay turned into run_at once, content type announced, policy kept", () => {
   const spec = toSpec({ queue: "q", kind: "k", payload: { x: 1 }, delayMs: 5000, priority: -1, maxAttempts: 3,
     retryPolicy: { initialDelayMs: 500, maxDelayMs: 60_000, multiplier: 2, jitter: "equal" }, leaseDurationMs: 1500,
-    headers: { "trace-id": "t" }, idempotencyKey: "key", maxLeaseExpiries: 2 }, 1_000_000);
+    headers: { "trace-id": "t" }, idempotencyKey: "key", maxLeaseExpiries: 2, concurrencyKey: "customer-7" }, 1_000_000);
   assert.equal(timestampMs(spec.runAt!), 1_005_000);
   assert.deepEqual(spec.headers, { "trace-id": "t", "content-type": "application/json" });
   assert.equal(spec.retryPolicy!.jitter, Jitter.EQUAL);
@@ -35,6 +35,8 @@ test("a request becomes a JobSpec: delay turned into run_at once, content type a
   assert.equal(spec.leaseDuration!.nanos, 500_000_000);
   assert.equal(spec.idempotencyKey, "key");
   assert.equal(spec.maxLeaseExpiries, 2);
+  assert.equal(spec.concurrencyKey, "customer-7");
+  assert.equal(toSpec({ queue: "q", kind: "k" }).concurrencyKey, "");
 });
 
 test("every logical enqueue gets an idempotency key: its own or a fresh uuid4", () => {

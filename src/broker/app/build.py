@@ -177,7 +177,7 @@ def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier
     limits = settings.limits
     return AdminUseCases(
         get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
-        stats=Stats(overview, limits, parts.breakers),
+        stats=Stats(overview, limits, queues, parts.breakers),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits), queues=queues and _queues(settings, queues, clock, notifier, parts),
     )
@@ -217,6 +217,7 @@ def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOver
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
         schedules=admin.schedules and admin.schedules.list, stats=admin.stats,
+        queues=admin.queues and admin.queues.list,
         subscriptions=admin.callbacks and admin.callbacks.list,
     )
 

@@ -137,8 +137,9 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
     timeout, names = settings.database.acquire_timeout, BreakerNames()  # names: shared by claim and breakers
-    store, notifier = PgJobStore(db.pool, timeout, breakers=names), LocalNotifier()
-    # The metrics read the overview that build makes: bound late, read at scrape time only.
+    store, notifier = PgJobStore(db.pool, timeout, breakers=names,
+                                 on_rate_limited=lambda q: metrics.rate_limited(q)), LocalNotifier()
+    # Bound late: the metrics read build's overview at scrape time; the store counts rate-limited claims.
     metrics = BrokerMetrics(lambda: use.overview(), _pool_usage(db.pool), lambda: use.admin.queues.list(),
                             settings.observe.worker_label)
     sender, payloads = HttpSender(settings.callbacks.allow_private), await open_storage(settings, db)
@@ -148,14 +149,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received), sender=sender, payloads=payloads,
                       listeners=graph.Listeners(fire=metrics, delivery=metrics, write=metrics, payload=metrics),
-                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names, FanOutSink(*sinks).record))
-    try:
-        await _declare_schedules(settings, use.declare_schedules)
-    except BaseException:  # a bad schedules file: nothing else was started yet
-        await db.pool.close()
-        if db.embedded:
-            db.embedded.stop()
-        raise
+                      worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names, FanOutSink(*sinks).record, store))
+    await _declare_or_close(settings, use, db)
     health = Health()
     server, in_flight = graph.grpc_server(settings, use, health, metrics.observe_rpc, interceptors)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
@@ -202,12 +197,25 @@ async def _declare_schedules(settings: Settings, declare: ApplyDeclared) -> None
         raise SettingsError(f"{schedule_file.SETTING}={path!r}: {exc}") from None
 
 
-def _stores(settings: Settings, db: Database, names: BreakerNames, record) -> dict:
+async def _declare_or_close(settings: Settings, use: graph.UseCases, db: Database) -> None:
+    """The schedules file applied; a bad one closes the database again (nothing else was started)."""
+    try:
+        await _declare_schedules(settings, use.declare_schedules)
+    except BaseException:
+        await db.pool.close()
+        if db.embedded:
+            db.embedded.stop()
+        raise
+
+
+def _stores(settings: Settings, db: Database, names: BreakerNames, record, jobs: PgJobStore) -> dict:
     """The stores of schedules, queue controls (with the queues' breakers, their names shared
     with the job store's claim, the deliveries of their openings told to `record`, and retry
-    policies), callback subscriptions and webhook sources."""
+    policies), callback subscriptions and webhook sources. The queue store tells the job store
+    of each change of controls (it re-reads its counted list)."""
     timeout = settings.database.acquire_timeout
-    return {"schedules": PgScheduleStore(db.pool, timeout), "queues": PgQueueStore(db.pool, timeout),
+    return {"schedules": PgScheduleStore(db.pool, timeout),
+            "queues": PgQueueStore(db.pool, timeout, jobs.controls_changed),
             "subscriptions": PgSubscriptionStore(db.pool, timeout),
             "webhook_sources": PgWebhookSourceStore(db.pool, timeout),
             "parts": QueueParts(PgBreakerStore(db.pool, names, timeout, record),

@@ -131,6 +131,7 @@ class Job:
     lease_expiries: int = 0  # leases that lapsed (apart from nacks); a redrive with reset clears it
     max_lease_expiries: int | None = None  # DEAD when lease_expiries reaches it; None: no such limit
     result: bytes | None = None  # what the Ack carried (SUCCEEDED jobs only); None: no result
+    concurrency_key: str | None = None  # the queue's per_key_concurrency limits its RUNNING jobs
     snoozes: int = 0  # times a worker snoozed it (each gave its attempt back)
     progress: Progress | None = None  # the current attempt's last reported progress (with its time)
     payload_ref: PayloadRef | None = None  # the payload as an object in storage (payload then empty)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from broker.entities.breaker import Breaker
 from broker.entities.errors import InvalidArgument
+from broker.entities.flow_limits import MAX_PER_KEY, check_count, check_rate, default_burst
 from broker.entities.queue_retry import RetryDefaults
 
 # The largest concurrency limit accepted (a bound of sense, not of representation).
@@ -24,6 +25,9 @@ class QueueControls:
     paused: bool = False  # Lease hands out nothing; Enqueue, Ack and Nack work as ever
     concurrency_limit: int | None = None  # at most this many RUNNING jobs across all replicas
     updated_at: datetime | None = None
+    per_key_concurrency: int | None = None  # at most this many RUNNING jobs per concurrency key
+    rate_limit: float | None = None  # jobs leased per second, in bursts of at most rate_burst
+    rate_burst: int | None = None
     breaker: Breaker | None = None  # its circuit breaker (entities/breaker.py), kept apart
     retry: RetryDefaults | None = None  # its run-time default retry policy (entities/queue_retry.py), kept apart
 
@@ -31,29 +35,63 @@ class QueueControls:
     def limited(self) -> bool:
         return self.concurrency_limit is not None
 
+    @property
+    def counted(self) -> bool:
+        """A control that the claim counts under the queue's lock (a limit or a rate)."""
+        return (self.concurrency_limit is not None or self.per_key_concurrency is not None
+                or self.rate_limit is not None)
+
+    def _limits(self) -> tuple:
+        return (self.paused, self.concurrency_limit, self.per_key_concurrency, self.rate_limit,
+                self.rate_burst)
+
 
 @dataclass(frozen=True, slots=True)
 class ControlsChange:
-    """A change asked for; None leaves a control as it is. A concurrency_limit of 0 removes it."""
+    """A change asked for; None leaves a control as it is. A limit (or rate) of 0 removes it."""
 
     paused: bool | None = None
     concurrency_limit: int | None = None
+    per_key_concurrency: int | None = None
+    rate_limit: float | None = None
+    rate_burst: int | None = None
 
     def check(self) -> ControlsChange:
         """Self, or InvalidArgument naming the field."""
-        limit = self.concurrency_limit
-        if limit is not None and not 0 <= limit <= MAX_CONCURRENCY_LIMIT:
-            raise InvalidArgument("concurrency_limit",
-                                  f"{limit} is outside 0 (no limit) to {MAX_CONCURRENCY_LIMIT}")
+        check_count(self.concurrency_limit, "concurrency_limit", MAX_CONCURRENCY_LIMIT)
+        check_count(self.per_key_concurrency, "per_key_concurrency", MAX_PER_KEY)
+        check_rate(self.rate_limit, self.rate_burst)
         return self
 
     def apply(self, controls: QueueControls, now: datetime) -> QueueControls:
-        """The controls after the change (updated_at moves only when something changed)."""
-        paused = controls.paused if self.paused is None else self.paused
-        limit = controls.concurrency_limit if self.concurrency_limit is None else (self.concurrency_limit or None)
-        if (paused, limit) == (controls.paused, controls.concurrency_limit):
+        """The controls after the change (updated_at moves only when something changed).
+        InvalidArgument when the result would be a burst without a rate."""
+        after = replace(
+            controls, paused=_pick(self.paused, controls.paused, keep_false=True),
+            concurrency_limit=_pick(self.concurrency_limit, controls.concurrency_limit),
+            per_key_concurrency=_pick(self.per_key_concurrency, controls.per_key_concurrency),
+            **self._rate(controls))
+        if after._limits() == controls._limits():
             return controls
-        return replace(controls, paused=paused, concurrency_limit=limit, updated_at=now)
+        return replace(after, updated_at=now)
+
+    def _rate(self, controls: QueueControls) -> dict:
+        rate = _pick(self.rate_limit, controls.rate_limit)
+        if rate is None:
+            if self.rate_burst:
+                raise InvalidArgument("rate_burst", "a burst needs a rate_limit")
+            return {"rate_limit": None, "rate_burst": None}
+        if self.rate_burst == 0:
+            raise InvalidArgument("rate_burst", "a rate limit needs a burst of at least 1")
+        burst = self.rate_burst or controls.rate_burst or default_burst(rate)
+        return {"rate_limit": rate, "rate_burst": burst}
+
+
+def _pick(asked, current, keep_false: bool = False):
+    """What a control becomes: unchanged when not asked; 0 (or 0.0) means none."""
+    if asked is None:
+        return current
+    return asked if keep_false else (asked or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +105,31 @@ class QueueEvent:
 
     @property
     def changes(self) -> tuple[str, ...]:
-        """What changed, in words: paused, resumed, concurrency_limit."""
+        """What changed, in words: paused, resumed, concurrency_limit, per_key_concurrency,
+        rate_limit (the rate or its burst)."""
+        b, a = self.before, self.after
         out = []
-        if self.before.paused != self.after.paused:
-            out.append("paused" if self.after.paused else "resumed")
-        if self.before.concurrency_limit != self.after.concurrency_limit:
-            out.append("concurrency_limit")
+        if b.paused != a.paused:
+            out.append("paused" if a.paused else "resumed")
+        for name in ("concurrency_limit", "per_key_concurrency"):
+            if getattr(b, name) != getattr(a, name):
+                out.append(name)
+        if (b.rate_limit, b.rate_burst) != (a.rate_limit, a.rate_burst):
+            out.append("rate_limit")
         return tuple(out)
 
     @property
     def opens(self) -> bool:
-        """The change may let jobs through that were held back (resumed, limit raised or removed)."""
+        """The change may let jobs through that were held back (resumed, a limit or rate
+        raised or removed)."""
         b, a = self.before, self.after
         if b.paused and not a.paused:
             return True
-        return b.limited and (not a.limited or a.concurrency_limit > b.concurrency_limit)
+        return (_raised(b.concurrency_limit, a.concurrency_limit)
+                or _raised(b.per_key_concurrency, a.per_key_concurrency)
+                or _raised(b.rate_limit, a.rate_limit) or _raised(b.rate_burst, a.rate_burst))
+
+
+def _raised(before, after) -> bool:
+    """A limit (None: none) that lets more through than it did."""
+    return before is not None and (after is None or after > before)

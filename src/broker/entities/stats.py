@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from broker.entities.queue_state import QueueControls
+
 
 @dataclass(frozen=True, slots=True)
 class WindowCounts:
@@ -32,6 +34,7 @@ class QueueStats:
     oldest_ready_age: float = 0.0  # seconds
     last_minute: WindowCounts = field(default_factory=WindowCounts)
     last_hour: WindowCounts = field(default_factory=WindowCounts)
+    controls: QueueControls | None = None  # the queue's flow controls, where the reader adds them
     breaker: str | None = None  # its circuit breaker's state (entities.breaker.BreakerState); None: none
 
 

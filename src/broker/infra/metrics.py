@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from prometheus_client import (CollectorRegistry, Counter, Histogram, Info, PlatformCollector,
                                ProcessCollector, generate_latest)
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 import broker
 from broker.entities.errors import BrokerError
 from broker.entities.job import Event, JobState, Reason
-from broker.entities.breaker import BreakerState
 from broker.entities.queue_state import QueueControls
+from broker.infra.metrics_gauges import PoolUsage, _GaugeCollector  # PoolUsage: for the pool's reader
 from broker.usecases.overview import Overview
 
 log = logging.getLogger("broker.metrics")
@@ -36,14 +34,6 @@ RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 # caught-up fires are hours late.
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600, 6 * 3600, 86400)
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-STATES = ("ready", "scheduled", "retrying", "running", "succeeded", "dead", "cancelled")
-
-
-@dataclass(frozen=True, slots=True)
-class PoolUsage:
-    in_use: int
-    idle: int
-    max_size: int
 
 
 class BrokerMetrics:
@@ -78,6 +68,10 @@ class BrokerMetrics:
                                   "Time from a schedule's fire time to the enqueue of its job (each fire "
                                   "counted once, by the replica that created the job).",
                                   ["schedule"], buckets=LAG_BUCKETS, registry=self.registry)
+        self.rate_limited_claims = Counter(
+            "broker_claims_rate_limited", "Claims (Lease calls, and each re-check of a long poll) that a "
+            "queue's rate limit gave fewer jobs than they asked for, counted by this replica.",
+            ["queue"], registry=self.registry)
         self.callbacks = Counter("broker_callback_deliveries", "Outbound callback delivery attempts by "
                                  "subscription and outcome (delivered: a 2xx; failed: another answer, a timeout "
                                  "or no connection; refused: the target's address, or no such subscription).",
@@ -112,6 +106,10 @@ class BrokerMetrics:
     def fired(self, schedule: str, lag_seconds: float) -> None:
         """FireListener: one job a schedule's fire created."""
         self._child(self.fire_lag, (schedule,)).observe(max(0.0, lag_seconds))
+
+    def rate_limited(self, queue: str) -> None:
+        """For the job store: a claim the queue's token bucket held back."""
+        self._child(self.rate_limited_claims, (queue,)).inc()
 
     def attempted(self, subscription: str, outcome: str) -> None:
         """DeliveryListener: one callback delivery attempt."""
@@ -193,88 +191,3 @@ def _counts(e: Event) -> list[tuple[str, tuple[str, ...]]]:
     dead = e.to_state is JobState.DEAD
     counted = [("failed" if e.reason is Reason.NACK else "expired", (e.queue, "dead" if dead else "retried"))]
     return counted + [("dead", (e.queue,))] if dead else counted
-
-
-class _GaugeCollector:
-    """Gauges from the last overview read; only queues and workers that exist now appear."""
-
-    def __init__(self, pool_usage: Callable[[], PoolUsage] | None, worker_label: bool = True) -> None:
-        self.view: Overview | None = None
-        self._worker_label = worker_label
-        self.queues: Sequence[QueueControls] = ()  # the configured queues' controls
-        self._pool_usage = pool_usage
-
-    def collect(self):
-        up = GaugeMetricFamily("broker_database_up", "Whether the last scrape could read the database.")
-        up.add_metric([], 1 if self.view else 0)
-        yield up
-        if self.view is not None:
-            yield from _view_gauges(self.view, self._worker_label)
-            yield from _queue_gauges(self.queues)
-        if self._pool_usage is not None:
-            yield from _pool_gauges(self._pool_usage())
-
-
-def _view_gauges(view: Overview, worker_label: bool):
-    jobs = GaugeMetricFamily("broker_jobs", "Jobs by queue and state (ready, scheduled and retrying "
-                             "are pending jobs), database-wide.", labels=["queue", "state"])
-    oldest = GaugeMetricFamily("broker_oldest_ready_job_age_seconds",
-                               "Age of the oldest ready job per queue (0 when none is ready).",
-                               labels=["queue"])
-    for q in view.queues:
-        for state in STATES:
-            jobs.add_metric([q.queue, state], getattr(q, state))
-        oldest.add_metric([q.queue], q.oldest_ready_age)
-    workers = GaugeMetricFamily("broker_workers", "Workers holding at least one lease, per queue.",
-                                labels=["queue"])
-    per_queue: dict[str, int] = {}
-    for w in view.workers:
-        per_queue[w.queue] = per_queue.get(w.queue, 0) + 1
-    for queue, count in sorted(per_queue.items()):
-        workers.add_metric([queue], count)
-    return [jobs, oldest, _lease_gauge(view, worker_label), workers]
-
-
-def _lease_gauge(view: Overview, worker_label: bool) -> GaugeMetricFamily:
-    if worker_label:
-        leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per worker and queue.",
-                                   labels=["worker", "queue"])
-        for w in view.workers:
-            leases.add_metric([w.worker_id or "", w.queue], w.leases)
-        return leases
-    leases = GaugeMetricFamily("broker_worker_leases", "Running leases held, per queue (the worker label "
-                               "is off: BROKER_METRICS_WORKER_LABEL).", labels=["queue"])
-    per_queue: dict[str, int] = {}
-    for w in view.workers:
-        per_queue[w.queue] = per_queue.get(w.queue, 0) + w.leases
-    for queue, count in sorted(per_queue.items()):
-        leases.add_metric([queue], count)
-    return leases
-
-
-def _queue_gauges(queues: Sequence[QueueControls]):
-    paused = GaugeMetricFamily("broker_queue_paused", "1 for a paused queue (Lease hands out none of its "
-                               "jobs), 0 otherwise; configured queues only.", labels=["queue"])
-    limit = GaugeMetricFamily("broker_queue_concurrency_limit", "A queue's limit on RUNNING jobs across "
-                              "all replicas; queues with a limit only.", labels=["queue"])
-    breaker = GaugeMetricFamily("broker_queue_breaker_state", "1 for the state a queue's circuit breaker is in "
-                                "(closed, open, half_open), 0 for the others; queues with a breaker only.",
-                                labels=["queue", "state"])
-    for q in queues:
-        paused.add_metric([q.name], 1 if q.paused else 0)
-        if q.concurrency_limit is not None:
-            limit.add_metric([q.name], q.concurrency_limit)
-        if q.breaker is not None:
-            for state in BreakerState:
-                breaker.add_metric([q.name, state.value], 1 if q.breaker.state is state else 0)
-    return [paused, limit, breaker]
-
-
-def _pool_gauges(usage: PoolUsage):
-    pool = GaugeMetricFamily("broker_db_pool_connections", "This process's database connections.",
-                             labels=["state"])
-    pool.add_metric(["in_use"], usage.in_use)
-    pool.add_metric(["idle"], usage.idle)
-    size = GaugeMetricFamily("broker_db_pool_max_connections", "This process's pool size limit.")
-    size.add_metric([], usage.max_size)
-    return [pool, size]

@@ -45,6 +45,7 @@ class JobSpec:
     lease_duration: float | None = None
     max_lease_expiries: int | None = None
     payload_ref: PayloadRef | None = None  # an upload's object instead of `payload`
+    concurrency_key: str | None = None
 
 
 _NO_OVERRIDE = RetrySpec()
@@ -105,6 +106,9 @@ class Enqueue:
         key = spec.idempotency_key or None
         if key is not None:
             _check_text(key, at + "idempotency_key", limits.max_key_length)
+        concurrency_key = spec.concurrency_key or None
+        if concurrency_key is not None:
+            _check_text(concurrency_key, at + "concurrency_key", limits.max_key_length)
         check_priority(spec.priority, at + "priority")
         defaults = self.defaults(spec.queue)
         max_attempts = spec.max_attempts or defaults.max_attempts
@@ -118,6 +122,7 @@ class Enqueue:
             idempotency_key=key, priority=spec.priority, run_at=spec.run_at or now,
             max_attempts=max_attempts, retry=_policy(defaults.retry, spec.retry, at),
             lease_duration=lease, max_lease_expiries=lapses, payload_ref=spec.payload_ref,
+            concurrency_key=concurrency_key,
         )
 
     def _check_payload(self, spec: JobSpec, at: str) -> None:

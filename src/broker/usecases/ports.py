@@ -33,6 +33,7 @@ class NewJob:
     lease_duration: float
     max_lease_expiries: int | None = None  # None: no limit of its own (attempts alone)
     payload_ref: PayloadRef | None = None  # the payload as an object in storage (payload then empty)
+    concurrency_key: str | None = None  # None: none (the queue's per-key limit does not apply)
 
 
 @value_object

@@ -87,12 +87,13 @@ class AsyncClient:
         idempotency_key: str | None = None,
         lease_duration: Seconds | None = None,
         max_lease_expiries: int | None = None,
+        concurrency_key: str | None = None,
         timeout: float | None = None,
     ) -> EnqueueResult:
         """Add one job to ``queue``; see ``Client.enqueue``."""
         job = JobRequest(queue, kind, payload, priority, delay, run_at, dict(headers or {}),
                          retry_policy, max_attempts, idempotency_key, lease_duration,
-                         max_lease_expiries=max_lease_expiries)
+                         max_lease_expiries=max_lease_expiries, concurrency_key=concurrency_key)
         return await self.enqueue_job(job, timeout=timeout)
 
     async def enqueue_job(self, job: JobRequest, *, timeout: float | None = None) -> EnqueueResult:

@@ -97,16 +97,19 @@ class Client:
         idempotency_key: str | None = None,
         lease_duration: Seconds | None = None,
         max_lease_expiries: int | None = None,
+        concurrency_key: str | None = None,
         timeout: float | None = None,
     ) -> EnqueueResult:
         """Add one job to ``queue``. ``payload``: bytes as is, str as UTF-8, else JSON.
 
         ``delay`` (seconds or timedelta) or ``run_at`` (aware datetime) postpone it; lower
-        ``priority`` runs first. Returns the job id and whether this call created it.
+        ``priority`` runs first. ``concurrency_key``: jobs of the queue with the same key run at
+        most the queue's ``per_key_concurrency`` at a time. Returns the job id and whether this
+        call created it.
         """
         job = JobRequest(queue, kind, payload, priority, delay, run_at, dict(headers or {}),
                          retry_policy, max_attempts, idempotency_key, lease_duration,
-                         max_lease_expiries=max_lease_expiries)
+                         max_lease_expiries=max_lease_expiries, concurrency_key=concurrency_key)
         return self.enqueue_job(job, timeout=timeout)
 
     def enqueue_job(self, job: JobRequest, *, timeout: float | None = None) -> EnqueueResult:

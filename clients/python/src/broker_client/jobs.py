@@ -90,6 +90,9 @@ class JobRequest:
     # Lapsed leases (the job crashed or hung its worker) before it goes DEAD as a poison job;
     # None: the queue's default (5).
     max_lease_expiries: int | None = None
+    # Jobs of the queue with the same key run at most the queue's per_key_concurrency at a time
+    # (e.g. a customer id, so one customer never has two jobs running at once); None: no key.
+    concurrency_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.queue or not self.kind:
@@ -124,7 +127,8 @@ class JobRequest:
         spec = job_pb2.JobSpec(queue=self.queue, kind=self.kind, payload=data, headers=headers,
                                idempotency_key=self.idempotency_key or "", priority=self.priority,
                                max_attempts=self.max_attempts or 0,
-                               max_lease_expiries=self.max_lease_expiries or 0)
+                               max_lease_expiries=self.max_lease_expiries or 0,
+                               concurrency_key=self.concurrency_key or "")
         run_at = self.run_at
         if self.delay is not None:
             run_at = (now or datetime.now(timezone.utc)) + timedelta(seconds=seconds(self.delay))

@@ -3,7 +3,10 @@ runs sql.CLAIM as it is unless an asked queue has a breaker (BreakerNames, read 
 second ago), and then CLAIM_BREAKERS, which also leaves the queues whose breaker is not CLOSED
 alone. A HALF_OPEN breaker's probes are claimed under its row lock (LOCK_PROBING, then
 CLAIM_PROBES as a statement of its own, then the count of probes leased written back), so two
-claimers on any replicas never lease more probes than the breaker lets through."""
+claimers on any replicas never lease more probes than the breaker lets through. A half-open
+queue that also has counted controls (a concurrency limit, a per-key limit or a rate) has its
+queue row locked after the breaker's and its probes claimed by claims.CLAIM_LIMITED, at most its
+probe room: the probes obey every limit and take their tokens from the bucket."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from datetime import datetime
 
 from broker.entities.job import JobState
 from broker.infra.pg import breaker_rows as br
+from broker.infra.pg import claims
 from broker.infra.pg.breakers import BreakerNames
+from broker.infra.pg.controls import COUNTED, tokens
 from broker.infra.pg.moves import among
 from broker.infra.pg.sql import CLAIM, _claim
 
@@ -42,6 +47,11 @@ CLAIM_PROBES = _claim(
 ), """,
     queues="room AS q", room="least($3, q.room)")
 
+# The counted queues among the probing ones ($1), locked after their breakers (no statement locks
+# a breaker after a queue row), with their controls as queries.LOCK_LIMITED reads them at now ($2).
+LOCK_COUNTED = f"""SELECT name, concurrency_limit, per_key_concurrency, {tokens("$2")} AS tokens
+FROM broker_queues WHERE name = ANY($1::text[]) AND {COUNTED} ORDER BY name FOR UPDATE"""
+
 
 class BreakerClaims:
     """The breakers' part of PgJobStore.claim."""
@@ -66,10 +76,25 @@ class BreakerClaims:
             open_ = [b for b in breakers if b.probe_room > 0]
             if not open_:
                 return []
-            found = await conn.fetch(CLAIM_PROBES, [b.queue for b in open_], now, limit, worker_id,
-                                     lease_duration, [b.probe_room for b in open_])
+            found = await _claim_probes(conn, open_, now, limit, worker_id, lease_duration)
             leased = Counter(r[1] for r in found)
             for b in open_:
                 if leased[b.queue]:
                     await conn.execute(br.PUT, *br.values(b.leased(leased[b.queue])))
         return found
+
+
+async def _claim_probes(conn, open_: list, now: datetime, limit: int, worker_id: str,
+                        lease_duration: float | None) -> list:
+    """CLAIM_PROBES for the queues without counted controls; CLAIM_LIMITED, one queue at a time
+    with the batch cut to its probe room, for the others."""
+    counted = {r[0]: r for r in await conn.fetch(LOCK_COUNTED, [b.queue for b in open_], now)}
+    plain = [b for b in open_ if b.queue not in counted]
+    found = list(await conn.fetch(CLAIM_PROBES, [b.queue for b in plain], now, limit, worker_id,
+                                  lease_duration, [b.probe_room for b in plain])) if plain else []
+    for b in open_:
+        r = counted.get(b.queue)
+        if r is not None and len(found) < limit:
+            found += await conn.fetch(claims.CLAIM_LIMITED, [r[0]], now, min(limit - len(found), b.probe_room),
+                                      worker_id, lease_duration, [r[1]], [r[2]], [r[3]])
+    return found

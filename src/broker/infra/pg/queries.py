@@ -1,6 +1,7 @@
 """The statements that move no job: the reads behind GetJob, ListJobs, Stats and the dashboard,
 and the deletes (purge, prune). The ones that move jobs are in sql.py."""
 
+from broker.infra.pg.controls import COUNTED, tokens
 from broker.infra.pg.sql import JOB_COLUMNS
 
 GET = f"SELECT {JOB_COLUMNS} FROM broker_jobs WHERE id = $1::uuid"
@@ -108,17 +109,17 @@ SELECT count(*) FROM gone
 """
 
 
-# A claim of queues with a concurrency limit: a transaction's first statement locks their rows,
-# so claims of one limited queue take turns; sql.CLAIM_LIMITED, a statement of its own, then
-# takes a snapshot after the lock was granted and so counts every RUNNING job that the claim
-# before it committed. (In one statement, the count would read the snapshot taken before the
-# wait for the lock, and two claims could both see room for the same jobs.)
-LOCK_LIMITED = """
-SELECT name, concurrency_limit FROM broker_queues
-WHERE name = ANY($1::text[]) AND NOT paused AND concurrency_limit IS NOT NULL
+# A claim of queues with a limit or a rate: a transaction's first statement locks their rows, so
+# claims of one such queue take turns; claims.CLAIM_LIMITED, a statement of its own, then takes a
+# snapshot after the lock was granted and so counts every RUNNING job that the claim before it
+# committed. (In one statement, the count would read the snapshot taken before the wait for the
+# lock, and two claims could both see room for the same jobs.) $2: now, for the bucket's tokens.
+LOCK_LIMITED = f"""
+SELECT name, concurrency_limit, per_key_concurrency, {tokens("$2")} AS tokens FROM broker_queues
+WHERE name = ANY($1::text[]) AND NOT paused AND {COUNTED}
     AND name NOT IN (SELECT queue FROM broker_queue_breakers WHERE state <> 'closed')  -- probes: breaker_claims.py
 ORDER BY name FOR UPDATE
 """
 
-# The queues with a concurrency limit, for the store to know when sql.CLAIM_LIMITED is needed.
-LIMITED_QUEUES = "SELECT name FROM broker_queues WHERE concurrency_limit IS NOT NULL"
+# The queues with a limit or a rate, for the store to know when claims.CLAIM_LIMITED is needed.
+LIMITED_QUEUES = f"SELECT name FROM broker_queues WHERE {COUNTED}"

@@ -11,6 +11,7 @@ from broker.entities.job import AttemptError, Event, Job, JobState, Reason
 from broker.entities.payload import PayloadRef
 from broker.entities.progress import Progress
 from broker.entities.retry import Jitter, RetryPolicy
+from broker.entities.stats import QueueStats, WindowCounts
 
 _STATES = {s.value: s for s in JobState}
 _REASONS = {r.value: r for r in Reason}
@@ -41,6 +42,7 @@ def job(row) -> Job:
         # A lease clears only the fraction: the message and time without one are the last attempt's.
         progress=Progress(row[27], row[28] or "", row[29]) if row[27] is not None else None,
         payload_ref=payload_ref(row[30]) if row[30] else None,
+        concurrency_key=row[31],
     )
 
 
@@ -80,6 +82,27 @@ def events(found, now: datetime) -> list[Event]:
     return list(moved.values())
 
 
+def stats(states, windows) -> list[QueueStats]:
+    counts: dict[str, dict] = {}
+    for w in windows:
+        entry = counts.setdefault(w["queue"], {"minute": [0] * 4, "hour": [0] * 4})
+        values = [w["enqueued"], w["succeeded"], w["failed"], w["dead_lettered"]]
+        entry["hour"] = [a + b for a, b in zip(entry["hour"], values)]
+        if w["last_minute"]:
+            entry["minute"] = [a + b for a, b in zip(entry["minute"], values)]
+    by_queue = {s["queue"]: s for s in states}
+    result = []
+    for queue in sorted(set(by_queue) | set(counts)):
+        s = by_queue.get(queue)
+        c = counts.get(queue, {"minute": [0] * 4, "hour": [0] * 4})
+        result.append(QueueStats(
+            queue=queue,
+            **({k: s[k] for k in ("ready", "scheduled", "retrying", "running", "succeeded", "dead",
+                                  "cancelled")} if s else {}),
+            oldest_ready_age=float(s["oldest_ready_age"]) if s else 0.0,
+            last_minute=WindowCounts(*c["minute"]), last_hour=WindowCounts(*c["hour"]),
+        ))
+    return result
 def deliveries(found, now: datetime) -> list[Event]:
     """The enqueue events of the callback deliveries a statement made with its moves (the
     `deliveries` column of callbacks_sql, the same in every row)."""

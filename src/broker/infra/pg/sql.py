@@ -7,6 +7,7 @@ with the event it wrote (moves.EVENT_TAIL), which rows.events turns into Events.
 
 from broker.entities.job import MOVES, JobState, Reason
 from broker.entities.lease import fence
+from broker.infra.pg.controls import COUNTED
 from broker.infra.pg.moves import EventRow, among, held, literal, seconds_since, target
 
 # Headers come back NULL when empty: json.loads('{}') cost ~0.9 us per leased job.
@@ -14,7 +15,7 @@ JOB_COLUMNS = """id::text, queue, kind, payload, NULLIF(headers, '{}'::jsonb)::t
     priority, state, run_at, attempt, max_attempts, retry_initial, retry_max, retry_multiplier,
     retry_jitter, lease_duration, lease_token::text, lease_expires_at, worker_id, errors::text,
     created_at, updated_at, finished_at, lease_expiries, max_lease_expiries, result, snoozes, progress,
-    progress_message, progress_at, payload_ref"""
+    progress_message, progress_at, payload_ref, concurrency_key"""
 
 # What Lease returns: every timestamp costs asyncpg ~1.4 us to decode, and a worker has no use
 # for when the job was created or last updated (GetJob shows them).
@@ -29,17 +30,17 @@ WITH input AS (
     SELECT gen_random_uuid() AS id, t.*
     FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::int[],
                 $7::timestamptz[], $8::int[], $9::float8[], $10::float8[], $11::float8[],
-                $12::text[], $13::float8[], $14::int[], $16::text[]) WITH ORDINALITY
+                $12::text[], $13::float8[], $14::int[], $16::text[], $17::text[]) WITH ORDINALITY
          AS t(queue, kind, payload, headers, idempotency_key, priority, run_at, max_attempts,
               retry_initial, retry_max, retry_multiplier, retry_jitter, lease_duration,
-              max_lease_expiries, payload_ref, ord)
+              max_lease_expiries, payload_ref, concurrency_key, ord)
 ), ins AS (
     INSERT INTO broker_jobs (id, queue, kind, payload, headers, idempotency_key, priority, state,
         run_at, max_attempts, retry_initial, retry_max, retry_multiplier, retry_jitter,
-        lease_duration, max_lease_expiries, payload_ref, created_at, updated_at)
+        lease_duration, max_lease_expiries, payload_ref, concurrency_key, created_at, updated_at)
     SELECT id, queue, kind, payload, headers::jsonb, idempotency_key, priority,
         {target(MOVES[Reason.ENQUEUE])}, coalesce(run_at, $15), max_attempts, retry_initial,
-        retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries, payload_ref, $15, $15
+        retry_max, retry_multiplier, retry_jitter, lease_duration, max_lease_expiries, payload_ref, concurrency_key, $15, $15
     -- Keys in a fixed order, so batches racing on the same keys wait for each other instead of
     -- deadlocking.
     FROM input ORDER BY queue, idempotency_key, ord
@@ -62,6 +63,23 @@ WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 
 _LEASED = EventRow(MOVES[Reason.LEASE], waited=seconds_since("{r}.run_at", "$2"))
 
+# The claim's second half, after CTEs that end with `picked` (the ids to lease): lease them,
+# write their events, then `@more@` (CTEs of a claim that reads `leased`, such as the bucket's).
+LEASE_PICKED = f""", leased AS (
+    UPDATE broker_jobs j
+    SET state = {target(MOVES[Reason.LEASE])}, attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+        lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
+        worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2, progress = NULL  -- a new attempt
+    -- `= ANY(ARRAY(...))`, not a join on `picked`: the generic plan (pool.py) then reaches the
+    -- rows through the primary key; a join was planned as a hash join over the whole table.
+    WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING j.*
+), ev AS (
+    {_LEASED.insert("leased", "$2")}
+)@more@
+SELECT {LEASED_COLUMNS}, {_LEASED.returned("leased")} FROM leased ORDER BY priority, run_at, id
+"""
+
 # The claim, for the queues of `@queues@` (q.name) and with `@room@` jobs at most per queue.
 # (Placeholders, not str.format: the columns hold braces.)
 _CLAIM = f"""
@@ -77,48 +95,24 @@ WITH @controls@picked AS (
     ) c
     ORDER BY c.priority, c.run_at, c.id
     LIMIT $3
-), leased AS (
-    UPDATE broker_jobs j
-    SET state = {target(MOVES[Reason.LEASE])}, attempt = j.attempt + 1, lease_token = gen_random_uuid(),
-        lease_expires_at = $2 + make_interval(secs => coalesce($5, j.lease_duration)),
-        worker_id = $4, heartbeat_at = $2, leased_at = $2, updated_at = $2, progress = NULL  -- a new attempt
-    -- `= ANY(ARRAY(...))`, not a join on `picked`: the generic plan (pool.py) then reaches the
-    -- rows through the primary key; a join was planned as a hash join over the whole table.
-    WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
-    RETURNING j.*
-), ev AS (
-    {_LEASED.insert("leased", "$2")}
-)
-SELECT {LEASED_COLUMNS}, {_LEASED.returned("leased")} FROM leased ORDER BY priority, run_at, id
-"""
+)""" + LEASE_PICKED
 
 
 def _claim(controls: str, queues: str, room: str) -> str:
-    return _CLAIM.replace("@controls@", controls).replace("@queues@", queues).replace("@room@", room)
+    return (_CLAIM.replace("@controls@", controls).replace("@queues@", queues).replace("@room@", room)
+            .replace("@more@", ""))
 
 
 # The plain claim: the asked queues ($1) without controls. A paused queue gives nothing; a queue
-# with a concurrency limit is left to CLAIM_LIMITED (under its lock). broker_queues is read by
-# its primary key for the asked names only: a queue nobody configured costs one index probe.
+# with a limit or a rate is left to claims.CLAIM_LIMITED (under its lock). broker_queues is read
+# by its primary key for the asked names only: a queue nobody configured costs one index probe.
 CLAIM = _claim(
-    controls="""controls AS (
+    controls=f"""controls AS (
     SELECT name FROM broker_queues
-    WHERE name = ANY($1::text[]) AND (paused OR concurrency_limit IS NOT NULL)
+    WHERE name = ANY($1::text[]) AND (paused OR {COUNTED})
 ), """,
     queues="(SELECT u.name FROM unnest($1::text[]) AS u(name) WHERE u.name NOT IN (SELECT name FROM controls)) AS q",
     room="$3")
-
-# A claim of queues with a concurrency limit runs after queries.LOCK_LIMITED locked their rows, as
-# a statement of its own: its snapshot is taken after the lock was granted, so it counts every
-# RUNNING job the claim before it committed.
-# $1 the locked queues, $6 their limits.
-CLAIM_LIMITED = _claim(
-    controls=f"""room AS (
-    SELECT l.name, greatest(l.cap - (SELECT count(*) FROM broker_jobs r
-        WHERE r.queue = l.name AND {among("r.state", (JobState.RUNNING,))}), 0) AS room
-    FROM unnest($1::text[], $6::int[]) AS l(name, cap)
-), """,
-    queues="room AS q", room="least($3, q.room)")
 
 # Lease calls: the refs as (id, token) with their position; what changed; what is there instead.
 _REFS = """refs AS (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -15,7 +15,7 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event, Job, JobState, Reason, check_transition
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
-from broker.infra.pg import callbacks_sql, queries, rows, sql
+from broker.infra.pg import callbacks_sql, claims, queries, rows, sql
 from broker.infra.pg.breaker_claims import BreakerClaims
 from broker.infra.pg.breakers import BreakerNames
 from broker.infra.pg.conn import Connections, guarded as _guarded
@@ -31,20 +31,23 @@ class PgJobStore(WorkerCalls):
     """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
-                 limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None) -> None:
-        self._pool, self._limited_ttl = pool, limited_ttl
+                 limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None,
+                 on_rate_limited: Callable[[str], None] | None = None) -> None:
+        """`on_rate_limited(queue)` hears of each claim that a queue's rate limit held back."""
+        self._pool, self._limited_ttl, self._on_rate_limited = pool, limited_ttl, on_rate_limited
         self.breaker_names = breakers or BreakerNames()  # shared with the PgBreakerStore of this process
         self._breakers = BreakerClaims(self.breaker_names)
         self._conn = Connections(pool, acquire_timeout)
         self._limited_names: frozenset[str] = frozenset()
         self._limited_until = 0.0
+        self._limited_changes = 0  # controls_changed calls: a read they overtook is not trusted
 
     @_guarded
     async def enqueue(self, jobs: Sequence[NewJob], now: datetime) -> tuple[list[Inserted], list[Event]]:
         columns = _columns(jobs, now)
         async with self._conn() as conn:
             try:
-                result = await conn.fetch(sql.ENQUEUE, *columns, now, _refs(jobs))
+                result = await conn.fetch(sql.ENQUEUE, *columns, now, _refs(jobs), _keys(jobs))
             except asyncpg.PostgresError as exc:  # the insert trigger of migrations/0015
                 raise InvalidArgument("payload_ref", "names an upload that expired") if exc.sqlstate == "BRK01" else exc
             missing = [(r[1], r[3]) for r in result if not r[4]]
@@ -59,30 +62,47 @@ class PgJobStore(WorkerCalls):
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
         """CLAIM for the queues without controls; then, with room left in the batch, the queues
-        with a concurrency limit under their lock (CLAIM_LIMITED), which come after the others;
+        with a limit or a rate under their lock (claims.CLAIM_LIMITED), which come after the others;
         then the probes of HALF_OPEN breakers (breaker_claims.py)."""
         async with self._conn() as conn:
             plain = await self._breakers.statement(conn, queues)
             found = await conn.fetch(plain, queues, now, limit, worker_id, lease_duration)
             if len(found) < limit and (limited := await self._limited(conn, queues)):
                 async with conn.transaction():
-                    locked = await conn.fetch(queries.LOCK_LIMITED, limited)
+                    locked = await conn.fetch(queries.LOCK_LIMITED, limited, now)
                     if locked:
-                        found += await conn.fetch(sql.CLAIM_LIMITED, [r[0] for r in locked], now,
-                                                  limit - len(found), worker_id, lease_duration,
-                                                  [r[1] for r in locked])
+                        room = limit - len(found)
+                        more = await conn.fetch(claims.CLAIM_LIMITED, [r[0] for r in locked], now, room,
+                                                worker_id, lease_duration, *_locked_columns(locked))
+                        self._count_rate_limited(locked, more, room)
+                        found += more
             if len(found) < limit:
                 found += await self._breakers.probes(conn, queues, now, limit - len(found), worker_id,
                                                      lease_duration)
         return [rows.job(r) for r in found], rows.events(found, now)
+
+    def _count_rate_limited(self, locked, leased, room: int) -> None:
+        """Tell `on_rate_limited` of each queue whose bucket ran out before the batch was full."""
+        if self._on_rate_limited is None:
+            return
+        for name, _, _, tokens in locked:
+            if tokens is not None and int(tokens) < room and sum(r[1] == name for r in leased) >= int(tokens):
+                self._on_rate_limited(name)
+
+    def controls_changed(self) -> None:
+        """A queue's controls changed through this process: read the counted queues afresh at
+        the next claim (other replicas see the change within LIMITED_TTL)."""
+        self._limited_until, self._limited_changes = 0.0, self._limited_changes + 1
 
     async def _limited(self, conn, queues: Sequence[str]) -> list[str]:
         """Which of `queues` have a concurrency limit, as read at most LIMITED_TTL ago. Only the
         choice to try CLAIM_LIMITED hangs on it: CLAIM leaves a limited queue alone from the
         moment its limit is set, and LOCK_LIMITED reads the limits as they are now."""
         if time.monotonic() >= self._limited_until:
+            changes = self._limited_changes  # another claim (the callbacks' loop) may be reading it
             self._limited_names = frozenset(r[0] for r in await conn.fetch(queries.LIMITED_QUEUES))
-            self._limited_until = time.monotonic() + self._limited_ttl
+            if changes == self._limited_changes:  # else a change committed during the read: re-read next time
+                self._limited_until = time.monotonic() + self._limited_ttl
         return [q for q in queues if q in self._limited_names] if self._limited_names else []
 
     @_guarded
@@ -172,7 +192,7 @@ class PgJobStore(WorkerCalls):
         async with self._planned() as conn:
             states = await conn.fetch(queries.STATS_STATES, list(queues), now)
             windows = await conn.fetch(queries.STATS_WINDOWS, list(queues), now)
-        return _stats(states, windows)
+        return rows.stats(states, windows)
 
     @_guarded
     async def workers(self, now: datetime) -> list[WorkerLeases]:
@@ -233,6 +253,16 @@ def _refs(jobs: Sequence[NewJob]) -> list[str | None]:
     return [rows.payload_ref_text(j.payload_ref) for j in jobs]
 
 
+def _locked_columns(locked) -> tuple[list, list, list]:
+    """CLAIM_LIMITED's control columns from LOCK_LIMITED's rows: limits, per-key limits, tokens."""
+    return [r[1] for r in locked], [r[2] for r in locked], [r[3] for r in locked]
+
+
+def _keys(jobs: Sequence[NewJob]) -> list[str | None] | None:
+    """The jobs' concurrency keys; NULL when none has one (unnest pads a NULL array with NULLs)."""
+    return [j.concurrency_key for j in jobs] if any(j.concurrency_key for j in jobs) else None
+
+
 def _unless(run_at: datetime, now: datetime) -> datetime | None:
     """NULL stands for `now` (the statement's own parameter): a timestamp costs ~2 us to encode."""
     return None if run_at == now else run_at
@@ -255,26 +285,3 @@ def _per_ref(refs: Sequence[LeaseRef], decided: dict) -> tuple[list, list, list]
     none = (None, None, None, None)
     chosen = [decided.get(ref.job_id.lower(), none) for ref in refs]
     return [c[1] for c in chosen], [c[2] for c in chosen], [c[3] for c in chosen]
-
-
-def _stats(states, windows) -> list[QueueStats]:
-    counts: dict[str, dict] = {}
-    for w in windows:
-        entry = counts.setdefault(w["queue"], {"minute": [0] * 4, "hour": [0] * 4})
-        values = [w["enqueued"], w["succeeded"], w["failed"], w["dead_lettered"]]
-        entry["hour"] = [a + b for a, b in zip(entry["hour"], values)]
-        if w["last_minute"]:
-            entry["minute"] = [a + b for a, b in zip(entry["minute"], values)]
-    by_queue = {s["queue"]: s for s in states}
-    result = []
-    for queue in sorted(set(by_queue) | set(counts)):
-        s = by_queue.get(queue)
-        c = counts.get(queue, {"minute": [0] * 4, "hour": [0] * 4})
-        result.append(QueueStats(
-            queue=queue,
-            **({k: s[k] for k in ("ready", "scheduled", "retrying", "running", "succeeded", "dead",
-                                  "cancelled")} if s else {}),
-            oldest_ready_age=float(s["oldest_ready_age"]) if s else 0.0,
-            last_minute=WindowCounts(*c["minute"]), last_hour=WindowCounts(*c["hour"]),
-        ))
-    return result

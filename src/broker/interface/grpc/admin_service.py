@@ -128,6 +128,8 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             for window, out in ((s.last_minute, q.last_minute), (s.last_hour, q.last_hour)):
                 out.enqueued, out.succeeded, out.failed = window.enqueued, window.succeeded, window.failed
                 out.dead_lettered, out.failure_rate = window.dead_lettered, window.failure_rate
+            if s.controls is not None:
+                qmap.controls_to_wire(s.controls, q.controls)
         return response
 
     async def RedriveJobs(self, request: pb.RedriveJobsRequest, context) -> pb.RedriveJobsResponse:

@@ -82,6 +82,7 @@ def spec_from_wire(spec: job_pb2.JobSpec, at: str) -> JobSpec:
             lease_duration=seconds(spec.lease_duration, spec, "lease_duration"),
             max_lease_expiries=spec.max_lease_expiries or None,
             payload_ref=ref_from_wire(spec.payload_ref) if spec.HasField("payload_ref") else None,
+            concurrency_key=spec.concurrency_key or None,
         )
     except InvalidArgument as exc:
         prefix = at + ("retry_policy." if exc.field in ("initial_delay", "max_delay", "multiplier", "jitter") else "")
@@ -133,6 +134,8 @@ def job_to_wire(job: Job, out: job_pb2.Job) -> job_pb2.Job:
         out.headers.update(job.headers)
     if job.idempotency_key:
         out.idempotency_key = job.idempotency_key
+    if job.concurrency_key:
+        out.concurrency_key = job.concurrency_key
     out.priority, out.state = job.priority, STATE_TO_WIRE[job.state]
     out.attempt, out.max_attempts = job.attempt, job.max_attempts
     if job.lease_expiries:

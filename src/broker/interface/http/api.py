@@ -16,6 +16,7 @@ from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.overview import ReadOverview
 from broker.usecases.purge import PurgeJobs
+from broker.usecases.queues.listing import ListQueues
 from broker.usecases.redrive import RedriveJobs
 from broker.usecases.schedules.listing import ListSchedules
 from broker.usecases.stats import Stats
@@ -31,6 +32,7 @@ class DashboardUseCases:
     redrive: RedriveJobs
     purge: PurgeJobs
     schedules: ListSchedules | None = None
+    queues: ListQueues | None = None  # the queues' flow controls, shown beside their stats
     subscriptions: ListSubscriptions | None = None
     stats: Stats | None = None  # the queues' rows with their breaker's state
 
@@ -55,17 +57,21 @@ class _Api:
 
     async def overview(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at),
-                                  "queues": [views.queue_stats(q) for q in await self._queues(view)],
+        return web.json_response({"at": views.when(view.at), "queues": await self._queue_stats(view),
                                   "workers": [views.worker(w) for w in view.workers]})
 
     async def queues(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at),
-                                  "queues": [views.queue_stats(q) for q in await self._queues(view)]})
+        return web.json_response({"at": views.when(view.at), "queues": await self._queue_stats(view)})
 
-    async def _queues(self, view):
-        return await self._use.stats() if self._use.stats is not None else view.queues
+    async def _queue_stats(self, view) -> list[dict]:
+        """Through Stats where there is one (each queue's breaker state, and its controls when
+        built with a queue store); else the overview's rows and the controls listed."""
+        found = await self._use.stats() if self._use.stats is not None else view.queues
+        if self._use.queues is None or any(q.controls is not None for q in found):
+            return [views.queue_stats(q, q.controls) for q in found]
+        controls = {c.name: c for c in await self._use.queues()}
+        return [views.queue_stats(q, controls.get(q.queue)) for q in found]
 
     async def workers(self, _request: web.Request) -> web.Response:
         view = await self._use.overview()

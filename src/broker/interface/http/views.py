@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from broker.entities.job import Event, Job
+from broker.entities.queue_state import QueueControls
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
 
 PAYLOAD_PREVIEW_BYTES = 64 * 1024
@@ -19,11 +20,18 @@ def window(w: WindowCounts) -> dict:
             "dead_lettered": w.dead_lettered, "failure_rate": w.failure_rate}
 
 
-def queue_stats(q: QueueStats) -> dict:
+def queue_stats(q: QueueStats, c: QueueControls | None = None) -> dict:
+    """A queue's stats, its breaker's state and its flow controls (`running` is the concurrency in use)."""
     return {"queue": q.queue, "ready": q.ready, "scheduled": q.scheduled, "retrying": q.retrying,
             "running": q.running, "succeeded": q.succeeded, "dead": q.dead, "cancelled": q.cancelled,
             "oldest_ready_age_seconds": q.oldest_ready_age,
-            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour), "breaker": q.breaker}
+            "last_minute": window(q.last_minute), "last_hour": window(q.last_hour), "breaker": q.breaker,
+            "controls": controls(c or QueueControls(q.queue))}
+
+
+def controls(c: QueueControls) -> dict:
+    return {"paused": c.paused, "concurrency_limit": c.concurrency_limit,
+            "per_key_concurrency": c.per_key_concurrency, "rate_limit": c.rate_limit, "rate_burst": c.rate_burst}
 
 
 def worker(w: WorkerLeases) -> dict:
@@ -47,6 +55,7 @@ def job_detail(job: Job) -> dict:
     preview = job.payload[:PAYLOAD_PREVIEW_BYTES].decode("utf-8", errors="replace")
     result = job.result[:PAYLOAD_PREVIEW_BYTES].decode("utf-8", errors="replace") if job.result is not None else None
     return {**job_summary(job), "headers": job.headers, "idempotency_key": job.idempotency_key,
+            "concurrency_key": job.concurrency_key,
             "payload_bytes": len(job.payload), "payload_preview": preview, "payload_ref": _ref(job),
             "result_bytes": len(job.result) if job.result is not None else None, "result_preview": result,
             "lease_expires_at": when(job.lease_expires_at), "snoozes": job.snoozes,

@@ -1,4 +1,4 @@
-"""UpdateQueue: change a queue's controls (pause, resume, concurrency limit), its circuit breaker
+"""UpdateQueue: change a queue's controls (pause, resume, concurrency limits, rate limit), its circuit breaker
 and its default retry policy at run time."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class UpdateQueue:
     """Applies a change to a queue; every replica's claim obeys it at once. Bad input
     (InvalidArgument naming the field) changes nothing: every part is checked before any is
     made; asking for what is already so is a no-op. A paused queue's running jobs finish as
-    usual and Enqueue still takes its jobs; a resume (or a limit raised, a breaker closed) wakes
+    usual and Enqueue still takes its jobs; a resume (or a limit or rate raised, a breaker closed) wakes
     its long polls here, and through the store on every replica. A retry policy applies to the
     jobs enqueued after it (every replica's Enqueue within about a second)."""
 
@@ -51,7 +51,9 @@ class UpdateQueue:
         if event is not None:
             log.info("queue %s: %s", name, ", ".join(event.changes),
                      extra={"queue": name, "changes": event.changes, "paused": controls.paused,
-                            "concurrency_limit": controls.concurrency_limit})
+                            "concurrency_limit": controls.concurrency_limit,
+                            "per_key_concurrency": controls.per_key_concurrency,
+                            "rate_limit": controls.rate_limit, "rate_burst": controls.rate_burst})
             if event.opens:
                 self._notifier.notify([name])
         return controls

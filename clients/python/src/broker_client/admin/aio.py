@@ -144,9 +144,12 @@ class AsyncAdminClient:
         return [controls(q) for q in response.queues]
 
     async def update_queue(self, queue: str, *, paused: bool | None = None, concurrency_limit: int | None = None,
-                     timeout: float | None = None) -> QueueControls:
+                           per_key_concurrency: int | None = None, rate_limit: float | None = None,
+                           rate_burst: int | None = None, timeout: float | None = None) -> QueueControls:
         """See ``AdminClient.update_queue``."""
-        request = update_request(queue, paused, concurrency_limit)
+        request = update_request(queue, paused=paused, concurrency_limit=concurrency_limit,
+                                 per_key_concurrency=per_key_concurrency, rate_limit=rate_limit,
+                                 rate_burst=rate_burst)
         return controls((await self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
     async def update_breaker(self, queue: str, *, force: str | None = None, remove: bool = False,

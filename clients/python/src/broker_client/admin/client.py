@@ -161,10 +161,14 @@ class AdminClient:
         return [controls(q) for q in response.queues]
 
     def update_queue(self, queue: str, *, paused: bool | None = None, concurrency_limit: int | None = None,
-                     timeout: float | None = None) -> QueueControls:
-        """Change the controls given (None: unchanged; ``concurrency_limit=0`` removes the
-        limit); every broker replica obeys at once. ``InvalidArgument`` names a bad field."""
-        request = update_request(queue, paused, concurrency_limit)
+                     per_key_concurrency: int | None = None, rate_limit: float | None = None,
+                     rate_burst: int | None = None, timeout: float | None = None) -> QueueControls:
+        """Change the controls given (None: unchanged; 0 removes a limit or the rate; a new rate
+        without ``rate_burst`` gets a second's worth); every broker replica obeys at once.
+        ``InvalidArgument`` names a bad field."""
+        request = update_request(queue, paused=paused, concurrency_limit=concurrency_limit,
+                                 per_key_concurrency=per_key_concurrency, rate_limit=rate_limit,
+                                 rate_burst=rate_burst)
         return controls((self._call(self._stub.UpdateQueue, request, timeout)).queue)
 
     def update_breaker(self, queue: str, *, force: str | None = None, remove: bool = False,

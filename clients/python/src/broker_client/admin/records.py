@@ -70,6 +70,8 @@ class Job:
     finished_at: datetime | None = None
     # What the worker's Ack carried (a SUCCEEDED job's handler's return value); None: none.
     result: bytes | None = None
+    # The job's concurrency key (the queue's per_key_concurrency limits its RUNNING jobs); "": none.
+    concurrency_key: str = ""
     # Times workers snoozed it (each gave its attempt back, so ``attempt`` does not count them).
     snoozes: int = 0
     # The last progress the current (or last) attempt reported, and when; None: none.

@@ -10,6 +10,7 @@ from ..v1 import admin_service_pb2 as pb
 from ..v1 import job_pb2
 from .records import AttemptError, Job, JobEvent, JobHistory, JobPage, Progress, RedriveResult
 from .requests import STATE_TO_WIRE
+from .queues import controls
 from .stats import QueueStats, StatsReport, WindowCounts
 
 _FROM_WIRE = {wire: state for state, wire in STATE_TO_WIRE.items()}
@@ -43,7 +44,8 @@ def job(msg: job_pb2.Job) -> Job:
                worker_id=msg.worker_id, lease_expires_at=_stamp(msg, "lease_expires_at"),
                last_error=msg.last_error, errors=errors, created_at=_stamp(msg, "created_at"),
                updated_at=_stamp(msg, "updated_at"), finished_at=_stamp(msg, "finished_at"),
-               result=bytes(msg.result) if msg.result else None, snoozes=msg.snoozes,
+               result=bytes(msg.result) if msg.result else None, concurrency_key=msg.concurrency_key,
+               snoozes=msg.snoozes,
                progress=Progress(msg.progress.fraction, msg.progress.message, _stamp(msg, "progress_at"))
                if msg.HasField("progress") else None)
 
@@ -74,7 +76,8 @@ _BREAKER = {pb.BREAKER_STATE_CLOSED: "closed", pb.BREAKER_STATE_OPEN: "open", pb
 def stats(response: pb.StatsResponse) -> StatsReport:
     queues = tuple(QueueStats(q.queue, q.ready, q.scheduled, q.retrying, q.running, q.succeeded, q.dead,
                               q.cancelled, q.oldest_ready_age.ToNanoseconds() / 1e9,
-                              _window(q.last_minute), _window(q.last_hour), _BREAKER.get(q.breaker))
+                              _window(q.last_minute), _window(q.last_hour),
+                              controls(q.controls) if q.HasField("controls") else None, _BREAKER.get(q.breaker))
                    for q in response.queues)
     return StatsReport(queues, _stamp(response, "at"))
 

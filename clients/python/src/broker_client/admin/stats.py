@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .queues import QueueControls
+
 
 @dataclass(frozen=True)
 class WindowCounts:
@@ -37,6 +39,9 @@ class QueueStats:
     oldest_ready_age: float = 0.0
     last_minute: WindowCounts = field(default_factory=WindowCounts)
     last_hour: WindowCounts = field(default_factory=WindowCounts)
+    # The queue's flow controls (``running`` is the concurrency its limits count); None from a
+    # broker too old to send them.
+    controls: QueueControls | None = None
     breaker: str | None = None  # its circuit breaker: closed, open or half_open; None without one
 
 

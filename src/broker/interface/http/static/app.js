@@ -61,6 +61,17 @@ function percent(rate) {
   return (rate * 100).toFixed(rate > 0 && rate < 0.1 ? 1 : 0) + "%";
 }
 
+// A queue's flow controls in words: "paused · 3/5 running · 1 per key · 20/s, burst 40"; "–": none.
+function controlsText(q) {
+  const c = q.controls || {};
+  const parts = [];
+  if (c.paused) parts.push("paused");
+  if (c.concurrency_limit) parts.push(`${q.running}/${c.concurrency_limit} running`);
+  if (c.per_key_concurrency) parts.push(`${c.per_key_concurrency} per key`);
+  if (c.rate_limit) parts.push(`${c.rate_limit}/s, burst ${c.rate_burst}`);
+  return parts.length ? parts.join(" · ") : "–";
+}
+
 function renderQueues(view) {
   const rows = view.queues.map((q) => {
     const tr = document.createElement("tr");
@@ -70,6 +81,7 @@ function renderQueues(view) {
     cell(tr, q.ready ? age(q.oldest_ready_age_seconds) : "–", "num", "oldest_ready_age");
     cell(tr, `${q.last_minute.succeeded} / ${q.last_minute.failed}`, "num", "last_minute");
     cell(tr, percent(q.last_hour.failure_rate), "num", "failure_rate");
+    cell(tr, controlsText(q), "", "controls");
     cell(tr, q.breaker ? q.breaker.replace("_", "-") : "–", q.breaker && q.breaker !== "closed" ? "warn" : "", "breaker");
     return tr;
   });
@@ -254,6 +266,7 @@ async function showJob(id) {
                   ["attempts", `${job.attempt} / ${job.max_attempts}`], ["priority", job.priority],
                   ["run at", job.run_at], ["created", job.created_at], ["finished", job.finished_at || ""],
                   ["worker", job.worker_id || ""], ["idempotency key", job.idempotency_key || ""],
+                  ["concurrency key", job.concurrency_key || ""],
                   ["headers", JSON.stringify(job.headers)], ["last error", job.last_error || ""],
                   ["progress", progressText(job.progress)], ["snoozes", job.snoozes]];
   $("job-fields").replaceChildren(...fields.flatMap(([k, v]) => {
