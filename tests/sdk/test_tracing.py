@@ -8,30 +8,19 @@ import asyncio
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from opentelemetry.util._once import Once
 
 from broker_client import AsyncClient, Client, JobRequest, Worker
+from tests.otel import app_tracer_provider
 
 from .helpers import eventually, running
 
 
 @pytest.fixture
 def spans():
-    """A tracer provider set as the application would, exporting to memory; the global one is
-    put back afterwards (OTel lets a process set it once: the test resets that guard)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    saved = trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace.set_tracer_provider(provider)
-    yield exporter
-    trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE = saved
-    provider.shutdown()
+    with app_tracer_provider() as exporter:
+        yield exporter
 
 
 def named(exporter: InMemorySpanExporter, name: str):
