@@ -19,6 +19,7 @@ broker.job.kind and broker.job.attempt.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -41,13 +42,27 @@ if trace is not None:
 
 
 def tracer() -> Any | None:
-    """The SDK's tracer when tracing is on (API installed and a provider set), else None."""
+    """The SDK's tracer when tracing is on (API installed and a provider set), else None.
+    Called on every enqueue and attempt: while no provider is set, two attribute reads."""
+    global _cached
     if trace is None:
         return None
-    provider = trace.get_tracer_provider()
+    provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)  # the API's global, None until set
+    if provider is None and not _FROM_ENV:
+        return None
+    if provider is None or provider is _UNKNOWN:
+        provider = trace.get_tracer_provider()
     if isinstance(provider, _OFF_PROVIDERS):
         return None
-    return provider.get_tracer("broker_client")
+    if _cached[0] is not provider:
+        _cached = (provider, provider.get_tracer("broker_client"))
+    return _cached[1]
+
+
+_UNKNOWN = object()
+_cached: tuple[Any, Any] = (None, None)
+# A provider named by OTEL_PYTHON_TRACER_PROVIDER is loaded by the API on first use.
+_FROM_ENV = bool(os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"))
 
 
 def _destination(jobs: Sequence[JobRequest]) -> str:
@@ -55,14 +70,30 @@ def _destination(jobs: Sequence[JobRequest]) -> str:
     return queues.pop() if len(queues) == 1 else ""
 
 
-@contextlib.contextmanager
-def enqueue(jobs: list[JobRequest]) -> Iterator[list[JobRequest]]:
-    """Around an enqueue call: yields the jobs to send, with the PRODUCER span's trace context
-    in their headers (the same list, untouched, when tracing is off)."""
+class _Untouched:
+    """`enqueue` when tracing is off: the jobs as they are."""
+
+    __slots__ = ("jobs",)
+
+    def __init__(self, jobs: list[JobRequest]) -> None:
+        self.jobs = jobs
+
+    def __enter__(self) -> list[JobRequest]:
+        return self.jobs
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def enqueue(jobs: list[JobRequest]) -> contextlib.AbstractContextManager[list[JobRequest]]:
+    """Around an enqueue call: `with tracing.enqueue(jobs) as jobs:` gives the jobs to send, with
+    the PRODUCER span's trace context in their headers (untouched when tracing is off)."""
     t = tracer()
-    if t is None:
-        yield jobs
-        return
+    return _Untouched(jobs) if t is None else _producing(t, jobs)
+
+
+@contextlib.contextmanager
+def _producing(t: Any, jobs: list[JobRequest]) -> Iterator[list[JobRequest]]:
     queue = _destination(jobs)
     attributes: dict[str, Any] = {"messaging.system": SYSTEM, "messaging.operation.type": "send",
                                   "messaging.operation.name": "enqueue"}
