@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from broker.interface.grpc.interceptors import TracingStage, build_chain
@@ -64,14 +65,21 @@ async def test_a_batchs_jobs_are_links(own_database, queue):
     async with collector() as otlp, running_broker(own_database, BROKER_OTEL="true",
                                                    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.endpoint + "/v1/traces") as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
-            await job_service_pb2_grpc.JobServiceStub(channel).EnqueueBatch(pb.EnqueueBatchRequest(jobs=jobs))
+            stub = job_service_pb2_grpc.JobServiceStub(channel)
+            await stub.EnqueueBatch(pb.EnqueueBatchRequest(jobs=jobs))
+            with pytest.raises(grpc.aio.AioRpcError):  # the caller's fault: a status code, no error
+                await stub.Enqueue(pb.EnqueueRequest(job=spec("bad queue")))
 
         def arrived() -> bool:
             broker.tracing.flush()
-            return bool(otlp.named(SERVICE + "EnqueueBatch"))
+            return bool(otlp.named(SERVICE + "EnqueueBatch")) and bool(otlp.named(SERVICE + "Enqueue"))
         await eventually(arrived, timeout=20)
     [batch] = otlp.named(SERVICE + "EnqueueBatch")
     assert [link.trace_id.hex() for link in batch.links] == [f"{i:032x}" for i in (1, 2)]
+    [refused] = otlp.named(SERVICE + "Enqueue")
+    codes = {a.key: a.value.int_value for a in refused.attributes if a.key == "rpc.grpc.status_code"}
+    assert codes == {"rpc.grpc.status_code": grpc.StatusCode.INVALID_ARGUMENT.value[0]}
+    assert refused.status.code == refused.status.STATUS_CODE_UNSET
 
 
 async def test_off_by_default_no_tracing_stage(broker_server):
