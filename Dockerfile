@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The broker's image: a build stage makes a virtual environment with the server (pgjobbroker) and
-# the Python SDK (pgjobbroker-client, for `broker worker`, `broker stats` and friends); the runtime
+# the Python SDK (pgjobbroker-client, for `broker worker`, `broker stats` and friends), with the
+# `otel` extra so that OTEL_EXPORTER_OTLP_ENDPOINT turns trace export on (docs/observability.md); the runtime
 # stage copies only that environment and runs as an unprivileged user. It needs DATABASE_URL: the
 # image carries no embedded PostgreSQL (compose.yaml brings one up beside it).
 #
@@ -16,7 +17,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 COPY clients/python ./clients/python
 RUN python -m venv /opt/broker \
-    && /opt/broker/bin/pip install --no-cache-dir ./ ./clients/python
+    && /opt/broker/bin/pip install --no-cache-dir ".[otel]" ./clients/python
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="pgjobbroker" \

@@ -5,6 +5,7 @@ import { EnqueueBatchRequestSchema, EnqueueRequestSchema, JobService } from "./g
 import { keyed, toSpec, type EnqueueResult, type JobOptions, type JobRequest, type Payload } from "./jobs.js";
 import { resolveOptions, type ConnectionOptions, type Resolved } from "./options.js";
 import { callWithRetry } from "./retrying.js";
+import { withContext, type Tracing } from "./tracing.js";
 import { Transport } from "./transport.js";
 
 // The broker's default limit (BROKER_MAX_BATCH); a broker with a lower one needs its value.
@@ -13,15 +14,19 @@ export const DEFAULT_MAX_BATCH = 1000;
 export interface ClientOptions extends ConnectionOptions {
   /** Jobs per EnqueueBatch call (bigger inputs are split). Default 1,000. */
   maxBatch?: number;
+  /** Trace context into the jobs' headers: `otelTracing(await import("@opentelemetry/api"))`. */
+  tracing?: Tracing;
 }
 
 export class Client {
   readonly options: Resolved;
   readonly maxBatch: number;
   private readonly transport: Transport;
+  private readonly tracing: Tracing | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveOptions(options);
+    this.tracing = options.tracing;
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     if (!(Number.isInteger(this.maxBatch) && this.maxBatch >= 1)) {
       throw new RangeError(`maxBatch must be a whole number of at least 1, got ${options.maxBatch}`);
@@ -32,6 +37,14 @@ export class Client {
   /** Adds one job. Retried on UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED and (with RetryInfo)
    * RESOURCE_EXHAUSTED with the same idempotency key: one job, never two. */
   async enqueue(queue: string, kind: string, payload?: Payload, options: JobOptions = {}): Promise<EnqueueResult> {
+    if (this.tracing) {
+      return this.tracing.enqueue(queue, 1, (inject) => this.enqueueOne(queue, kind, payload,
+        { ...options, headers: withContext(options.headers, inject) }));
+    }
+    return this.enqueueOne(queue, kind, payload, options);
+  }
+
+  private async enqueueOne(queue: string, kind: string, payload: Payload | undefined, options: JobOptions): Promise<EnqueueResult> {
     const job = keyed({ ...options, queue, kind, payload });
     const request = create(EnqueueRequestSchema, { job: toSpec(job) });
     const response = await callWithRetry(
@@ -42,6 +55,15 @@ export class Client {
 
   /** Adds many jobs, `maxBatch` per call (each call atomic on the broker); one result per job, in order. */
   async enqueueBatch(jobs: readonly JobRequest[]): Promise<EnqueueResult[]> {
+    if (this.tracing) {
+      const queues = new Set(jobs.map((j) => j.queue));
+      return this.tracing.enqueue(queues.size === 1 ? jobs[0]!.queue : "", jobs.length, (inject) =>
+        this.enqueueMany(jobs.map((j) => ({ ...j, headers: withContext(j.headers, inject) }))));
+    }
+    return this.enqueueMany(jobs);
+  }
+
+  private async enqueueMany(jobs: readonly JobRequest[]): Promise<EnqueueResult[]> {
     const all = jobs.map(keyed);
     const now = Date.now();
     const results: EnqueueResult[] = [];

@@ -7,6 +7,7 @@ export { encodePayload, type EnqueueResult, type JobOptions, type JobRequest, ty
 export { DEFAULT_RETRY, resolveOptions, tlsFromFiles, type CallRetry, type ConnectionOptions, type TlsOptions } from "./options.js";
 export { nextDelay, RETRYABLE, WORKER_RETRYABLE } from "./retrying.js";
 export { encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus } from "./status.js";
+export { otelTracing, type OtelApi, type Tracing } from "./tracing.js";
 export { JobContext, LeaseLost, MAX_PROGRESS_CHARS } from "./worker/context.js";
 export { PayloadMismatch, fetchPayload, savePayload, type PayloadRef } from "./worker/payload.js";
 export { Outcome, type Handler } from "./worker/execution.js";

@@ -262,14 +262,16 @@ def key_admin(keys: KeyStore, clock: Clock) -> KeyAdmin:
 
 
 def grpc_server(settings: Settings, use: UseCases, health: Health, observe_rpc=None,
-                outer: Sequence[object] = ()) -> tuple[grpc.aio.Server, InFlightStage]:
+                outer: Sequence[object] = (), tracing=None) -> tuple[grpc.aio.Server, InFlightStage]:
     """The gRPC server with its servicers behind the request pipeline (not bound, not started).
-    `observe_rpc` records each call's duration (the metrics); `outer` interceptors run first."""
+    `observe_rpc` records each call's duration (the metrics); `outer` interceptors run first;
+    `tracing` (infra/tracing.py, when BROKER_OTEL turned it on) adds the tracing stage."""
     srv = settings.server
     in_flight = InFlightStage(srv.max_in_flight, srv.max_long_polls)
     metrics = {"observe_rpc": observe_rpc} if observe_rpc is not None else {}
     chain = build_chain(**metrics, authenticate=use.authenticate, limiter=use.limiter,
-                        access_log=settings.log.access, in_flight=in_flight)
+                        access_log=settings.log.access, in_flight=in_flight,
+                        tracer=tracing.tracer if tracing is not None else None)
     server = build_server(use.jobs, use.admin, health, [*outer, *chain], srv.reflection,
                           pending_calls(srv.max_in_flight, srv.max_long_polls))
     return server, in_flight

@@ -27,6 +27,7 @@ from broker.infra.embedded import EmbeddedPostgres
 from broker.infra.env import SettingsError
 from broker.infra.logs import FanOutSink, LogEventSink
 from broker.infra.metrics import BrokerMetrics, PoolUsage
+from broker.infra.tracing import Tracing, open_tracing
 from broker.infra.pg.callbacks import PgSubscriptionStore
 from broker.infra.pg.keys import CachedKeyStore, PgKeyStore
 from broker.infra.pg.breakers import BreakerNames, PgBreakerStore
@@ -87,6 +88,7 @@ class Broker:
     breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass, likewise
     collector: CollectPayloads | None = None  # the payload collector's pass (with object storage)
     storage: S3Storage | None = None
+    tracing: Tracing | None = None  # the OTel SDK of the RPC spans (BROKER_OTEL), else None
 
     @property
     def grpc_address(self) -> str:
@@ -115,6 +117,8 @@ class Broker:
         await self._http.cleanup()
         if self.storage is not None:
             self.storage.close()
+        if self.tracing:  # the spans still queued go out (bounded by the exporter's timeout)
+            await asyncio.to_thread(self.tracing.shutdown)
         try:
             await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT)
         except TimeoutError:
@@ -133,7 +137,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     """Build and start a broker. `clock` and `rng` let tests move time and fix jitter;
     `interceptors` run outside the request pipeline (interceptors.build_chain)."""
     check_serving(settings)
-    clock = clock or SystemClock()
+    clock, tracing = clock or SystemClock(), open_tracing(settings.observe.otel_endpoint, broker.__version__)
     db = await open_database(settings)
     await enqueue_settings.publish(db.pool, settings.queues, settings.limits)  # for broker_enqueue (SQL)
     timeout, names = settings.database.acquire_timeout, BreakerNames()  # names: shared by claim and breakers
@@ -152,7 +156,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
                       worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names, FanOutSink(*sinks).record, store))
     await _declare_or_close(settings, use, db)
     health = Health()
-    server, in_flight = graph.grpc_server(settings, use, health, metrics.observe_rpc, interceptors)
+    server, in_flight = graph.grpc_server(settings, use, health, metrics.observe_rpc, interceptors, tracing)
     grpc_port = listen(server, settings.server.grpc_addr, **_tls(settings))
     await server.start()
     http, http_port = await _serve_http(settings, build_app(health, metrics.render, use.dashboard, use.authenticate,
@@ -162,7 +166,8 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     _log_serving(settings, grpc_port, http_port, db)
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server, http,
                   runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler, deliverer=use.deliverer,
-                  _sender=sender, breakers=use.breakers, collector=use.collector, storage=payloads.storage)
+                  _sender=sender, breakers=use.breakers, collector=use.collector, storage=payloads.storage,
+                  tracing=tracing)
 
 
 def _log_serving(settings: Settings, grpc_port: int, http_port: int, db: Database) -> None:

@@ -16,6 +16,7 @@ from broker.infra.env import boolean as _bool
 from broker.infra.storage_settings import StorageSettings, read_storage
 from broker.infra.env import choice as _choice
 from broker.infra.limit_settings import read_limits, read_queues
+from broker.infra.tracing import read_otel_endpoint
 from broker.infra.webhook_settings import WebhookSettings, read_webhooks
 from broker.infra.callback_settings import read_callbacks
 from broker.usecases.callbacks.define import DeliveryPolicy
@@ -102,6 +103,7 @@ class ObserveSettings:
     stats_cache: float = 1.0         # seconds the Stats RPC, /metrics and the dashboard reuse one read
     dashboard: bool = True           # serve the dashboard and its /api/ on the HTTP port
     worker_label: bool = True        # broker_worker_leases per worker (ids change on restarts) or per queue
+    otel_endpoint: str | None = None  # OTLP/HTTP traces URL of the RPC spans; None: off (infra/tracing.py)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     o = ObserveSettings()
     observe = ObserveSettings(stats_cache=e.get("BROKER_STATS_CACHE", o.stats_cache, float),
                               dashboard=e.get("BROKER_DASHBOARD", o.dashboard, _bool),
-                              worker_label=e.get("BROKER_METRICS_WORKER_LABEL", o.worker_label, _bool))
+                              worker_label=e.get("BROKER_METRICS_WORKER_LABEL", o.worker_label, _bool),
+                              otel_endpoint=read_otel_endpoint(e))
     limits = read_limits(e)
     settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e),

@@ -10,6 +10,7 @@ import { resolveOptions, type ConnectionOptions } from "../options.js";
 import { Backoff, WORKER_RETRYABLE, sleep } from "../retrying.js";
 import { Transport } from "../transport.js";
 import { JobContext, LeaseLost } from "./context.js";
+import type { Tracing } from "../tracing.js";
 import { MAX_RESULT_BYTES, runHandler, type Handler, type HandlerEntry, type Outcome } from "./execution.js";
 import { Heartbeater } from "./heartbeat.js";
 import { InFlight, leaseMs } from "./inflight.js";
@@ -54,6 +55,8 @@ export interface WorkerOptions extends Partial<Omit<WorkerSettings, "queues">> {
   logger?: Logger;
   /** Stop gracefully on SIGTERM and SIGINT (a second one: at once). Default true. */
   handleSignals?: boolean;
+  /** Each attempt in a span continued from the job's headers: `otelTracing(api)` (tracing.ts). */
+  tracing?: Tracing;
 }
 
 export interface WorkerStats {
@@ -109,12 +112,14 @@ export class Worker {
   private readonly connection: ConnectionOptions | undefined;
   private readonly log: Logger;
   private readonly handleSignals: boolean;
+  private readonly tracing: Tracing | undefined;
   private stopRequested = deferred();
   private forceRequested = deferred();
   private running = false;
 
   constructor(queues: string[] | string, options: WorkerOptions = {}) {
-    const { connection, logger, handleSignals, ...rest } = options;
+    const { connection, logger, handleSignals, tracing, ...rest } = options;
+    this.tracing = tracing;
     this.settings = check({
       queues: typeof queues === "string" ? [queues] : [...queues], concurrency: 10, pollWaitMs: 10_000,
       leaseCalls: 2, shutdownGraceMs: 30_000, flushIntervalMs: 5, flushSize: 100, session: true, workerId: defaultWorkerId(),
@@ -199,7 +204,8 @@ export class Worker {
       item.done = (async () => {
         let outcome: Outcome | undefined;
         try {
-          outcome = await runHandler(this.handlers.get(ctx.kind), ctx, s.handlerTimeoutMs, s.maxResultBytes);
+          const attempt = () => runHandler(this.handlers.get(ctx.kind), ctx, s.handlerTimeoutMs, s.maxResultBytes);
+          outcome = await (this.tracing ? this.tracing.process(ctx, attempt) : attempt());
         } finally {
           if (held.get(item.jobId) === item) held.delete(item.jobId);
           stats.running -= 1;

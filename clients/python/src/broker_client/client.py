@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from . import _requests, uploads
+from . import _requests, tracing, uploads
 from .admin import requests as admin_requests
 from .admin import responses
 from .admin.records import Job
@@ -114,18 +114,19 @@ class Client:
 
     def enqueue_job(self, job: JobRequest, *, timeout: float | None = None) -> EnqueueResult:
         """``enqueue`` for a prepared JobRequest."""
-        job = job.keyed()
-        request = _requests.enqueue_request(job)
-        response = self._call(self._stub.Enqueue, request, timeout)
+        with tracing.enqueue([job.keyed()]) as (job,):
+            response = self._call(self._stub.Enqueue, _requests.enqueue_request(job), timeout)
+            tracing.enqueued([response.job_id])
         return _requests.result(job, response)
 
     def enqueue_batch(self, jobs: Iterable[JobRequest], *, timeout: float | None = None) -> list[EnqueueResult]:
         """Add many jobs, up to ``max_batch`` per call (larger inputs are split), one result per
         job in order. Each chunk is atomic on the broker and retried as a whole."""
         results: list[EnqueueResult] = []
-        for chunk, request in _requests.batch_requests(_requests.keyed(jobs), self.max_batch):
-            response = self._call(self._stub.EnqueueBatch, request, timeout)
-            results.extend(_requests.batch_results(chunk, response))
+        with tracing.enqueue(_requests.keyed(jobs)) as keyed:
+            for chunk, request in _requests.batch_requests(keyed, self.max_batch):
+                response = self._call(self._stub.EnqueueBatch, request, timeout)
+                results.extend(_requests.batch_results(chunk, response))
         return results
 
     def upload(self, source: bytes | str | os.PathLike, *, through_broker: bool = False,

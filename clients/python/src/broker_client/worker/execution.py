@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import traceback
 from concurrent.futures import Executor as PoolExecutor
 from dataclasses import dataclass
@@ -121,5 +122,7 @@ class HandlerRunner:
         if handler.is_async:
             return handler.func(ctx)
         loop = asyncio.get_running_loop()
-        pool = self._processes if handler.cpu_bound and self._processes else self._threads
-        return loop.run_in_executor(pool, handler.func, ctx)
+        if handler.cpu_bound and self._processes:
+            return loop.run_in_executor(self._processes, handler.func, ctx)
+        # In the caller's context (as asyncio.to_thread): a sync handler sees the job's trace span.
+        return loop.run_in_executor(self._threads, contextvars.copy_context().run, handler.func, ctx)

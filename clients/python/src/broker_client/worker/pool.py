@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
+from .. import tracing
 from ..retrying import WORKER_RETRYABLE, Backoff
 from ..v1 import job_service_pb2 as pb
 from .context import JobContext
@@ -129,6 +130,10 @@ class Pool:
         return item
 
     async def _run(self, item: InFlight) -> None:
+        with tracing.process(item.ctx) as span:  # a no-op without OpenTelemetry
+            await self._attempt(item, span)
+
+    async def _attempt(self, item: InFlight, span: tracing.Span) -> None:
         outcome: Outcome | None = None
         try:
             outcome = await self._runner.run(self._registry.get(item.ctx.kind), item.ctx)
@@ -141,11 +146,14 @@ class Pool:
             self._changed.set()
         if item.lost:
             self.stats.lost += 1
+            span.settled("lost")
         elif outcome is None:
             self.stats.aborted += 1
             self._settler.nack(pb.NackItem(lease=item.ref(), error=SHUTDOWN_ERROR, retry_after=duration(0)))
+            span.settled("aborted")
         else:
             self._settle(item, outcome)
+            span.settled(None, outcome)
 
     def _settle(self, item: InFlight, outcome: Outcome) -> None:
         if outcome.ok:
