@@ -229,3 +229,22 @@ def test_bad_group_commit_settings_are_refused_with_their_name(env, message):
 def test_group_commit_is_on_by_default_and_0_writers_turns_it_off():
     assert settings.load({}).database.group_commit_writers == 2
     assert settings.load({"BROKER_GROUP_COMMIT_WRITERS": "0"}).database.group_commit_writers == 0
+
+
+async def test_an_event_of_no_calls_job_goes_to_the_first_call_and_nobody_waits_forever():
+    store = Store()
+
+    async def write(jobs, now):
+        inserted, events = await store.write(jobs, now)
+        return inserted, events + [Event("other", "q", None, JobState.PENDING, Reason.ENQUEUE, 0, now)]
+
+    group = GroupCommit(write, writers=1)
+    store.gate.clear()
+    first = asyncio.create_task(group([job("a")], T0))
+    await until(lambda: store.writes)
+    later = [asyncio.create_task(group([job(f"b{i}")], T0)) for i in range(2)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    await first
+    (_, e0), (_, e1) = await asyncio.wait_for(asyncio.gather(*later), 5)
+    assert [e.job_id for e in e0] == ["id-b0", "other"] and [e.job_id for e in e1] == ["id-b1"]

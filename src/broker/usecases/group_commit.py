@@ -130,7 +130,8 @@ class GroupCommit:
 
 
 def _split(group: list[_Call], inserted: list[Inserted], events: list[Event]) -> list[Written]:
-    """Each call's slice of the results, in its own order, and the events of its jobs."""
+    """Each call's slice of the results, in its own order, and the events of its jobs (an event
+    of no call's job, should a store write one, goes to the first call: logged once, never lost)."""
     owner: dict[str, int] = {}
     out: list[Written] = []
     start = 0
@@ -140,5 +141,5 @@ def _split(group: list[_Call], inserted: list[Inserted], events: list[Event]) ->
         owner.update((r.job_id, index) for r in mine if r.created)
         out.append((mine, []))
     for event in events:
-        out[owner[event.job_id]][1].append(event)
+        out[owner.get(event.job_id, 0)][1].append(event)
     return out
