@@ -1,10 +1,15 @@
 // One error tree for every call, translated from gRPC status codes in one table (as the
 // Python SDK's broker_client.errors). The gRPC error is the `cause`.
 import { status } from "@grpc/grpc-js";
+import { violationsFromMetadata, type FieldViolation, type PreconditionViolation } from "./status.js";
 
-/** The root: any failed call. `code` is the gRPC status code, `details` the broker's message. */
+/** The root: any failed call. `code` is the gRPC status code, `details` the broker's message;
+ * `fieldViolations` (INVALID_ARGUMENT) and `preconditionViolations` (FAILED_PRECONDITION) are the
+ * rich status details the broker sends, so a caller acts on fields, not on the message. */
 export class BrokerClientError extends Error {
   override name = "BrokerClientError";
+  fieldViolations: FieldViolation[] = [];
+  preconditionViolations: PreconditionViolation[] = [];
   constructor(message: string, readonly code: number = status.UNKNOWN, readonly details = "", options?: ErrorOptions) {
     super(message, options);
   }
@@ -49,7 +54,9 @@ export function fromRpcError(error: unknown): BrokerClientError {
   if (error instanceof BrokerClientError) return error;
   if (!isRpcFailure(error)) return new BrokerClientError(String(error), status.UNKNOWN, String(error), { cause: error });
   const Kind = BY_CODE[error.code] ?? BrokerClientError;
-  return new Kind(`${codeName(error.code)}: ${error.details}`, error.code, error.details, { cause: error });
+  const made = new Kind(`${codeName(error.code)}: ${error.details}`, error.code, error.details, { cause: error });
+  Object.assign(made, violationsFromMetadata(error.metadata));
+  return made;
 }
 
 /** Thrown by a handler: the job goes straight to the dead letter queue, no more attempts. */

@@ -6,7 +6,10 @@ export {
 export { encodePayload, type EnqueueResult, type JobOptions, type JobRequest, type Payload, type RetryPolicy } from "./jobs.js";
 export { DEFAULT_RETRY, resolveOptions, tlsFromFiles, type CallRetry, type ConnectionOptions, type TlsOptions } from "./options.js";
 export { nextDelay, RETRYABLE, WORKER_RETRYABLE } from "./retrying.js";
-export { encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus } from "./status.js";
+export {
+  encodeBadRequest, encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus, violationsFromMetadata,
+  type FieldViolation, type PreconditionViolation,
+} from "./status.js";
 export { otelTracing, type OtelApi, type Tracing } from "./tracing.js";
 export { JobContext, LeaseLost, MAX_PROGRESS_CHARS } from "./worker/context.js";
 export { PayloadMismatch, fetchPayload, savePayload, type PayloadRef } from "./worker/payload.js";

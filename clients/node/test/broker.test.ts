@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { JobState } from "../src/gen/broker/v1/job_pb.js";
 import { Client } from "../src/client.js";
-import { LeaseRefused, PermanentError, RetryLater, Unauthenticated } from "../src/errors.js";
+import { InvalidRequest, LeaseRefused, PermanentError, RetryLater, Unauthenticated } from "../src/errors.js";
 import { SessionRpc } from "../src/worker/rpc.js";
 import { Worker, type WorkerOptions } from "../src/worker/worker.js";
 import type { JobContext } from "../src/worker/context.js";
@@ -44,6 +44,18 @@ test("enqueue: a second enqueue with the same key names the first job", { skip }
   } finally {
     client.close();
     admin.close();
+  }
+});
+
+test("the broker's refusal names the field in its details: InvalidRequest.fieldViolations", { skip }, async () => {
+  const client = new Client({ target, retry: { maxAttempts: 1 } });
+  try {
+    // The SDK's own checks pass this; the broker keeps the _broker.* queues for itself.
+    await assert.rejects(client.enqueue("_broker.callbacks", "k"), (e: InvalidRequest) =>
+      e instanceof InvalidRequest && e.fieldViolations.length === 1 && e.fieldViolations[0]!.field === "job.queue"
+      && e.fieldViolations[0]!.description.length > 0);
+  } finally {
+    client.close();
   }
 });
 

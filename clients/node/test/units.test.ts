@@ -9,8 +9,8 @@ import { AckItemSchema, LeaseRefSchema } from "../src/gen/broker/v1/job_service_
 import { checkRequest, encodePayload, keyed, toSpec } from "../src/jobs.js";
 import { DEFAULT_RETRY, resolveOptions } from "../src/options.js";
 import { nextDelay } from "../src/retrying.js";
-import { encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus } from "../src/status.js";
-import { PermanentError, RetryLater } from "../src/errors.js";
+import { encodeBadRequest, encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus } from "../src/status.js";
+import { InvalidRequest, PermanentError, RetryLater, fromRpcError } from "../src/errors.js";
 import { Worker } from "../src/worker/worker.js";
 import { encodeResult } from "../src/worker/execution.js";
 import { ackRequest } from "../src/worker/rpc.js";
@@ -65,6 +65,19 @@ test("bad requests and options are refused before anything is sent, naming the f
   assert.throws(() => new Worker("q", { leaseCalls: 0 }), /leaseCalls/);
   assert.throws(() => new Worker("q", { leaseCalls: 9 }), /leaseCalls/);
   assert.throws(() => new Worker("q", { leaseDurationMs: 10 }), /leaseDurationMs/);
+});
+
+test("BadRequest details reach the SDK error as field violations; none without the trailer", () => {
+  const md = new Metadata();
+  md.set("grpc-status-details-bin", Buffer.from(encodeBadRequest("jobs[2].queue", "must not be empty")));
+  const error = fromRpcError(grpcError(status.INVALID_ARGUMENT, "jobs[2].queue: must not be empty", md));
+  assert.ok(error instanceof InvalidRequest);
+  assert.deepEqual(error.fieldViolations, [{ field: "jobs[2].queue", description: "must not be empty" }]);
+  assert.deepEqual(error.preconditionViolations, []);
+  assert.deepEqual(fromRpcError(grpcError(status.INVALID_ARGUMENT, "x")).fieldViolations, []);
+  const junk = new Metadata();
+  junk.set("grpc-status-details-bin", Buffer.from([0xff, 0x01, 0x02]));
+  assert.deepEqual(fromRpcError(grpcError(status.INVALID_ARGUMENT, "x", junk)).fieldViolations, []);
 });
 
 test("RetryInfo round-trips through grpc-status-details-bin; a malformed trailer reads as none", () => {
