@@ -70,6 +70,14 @@ async def until(condition) -> None:
     raise AssertionError("condition never held")
 
 
+async def writer_busy(store: Store, group: GroupCommit) -> asyncio.Task:
+    """A first call of job "a" whose write the store holds: the only writer is busy from now on."""
+    store.gate.clear()
+    first = asyncio.create_task(group([job("a")], T0))
+    await until(lambda: store.writes)
+    return first
+
+
 async def test_a_call_on_an_idle_broker_is_written_at_once_and_alone():
     store, heard = Store(), Heard()
     group = GroupCommit(store.write, writers=1, listener=heard)
@@ -81,9 +89,7 @@ async def test_a_call_on_an_idle_broker_is_written_at_once_and_alone():
 async def test_calls_arriving_during_a_write_share_the_next_write_and_get_their_own_results():
     store, heard = Store(), Heard()
     group = GroupCommit(store.write, writers=1, listener=heard)
-    store.gate.clear()
-    first = asyncio.create_task(group([job("a")], T0))
-    await until(lambda: store.writes)
+    first = await writer_busy(store, group)
     later = [asyncio.create_task(group([job(f"b{i}"), job(f"c{i}")], T0 + timedelta(seconds=i)))
              for i in range(3)]
     await asyncio.sleep(0)
@@ -101,9 +107,7 @@ async def test_calls_arriving_during_a_write_share_the_next_write_and_get_their_
 async def test_a_key_two_calls_of_one_group_share_is_one_job_created_once():
     store = Store()
     group = GroupCommit(store.write, writers=1)
-    store.gate.clear()
-    first = asyncio.create_task(group([job("a")], T0))
-    await until(lambda: store.writes)
+    first = await writer_busy(store, group)
     one = asyncio.create_task(group([job("x", key="k")], T0))
     two = asyncio.create_task(group([job("y", key="k")], T0))
     await asyncio.sleep(0)
@@ -117,9 +121,7 @@ async def test_a_key_two_calls_of_one_group_share_is_one_job_created_once():
 async def test_a_group_is_bounded_by_max_jobs():
     store = Store()
     group = GroupCommit(store.write, writers=1, max_jobs=4)
-    store.gate.clear()
-    first = asyncio.create_task(group([job("a")], T0))
-    await until(lambda: store.writes)
+    first = await writer_busy(store, group)
     later = [asyncio.create_task(group([job(f"b{i}"), job(f"c{i}")], T0)) for i in range(3)]
     big = asyncio.create_task(group([job(f"d{i}") for i in range(6)], T0))  # alone, even over the bound
     await asyncio.sleep(0)
@@ -131,9 +133,7 @@ async def test_a_group_is_bounded_by_max_jobs():
 async def test_a_call_the_store_refuses_fails_alone_and_its_neighbours_are_written():
     store = Store()
     group = GroupCommit(store.write, writers=1)
-    store.gate.clear()
-    first = asyncio.create_task(group([job("a")], T0))
-    await until(lambda: store.writes)
+    first = await writer_busy(store, group)
     good = asyncio.create_task(group([job("g1")], T0))
     bad = asyncio.create_task(group([job("bad")], T0))
     other = asyncio.create_task(group([job("g2")], T0))
@@ -165,9 +165,7 @@ async def test_the_database_away_fails_every_call_of_the_group_with_unavailable(
 async def test_a_call_given_up_before_its_group_is_taken_is_never_written():
     store = Store()
     group = GroupCommit(store.write, writers=1)
-    store.gate.clear()
-    first = asyncio.create_task(group([job("a")], T0))
-    await until(lambda: store.writes)
+    first = await writer_busy(store, group)
     gone = asyncio.create_task(group([job("gone")], T0))
     kept = asyncio.create_task(group([job("kept")], T0))
     await asyncio.sleep(0)
@@ -183,9 +181,7 @@ async def test_a_call_given_up_before_its_group_is_taken_is_never_written():
 async def test_a_caller_gone_after_its_group_was_taken_leaves_the_others_answered():
     store = Store()
     group = GroupCommit(store.write, writers=1)
-    store.gate.clear()
-    first = asyncio.create_task(group([job("a")], T0))
-    await until(lambda: store.writes)
+    first = await writer_busy(store, group)
     gone = asyncio.create_task(group([job("gone")], T0))
     kept = asyncio.create_task(group([job("kept")], T0))
     await asyncio.sleep(0)
@@ -239,9 +235,7 @@ async def test_an_event_of_no_calls_job_goes_to_the_first_call_and_nobody_waits_
         return inserted, events + [Event("other", "q", None, JobState.PENDING, Reason.ENQUEUE, 0, now)]
 
     group = GroupCommit(write, writers=1)
-    store.gate.clear()
-    first = asyncio.create_task(group([job("a")], T0))
-    await until(lambda: store.writes)
+    first = await writer_busy(store, group)
     later = [asyncio.create_task(group([job(f"b{i}")], T0)) for i in range(2)]
     await asyncio.sleep(0)
     store.gate.set()

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from broker.entities.errors import InvalidArgument
-from broker.entities.job import Reason, check_job_id, check_storable
+from broker.entities.job import Reason
 from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, EventSink, JobStore, OutcomeSink
-from broker.usecases.lease_calls import check_refs, results
+from broker.usecases.lease_calls import check_refs, check_with_items, results
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +46,8 @@ class Ack:
 
     def _check_items(self, refs: Sequence[LeaseRef], items: Sequence[AckItem]) -> None:
         limits = self._limits
-        limits.check_batch(len(refs) + len(items), "leases")  # the two together, as one batch
-        if refs:
-            check_refs(refs, limits, "leases")
+        check_with_items(refs, [item.ref for item in items], limits)
         for i, item in enumerate(items):
-            check_job_id(item.ref.job_id, f"items[{i}].lease.job_id")
-            if not item.ref.lease_token:
-                raise InvalidArgument(f"items[{i}].lease.lease_token", "must not be empty")
-            check_storable(item.ref.lease_token, f"items[{i}].lease.lease_token")
             if item.result is not None and len(item.result) > limits.max_result_bytes:
                 raise InvalidArgument(f"items[{i}].result", f"{len(item.result)} bytes is over the limit of "
                                                             f"{limits.max_result_bytes} bytes")

@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from broker.entities.errors import InvalidArgument
-from broker.entities.job import check_job_id, check_storable
 from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.progress import Progress, check_progress
 from broker.entities.queue import Limits
-from broker.usecases.lease_calls import check_refs, results
+from broker.usecases.lease_calls import check_refs, check_with_items, results
 from broker.usecases.ports import Clock, EventSink, JobStore
 
 
@@ -51,13 +49,7 @@ class Heartbeat:
 
     def _check_items(self, refs: Sequence[LeaseRef], items: Sequence[HeartbeatItem]) -> None:
         limits = self._limits
-        limits.check_batch(len(refs) + len(items), "leases")  # the two together, as one batch
-        if refs:
-            check_refs(refs, limits, "leases")
+        check_with_items(refs, [item.ref for item in items], limits)
         for i, item in enumerate(items):
-            check_job_id(item.ref.job_id, f"items[{i}].lease.job_id")
-            if not item.ref.lease_token:
-                raise InvalidArgument(f"items[{i}].lease.lease_token", "must not be empty")
-            check_storable(item.ref.lease_token, f"items[{i}].lease.lease_token")
             if item.progress is not None:
                 check_progress(item.progress, limits.max_progress_chars, f"items[{i}].progress")
