@@ -42,6 +42,7 @@ from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.group_commit import GroupCommit, WriteListener
+from broker.usecases.settlement import CoalescedSettlement, SettleListener
 from broker.usecases.get_job import GetJob
 from broker.usecases.heartbeat import Heartbeat
 from broker.usecases.keys.create import CreateKey
@@ -117,6 +118,12 @@ class Listeners:
     delivery: DeliveryListener | None = None  # each callback delivery attempt
     write: WriteListener | None = None  # the Enqueue calls each write to the store carried
     payload: PayloadEvents | None = None  # each payload object made, streamed, offloaded or deleted
+    settle: SettleListener | None = None  # the Ack, Nack, Snooze and Heartbeat calls each write carried
+
+    @classmethod
+    def all(cls, listener) -> Listeners:
+        """Every listener the same object (the metrics)."""
+        return cls(**{name: listener for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -187,19 +194,22 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
           rng: random.Random | None, listeners: Listeners, outcomes: CountOutcomes | None = None,
           retry: RetryStore | None = None, objects: PayloadParts = PayloadParts()) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
-    commit unless BROKER_GROUP_COMMIT_WRITERS is 0, and with object storage offloads payloads."""
+    commit unless BROKER_GROUP_COMMIT_WRITERS is 0, the settling calls coalesced unless
+    BROKER_SETTLE_WRITERS is 0, and with object storage Enqueue offloads payloads."""
     limits, d = settings.limits, settings.database
     write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, listeners.write)
              if d.group_commit_writers else None)
     payloads = payload_use_cases(settings.storage, objects, clock, listeners.payload)
+    settling = (CoalescedSettlement(store, d.settle_writers, d.settle_max_leases, listeners.settle)
+                if d.settle_writers else store)
     return JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry, write,
                         payloads and payloads.prepare), payloads=payloads,
         lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
-        heartbeat=Heartbeat(store, clock, limits, sink),
-        ack=Ack(store, clock, sink, limits, outcomes),
-        nack=Nack(store, clock, notifier, sink, limits, rng, outcomes),
-        snooze=Snooze(store, clock, notifier, sink, limits),
+        heartbeat=Heartbeat(settling, clock, limits, sink),
+        ack=Ack(settling, clock, sink, limits, outcomes),
+        nack=Nack(settling, clock, notifier, sink, limits, rng, outcomes),
+        snooze=Snooze(settling, clock, notifier, sink, limits),
     )
 
 

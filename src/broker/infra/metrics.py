@@ -36,6 +36,16 @@ LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600,
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
+def _coalescing(registry: CollectorRegistry) -> tuple[Histogram, Histogram]:
+    """How many calls each write to the database carried: group commit, coalesced settlement."""
+    return (Histogram("broker_enqueue_write_calls", "Enqueue and EnqueueBatch calls carried by each write to "
+                      "the database (group commit; 1: a call written alone).",
+                      buckets=GROUP_BUCKETS, registry=registry),
+            Histogram("broker_settle_write_calls", "Ack, Nack, Snooze and Heartbeat calls carried by each "
+                      "write to the database (coalesced settlement; 1: a call written alone).",
+                      ["call"], buckets=GROUP_BUCKETS, registry=registry))
+
+
 class BrokerMetrics:
     """The broker's metrics in a registry of their own (several brokers may share a process),
     with the process's own (CPU, memory, descriptors: `process_*`; `python_info`) and
@@ -76,10 +86,7 @@ class BrokerMetrics:
                                  "subscription and outcome (delivered: a 2xx; failed: another answer, a timeout "
                                  "or no connection; refused: the target's address, or no such subscription).",
                                  ["subscription", "outcome"], registry=self.registry)
-        self.enqueue_writes = Histogram("broker_enqueue_write_calls",
-                                        "Enqueue and EnqueueBatch calls carried by each write to the database "
-                                        "(group commit; 1: a call written alone).",
-                                        buckets=GROUP_BUCKETS, registry=self.registry)
+        self.enqueue_writes, self.settle_writes = _coalescing(self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -118,6 +125,10 @@ class BrokerMetrics:
     def enqueue_written(self, calls: int) -> None:
         """WriteListener (group commit): one write to the database and the calls it carried."""
         self.enqueue_writes.observe(calls)
+
+    def settle_written(self, call: str, calls: int) -> None:
+        """SettleListener: one settling write to the database and the calls it carried."""
+        self._child(self.settle_writes, (call,)).observe(calls)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""

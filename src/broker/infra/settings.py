@@ -36,6 +36,10 @@ class DatabaseSettings:
     # most this many writes at once (0: every call writes on its own), each of at most max_jobs.
     group_commit_writers: int = 2
     group_commit_max_jobs: int = 1000
+    # Coalesced settlement (usecases/settlement.py): Ack, Nack, Snooze and Heartbeat calls of all
+    # workers settled together by at most this many writes at once (0: each on its own).
+    settle_writers: int = 2
+    settle_max_leases: int = 1000
 
 
 def default_data_dir(e: _Env) -> str:
@@ -152,11 +156,15 @@ def _database(e: _Env) -> DatabaseSettings:
         migrate=e.get("BROKER_MIGRATE", d.migrate, _bool),
         group_commit_writers=e.get("BROKER_GROUP_COMMIT_WRITERS", d.group_commit_writers, int),
         group_commit_max_jobs=e.get("BROKER_GROUP_COMMIT_MAX_JOBS", d.group_commit_max_jobs, int),
+        settle_writers=e.get("BROKER_SETTLE_WRITERS", d.settle_writers, int),
+        settle_max_leases=e.get("BROKER_SETTLE_MAX_LEASES", d.settle_max_leases, int),
     )
     if database.pool_max < max(database.pool_min, 1):
         raise SettingsError("BROKER_POOL_MAX must be at least 1 and at least BROKER_POOL_MIN")
-    if database.group_commit_max_jobs < 1:
-        raise SettingsError(f"BROKER_GROUP_COMMIT_MAX_JOBS={database.group_commit_max_jobs}: must be at least 1")
+    for name, value in (("BROKER_GROUP_COMMIT_MAX_JOBS", database.group_commit_max_jobs),
+                        ("BROKER_SETTLE_MAX_LEASES", database.settle_max_leases)):
+        if value < 1:
+            raise SettingsError(f"{name}={value}: must be at least 1")
     return database
 
 
