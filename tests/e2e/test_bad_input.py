@@ -71,8 +71,10 @@ def cases(q: str, job_id: str, token: str):
         ("Ack", pb.AckRequest(), "leases"),
         ("Ack", pb.AckRequest(leases=[ref, pb.LeaseRef(job_id="x", lease_token=token)]), "leases[1].job_id"),
         ("Nack", pb.NackRequest(), "items"),
-        ("Nack", pb.NackRequest(items=[pb.NackItem(lease=pb.LeaseRef(job_id="", lease_token=token))]), "items[0].job_id"),
+        ("Nack", pb.NackRequest(items=[pb.NackItem(lease=pb.LeaseRef(job_id="", lease_token=token))]), "items[0].lease.job_id"),
         ("Nack", pb.NackRequest(items=[pb.NackItem(lease=ref, retry_after=neg(-1))]), "items[0].retry_after"),
+        ("Snooze", pb.SnoozeRequest(items=[pb.SnoozeItem(lease=ref), pb.SnoozeItem(lease=pb.LeaseRef(job_id=job_id))]),
+         "items[1].lease.lease_token"),
     ]
     admin_cases = [
         ("GetJob", apb.GetJobRequest(job_id="not-a-uuid"), INVALID, "job_id"),

@@ -1,4 +1,4 @@
-"""Shared checks for the calls that present leases (Heartbeat, Ack, Nack)."""
+"""Shared checks for the calls that present leases (Heartbeat, Ack, Nack, Snooze)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def check_ref(ref: LeaseRef, at: str) -> None:
     if not ref.lease_token:
         raise InvalidArgument(f"{at}.lease_token", "must not be empty")
     check_storable(ref.lease_token, f"{at}.lease_token")
+
+
+def check_items(refs: Sequence[LeaseRef], limits: Limits) -> None:
+    """A call of `items` only (Nack, Snooze): each item's lease is checked as `items[i].lease`,
+    the path of its fields on the wire."""
+    limits.check_batch(len(refs), "items")
+    for i, ref in enumerate(refs):
+        check_ref(ref, f"items[{i}].lease")
 
 
 def check_with_items(refs: Sequence[LeaseRef], item_refs: Sequence[LeaseRef], limits: Limits) -> None:

@@ -11,7 +11,7 @@ from broker.entities.job import JobState, Reason, storable
 from broker.entities.lease import Failure, LeaseRef, LeaseResult, decide_failure, fence
 from broker.entities.queue import Limits
 from broker.usecases.ports import Clock, Decider, EventSink, JobStore, Notifier, OutcomeSink
-from broker.usecases.lease_calls import check_refs, results
+from broker.usecases.lease_calls import check_items, results
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Nack:
 
     async def __call__(self, items: Sequence[NackItem]) -> list[LeaseResult]:
         limits = self._limits
-        check_refs([i.ref for i in items], limits, "items")
+        check_items([i.ref for i in items], limits)
         for n, item in enumerate(items):
             if item.retry_after is not None and not 0 <= item.retry_after <= limits.max_retry_after:
                 raise InvalidArgument(f"items[{n}].retry_after", f"must be 0 to {limits.max_retry_after:.0f} seconds")

@@ -9,7 +9,7 @@ from datetime import timedelta
 from broker.entities.job import Reason
 from broker.entities.lease import LeaseRef, LeaseResult, fence
 from broker.entities.queue import Limits
-from broker.usecases.lease_calls import check_refs, results
+from broker.usecases.lease_calls import check_items, results
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 
 
@@ -33,7 +33,7 @@ class Snooze:
         self._limits = limits
 
     async def __call__(self, items: Sequence[SnoozeItem]) -> list[LeaseResult]:
-        check_refs([i.ref for i in items], self._limits, "items")
+        check_items([i.ref for i in items], self._limits)
         for n, item in enumerate(items):
             self._limits.check_snooze(item.delay, f"items[{n}].delay")
         now = self._clock.now()
