@@ -1,7 +1,7 @@
 """Outbound callbacks in both stores: a move a subscription wants makes a delivery job on the
 internal queue with the move (ack, failed attempt, dead letter, lapsed lease, cancel), carrying
 the job's id, state, attempt, result and error; filters by queue and kind; a delivery's own moves
-make none; and the subscriptions' store."""
+make none; a breaker opening makes the same delivery in both; and the subscriptions' store."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ import uuid
 
 import pytest
 
-from broker.entities.callback import CALLBACK_QUEUE, CallbackEvent, Subscription
+from broker.entities import callback
+from broker.entities.breaker_settings import BreakerChange, Force
+from broker.entities.callback import CALLBACK_QUEUE, SUBSCRIPTION_HEADER, CallbackEvent, Subscription
 from broker.entities.job import JobState
 from broker.entities.lease import Failure
 from broker.entities.retry import Jitter, RetryPolicy
+from broker.infra.pg.breakers import PgBreakerStore
 from broker.infra.pg.callbacks import PgSubscriptionStore
 from broker.infra.pg.store import PgJobStore
 from broker.usecases.nack import decider
 from tests.contract.helpers import ref, running, seconds
+from tests.fakes.breaker_store import InMemoryBreakerStore
 from tests.fakes.subscription_store import InMemorySubscriptionStore
 
 SECRET = "whsec_" + base64.b64encode(b"contract-secret").decode()
@@ -148,3 +152,30 @@ async def test_the_subscription_store(subscriptions, queue, t0):
     assert await subscriptions.update(Subscription("nobody-" + queue, "https://x.y", (), (), None), t0) is None
     assert await subscriptions.delete(sub.name) and not await subscriptions.delete(sub.name)
     assert await subscriptions.get(sub.name) is None
+
+
+async def test_a_breaker_opening_makes_the_same_delivery_in_both_stores(store, subscriptions, queue, t0, request):
+    """The body PgBreakerStore renders in SQL is entities.callback.breaker_body's, key for key; a
+    subscription's kind filter does not hold back a queue's event, its queue filter does."""
+    heard = []
+    if isinstance(store, PgJobStore):
+        breakers = PgBreakerStore(request.getfixturevalue("db"), store.breaker_names, record=heard.extend)
+    else:
+        breakers = InMemoryBreakerStore(store, record=heard.extend)
+    wanted = subscription(queue, CallbackEvent.QUEUE_BREAKER_OPENED, kind="some-kind", name=f"a-{queue}")
+    elsewhere = subscription(f"{queue}-other", CallbackEvent.QUEUE_BREAKER_OPENED)
+    deaf = subscription(queue, CallbackEvent.JOB_SUCCEEDED)
+    for sub in (wanted, elsewhere, deaf):
+        assert await subscriptions.create(sub, t0)
+    try:
+        _, event = await breakers.change(queue, BreakerChange(force=Force.OPEN), t0)
+        mine = [j for j in await store.list_jobs(CALLBACK_QUEUE, None, 1000, None)
+                if j.kind == CallbackEvent.QUEUE_BREAKER_OPENED.value and json.loads(j.payload)["data"]["queue"] == queue]
+        assert len(mine) == 1
+        delivery = mine[0]
+        assert delivery.headers == {SUBSCRIPTION_HEADER: wanted.name}
+        assert json.loads(delivery.payload) == callback.breaker_body(queue, "closed", event.reason, True, event.at)
+        assert delivery.max_attempts == wanted.max_attempts and delivery.state is JobState.PENDING
+        assert [e.job_id for e in heard] == [delivery.id]  # told to the job log after the commit
+    finally:
+        await breakers.change(queue, BreakerChange(remove=True), t0)

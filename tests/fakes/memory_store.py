@@ -414,13 +414,20 @@ class InMemoryJobStore:
         event = callback.event_of(reason, job.state, job.queue)
         for sub in (self.subscriptions[n] for n in sorted(self.subscriptions)) if event else ():
             if sub.wants(event, job.queue, job.kind):
-                body = callback.body(event, now, job.id, job.queue, job.kind, job.state, job.attempt,
-                                     job.result if job.state is S else None, error)
-                delivery = Job(id=str(uuid.uuid4()), queue=callback.CALLBACK_QUEUE, kind=event.value,
-                               payload=json.dumps(body).encode(), state=P, run_at=now,
-                               headers={callback.SUBSCRIPTION_HEADER: sub.name}, max_attempts=sub.max_attempts,
-                               retry=sub.retry, lease_duration=60.0, created_at=now, updated_at=now)
-                self._made.append(self._move(Reason.ENQUEUE, None, delivery, now))
+                self.deliver(sub, event, callback.body(event, now, job.id, job.queue, job.kind, job.state,
+                                                       job.attempt, job.result if job.state is S else None, error), now)
+
+    def deliver(self, sub: Subscription, event: callback.CallbackEvent, body: dict, now: datetime) -> None:
+        """A delivery job of `body` to `sub`; its enqueue event goes with the current call's."""
+        delivery = Job(id=str(uuid.uuid4()), queue=callback.CALLBACK_QUEUE, kind=event.value,
+                       payload=json.dumps(body).encode(), state=P, run_at=now,
+                       headers={callback.SUBSCRIPTION_HEADER: sub.name}, max_attempts=sub.max_attempts,
+                       retry=sub.retry, lease_duration=60.0, created_at=now, updated_at=now)
+        self._made.append(self._move(Reason.ENQUEUE, None, delivery, now))
+
+    def take_made(self) -> list[Event]:
+        """The enqueue events of the deliveries made since last asked."""
+        return self._take_made()
 
     def _take_made(self) -> list[Event]:
         made, self._made = self._made, []

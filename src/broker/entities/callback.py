@@ -78,9 +78,10 @@ class Subscription:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
-    def wants(self, event: CallbackEvent, queue: str, kind: str) -> bool:
+    def wants(self, event: CallbackEvent, queue: str, kind: str | None) -> bool:
+        """`kind` None: a queue's event, which the kind filter (for job events) lets through."""
         return (event in self.events and (self.queue is None or self.queue == queue)
-                and (self.kind is None or self.kind == kind))
+                and (self.kind is None or kind is None or self.kind == kind))
 
 
 def check_url(url: str, allow_private: bool, field: str = "url") -> str:
@@ -164,6 +165,13 @@ def body(event: CallbackEvent, at: datetime, job_id: str, queue: str, kind: str,
     return {"type": event.value, "timestamp": timestamp(at), "data": {
         "job_id": job_id, "queue": queue, "kind": kind, "state": state.value, "attempt": attempt,
         "result": base64.b64encode(result).decode() if result is not None else None, "error": error}}
+
+
+def breaker_body(queue: str, from_state: str, reason: str, forced: bool, at: datetime) -> dict:
+    """The body of `queue.breaker_opened` (infra/pg/breaker_callbacks.py renders the same in SQL;
+    tests/contract/test_callbacks.py holds the two together)."""
+    return {"type": CallbackEvent.QUEUE_BREAKER_OPENED.value, "timestamp": timestamp(at), "data": {
+        "queue": queue, "from": from_state, "to": "open", "reason": reason, "forced": forced}}
 
 
 def sign(secrets: Sequence[str], delivery_id: str, at: int, payload: bytes) -> Mapping[str, str]:
