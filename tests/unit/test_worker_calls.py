@@ -198,7 +198,9 @@ async def test_lease_references_are_checked(world, refs, field):
         assert caught.value.field == field
     with pytest.raises(InvalidArgument) as caught:
         await world.nack([NackItem(r) for r in refs])
-    assert caught.value.field == field.replace("leases", "items")
+    # A Nack's leases are its items' `lease` fields, named by their path on the wire.
+    assert caught.value.field == (field.replace("leases[", "items[").replace("].", "].lease.")
+                                  if "[" in field else "items")
 
 
 # -- Ack ----------------------------------------------------------------------------------------
