@@ -28,8 +28,10 @@ async def test_the_node_sdk_suite_against_real_brokers(database_url, pki, s3_ser
         async with key_admin(secure_url) as admin:
             producer = (await admin.create("node-producer", "producer")).token
             worker = (await admin.create("node-worker", "worker")).token
-        # The plain broker has object storage (large payloads offloaded past 256 KiB, the default).
-        async with running_broker(plain_url, **s3_server.env(s3_server.new_bucket())) as plain, running_broker(secure_url, **secured) as secure:
+        # The plain broker has object storage (large payloads offloaded past 256 KiB, the default),
+        # with the smallest parts S3 allows, so test/uploads.test.ts puts a file in three parts.
+        storage = s3_server.env(s3_server.new_bucket(), BROKER_S3_PART_SIZE=str(5 * 1024 * 1024))
+        async with running_broker(plain_url, **storage) as plain, running_broker(secure_url, **secured) as secure:
             env = {**os.environ, "BROKER_ADDR": plain.grpc_address, "BROKER_SECURE_ADDR": secure.grpc_address,
                    "BROKER_CA": str(pki.ca), "BROKER_CLIENT_CERT": str(pki.client_cert),
                    "BROKER_CLIENT_KEY": str(pki.client_key), "BROKER_PRODUCER_TOKEN": producer,
@@ -38,7 +40,7 @@ async def test_the_node_sdk_suite_against_real_brokers(database_url, pki, s3_ser
                 node, "--test", "--test-reporter=spec", *test_files(), cwd=NODE_DIR, env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             try:
-                output, _ = await asyncio.wait_for(process.communicate(), 120)
+                output, _ = await asyncio.wait_for(process.communicate(), 180)
             except TimeoutError:
                 process.kill()
                 raise

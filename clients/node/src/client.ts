@@ -7,6 +7,9 @@ import { resolveOptions, type ConnectionOptions, type Resolved } from "./options
 import { callWithRetry } from "./retrying.js";
 import { withContext, type Tracing } from "./tracing.js";
 import { Transport } from "./transport.js";
+import type { UploadSource } from "./storage.js";
+import { upload, type UploadOptions } from "./uploads.js";
+import type { PayloadRef } from "./worker/payload.js";
 
 // The broker's default limit (BROKER_MAX_BATCH); a broker with a lower one needs its value.
 export const DEFAULT_MAX_BATCH = 1000;
@@ -79,6 +82,14 @@ export class Client {
       response.results.forEach((r, i) => results.push({ jobId: r.jobId, created: r.created, idempotencyKey: chunk[i]!.idempotencyKey }));
     }
     return results;
+  }
+
+  /** Puts a large payload (bytes, or a file's path: read in chunks, never whole) into the broker's
+   * object storage and returns the reference to enqueue (`{ payloadRef }` in the job's options).
+   * The bytes go to a pre-signed URL (in parts over `multipartOver`, 64 MiB) without crossing the
+   * broker, or with `throughBroker` stream through it (UploadPayload). Needs the producer role. */
+  upload(source: UploadSource, options: UploadOptions = {}): Promise<PayloadRef> {
+    return upload(this.transport, this.options, source, options);
   }
 
   close(): void {

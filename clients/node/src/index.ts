@@ -10,6 +10,8 @@ export {
   encodeBadRequest, encodeRetryInfo, retryDelayFromMetadata, retryDelayFromStatus, violationsFromMetadata,
   type FieldViolation, type PreconditionViolation,
 } from "./status.js";
+export { UploadFailed, type UploadSource } from "./storage.js";
+export { MULTIPART_OVER, type UploadOptions } from "./uploads.js";
 export { otelTracing, type OtelApi, type Tracing } from "./tracing.js";
 export { JobContext, LeaseLost, MAX_PROGRESS_CHARS } from "./worker/context.js";
 export { PayloadMismatch, fetchPayload, savePayload, type PayloadRef } from "./worker/payload.js";

@@ -4,7 +4,8 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs, type Duration } from "@bufbuild/protobuf/wkt";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import { Jitter, JobSpecSchema, RetryPolicySchema, type JobSpec } from "./gen/broker/v1/job_pb.js";
+import { Jitter, JobSpecSchema, PayloadRefSchema, RetryPolicySchema, type JobSpec } from "./gen/broker/v1/job_pb.js";
+import type { PayloadRef } from "./worker/payload.js";
 
 export type JitterName = "none" | "full" | "equal";
 
@@ -41,6 +42,8 @@ export interface JobOptions {
    * perKeyConcurrency at a time, across every worker and broker replica. Default: no key.
    */
   concurrencyKey?: string;
+  /** The payload is this uploaded object (from `client.upload`), not inline bytes: give no payload. */
+  payloadRef?: PayloadRef;
 }
 
 export interface JobRequest extends JobOptions {
@@ -95,10 +98,19 @@ export function checkRequest(job: JobRequest): void {
   if (job.leaseDurationMs !== undefined && !(job.leaseDurationMs > 0)) {
     throw new RangeError(`leaseDurationMs must be positive, got ${job.leaseDurationMs}`);
   }
+  if (job.payloadRef !== undefined) checkRef(job);
   if (job.priority !== undefined && !isWhole(job.priority)) throw new RangeError(`priority must be a whole number, got ${job.priority}`);
   const p = job.retryPolicy;
   if (p?.jitter !== undefined && !(p.jitter in JITTER)) throw new RangeError(`retryPolicy.jitter must be none, full or equal; got ${p.jitter}`);
   if (p?.multiplier !== undefined && !(p.multiplier >= 1)) throw new RangeError(`retryPolicy.multiplier must be at least 1, got ${p.multiplier}`);
+}
+
+function checkRef(job: JobRequest): void {
+  const ref = job.payloadRef!;
+  if (job.payload !== undefined) throw new RangeError("give a payload or a payloadRef, not both");
+  if (typeof ref.key !== "string" || !ref.key) throw new RangeError("payloadRef.key must be the key client.upload returned");
+  if (!(isWhole(ref.size) && ref.size >= 0)) throw new RangeError(`payloadRef.size must be a whole number >= 0, got ${ref.size}`);
+  if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new RangeError("payloadRef.sha256 must be 64 lowercase hex digits");
 }
 
 /** The request with an idempotency key: its own, or a fresh uuid4 (once per logical enqueue). */
@@ -128,5 +140,9 @@ export function toSpec(job: JobRequest, nowMs = Date.now()): JobSpec {
     });
   }
   if (job.leaseDurationMs !== undefined) spec.leaseDuration = durationFromMs(job.leaseDurationMs);
+  if (job.payloadRef) {
+    const { key, size, sha256 } = job.payloadRef;
+    spec.payloadRef = create(PayloadRefSchema, { key, size: BigInt(size), sha256 });
+  }
   return spec;
 }

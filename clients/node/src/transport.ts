@@ -67,6 +67,31 @@ export class Transport {
     });
   }
 
+  /** A client-streaming call fed from `messages` (respecting the stream's flow control); no
+   * deadline unless `timeoutMs`. A failure to produce a message cancels the call and rejects with it. */
+  clientStream<I extends DescMessage, O extends DescMessage>(method: UnaryMethod<I, O>,
+    messages: AsyncIterable<MessageShape<I>>, timeoutMs?: number): Promise<MessageShape<O>> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const call = this.client.makeClientStreamRequest<MessageShape<I>, MessageShape<O>>(
+        path(method), (m) => Buffer.from(toBinary(method.input, m)), (b) => fromBinary(method.output, b),
+        this.metadata(), timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs },
+        (error, value) => {
+          settled = true;
+          call.emit("drain"); // a writer waiting for room stops
+          if (error) reject(error);
+          else resolve(value as MessageShape<O>);
+        });
+      (async () => {
+        for await (const message of messages) {
+          if (settled) return;
+          if (!call.write(message)) await new Promise((room) => call.once("drain", room));
+        }
+        if (!settled) call.end();
+      })().catch((error) => { reject(error); call.cancel(); });
+    });
+  }
+
   /** A bidirectional stream (no deadline: it lives as long as the worker). */
   bidi<I extends DescMessage, O extends DescMessage>(method: UnaryMethod<I, O>):
     grpc.ClientDuplexStream<MessageShape<I>, MessageShape<O>> {

@@ -39,6 +39,17 @@ test("a request becomes a JobSpec: delay turned into run_at once, content type a
   assert.equal(toSpec({ queue: "q", kind: "k" }).concurrencyKey, "");
 });
 
+test("an uploaded payload goes as payload_ref, with no inline bytes and no content type", () => {
+  const ref = { key: "broker/uploads/abc", size: 5_000_000_000, sha256: "ab".repeat(32) };
+  const spec = toSpec({ queue: "q", kind: "k", payloadRef: ref });
+  assert.deepEqual([spec.payloadRef!.key, spec.payloadRef!.size, spec.payloadRef!.sha256], [ref.key, 5_000_000_000n, ref.sha256]);
+  assert.deepEqual([spec.payload.length, spec.headers], [0, {}]);
+  assert.equal(toSpec({ queue: "q", kind: "k" }).payloadRef, undefined);
+  assert.throws(() => checkRequest({ queue: "q", kind: "k", payload: "x", payloadRef: ref }), /not both/);
+  assert.throws(() => checkRequest({ queue: "q", kind: "k", payloadRef: { ...ref, size: 1.5 } }), /payloadRef.size/);
+  assert.throws(() => checkRequest({ queue: "q", kind: "k", payloadRef: { ...ref, key: "" } }), /payloadRef.key/);
+});
+
 test("every logical enqueue gets an idempotency key: its own or a fresh uuid4", () => {
   assert.equal(keyed({ queue: "q", kind: "k", idempotencyKey: "mine" }).idempotencyKey, "mine");
   const a = keyed({ queue: "q", kind: "k" }).idempotencyKey, b = keyed({ queue: "q", kind: "k" }).idempotencyKey;
