@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from broker.entities.errors import InvalidArgument
+from broker.entities.errors import InvalidArgument, Unavailable
 from broker.entities.payload import UPLOADS, PayloadRef, StorageRules
 from broker.usecases.payloads.ports import (NoPayloadEvents, ObjectStorage, PayloadEvents, Presigned, UploadRecord,
                                             UploadRecords)
@@ -66,7 +66,8 @@ class CreateUpload:
 
 
 class CompleteUpload:
-    """Joins a multipart upload's parts into its object."""
+    """Joins a multipart upload's parts into its object. A repeat after a success (its answer
+    lost) is OK: the storage no longer knows the upload, but the object is there, of its size."""
 
     def __init__(self, storage: ObjectStorage, records: UploadRecords) -> None:
         self._storage, self._records = storage, records
@@ -74,6 +75,12 @@ class CompleteUpload:
     async def __call__(self, key: str, upload_id: str) -> None:
         if not upload_id:
             raise InvalidArgument("upload_id", "must not be empty")
-        if key not in await self._records.find([key]):
+        record = (await self._records.find([key])).get(key)
+        if record is None:
             raise InvalidArgument("key", "names no upload of this broker (CreateUpload makes them)")
-        await self._storage.complete_multipart(key, upload_id, None)
+        try:
+            await self._storage.complete_multipart(key, upload_id, None)
+        except Unavailable:
+            found = await self._storage.head(key)
+            if found is None or found.size != record.size:
+                raise
