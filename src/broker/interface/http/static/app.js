@@ -31,6 +31,7 @@ const Dashboard = (() => {
         $("status").dataset.state = "ok";
         setText($("status"), "live");
         setText($("updated"), `updated ${new Date().toLocaleTimeString()}`);
+        window.dashboardRefreshes = (window.dashboardRefreshes || 0) + 1;  // the browser tests wait on it
       } catch (err) {
         $("status").dataset.state = "error";
         setText($("status"), `cannot reach the broker: ${err.message}`);

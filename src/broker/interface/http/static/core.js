@@ -148,6 +148,11 @@ function until(iso, now) {
   return iso ? "in " + age((Date.parse(iso) - now) / 1000) : "–";
 }
 
+// "2026-12-01 15:20:17 UTC" from the API's ISO 8601 (empty for none).
+function stamp(iso) {
+  return iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "";
+}
+
 function percent(rate) {
   return (rate * 100).toFixed(rate > 0 && rate < 0.1 ? 1 : 0) + "%";
 }

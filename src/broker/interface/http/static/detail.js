@@ -13,9 +13,9 @@ const Detail = (() => {
 
   function values(job) {
     return { state: job.view_state || job.state, queue: job.queue, kind: job.kind,
-      attempts: `${job.attempt} / ${job.max_attempts}`, priority: job.priority, run_at: job.run_at,
-      created: job.created_at, updated: job.updated_at, finished: job.finished_at,
-      lease_expires_at: job.lease_expires_at, worker: job.worker_id, idempotency_key: job.idempotency_key,
+      attempts: `${job.attempt} / ${job.max_attempts}`, priority: job.priority, run_at: stamp(job.run_at),
+      created: stamp(job.created_at), updated: stamp(job.updated_at), finished: stamp(job.finished_at),
+      lease_expires_at: stamp(job.lease_expires_at), worker: job.worker_id, idempotency_key: job.idempotency_key,
       concurrency_key: job.concurrency_key, headers: JSON.stringify(job.headers || {}),
       progress: progressText(job.progress), snoozes: job.snoozes, last_error: job.last_error };
   }
@@ -45,7 +45,7 @@ const Detail = (() => {
     const list = $("job-errors");
     const build = () => el("li", {}, el("span", { className: "muted" }), el("pre", { className: "traceback" }));
     const update = (li, e) => {
-      setText(li.firstChild, `attempt ${e.attempt} at ${e.at}`);
+      setText(li.firstChild, `attempt ${e.attempt} at ${stamp(e.at)}`);
       setText(li.lastChild, e.error);
     };
     const have = [...list.children];
@@ -63,7 +63,8 @@ const Detail = (() => {
 
   function updateEvent(tr, e) {
     const c = tr.cells_;
-    setText(c.at, e.at);
+    setText(c.at, stamp(e.at));
+    c.at.title = e.at;
     setText(c.change, `${e.from || "∅"} → ${e.to}`);
     setText(c.reason, e.reason);
     setText(c.attempt, e.attempt);
