@@ -7,7 +7,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import tempfile
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -42,24 +41,32 @@ DESKTOP = {"width": 1400, "height": 1000}
 NARROW = {"width": 420, "height": 900}
 
 
-@asynccontextmanager
-async def open_page(viewport: dict = DESKTOP):
-    """A fresh headless chromium page that records every request and every page or console error."""
+@pytest.fixture(scope="session")
+async def browser():
+    """One headless chromium for the session; each test gets a fresh context (its own profile)."""
     executable = chromium()
     async with playwright_api.async_playwright() as pw:
-        with tempfile.TemporaryDirectory(prefix="broker-chromium-") as profile:
-            context = await pw.chromium.launch_persistent_context(
-                profile, executable_path=executable, headless=True, args=FLAGS, viewport=viewport)
-            page = context.pages[0] if context.pages else await context.new_page()
-            page.set_default_timeout(15000)
-            page.requests, page.errors = [], []
-            page.on("request", lambda r: page.requests.append(r.url))
-            page.on("pageerror", lambda e: page.errors.append(str(e)))
-            page.on("console", lambda m: m.type == "error" and not _expected_404(m) and page.errors.append(m.text))
-            try:
-                yield page
-            finally:
-                await context.close()
+        launched = await pw.chromium.launch(executable_path=executable, headless=True, args=FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@asynccontextmanager
+async def open_page(browser, viewport: dict = DESKTOP):
+    """A page in a fresh context that records every request and every page or console error."""
+    context = await browser.new_context(viewport=viewport)
+    page = await context.new_page()
+    page.set_default_timeout(15000)
+    page.requests, page.errors = [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and not _expected_404(m) and page.errors.append(m.text))
+    try:
+        yield page
+    finally:
+        await context.close()
 
 
 def _expected_404(message) -> bool:
@@ -69,8 +76,8 @@ def _expected_404(message) -> bool:
 
 
 @pytest.fixture
-async def page(broker_server):
-    async with open_page() as page:
+async def page(browser, broker_server):
+    async with open_page(browser) as page:
         yield page
 
 

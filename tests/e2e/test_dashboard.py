@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from broker.v1 import admin_service_pb2 as apb, job_pb2
 from broker.v1 import job_service_pb2 as pb
-from tests.e2e.browser import ARTIFACTS, page, playwright_api  # noqa: F401 - page is a fixture
+from tests.e2e.browser import ARTIFACTS, browser, page, playwright_api  # noqa: F401 - fixtures
 from tests.e2e.helpers import enqueue, lease, ref
 from tests.e2e.observe import run_scenario, wait_for_state
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from broker.v1 import admin_service_pb2 as apb, job_pb2
-from tests.e2e.browser import page, playwright_api, skip_unless  # noqa: F401 - page is a fixture
+from tests.e2e.browser import browser, page, playwright_api, skip_unless  # noqa: F401 - fixtures
 from tests.e2e.helpers import enqueue, lease, nack
 from tests.e2e.observe import _future, wait_for_state
 from tests.e2e.test_dashboard import in_view

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from broker.v1 import admin_service_pb2 as apb
-from tests.e2e.browser import ARTIFACTS, NARROW, open_page, page, playwright_api, skip_unless  # noqa: F401
+from tests.e2e.browser import ARTIFACTS, NARROW, browser, open_page, page, playwright_api, skip_unless  # noqa: F401
 from tests.e2e.helpers import ack, enqueue, lease
 from tests.e2e.observe import run_scenario
 from tests.e2e.test_dashboard import in_view
@@ -39,10 +39,10 @@ async def no_page_scroll(page, width: int) -> None:
     assert await page.evaluate("document.scrollingElement.scrollWidth") <= width
 
 
-async def test_the_page_is_usable_at_420_px(jobs, admin, clock, queue, broker_server):
+async def test_the_page_is_usable_at_420_px(browser, jobs, admin, clock, queue, broker_server):
     scenario = await run_scenario(jobs, admin, clock, queue)
     base = base_of(broker_server)
-    async with open_page(NARROW) as page:
+    async with open_page(browser, NARROW) as page:
         await page.goto(base + "/")
         row = page.locator(f'#queue-table tr[data-queue="{queue}"]')
         await expect(row.locator('td[data-field="ready"]')).to_have_text(str(scenario.states["ready"]))

@@ -25,15 +25,20 @@ const Charts = (() => {
     return v < 120 ? `${Math.round(v * 10) / 10} s` : age(v);
   }
 
+  // Dots where a series has few values (a lone minute with failures would draw no line).
+  function sparse(u, si) {
+    return u.data[si].reduce((n, v) => n + (v !== null && v !== 0 ? 1 : 0), 0) < 40;
+  }
+
   function make(id, series, format) {
     const box = $(id);
     const opts = {
       width: Math.max(200, box.clientWidth - 8), height: 170,
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max || 0, 1)] } },
       series: [{ label: "time" }, ...series.map(([label, color]) => ({
-        label, stroke: color, width: 1.5, spanGaps: false, value: (u, v) => format(v) }))],
+        label, stroke: color, width: 1.5, spanGaps: false, value: (u, v) => format(v), points: { show: sparse } }))],
       axes: [{ stroke: "#6b7378", grid: { stroke: "#eef1f3" } },
-             { stroke: "#6b7378", size: 56, grid: { stroke: "#eef1f3" }, values: (u, ticks) => ticks.map(format) }],
+             { stroke: "#6b7378", size: 64, grid: { stroke: "#eef1f3" }, values: (u, ticks) => ticks.map(format) }],
       legend: { live: true },
     };
     plots[id] = new uPlot(opts, [[], ...series.map(() => [])], box);
