@@ -182,11 +182,14 @@ function confirmAction(message, yes) {
   dialog.hidden = false;
   $("confirm-yes").focus();
   return new Promise((resolve) => {
+    const onKey = (e) => { if (e.key === "Escape") { e.stopImmediatePropagation(); done(false); } };
     const done = (answer) => {
       dialog.hidden = true;
       $("confirm-yes").onclick = $("confirm-no").onclick = null;
+      document.removeEventListener("keydown", onKey, true);
       resolve(answer);
     };
+    document.addEventListener("keydown", onKey, true);
     $("confirm-yes").onclick = () => done(true);
     $("confirm-no").onclick = () => done(false);
   });
