@@ -214,4 +214,12 @@ async def test_flow_controls_are_edited_from_the_queue_row(page, jobs, admin, qu
     await editor.get_by_role("button", name="Save limits").click()
     await expect(controls).to_have_text("0/3 running")
     assert (await admin.GetQueue(apb.GetQueueRequest(queue=queue))).queue.concurrency_limit == 3
+
+    # The breaker forced open (after a confirmation), then closed.
+    breaker = row.locator('td[data-field="breaker"]')
+    await editor.locator('[data-action="breaker-open"]').click()
+    await page.locator("#confirm-yes").click()
+    await expect(breaker).to_have_text("open")
+    await editor.locator('[data-action="breaker-close"]').click()
+    await expect(breaker).to_have_text("closed")
     assert page.errors == []

@@ -87,6 +87,9 @@ const Queues = (() => {
     close.dataset.action = "breaker-close";
     const open = button("Open breaker", "danger", () => breaker(queue, "open"));
     open.dataset.action = "breaker-open";
+    const auto = button("Breaker auto", "", () => breaker(queue, "auto"));
+    auto.dataset.action = "breaker-auto";
+    auto.title = "end an operator's hold: the failure rate decides again";
     const form = el("form", { className: "limits", on: { submit: (e) => { e.preventDefault(); saveLimits(queue, row); } } });
     for (const [name, label, step] of LIMITS) {
       const input = el("input", { type: "number", min: "0", step, name, size: 6, placeholder: "none" });
@@ -94,7 +97,7 @@ const Queues = (() => {
     }
     form.append(el("button", { type: "submit", textContent: "Save limits" }));
     row.pause_ = pause;
-    td.append(el("div", { className: "toolbar" }, pause, close, open), form,
+    td.append(el("div", { className: "toolbar" }, pause, close, open, auto), form,
       el("p", { className: "muted", textContent: "Empty clears a limit. Changes reach every replica at once." }));
     row.appendChild(td);
     return row;
