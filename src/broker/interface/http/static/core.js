@@ -127,7 +127,12 @@ function holdWhileReading(box) {
     box.classList.toggle("held", hold.busy());
     if (!hold.busy() && hold.pending) { const r = hold.pending; hold.pending = null; r(); }
   };
-  box.addEventListener("pointerenter", () => { hold.hovered = true; box.classList.add("held"); });
+  // A touch is no hover (and its pointerleave may never come): only a mouse or pen holds.
+  box.addEventListener("pointerenter", (e) => {
+    if (e.pointerType === "touch") return;
+    hold.hovered = true;
+    box.classList.add("held");
+  });
   box.addEventListener("pointerleave", () => { hold.hovered = false; hold.render(); });
   return hold;
 }
