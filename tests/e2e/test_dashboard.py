@@ -1,40 +1,25 @@
 """The dashboard in a real headless chromium: it loads offline, shows the scenario's numbers,
-updates when jobs arrive, shows a dead job's timeline, and its redrive button works."""
+updates when jobs arrive, shows a dead job's timeline in a drawer that opens in view, and its
+redrive button works; schedules, callbacks, flow controls and job details as before."""
 
 from __future__ import annotations
 
-import tempfile
-
-import pytest
-
 from broker.v1 import admin_service_pb2 as apb, job_pb2
-from tests.e2e.browser import ARTIFACTS, FLAGS, chromium
 from broker.v1 import job_service_pb2 as pb
+from tests.e2e.browser import ARTIFACTS, browser, page, playwright_api  # noqa: F401 - fixtures
 from tests.e2e.helpers import enqueue, lease, ref
 from tests.e2e.observe import run_scenario, wait_for_state
 
-playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 
 
-@pytest.fixture
-async def page(broker_server):
-    executable = chromium()
-    async with playwright_api.async_playwright() as pw:
-        with tempfile.TemporaryDirectory(prefix="broker-chromium-") as profile:
-            context = await pw.chromium.launch_persistent_context(
-                profile, executable_path=executable, headless=True, args=FLAGS,
-                viewport={"width": 1400, "height": 1000})
-            page = context.pages[0] if context.pages else await context.new_page()
-            page.set_default_timeout(15000)
-            page.requests, page.errors = [], []
-            page.on("request", lambda r: page.requests.append(r.url))
-            page.on("pageerror", lambda e: page.errors.append(str(e)))
-            page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-            try:
-                yield page
-            finally:
-                await context.close()
+async def in_view(page, selector: str) -> None:
+    """The element's box lies within the viewport (it opened where the reader looks)."""
+    box = await page.locator(selector).bounding_box()
+    size = page.viewport_size
+    assert box is not None, f"{selector} has no box"
+    assert box["x"] >= 0 and box["y"] >= 0, box
+    assert box["x"] + box["width"] <= size["width"] + 1 and box["y"] < size["height"], (box, size)
 
 
 async def test_dashboard_shows_updates_and_redrives(page, jobs, admin, clock, queue, broker_server):
@@ -46,29 +31,35 @@ async def test_dashboard_shows_updates_and_redrives(page, jobs, admin, clock, qu
     for state, value in scenario.states.items():
         await expect(row.locator(f'td[data-field="{state}"]')).to_have_text(str(value))
     await expect(row.locator('td[data-field="failure_rate"]')).to_have_text("67%")
-    chart = page.locator(f'#chart-grid .chart-card[data-queue="{queue}"]')
-    await expect(chart.locator("polyline")).to_have_count(4)
+    await expect(page.locator("#chart-throughput .uplot canvas")).to_have_count(1)
 
     # New jobs show up without a reload.
     await enqueue(jobs, queue, 3)
     await expect(row.locator('td[data-field="ready"]')).to_have_text(str(scenario.states["ready"] + 3))
 
-    # The dead job: its last error and attempts, then its timeline.
+    # The dead job, among the dead jobs of its queue: its last error and attempts, then its timeline.
+    await page.select_option("#job-queue", queue)
+    await page.select_option("#job-state", "dead")
     dead_id = scenario.ids["D"]
-    dead_row = page.locator(f'#dead-table tr[data-job-id="{dead_id}"]')
-    await expect(dead_row.locator('td[data-field="last_error"]')).to_have_text("fatal-d")
+    dead_row = page.locator(f'#job-table tr[data-job-id="{dead_id}"]')
+    await expect(page.locator("#job-table tbody tr[data-key]")).to_have_count(1)
+    await expect(dead_row.locator('td[data-field="last_error"] .first-line')).to_have_text("fatal-d")
     await expect(dead_row.locator('td[data-field="attempts"]')).to_have_text("1 / 2")
     await dead_row.locator("a.job-link").click()
-    detail = page.locator("#job-detail")
-    await expect(detail).to_be_visible()
+    assert page.url.endswith(f"#/jobs/{dead_id}")
+    await expect(page.locator("#job-detail")).to_be_visible()
     await expect(page.locator("#job-id")).to_have_text(dead_id)
+    await in_view(page, "#job-detail")
     await expect(page.locator("#job-errors li")).to_have_count(1)
     await expect(page.locator("#job-errors li")).to_contain_text("fatal-d")
     await expect(page.locator('#job-events td[data-field="reason"]')).to_have_text(["enqueue", "lease", "nack"])
     ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-job.png"))
+    await page.locator("#close-job").click()
+    await expect(page.locator("#job-detail")).to_be_hidden()
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
-    # Redrive from its row: the job goes back to pending and leaves the list.
+    # Redrive from its row: the job goes back to pending and leaves the list of dead jobs.
     await dead_row.get_by_role("button", name="Redrive").click()
     await wait_for_state(admin, dead_id, job_pb2.JOB_STATE_PENDING)
     await expect(dead_row).to_have_count(0)
@@ -78,6 +69,7 @@ async def test_dashboard_shows_updates_and_redrives(page, jobs, admin, clock, qu
 
     # Everything came from the broker itself: the page works offline.
     assert page.requests and all(url.startswith(base + "/") for url in page.requests), page.requests
+    assert any(url.endswith("/static/vendor/uPlot.iife.min.js") for url in page.requests)
     assert page.errors == []
 
 
@@ -112,7 +104,7 @@ async def test_dashboard_lists_schedules_with_their_next_fire_and_state(page, ad
     await admin.PauseSchedule(apb.PauseScheduleRequest(name=name))
     triggered = await admin.TriggerSchedule(apb.TriggerScheduleRequest(name=name))
     await expect(row.locator('td[data-field="state"]')).to_have_text("paused")
-    await expect(row.locator("a.job-link")).to_have_attribute("href", f"#job/{triggered.job_id}")
+    await expect(row.locator("a.job-link")).to_have_attribute("href", f"#/jobs/{triggered.job_id}")
     await admin.DeleteSchedule(apb.DeleteScheduleRequest(name=name))
     await expect(row).to_have_count(0)
     assert page.errors == []
@@ -123,11 +115,15 @@ async def test_a_succeeded_jobs_result_is_shown_in_its_detail(page, jobs, queue,
     [leased] = await lease(jobs, queue)
     await jobs.Ack(pb.AckRequest(items=[pb.AckItem(lease=ref(leased), result=b'{"total": 42}')]))
     base = f"http://127.0.0.1:{broker_server.http_port}"
-    await page.goto(f"{base}/#job/{job_id}")
+    await page.goto(f"{base}/#/jobs/{job_id}")
 
     await expect(page.locator("#job-id")).to_have_text(job_id)
     await expect(page.locator("#job-result-section")).to_be_visible()
     await expect(page.locator("#job-result")).to_have_text('{"total": 42}')
+    # The earlier dashboard's links (#job/<id>) still open it.
+    await page.goto(f"{base}/#job/{job_id}")
+    await page.reload()
+    await expect(page.locator("#job-id")).to_have_text(job_id)
     assert page.errors == []
 
 
@@ -139,11 +135,11 @@ async def test_a_running_jobs_progress_and_snoozes_are_shown_in_its_detail(page,
     item = pb.HeartbeatItem(lease=ref(leased), progress=job_pb2.Progress(fraction=0.4, message="4 of 10"))
     await jobs.Heartbeat(pb.HeartbeatRequest(items=[item]))
     base = f"http://127.0.0.1:{broker_server.http_port}"
-    await page.goto(f"{base}/#job/{job_id}")
+    await page.goto(f"{base}/#/jobs/{job_id}")
 
     await expect(page.locator("#job-id")).to_have_text(job_id)
-    await expect(page.locator('#job-fields dd[data-field="progress"]')).to_have_text("40% 4 of 10")
-    await expect(page.locator('#job-fields dd[data-field="snoozes"]')).to_have_text("1")
+    await expect(page.locator('#job-fields [data-field="progress"]')).to_have_text("40% 4 of 10")
+    await expect(page.locator('#job-fields [data-field="snoozes"]')).to_have_text("1")
     await expect(page.locator('#job-events td[data-field="reason"]')).to_have_text(
         ["enqueue", "lease", "snooze", "lease", "progress"])
     await expect(page.locator('#job-events td[data-field="progress"]')).to_have_text(["40% 4 of 10"])
