@@ -13,6 +13,8 @@ import pytest
 
 from broker.entities.callback import CALLBACK_QUEUE, CallbackEvent, Subscription
 from broker.entities.job import JobState
+from broker.entities.job_view import JobFilter
+from tests.contract.conftest import ERA
 from broker.entities.lease import Failure
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.pg.callbacks import PgSubscriptionStore
@@ -48,7 +50,7 @@ def subscription(queue: str, *events: CallbackEvent, kind: str | None = None, na
 async def deliveries_of(store, job_id: str) -> list:
     """The delivery jobs telling of `job_id`, oldest first, with their parsed bodies."""
     found = []
-    for job in await store.list_jobs(CALLBACK_QUEUE, None, 1000, None):
+    for job in await store.list_jobs(JobFilter(queue=CALLBACK_QUEUE), 1000, None, ERA):
         body = json.loads(job.payload)
         if body["data"]["job_id"] == job_id:
             found.append((job, body))

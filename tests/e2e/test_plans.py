@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from broker.entities.job import JobState
+from broker.entities.job_view import JobFilter, views_of
 from broker.entities.lease import LeaseRef
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.pg import claims, queries, sql
@@ -115,7 +116,7 @@ async def test_operator_reads_are_planned_for_their_values_and_leave_the_connect
     store, pool = store_with_backlog
     [stats] = await store.stats([], NOW)  # the pool has one connection: the same one each time
     assert (stats.ready, stats.running, stats.succeeded) == (BACKLOG - 200, 100, 100)
-    assert [j.state for j in await store.list_jobs("plans", JobState.SUCCEEDED, 5, None)] == [JobState.SUCCEEDED] * 5
+    assert [j.state for j in await store.list_jobs(JobFilter("plans", views=views_of(JobState.SUCCEEDED)), 5, None, NOW)] == [JobState.SUCCEEDED] * 5
     assert await store.purge([], "plans", JobState.SUCCEEDED) == 100
     async with pool.acquire() as conn:
         assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
