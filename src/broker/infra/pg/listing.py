@@ -43,7 +43,7 @@ def list_jobs(where: JobFilter, limit: int, after: tuple[datetime, str] | None,
     if after is not None:
         common.append(f"(created_at, id) < ({p(after[0], '::timestamptz')}, {p(after[1], '::uuid')})")
     n = p(limit)
-    branches = _branches(where, p, now)
+    branches = _branches(where, p, now, each_state=where.search is None)
     if where.search is not None:  # a few rows at most: no order to follow
         common += [f"queue = {queue}"] if queue else []
         return f"{found}SELECT {JOB_COLUMNS} FROM broker_jobs {_where(common, _any(branches))} {_order(n)}", p.values
@@ -100,9 +100,10 @@ def _found(where: JobFilter, p: _Params, queue: str | None) -> str:
 """
 
 
-def _branches(where: JobFilter, p: _Params, now: datetime) -> list[str]:
-    """One condition per state read ('' for every state at once: no state filter)."""
-    if not where.views:
+def _branches(where: JobFilter, p: _Params, now: datetime, each_state: bool = False) -> list[str]:
+    """One condition per state read; for every state, '' (no state filter) unless `each_state`
+    (a read in created_at order: the index has it per state)."""
+    if not where.views and not each_state:
         return [""]
     branches, at = [], None
     for state, views in where.by_state():
