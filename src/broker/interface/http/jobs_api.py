@@ -53,8 +53,10 @@ class _JobsApi:
         where = JobFilter(queue=query.get("queue") or None, kind=query.get("kind") or None,
                           views=frozenset(v for v in [parse_view(query.get("state", ""))] if v),
                           search=query.get("q") or None)
-        page = await self._use.list_jobs(where, int_param(request, "limit", DEFAULT_LIMIT),
-                                         query.get("page_token", ""), count=True, size_field="limit")
+        limit = int_param(request, "limit", DEFAULT_LIMIT)
+        if limit < 1:  # ListJobs reads 0 as its default
+            raise InvalidArgument("limit", f"{limit} is less than 1")
+        page = await self._use.list_jobs(where, limit, query.get("page_token", ""), count=True, size_field="limit")
         return web.json_response({"jobs": [row(j, page.at) for j in page.jobs], "next_page_token": page.next_token,
                                   "total": page.total, "total_capped": page.total_capped})
 
