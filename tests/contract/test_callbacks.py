@@ -15,6 +15,8 @@ from broker.entities import callback
 from broker.entities.breaker_settings import BreakerChange, Force
 from broker.entities.callback import CALLBACK_QUEUE, SUBSCRIPTION_HEADER, CallbackEvent, Subscription
 from broker.entities.job import JobState
+from broker.entities.job_view import JobFilter
+from tests.contract.conftest import ERA
 from broker.entities.lease import Failure
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.pg.breakers import PgBreakerStore
@@ -52,7 +54,7 @@ def subscription(queue: str, *events: CallbackEvent, kind: str | None = None, na
 async def deliveries_of(store, job_id: str) -> list:
     """The delivery jobs telling of `job_id`, oldest first, with their parsed bodies."""
     found = []
-    for job in await store.list_jobs(CALLBACK_QUEUE, None, 1000, None):
+    for job in await store.list_jobs(JobFilter(queue=CALLBACK_QUEUE), 1000, None, ERA):
         body = json.loads(job.payload)
         if body["data"]["job_id"] == job_id:
             found.append((job, body))
@@ -169,7 +171,7 @@ async def test_a_breaker_opening_makes_the_same_delivery_in_both_stores(store, s
         assert await subscriptions.create(sub, t0)
     try:
         _, event = await breakers.change(queue, BreakerChange(force=Force.OPEN), t0)
-        mine = [j for j in await store.list_jobs(CALLBACK_QUEUE, None, 1000, None)
+        mine = [j for j in await store.list_jobs(JobFilter(queue=CALLBACK_QUEUE), 1000, None, ERA)
                 if j.kind == CallbackEvent.QUEUE_BREAKER_OPENED.value and json.loads(j.payload)["data"]["queue"] == queue]
         assert len(mine) == 1
         delivery = mine[0]

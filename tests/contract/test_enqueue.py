@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 
 from broker.entities.job import JobState, Reason
+from broker.entities.job_view import JobFilter
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.pg import sql
 from broker.infra.pg.store import _columns
@@ -59,7 +60,7 @@ async def test_a_key_the_queue_holds_returns_the_existing_job(store, queue, t0):
     job = await store.get(first.job_id)
     assert (job.payload, job.updated_at) == (b"one", t0)
     assert len(await store.history(first.job_id)) == 1
-    assert len(await store.list_jobs(queue, None, 10, None)) == 1
+    assert len(await store.list_jobs(JobFilter(queue=queue), 10, None, t0)) == 1
 
 
 async def test_the_same_key_in_another_queue_is_another_job(store, queue, t0):
@@ -84,7 +85,7 @@ async def test_duplicate_keys_in_one_batch_create_one_job_each(store, queue, t0)
     assert len({inserted[i].job_id for i in (0, 2, 3, 4)}) == 4
     assert [e.job_id for e in events] == [inserted[i].job_id for i in (0, 2, 3, 4)]
     assert (await store.get(inserted[0].job_id)).payload == b"first"
-    assert len(await store.list_jobs(queue, None, 10, None)) == 4
+    assert len(await store.list_jobs(JobFilter(queue=queue), 10, None, t0)) == 4
 
 
 async def test_concurrent_enqueues_of_one_key_create_exactly_one_job(store, queue, t0):
@@ -97,7 +98,7 @@ async def test_concurrent_enqueues_of_one_key_create_exactly_one_job(store, queu
     assert sum(i.created for i in inserted) == 1
     assert len({i.job_id for i in inserted}) == 1
     assert sum(len(events) for _, events in outcomes) == 1
-    assert len(await store.list_jobs(queue, None, 100, None)) == 1
+    assert len(await store.list_jobs(JobFilter(queue=queue), 100, None, t0)) == 1
     assert len(await store.history(inserted[0].job_id)) == 1
 
 

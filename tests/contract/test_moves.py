@@ -13,7 +13,7 @@ from broker.entities.errors import IllegalTransition
 from broker.entities.job import MOVES, JobState, Move, Reason
 from broker.entities.lease import Failure, FailureDecision
 from broker.entities.progress import Progress
-from broker.infra.pg import callbacks_sql, sql, worker_sql
+from broker.infra.pg import callbacks_sql, operator_sql, sql, worker_sql
 from tests.contract.helpers import decide, in_state, new_job, plain, ref, running, seconds
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -27,15 +27,16 @@ def change_moves(monkeypatch):
     def change(*moves: Move) -> None:
         for move in moves:
             monkeypatch.setitem(MOVES, move.reason, move)
-        importlib.reload(sql)
-        importlib.reload(worker_sql)
-        importlib.reload(callbacks_sql)
+        _render()
 
     yield change
     monkeypatch.undo()
-    importlib.reload(sql)
-    importlib.reload(worker_sql)
-    importlib.reload(callbacks_sql)
+    _render()
+
+
+def _render() -> None:
+    for module in (sql, worker_sql, operator_sql, callbacks_sql):
+        importlib.reload(module)
 
 
 async def attempt(store, reason: Reason, job, now) -> list:
@@ -54,6 +55,8 @@ async def attempt(store, reason: Reason, job, now) -> list:
         return (await store.snooze([(ref(job), seconds(now, 60))], now))[1]
     if reason is Reason.PROGRESS:
         return (await store.extend_with_progress([ref(job)], [Progress(0.5, "half")], None, now))[1]
+    if reason is Reason.RETRY_NOW:  # before the job's run_at (these are all due at t0): it is to come
+        return (await store.retry_now(job.id, seconds(job.run_at, -1)))[1]
     assert reason is Reason.CANCEL
     return (await store.cancel(job.id, now))[1]
 
@@ -63,6 +66,7 @@ VARIANTS = {
     "cancel only pending jobs": (Move(Reason.CANCEL, (P,), (C,)),),
     "cancel dead jobs too": (Move(Reason.CANCEL, (P, R, D), (C,)),),
     "redrive cancelled jobs instead of dead ones": (Move(Reason.REDRIVE, (C,), (P,)),),
+    "retry dead jobs now too": (Move(Reason.RETRY_NOW, (P, D), (P,)),),
 }
 
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timezone
 
 from broker.entities.job import JobState, Reason
+from broker.entities.job_view import JobFilter, views_of
 from broker.entities.lease import Failure, Outcome, classify
 from tests.contract.helpers import add, decide, lease, leased, new_job, ref, running, seconds, trail
 
@@ -203,12 +204,12 @@ async def test_list_jobs_newest_first_by_queue_and_state_after_a_cursor(store, q
     await store.cancel(ids[1], seconds(t0, 30))
     newest_first = sorted((i.job_id for i in ties), reverse=True) + ids[::-1]
 
-    everything = await store.list_jobs(queue, None, 100, None)
-    first_page = await store.list_jobs(queue, None, 3, None)
+    everything = await store.list_jobs(JobFilter(queue=queue), 100, None, t0)
+    first_page = await store.list_jobs(JobFilter(queue=queue), 3, None, t0)
     after = (first_page[-1].created_at, first_page[-1].id)
-    rest = await store.list_jobs(queue, None, 100, after)
-    cancelled = await store.list_jobs(queue, C, 100, None)
-    pending_after = await store.list_jobs(queue, P, 2, (seconds(t0, 3), ids[3]))
+    rest = await store.list_jobs(JobFilter(queue=queue), 100, after, t0)
+    cancelled = await store.list_jobs(JobFilter(queue=queue, views=views_of(C)), 100, None, t0)
+    pending_after = await store.list_jobs(JobFilter(queue=queue, views=views_of(P)), 2, (seconds(t0, 3), ids[3]), t0)
 
     assert [j.id for j in everything] == newest_first
     assert [j.id for j in first_page + rest] == newest_first
@@ -220,7 +221,7 @@ async def test_list_jobs_of_every_queue(store, queue, t0):
     (a,) = await add(store, queue, seconds(t0, 1))
     (b,) = await add(store, queue + "-b", seconds(t0, 2))
 
-    found = [j.id for j in await store.list_jobs(None, None, 10, (seconds(t0, 3), UNKNOWN))]
+    found = [j.id for j in await store.list_jobs(JobFilter(), 10, (seconds(t0, 3), UNKNOWN), t0)]
 
     assert found.index(b) < found.index(a)
 

@@ -4,6 +4,7 @@ token and a ref without a result change none."""
 from __future__ import annotations
 
 from broker.entities.job import JobState
+from broker.entities.job_view import JobFilter, views_of
 from broker.entities.lease import LeaseRef
 from tests.contract.helpers import ref, running, seconds
 
@@ -47,6 +48,6 @@ async def test_a_listed_job_carries_its_result(store, queue, t0):
     job = await running(store, queue, t0)
     await store.complete([ref(job)], seconds(t0, 1), [b"r"])
 
-    [listed] = await store.list_jobs(queue, JobState.SUCCEEDED, 10, None)
+    [listed] = await store.list_jobs(JobFilter(queue=queue, views=views_of(JobState.SUCCEEDED)), 10, None, t0)
 
     assert listed.result == b"r"

@@ -16,7 +16,7 @@ import pytest
 from broker.entities.lease import Failure
 from broker.entities.retry import Jitter, RetryPolicy
 from broker.infra.pg.listen import CHANNEL
-from tests.contract.helpers import decide, postgres_only, ref, running, seconds
+from tests.contract.helpers import add, decide, postgres_only, ref, running, seconds
 
 pytestmark = postgres_only
 AT_ONCE = RetryPolicy(initial_delay=0.0, max_delay=0.0, jitter=Jitter.NONE)
@@ -105,3 +105,14 @@ async def test_a_change_that_readies_nothing_notifies_nothing(store, queue, t0, 
     await store.redrive([job.id], None, True, seconds(t0, 3))  # not dead: no change
 
     assert await heard.since_last(queue) == []
+
+
+async def test_a_retry_now_notifies_the_queue_of_the_job_it_made_ready(store, queue, t0, heard):
+    (waiting,) = await add(store, queue, t0, run_at=seconds(t0, 600))
+    (ready,) = await add(store, queue, t0)
+    await heard.since_last(queue)
+
+    await store.retry_now(ready, seconds(t0, 5))  # due already: no change
+    assert await heard.since_last(queue) == []
+    await store.retry_now(waiting, seconds(t0, 5))
+    assert await heard.since_last(queue) == [queue]

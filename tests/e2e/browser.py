@@ -37,6 +37,9 @@ def chromium() -> str:
 
 
 playwright_api = pytest.importorskip("playwright.async_api")
+# expect() waits 5 s by default, apart from the page's timeout: on a loaded 2-core machine a page
+# refreshing every 2 s can need more. A wait, not a bound: a passing check returns at once.
+playwright_api.expect.set_options(timeout=15_000)
 DESKTOP = {"width": 1400, "height": 1000}
 NARROW = {"width": 420, "height": 900}
 

@@ -5,15 +5,17 @@ values, and that setting never leaks into the pool."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 
 import pytest
 
 from broker.entities.job import JobState
+from broker.entities.job_view import JobFilter, JobView, views_of
 from broker.entities.lease import LeaseRef
 from broker.entities.retry import Jitter, RetryPolicy
-from broker.infra.pg import claims, queries, sql
+from broker.infra.pg import claims, listing, queries, sql
 from broker.infra.pg.pool import create_pool
 from broker.infra.pg.store import PgJobStore
 from broker.infra.settings import DatabaseSettings
@@ -115,7 +117,7 @@ async def test_operator_reads_are_planned_for_their_values_and_leave_the_connect
     store, pool = store_with_backlog
     [stats] = await store.stats([], NOW)  # the pool has one connection: the same one each time
     assert (stats.ready, stats.running, stats.succeeded) == (BACKLOG - 200, 100, 100)
-    assert [j.state for j in await store.list_jobs("plans", JobState.SUCCEEDED, 5, None)] == [JobState.SUCCEEDED] * 5
+    assert [j.state for j in await store.list_jobs(JobFilter("plans", views=views_of(JobState.SUCCEEDED)), 5, None, NOW)] == [JobState.SUCCEEDED] * 5
     assert await store.purge([], "plans", JobState.SUCCEEDED) == 100
     async with pool.acquire() as conn:
         assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
@@ -124,3 +126,37 @@ async def test_operator_reads_are_planned_for_their_values_and_leave_the_connect
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + queries.STATS_WINDOWS, ["plans"], NOW))
         assert "$" not in plan  # planned with the values themselves
+
+
+LISTINGS = {  # the dashboard's listings (listing.py), planned for their values as the store plans them
+    "every state": JobFilter(), "every state of a queue": JobFilter("plans"),
+    "ready": JobFilter(views=frozenset({JobView.READY})),
+    "succeeded of a queue": JobFilter("plans", views=frozenset({JobView.SUCCEEDED})),
+    "dead and cancelled": JobFilter(views=frozenset({JobView.DEAD, JobView.CANCELLED})),
+    "a kind": JobFilter(kind="k", views=frozenset({JobView.RUNNING})),
+    "a key": JobFilter(search="key-17"), "an id": JobFilter(search="0b5e3a52-0000-4000-8000-000000000000"),
+    "a key in a queue": JobFilter("plans", search="key-17"),
+}
+
+
+async def test_the_listings_read_the_backlog_through_indexes_a_page_at_a_time(store_with_backlog):
+    store, pool = store_with_backlog
+    plans = {}
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = on")
+        for name, where in LISTINGS.items():
+            statement, args = listing.list_jobs(where, 51, None, NOW)
+            rows = await conn.fetch("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, *args)
+            plans[name] = rows[0][0]
+    scanned = {name: _rows_read(json.loads(plan)[0]["Plan"]) for name, plan in plans.items()}
+    assert_no_table_scans({name: plan for name, plan in plans.items() if "Seq Scan" in plan})
+    # At most a page per queue and state (and a probe per queue), never the backlog.
+    assert max(scanned.values()) < 1000, scanned
+    assert [j.idempotency_key for j in await store.list_jobs(JobFilter(search="key-17"), 5, None, NOW)] == ["key-17"]
+
+
+def _rows_read(node: dict) -> int:
+    """The rows a plan's scans read (returned or filtered out), summed over its nodes, loops counted."""
+    read = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)
+    own = read * node.get("Actual Loops", 1) if "Scan" in node["Node Type"] else 0
+    return own + sum(_rows_read(child) for child in node.get("Plans", ()))

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from broker.entities import callback
 from broker.entities.callback import Subscription
 from broker.entities.errors import Unavailable
+from broker.entities.job_view import JobFilter
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
 from broker.entities.flow_limits import Bucket
 from broker.entities.breaker import Breaker
@@ -300,6 +301,14 @@ class InMemoryJobStore:
         after = replace(job, state=_target(Reason.CANCEL), finished_at=now, updated_at=now, lease_expires_at=None)
         return after, [self._move(Reason.CANCEL, job, after, now)] + self._take_made()
 
+    async def retry_now(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
+        self._check_up()
+        job = self.jobs.get(job_id.lower())
+        if job is None or job.state not in MOVES[Reason.RETRY_NOW].sources or job.run_at <= now:
+            return job, []
+        after = replace(job, state=_target(Reason.RETRY_NOW), run_at=now, updated_at=now)
+        return after, [self._move(Reason.RETRY_NOW, job, after, now, operator=True)]
+
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
         self._check_up()
         return self._delete(self._targets(job_ids, queue, (state,)))
@@ -326,16 +335,19 @@ class InMemoryJobStore:
         job = await self.get(job_id)
         return job, (await self.history(job_id) if job else [])
 
-    async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
-                        after: tuple[datetime, str] | None) -> list[Job]:
+    async def list_jobs(self, where: JobFilter, limit: int, after: tuple[datetime, str] | None,
+                        now: datetime) -> list[Job]:
         self._check_up()
         if after is not None:
             after = (after[0].astimezone(timezone.utc), after[1])  # a naive time is local, as asyncpg has it
         found = [j for j in self.jobs.values()
-                 if (queue is None or j.queue == queue) and (state is None or j.state is state)
-                 and (after is None or (j.created_at, j.id) < (after[0], after[1].lower()))]
+                 if where.matches(j, now) and (after is None or (j.created_at, j.id) < (after[0], after[1].lower()))]
         found.sort(key=lambda j: (j.created_at, j.id), reverse=True)
         return found[:limit]
+
+    async def count_jobs(self, where: JobFilter, cap: int, now: datetime) -> int:
+        self._check_up()
+        return min(cap, sum(1 for j in self.jobs.values() if where.matches(j, now)))
 
     async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]:
         self._check_up()
@@ -396,15 +408,16 @@ class InMemoryJobStore:
 
     def _move(self, reason: Reason, before: Job | None, after: Job, now: datetime, error: str | None = None,
               waited: float | None = None, ran: float | None = None, attempt: int | None = None,
-              progress: Progress | None = None) -> Event:
+              progress: Progress | None = None, operator: bool = False) -> Event:
         """Carry out one move: checked against MOVES, stored, and written to the log as its event
-        (with the job's attempt after the move, unless `attempt` says otherwise)."""
+        (with the job's attempt after the move, unless `attempt` says otherwise; an `operator`'s
+        move names no worker)."""
         old = before.state if before is not None else None
         check_transition(after.id, old, after.state, reason)
         self._put(after)
         event = self._log(Event(after.id, after.queue, old, after.state, reason,
                                 after.attempt if attempt is None else attempt, now, kind=after.kind,
-                                worker_id=after.worker_id, error=error, waited=waited, ran=ran, progress=progress))
+                                worker_id=None if operator else after.worker_id, error=error, waited=waited, ran=ran, progress=progress))
         self._deliveries(reason, after, error, now)
         return event
 

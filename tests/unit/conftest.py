@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from broker.entities.job_view import JobFilter, views_of
 from broker.app.build import build
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
@@ -66,10 +67,16 @@ class World:
         jobs, admin = use.jobs, use.admin
         self.enqueue, self.lease, self.heartbeat, self.ack, self.nack, self.snooze = (
             jobs.enqueue, jobs.lease, jobs.heartbeat, jobs.ack, jobs.nack, jobs.snooze)
-        self.get_job, self.list_jobs, self.stats = admin.get_job, admin.list_jobs, admin.stats
+        self.get_job, self.stats, self.list_filtered = admin.get_job, admin.stats, admin.list_jobs
+        self.retry = use.dashboard.retry
         self.redrive, self.cancel, self.purge = admin.redrive, admin.cancel, admin.purge
         self.reap, self.prune, self.overview = use.reaper, use.pruner, use.overview
         self.subscribe, self.deliverer = admin.callbacks, use.deliverer
+
+    async def list_jobs(self, queue, state, page_size, page_token=""):
+        """ListJobs as the ListJobs RPC asks it: by queue and state."""
+        where = JobFilter(queue=queue, views=views_of(state) if state else frozenset())
+        return await self.list_filtered(where, page_size, page_token)
 
     async def workers(self):
         return list((await self.overview()).workers)

@@ -135,6 +135,7 @@ LEGAL = {
     (P, C, Reason.CANCEL), (R, C, Reason.CANCEL),
     (R, P, Reason.SNOOZE),  # back for later, no attempt used
     (R, R, Reason.PROGRESS),  # an event without a change of state
+    (P, P, Reason.RETRY_NOW),  # a delayed job or a waiting retry made ready by an operator
 }
 EVERY = list(itertools.product([None, *JobState], JobState, Reason))
 
@@ -177,6 +178,7 @@ def test_a_move_names_the_states_a_store_guards_on():
     assert MOVES[Reason.REDRIVE].sources == (D,)
     assert set(MOVES[Reason.CANCEL].sources) == {P, R}
     assert MOVES[Reason.ENQUEUE].sources == ()  # no state: a new job
+    assert MOVES[Reason.RETRY_NOW].sources == (P,)
 
 
 def test_states_print_upper_case():

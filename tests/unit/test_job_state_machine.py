@@ -1,6 +1,6 @@
 """A Hypothesis state machine drives jobs through the use cases over the in-memory store (which
 the contract suite holds to PostgreSQL's behaviour): enqueue, lease, heartbeat, ack, nack, time
-passing, the reaper, redrive and cancel, in any order. After every step:
+passing, the reaper, redrive, cancel and retry now, in any order. After every step:
 
 - a running job is held under exactly one lease, the one the model saw handed out last;
 - a call with a stale token changes nothing (job and event log as before);
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from broker.entities.errors import IllegalTransition
+from broker.entities.errors import FailedPrecondition, IllegalTransition
 from broker.entities.job import JobState, Reason, is_legal
 from broker.entities.lease import LeaseRef, Outcome
 from broker.entities.queue import QueueConfig, QueueDefaults
@@ -179,6 +179,21 @@ class JobLife(RuleBasedStateMachine):
         if before.state is C:
             assert job == before and len(self.w.store.events) == events
         self.holder.pop(job_id, None)
+
+    @precondition(lambda self: self.ids)
+    @rule(pick=PICK)
+    def retry_now(self, pick):
+        job_id = self.ids[pick % len(self.ids)]
+        before, now = self.jobs[job_id], self.w.clock.now()
+        events = len(self.w.store.events)
+        try:
+            job = run(self.w.retry(job_id))
+        except FailedPrecondition:
+            assert before.state not in (P, D) or (before.state is P and before.run_at <= now)
+            assert self.jobs[job_id] == before and len(self.w.store.events) == events
+            return
+        assert (job.state, job.run_at) == (P, now) and len(self.w.store.events) == events + 1
+        assert job.attempt == (0 if before.state is D else before.attempt)
 
     def _lease_call(self, lease, call, done_states):
         """Make a lease call; unless the lease is held, check that it changed nothing."""

@@ -12,6 +12,7 @@ import pytest
 from broker.entities.errors import IllegalTransition, InvalidArgument, JobNotFound
 from broker.entities.job import JobState, Reason
 from broker.entities.lease import LeaseRef, LeaseResult, Outcome
+from broker.entities.job_view import JobFilter
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.nack import NackItem
 from broker.usecases.paging import PageTokens
@@ -153,9 +154,9 @@ async def test_a_token_continues_only_the_listing_it_came_from(world):
 async def test_tokens_of_one_replica_are_good_on_another_with_the_same_secret(world):
     await world.add(count=2)
     token = (await world.list_jobs(None, None, 1, "")).next_token
-    replica = ListJobs(world.store, world.limits, PageTokens(b"unit tests' page token secret"))
+    replica = ListJobs(world.store, world.limits, PageTokens(b"unit tests' page token secret"), world.clock)
 
-    assert len((await replica(None, None, 1, token)).jobs) == 1
+    assert len((await replica(JobFilter(), 1, token)).jobs) == 1
 
 
 async def test_list_jobs_checks_the_page_size_and_queue(world):

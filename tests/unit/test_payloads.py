@@ -15,6 +15,7 @@ from broker.app.build import build
 from broker.app.build_payloads import PayloadParts
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Job, JobState
+from broker.entities.job_view import JobFilter
 from broker.entities.payload import PayloadRef, StorageRules
 from broker.infra import settings as settings_mod
 from broker.infra.env import SettingsError
@@ -77,7 +78,7 @@ async def test_bytes_other_than_declared_are_refused_and_nothing_is_enqueued():
     with pytest.raises(InvalidArgument) as caught:
         await p.enqueue([JobSpec("q", "k"), JobSpec("q", "k", payload_ref=upload.ref)])
     assert caught.value.field == "jobs[1].payload_ref.sha256"
-    assert await p.store.list_jobs(None, None, 10, None) == []
+    assert await p.store.list_jobs(JobFilter(), 10, None, p.clock.now()) == []
 
 
 async def test_a_streamed_upload_holds_one_part_at_a_time_and_is_recorded_verified():

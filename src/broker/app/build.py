@@ -63,6 +63,7 @@ from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 from broker.usecases.redrive import RedriveJobs
+from broker.usecases.retry_job import RetryJob
 from broker.usecases.queues.breakers import CoolDownBreakers, CountOutcomes
 from broker.usecases.queues.listing import GetQueue, ListQueues
 from broker.usecases.queues.parts import QueueParts
@@ -162,7 +163,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues, parts),
                     schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
                     webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
-    dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
+    dashboard = _dashboard(store, clock, notifier, sink, limits, overview, admin) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
         reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
@@ -183,7 +184,7 @@ def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier
     """The operators' interactors on jobs and queues (AdminService)."""
     limits = settings.limits
     return AdminUseCases(
-        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret)),
+        get_job=GetJob(store), list_jobs=ListJobs(store, limits, PageTokens(page_secret), clock),
         stats=Stats(overview, limits, queues, parts.breakers),
         redrive=RedriveJobs(store, clock, notifier, sink, limits), cancel=CancelJob(store, clock, sink),
         purge=PurgeJobs(store, limits), queues=queues and _queues(settings, queues, clock, notifier, parts),
@@ -220,15 +221,18 @@ def _queues(settings: Settings, queues: QueueStore, clock: Clock, notifier: Noti
                          update=UpdateQueue(queues, clock, notifier, limits, parts, settings.queues))
 
 
-def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,
-               admin: AdminUseCases) -> DashboardUseCases:
-    """The dashboard's API: the operators' interactors it shares, and the charts' throughput."""
+def _dashboard(store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink, limits: Limits,
+               overview: ReadOverview, admin: AdminUseCases) -> DashboardUseCases:
+    """The dashboard's API: the operators' interactors it shares, the charts' throughput, and
+    "retry now"."""
     return DashboardUseCases(
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
         schedules=admin.schedules and admin.schedules.list, stats=admin.stats,
         queues=admin.queues and admin.queues.list,
         subscriptions=admin.callbacks and admin.callbacks.list,
+        cancel=admin.cancel, retry=RetryJob(store, clock, notifier, sink),
+        update_queue=admin.queues and admin.queues.update, clock=clock,
     )
 
 

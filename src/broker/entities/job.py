@@ -45,6 +45,7 @@ class Reason(enum.Enum):
     REDRIVE = "redrive"
     CANCEL = "cancel"
     PROGRESS = "progress"  # the worker reported new progress; the job stays RUNNING
+    RETRY_NOW = "retry_now"  # an operator made a delayed job or a waiting retry ready at once
 
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -79,6 +80,9 @@ MOVES: dict[Reason, Move] = {m.reason: m for m in (
     # Not a change of state but an event of the log all the same, written only when the
     # reported progress differs from the job's (at most one per heartbeat).
     Move(Reason.PROGRESS, (R,), (R,)),
+    # An operator's "retry now": a PENDING job whose run_at is still to come (scheduled, or a
+    # retry waiting out its backoff) becomes ready at once; its attempts stay as they are.
+    Move(Reason.RETRY_NOW, (P,), (P,)),
 )}
 
 

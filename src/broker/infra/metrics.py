@@ -182,10 +182,13 @@ _COUNTERS = {
     "cancelled": ("broker_jobs_cancelled", "Jobs cancelled.", ["queue"]),
     "snoozed": ("broker_jobs_snoozed", "Leased jobs their workers handed back for later (Snooze; no "
                 "attempt used).", ["queue"]),
+    "retried_now": ("broker_jobs_retried_now", "Delayed jobs and waiting retries an operator made ready at "
+                    "once (retry now; a dead job retried counts as redriven).", ["queue"]),
 }
 _RUN_OUTCOME = {Reason.ACK: "succeeded", Reason.NACK: "failed", Reason.EXPIRE: "expired"}
 _SIMPLE = {Reason.ENQUEUE: "enqueued", Reason.LEASE: "leased", Reason.ACK: "succeeded",
-           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled", Reason.SNOOZE: "snoozed"}
+           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled", Reason.SNOOZE: "snoozed",
+           Reason.RETRY_NOW: "retried_now"}
 
 
 def _counters(registry: CollectorRegistry) -> dict[str, Counter]:

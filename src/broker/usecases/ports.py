@@ -9,6 +9,7 @@ from typing import Protocol
 
 from broker.entities.auth import ApiKey
 from broker.entities.job import Event, Job, JobState
+from broker.entities.job_view import JobFilter
 from broker.entities.payload import PayloadRef
 from broker.entities.lease import Failure, FailureDecision, LeaseRef, Snapshot
 from broker.entities.progress import Progress
@@ -104,9 +105,13 @@ class JobStore(Protocol):
     async def get_with_history(self, job_id: str) -> tuple[Job | None, list[Event]]:
         """The job (None if unknown) and its events, oldest first, as of one moment."""
 
-    async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
-                        after: tuple[datetime, str] | None) -> list[Job]:
-        """Newest first (created_at, id), strictly after the `after` cursor."""
+    async def list_jobs(self, where: JobFilter, limit: int, after: tuple[datetime, str] | None,
+                        now: datetime) -> list[Job]:
+        """The jobs `where` matches (its views judged at `now`), newest first (created_at, id),
+        strictly after the `after` cursor."""
+
+    async def count_jobs(self, where: JobFilter, cap: int, now: datetime) -> int:
+        """How many jobs `where` matches (its views judged at `now`), counted up to `cap` at most."""
 
     async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]: ...
 
@@ -122,6 +127,11 @@ class JobStore(Protocol):
     async def cancel(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
         """PENDING or RUNNING -> CANCELLED. Returns the job as it is after the call (None if unknown)
         and the event (none when the job was not cancellable)."""
+
+    async def retry_now(self, job_id: str, now: datetime) -> tuple[Job | None, list[Event]]:
+        """A PENDING job whose run_at is after `now` becomes ready at `now` (the RETRY_NOW move).
+        Returns the job as it is after the call (None if unknown) and the event (none when the
+        job was not PENDING with a run_at to come)."""
 
     async def purge(self, job_ids: Sequence[str], queue: str | None, state: JobState) -> int:
         """Delete finished jobs in `state`, by ids or whole queue, with their events."""

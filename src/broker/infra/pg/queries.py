@@ -1,5 +1,6 @@
-"""The statements that move no job: the reads behind GetJob, ListJobs, Stats and the dashboard,
-and the deletes (purge, prune). The ones that move jobs are in sql.py."""
+"""The statements that move no job: the reads behind GetJob, Stats and the dashboard, and the
+deletes (purge, prune). ListJobs' are written per filter in listing.py; the ones that move jobs
+are in sql.py."""
 
 from broker.infra.pg.controls import COUNTED, tokens
 from broker.infra.pg.sql import JOB_COLUMNS
@@ -21,23 +22,6 @@ SELECT {JOB_COLUMNS}, ARRAY(
     SELECT ROW({_EVENT_COLUMNS}) FROM broker_events WHERE job_id = j.id ORDER BY id) AS history
 FROM broker_jobs j WHERE j.id = $1::uuid
 """
-
-def list_jobs(by_queue: bool, by_state: bool, after: bool) -> str:
-    """ListJobs, with only the filters given: a `$1 IS NULL OR ...` form would leave PostgreSQL's
-    generic plan of a prepared statement unable to use the listing indexes."""
-    where, n = [], 0
-    if by_queue:
-        n += 1
-        where.append(f"queue = ${n}")
-    if by_state:
-        n += 1
-        where.append(f"state = ${n}")
-    if after:
-        where.append(f"(created_at, id) < (${n + 1}::timestamptz, ${n + 2}::uuid)")
-        n += 2
-    condition = f"WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT {JOB_COLUMNS} FROM broker_jobs {condition} ORDER BY created_at DESC, id DESC LIMIT ${n + 1}"
-
 
 STATS_STATES = """
 SELECT queue,

@@ -19,6 +19,7 @@ from broker.infra.pg import callbacks_sql, claims, queries, rows, sql
 from broker.infra.pg.breaker_claims import BreakerClaims
 from broker.infra.pg.breakers import BreakerNames
 from broker.infra.pg.conn import Connections, guarded as _guarded
+from broker.infra.pg.operator_store import OperatorCalls
 from broker.infra.pg.worker_store import WorkerCalls, calls, ref_columns
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -27,8 +28,9 @@ from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 LIMITED_TTL = 1.0
 
 
-class PgJobStore(WorkerCalls):
-    """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py)."""
+class PgJobStore(WorkerCalls, OperatorCalls):
+    """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py, the listings
+    and retry_now in operator_store.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
                  limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None,
@@ -177,15 +179,6 @@ class PgJobStore(WorkerCalls):
         async with self._conn() as conn, conn.transaction(readonly=readonly):
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = on")
             yield conn
-
-    @_guarded
-    async def list_jobs(self, queue: str | None, state: JobState | None, limit: int,
-                        after: tuple[datetime, str] | None) -> list[Job]:
-        args = [a for a in (queue, state and state.value) if a] + list(after or ()) + [limit]
-        statement = queries.list_jobs(bool(queue), bool(state), bool(after))
-        async with self._planned() as conn:
-            found = await conn.fetch(statement, *args)
-        return [rows.job(r) for r in found]
 
     @_guarded
     async def stats(self, queues: Sequence[str], now: datetime) -> list[QueueStats]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from broker.entities.errors import InvalidArgument
+from broker.entities.job_view import JobFilter, views_of
 from broker.interface.grpc import callback_mapping as cmap
 from broker.interface.grpc import mapping
 from broker.interface.grpc import breaker_mapping, queue_mapping as qmap, retry_mapping
@@ -110,8 +111,9 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         return response
 
     async def ListJobs(self, request: pb.ListJobsRequest, context) -> pb.ListJobsResponse:
-        page = await self._use.list_jobs(request.queue or None, _state(request.state, "state"),
-                                         request.page_size, request.page_token)
+        state = _state(request.state, "state")
+        where = JobFilter(queue=request.queue or None, views=views_of(state) if state else frozenset())
+        page = await self._use.list_jobs(where, request.page_size, request.page_token)
         response = pb.ListJobsResponse(next_page_token=page.next_token)
         for job in page.jobs:
             mapping.job_to_wire(job, response.jobs.add())

@@ -8,16 +8,22 @@ from aiohttp import web
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState
-from broker.interface.http import views
+from broker.entities.job_view import JobFilter, views_of
+from broker.interface.http import jobs_api, views
+from broker.interface.http.bodies import int_param as _int, targets as _targets
 from broker.interface.http.errors import request_id
 from broker.usecases import context
 from broker.usecases.callbacks.listing import ListSubscriptions
+from broker.usecases.cancel import CancelJob
 from broker.usecases.get_job import GetJob
 from broker.usecases.list_jobs import ListJobs
 from broker.usecases.overview import ReadOverview
 from broker.usecases.purge import PurgeJobs
 from broker.usecases.queues.listing import ListQueues
+from broker.usecases.ports import Clock
+from broker.usecases.queues.update import UpdateQueue
 from broker.usecases.redrive import RedriveJobs
+from broker.usecases.retry_job import RetryJob
 from broker.usecases.schedules.listing import ListSchedules
 from broker.usecases.stats import Stats
 from broker.usecases.throughput import Throughput
@@ -35,6 +41,11 @@ class DashboardUseCases:
     queues: ListQueues | None = None  # the queues' flow controls, shown beside their stats
     subscriptions: ListSubscriptions | None = None
     stats: Stats | None = None  # the queues' rows with their breaker's state
+    # The jobs' and queues' actions (jobs_api.py); without one, its endpoint is 404.
+    cancel: CancelJob | None = None
+    retry: RetryJob | None = None
+    update_queue: UpdateQueue | None = None  # None without a queue store
+    clock: Clock | None = None  # what a job's view (ready, scheduled, retrying) is judged against
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
@@ -44,11 +55,10 @@ def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     app.router.add_get("/api/workers", api.workers)
     app.router.add_get("/api/throughput", api.throughput)
     app.router.add_get("/api/dead", api.dead)
-    app.router.add_get("/api/jobs/{job_id}", api.job)
     app.router.add_get("/api/schedules", api.schedules)
     app.router.add_get("/api/subscriptions", api.subscriptions)
     app.router.add_post("/api/redrive", api.redrive)
-    app.router.add_post("/api/purge", api.purge)
+    jobs_api.add_routes(app, use)
 
 
 class _Api:
@@ -83,14 +93,11 @@ class _Api:
         return web.json_response({"minutes": minutes, "buckets": [views.minute(m) for m in found]})
 
     async def dead(self, request: web.Request) -> web.Response:
-        page = await self._use.list_jobs(request.query.get("queue") or None, JobState.DEAD,
-                                         _int(request, "limit", 50), request.query.get("page_token", ""))
+        where = JobFilter(queue=request.query.get("queue") or None, views=views_of(JobState.DEAD))
+        page = await self._use.list_jobs(where, _int(request, "limit", 50), request.query.get("page_token", ""),
+                                         size_field="limit")
         return web.json_response({"jobs": [views.job_summary(j) for j in page.jobs],
                                   "next_page_token": page.next_token})
-
-    async def job(self, request: web.Request) -> web.Response:
-        job, events = await self._use.get_job(request.match_info["job_id"])
-        return web.json_response({"job": views.job_detail(job), "events": [views.event(e) for e in events]})
 
     async def schedules(self, _request: web.Request) -> web.Response:
         found = await self._use.schedules() if self._use.schedules else []
@@ -111,48 +118,3 @@ class _Api:
         finally:
             context.request_id.reset(token)
         return web.json_response({"redriven": len(redriven), "job_ids": redriven})
-
-    async def purge(self, request: web.Request) -> web.Response:
-        ids, queue, _ = await _targets(request)
-        return web.json_response({"purged": await self._use.purge(ids, queue, JobState.DEAD)})
-
-
-_TARGETS = ("job_ids", "queue")
-
-
-async def _targets(request: web.Request, options: tuple[str, ...] = ()) -> tuple[list[str], str | None, dict]:
-    """{"job_ids": [...]} or {"queue": "..."}, plus the endpoint's `options`; the use case checks
-    that exactly one target is given. Any other body is InvalidArgument, never a 500."""
-    expected = 'expected {"job_ids": [...]} or {"queue": "..."}'
-    body = await _json(request)
-    if not isinstance(body, dict):
-        raise InvalidArgument("body", expected)
-    unknown = sorted(set(body) - {*_TARGETS, *options})
-    if unknown:
-        raise InvalidArgument("body", f"unknown field {unknown[0][:40]!r}; {expected}"
-                                      + (f", optionally {', '.join(options)}" if options else ""))
-    ids, queue = body.get("job_ids") or [], body.get("queue") or None
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise InvalidArgument("job_ids", "must be a list of job ids")
-    if queue is not None and not isinstance(queue, str):
-        raise InvalidArgument("queue", "must be a queue name")
-    return ids, queue, body
-
-
-async def _json(request: web.Request) -> object:
-    try:
-        return await request.json()
-    except RecursionError:  # json.loads gives up on deep nesting this way, not with a ValueError
-        raise InvalidArgument("body", "is nested too deeply to be what this endpoint takes") from None
-    except ValueError:  # not JSON, or not UTF-8
-        raise InvalidArgument("body", "is not valid JSON") from None
-
-
-def _int(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidArgument(name, f"{raw[:40]!r} is not a whole number") from None

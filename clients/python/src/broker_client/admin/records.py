@@ -102,8 +102,9 @@ class Progress:
 @dataclass(frozen=True)
 class JobEvent:
     """One state change of a job. ``from_state`` is None for the enqueue; ``reason`` says what
-    caused it (enqueue, lease, ack, nack, snooze, expire, redrive, cancel, and progress: the
-    worker's reported progress changed, with ``progress``; the job stays RUNNING)."""
+    caused it (enqueue, lease, ack, nack, snooze, expire, redrive, cancel, retry_now: an
+    operator made a waiting job ready at once, and progress: the worker's reported progress
+    changed, with ``progress``; the job stays RUNNING)."""
 
     id: int
     job_id: str
