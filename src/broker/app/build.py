@@ -18,6 +18,7 @@ from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
 from broker.app.build_payloads import PayloadParts, payload_use_cases
+from broker.app.build_workers import worker_parts
 from broker.infra.cron import CroniterParser
 from broker.interface.grpc.admin_service import (AdminUseCases, CallbackUseCases, QueueUseCases, ScheduleUseCases,
                                                  WebhookSourceUseCases)
@@ -25,6 +26,7 @@ from broker.interface.grpc.interceptors import InFlightStage, build_chain
 from broker.interface.grpc.job_service import JobUseCases
 from broker.interface.grpc.server import Health, build_server, pending_calls
 from broker.interface.http.api import DashboardUseCases
+from broker.interface.http.workers_api import WorkerUseCases
 from broker.usecases.ack import Ack
 from broker.usecases.authenticate import Authenticate
 from broker.usecases.callbacks.create import CreateSubscription
@@ -82,6 +84,9 @@ from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
 from broker.usecases.stats import Stats
 from broker.usecases.throughput import Throughput
+from broker.usecases.workers.flush import FlushObservations
+from broker.usecases.workers.ports import ObservationStore
+from broker.usecases.workers.registry import WorkerRegistry
 
 # Lapsed leases one reaper pass takes at most; a full pass runs the next one at once.
 REAP_BATCH = 1000
@@ -107,6 +112,7 @@ class UseCases:
     deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker (with a sender)
     breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass; None without a breaker store
     collector: CollectPayloads | None = None  # None without object storage
+    observations: FlushObservations | None = None  # the workers seen and latency counts, flushed; None without a store
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           queues: QueueStore | None = None, subscriptions: SubscriptionStore | None = None,
           sender: Sender | None = None, worker_id: str = "broker", webhook_sources: WebhookSourceStore | None = None,
           parts: QueueParts = QueueParts(), payloads: PayloadParts = PayloadParts(),
-          listeners: Listeners = Listeners()) -> UseCases:
+          listeners: Listeners = Listeners(), observations: ObservationStore | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state change (as
     does the overview, whose cache it makes stale); `keys` is required with BROKER_AUTH on; `rng` fixes
     the retry jitter; `webhook_log` hears of every inbound webhook; `schedules` holds the cron schedules
@@ -147,19 +153,19 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     BROKER_S3_BUCKET); `listeners` hear of fires' lags, delivery attempts, group writes and objects."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
-    overview = ReadOverview(store, clock, settings.observe.stats_cache)
-    sink, limits, m = FanOutSink(*sinks, overview), settings.limits, settings.maintenance
+    overview, w = ReadOverview(store, clock, settings.observe.stats_cache), worker_parts(settings, store, observations, clock, worker_id)
+    sink, limits, m = FanOutSink(*sinks, overview, *w.sinks), settings.limits, settings.maintenance
     outcomes = (breakers := parts.breakers) and CountOutcomes(breakers, clock, notifier)
-    jobs = _jobs(settings, store, clock, notifier, sink, rng, listeners, outcomes, parts.retry, payloads)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, listeners, outcomes, parts.retry, payloads, w.registry)
     sched = _schedules(settings, schedules, clock, jobs.enqueue, listeners.fire) if schedules else None
     admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues, parts),
                     schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
                     webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
-    dashboard = _dashboard(store, clock, limits, overview, admin) if settings.observe.dashboard else None
+    dashboard = _dashboard(store, clock, limits, overview, admin, w.use) if settings.observe.dashboard else None
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
         reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
-        pruner=PruneFinished(store, clock, m.retention),
+        pruner=PruneFinished(store, clock, m.retention, also=w.prunes), observations=w.flush,
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),
@@ -185,7 +191,8 @@ def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
           rng: random.Random | None, listeners: Listeners, outcomes: CountOutcomes | None = None,
-          retry: RetryStore | None = None, objects: PayloadParts = PayloadParts()) -> JobUseCases:
+          retry: RetryStore | None = None, objects: PayloadParts = PayloadParts(),
+          workers: WorkerRegistry | None = None) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
     commit unless BROKER_GROUP_COMMIT_WRITERS is 0, and with object storage offloads payloads."""
     limits, d = settings.limits, settings.database
@@ -195,7 +202,7 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
     return JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry, write,
                         payloads and payloads.prepare), payloads=payloads,
-        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck, workers),
         heartbeat=Heartbeat(store, clock, limits, sink),
         ack=Ack(store, clock, sink, limits, outcomes),
         nack=Nack(store, clock, notifier, sink, limits, rng, outcomes),
@@ -211,14 +218,14 @@ def _queues(settings: Settings, queues: QueueStore, clock: Clock, notifier: Noti
 
 
 def _dashboard(store: JobStore, clock: Clock, limits: Limits, overview: ReadOverview,
-               admin: AdminUseCases) -> DashboardUseCases:
+               admin: AdminUseCases, workers: WorkerUseCases) -> DashboardUseCases:
     """The dashboard's API: the operators' interactors it shares, and the charts' throughput."""
     return DashboardUseCases(
         overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
         list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
         schedules=admin.schedules and admin.schedules.list, stats=admin.stats,
         queues=admin.queues and admin.queues.list,
-        subscriptions=admin.callbacks and admin.callbacks.list,
+        subscriptions=admin.callbacks and admin.callbacks.list, workers=workers,
     )
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState
-from broker.interface.http import views
+from broker.interface.http import views, workers_api
 from broker.interface.http.errors import request_id
 from broker.usecases import context
 from broker.usecases.callbacks.listing import ListSubscriptions
@@ -35,13 +35,13 @@ class DashboardUseCases:
     queues: ListQueues | None = None  # the queues' flow controls, shown beside their stats
     subscriptions: ListSubscriptions | None = None
     stats: Stats | None = None  # the queues' rows with their breaker's state
+    workers: workers_api.WorkerUseCases | None = None  # /api/workers, /api/latency, the rows' health
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     api = _Api(use)
     app.router.add_get("/api/overview", api.overview)
     app.router.add_get("/api/queues", api.queues)
-    app.router.add_get("/api/workers", api.workers)
     app.router.add_get("/api/throughput", api.throughput)
     app.router.add_get("/api/dead", api.dead)
     app.router.add_get("/api/jobs/{job_id}", api.job)
@@ -49,6 +49,8 @@ def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     app.router.add_get("/api/subscriptions", api.subscriptions)
     app.router.add_post("/api/redrive", api.redrive)
     app.router.add_post("/api/purge", api.purge)
+    if use.workers is not None:
+        workers_api.add_routes(app, use.workers)
 
 
 class _Api:
@@ -69,13 +71,11 @@ class _Api:
         built with a queue store); else the overview's rows and the controls listed."""
         found = await self._use.stats() if self._use.stats is not None else view.queues
         if self._use.queues is None or any(q.controls is not None for q in found):
-            return [views.queue_stats(q, q.controls) for q in found]
-        controls = {c.name: c for c in await self._use.queues()}
-        return [views.queue_stats(q, controls.get(q.queue)) for q in found]
-
-    async def workers(self, _request: web.Request) -> web.Response:
-        view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at), "workers": [views.worker(w) for w in view.workers]})
+            pairs = [(q, q.controls) for q in found]
+        else:
+            controls = {c.name: c for c in await self._use.queues()}
+            pairs = [(q, controls.get(q.queue)) for q in found]
+        return await workers_api.queue_rows(self._use.workers, pairs, view.workers)
 
     async def throughput(self, request: web.Request) -> web.Response:
         minutes = _int(request, "minutes", 60)
