@@ -24,21 +24,25 @@ def bucket_of(seconds: float) -> float:
 
 def quantile(counts: Mapping[float, int], q: float) -> float | None:
     """The q-quantile (0 < q < 1) of the times counted by upper bound: linear within its bucket
-    (the first starts at 0); in the +Inf bucket, the largest finite bound. None when empty."""
+    (from the bound below it; the first from 0); in the +Inf bucket, the largest finite bound.
+    None when empty."""
     total = sum(counts.values())
     if total == 0:
         return None
-    rank, seen, lower = q * total, 0, 0.0
+    rank, seen = q * total, 0
     for le in sorted(counts):
         n = counts[le]
         if n and seen + n >= rank:
-            if math.isinf(le):
-                return lower
-            return lower + (le - lower) * (rank - seen) / n
+            lower = _below(le)
+            return lower if math.isinf(le) else lower + (le - lower) * (rank - seen) / n
         seen += n
-        if not math.isinf(le):
-            lower = le
-    return lower
+    return _below(max(counts))
+
+
+def _below(le: float) -> float:
+    """The upper bound of the bucket before the one of bound `le` (0 for the first)."""
+    i = bisect.bisect_left(BUCKETS, le)
+    return BUCKETS[i - 1] if i > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ part for them."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from broker.usecases.ports import Clock
@@ -13,15 +14,21 @@ from broker.usecases.workers.registry import WorkerRegistry
 
 class FlushObservations:
     """One write per pass at most (none when nothing changed): the workers seen and the latency
-    counts since the last pass. A failed write keeps both for the next pass."""
+    counts since the last pass. A failed write keeps both for the next pass. Passes take turns: a
+    pass called while another writes returns once its own rows are written (tests rely on it)."""
 
     def __init__(self, store: ObservationStore, clock: Clock, registry: WorkerRegistry,
                  latency: LatencyRecorder, replica: str) -> None:
         self._store, self._clock, self._registry, self._latency = store, clock, registry, latency
         self.replica = replica
+        self._turn = asyncio.Lock()
 
     async def run_once(self) -> int:
         """Returns how many rows it wrote."""
+        async with self._turn:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         now = self._clock.now()
         seen, counts = self._registry.take(now), self._latency.take(now)
         if not seen and not counts:
