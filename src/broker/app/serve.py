@@ -18,7 +18,7 @@ import broker
 
 from broker.app import build as graph
 from broker.app.database import Database, open_database
-from broker.app.serve_loops import start_loops
+from broker.app.serve_loops import last_flush, start_loops
 from broker.app.serve_storage import open_storage, upload_route
 from broker.entities.errors import InvalidArgument
 from broker.infra import schedule_file
@@ -115,6 +115,7 @@ class Broker:
         await self.health.shutdown()
         await self._server.stop(grace)
         await self._runner.stop()
+        await last_flush(self.observations)
         if self.deliverer:  # deliveries under way get the grace; the rest lapse and are retried
             await self.deliverer.close(grace)
             await self._sender.close()

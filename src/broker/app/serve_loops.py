@@ -13,6 +13,7 @@ from broker.infra.pg.store import PgJobStore
 from broker.infra.runner import Loop, Runner
 from broker.infra.settings import Settings
 from broker.interface.grpc.server import Health
+from broker.usecases.workers.flush import FlushObservations
 
 log = logging.getLogger("broker")
 REAP_BATCH, SCHEDULE_BATCH = graph.REAP_BATCH, graph.SCHEDULE_BATCH
@@ -39,6 +40,18 @@ def start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, heal
     runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
     runner.start("listener", listener.run())
     return runner
+
+
+async def last_flush(flush: FlushObservations | None) -> None:
+    """At stop, after the loops: the latency counts not yet written, and the long polls the
+    shutdown ended (waiting no more). A database that is away loses them, with a warning."""
+    if flush is None:
+        return
+    try:
+        async with asyncio.timeout(2.0):
+            await flush.run_once()
+    except (Unavailable, TimeoutError) as exc:
+        log.warning("observations: the last flush failed: %s", exc or "timed out")
 
 
 def _health_check(store: PgJobStore, health: Health):
