@@ -84,7 +84,7 @@ class InMemoryJobStore:
             after = replace(job, state=_target(Reason.LEASE), attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
                             lease_expires_at=now + timedelta(seconds=seconds), worker_id=worker_id,
                             updated_at=now, progress=None)
-            events.append(self._move(Reason.LEASE, job, after, now, waited=_since(job.run_at, now)))
+            events.append(self._move(Reason.LEASE, job, after, now, waited=_since(max(job.run_at, job.created_at or job.run_at), now)))
             self._heartbeats[job.id] = self._leased_at[job.id] = now
             leased.append(replace(after, created_at=None, updated_at=None, finished_at=None))
         return leased, events

@@ -17,7 +17,9 @@ from broker.entities.queue import Limits
 from broker.infra.logs import FanOutSink
 from broker.infra.settings import Settings
 from broker.infra.webhook_log import WebhookEvents
+from broker.app import build_dashboard
 from broker.app.build_payloads import PayloadParts, payload_use_cases
+from broker.app.build_workers import worker_parts
 from broker.infra.cron import CroniterParser
 from broker.interface.grpc.admin_service import (AdminUseCases, CallbackUseCases, QueueUseCases, ScheduleUseCases,
                                                  WebhookSourceUseCases)
@@ -63,7 +65,6 @@ from broker.usecases.rate_limit import RateLimiter
 from broker.usecases.reap import ReapExpired
 from broker.usecases.receive_webhook import ReceiveWebhook, WebhookLog
 from broker.usecases.redrive import RedriveJobs
-from broker.usecases.retry_job import RetryJob
 from broker.usecases.queues.breakers import CoolDownBreakers, CountOutcomes
 from broker.usecases.queues.listing import GetQueue, ListQueues
 from broker.usecases.queues.parts import QueueParts
@@ -83,7 +84,9 @@ from broker.usecases.schedules.resume import ResumeSchedule
 from broker.usecases.schedules.trigger import TriggerSchedule
 from broker.usecases.schedules.update import UpdateSchedule
 from broker.usecases.stats import Stats
-from broker.usecases.throughput import Throughput
+from broker.usecases.workers.flush import FlushObservations
+from broker.usecases.workers.ports import ObservationStore
+from broker.usecases.workers.registry import WorkerRegistry
 
 # Lapsed leases one reaper pass takes at most; a full pass runs the next one at once.
 REAP_BATCH = 1000
@@ -109,6 +112,7 @@ class UseCases:
     deliverer: DeliverCallbacks | None = None  # the outbound callbacks' worker (with a sender)
     breakers: CoolDownBreakers | None = None  # the breakers' cool-down pass; None without a breaker store
     collector: CollectPayloads | None = None  # None without object storage
+    observations: FlushObservations | None = None  # the workers seen and latency counts, flushed; None without a store
 
 
 @dataclass(frozen=True)
@@ -142,32 +146,32 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
           queues: QueueStore | None = None, subscriptions: SubscriptionStore | None = None,
           sender: Sender | None = None, worker_id: str = "broker", webhook_sources: WebhookSourceStore | None = None,
           parts: QueueParts = QueueParts(), payloads: PayloadParts = PayloadParts(),
-          listeners: Listeners = Listeners()) -> UseCases:
+          listeners: Listeners = Listeners(), observations: ObservationStore | None = None) -> UseCases:
     """Every interactor, wired to the adapters given. `sinks` hear of every committed state change (as
     does the overview, whose cache it makes stale); `keys` is required with BROKER_AUTH on; `rng` fixes
-    the retry jitter; `webhook_log` hears of every inbound webhook; `schedules` holds the cron schedules
-    (without it, no schedule calls and no scheduler); `queues` the queues' controls (without it, no
-    queue calls; the job store's claim obeys the controls either way); `parts` the queues' breakers
-    (without them, no outcome is counted) and run-time retry policies; `subscriptions` the callback
-    subscriptions (without it, no subscription calls) and `sender` posts their deliveries (without it,
-    no delivery worker), leasing as `worker_id`; `webhook_sources` the webhook sources made at run time
-    (without it, the file's only); `payloads` the object storage and its records (both needed with
-    BROKER_S3_BUCKET); `listeners` hear of fires' lags, delivery attempts, group writes and objects."""
+    the retry jitter; `webhook_log` hears of every inbound webhook; without `schedules`, no schedule
+    calls and no scheduler; without `queues`, no queue calls (the claim obeys the controls either way);
+    `parts` the queues' breakers (without them, no outcome is counted) and run-time retry policies;
+    `subscriptions` the callback subscriptions, whose deliveries `sender` posts (without it, no delivery
+    worker), leasing as `worker_id`; `webhook_sources` those made at run time; `payloads` the object
+    storage and its records (both needed with BROKER_S3_BUCKET); `observations` keeps the workers seen
+    and latency counts; `listeners` hear of fires' lags, deliveries, coalesced writes and objects."""
     if settings.security.auth and keys is None:
         raise ValueError("build: BROKER_AUTH is on but no key store was given")
-    overview = ReadOverview(store, clock, settings.observe.stats_cache)
-    sink, limits, m = FanOutSink(*sinks, overview), settings.limits, settings.maintenance
+    overview, w = ReadOverview(store, clock, settings.observe.stats_cache), worker_parts(settings, store, observations, clock, worker_id)
+    sink, limits, m = FanOutSink(*sinks, overview, *w.sinks), settings.limits, settings.maintenance
     outcomes = (breakers := parts.breakers) and CountOutcomes(breakers, clock, notifier)
-    jobs = _jobs(settings, store, clock, notifier, sink, rng, listeners, outcomes, parts.retry, payloads)
+    jobs = _jobs(settings, store, clock, notifier, sink, rng, listeners, outcomes, parts.retry, payloads, w.registry)
     sched = _schedules(settings, schedules, clock, jobs.enqueue, listeners.fire) if schedules else None
     admin = replace(_admin(settings, store, clock, notifier, sink, overview, page_secret, queues, parts),
                     schedules=sched and sched[0], callbacks=subscriptions and _callbacks(settings, subscriptions, clock),
                     webhook_sources=webhook_sources and _webhook_sources(settings, webhook_sources, clock))
-    dashboard = _dashboard(store, clock, notifier, sink, limits, overview, admin) if settings.observe.dashboard else None
+    dashboard = settings.observe.dashboard and build_dashboard.dashboard(
+        store, clock, notifier, sink, limits, overview, admin, w.use)
     return UseCases(
-        jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
+        jobs=jobs, admin=admin, dashboard=dashboard or None, overview=overview,
         reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
-        pruner=PruneFinished(store, clock, m.retention),
+        pruner=PruneFinished(store, clock, m.retention, also=w.prunes), observations=w.flush,
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),
@@ -193,7 +197,8 @@ def _admin(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier
 
 def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink,
           rng: random.Random | None, listeners: Listeners, outcomes: CountOutcomes | None = None,
-          retry: RetryStore | None = None, objects: PayloadParts = PayloadParts()) -> JobUseCases:
+          retry: RetryStore | None = None, objects: PayloadParts = PayloadParts(),
+          workers: WorkerRegistry | None = None) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
     commit unless BROKER_GROUP_COMMIT_WRITERS is 0, the settling calls coalesced unless
     BROKER_SETTLE_WRITERS is 0, and with object storage Enqueue offloads payloads."""
@@ -206,7 +211,7 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
     return JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry, write,
                         payloads and payloads.prepare), payloads=payloads,
-        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck, workers),
         heartbeat=Heartbeat(settling, clock, limits, sink),
         ack=Ack(settling, clock, sink, limits, outcomes),
         nack=Nack(settling, clock, notifier, sink, limits, rng, outcomes),
@@ -219,21 +224,6 @@ def _queues(settings: Settings, queues: QueueStore, clock: Clock, notifier: Noti
     limits = settings.limits
     return QueueUseCases(get=GetQueue(queues, limits, parts), list=ListQueues(queues, parts),
                          update=UpdateQueue(queues, clock, notifier, limits, parts, settings.queues))
-
-
-def _dashboard(store: JobStore, clock: Clock, notifier: Notifier, sink: EventSink, limits: Limits,
-               overview: ReadOverview, admin: AdminUseCases) -> DashboardUseCases:
-    """The dashboard's API: the operators' interactors it shares, the charts' throughput, and
-    "retry now"."""
-    return DashboardUseCases(
-        overview=overview, throughput=Throughput(store, clock, limits), get_job=admin.get_job,
-        list_jobs=admin.list_jobs, redrive=admin.redrive, purge=admin.purge,
-        schedules=admin.schedules and admin.schedules.list, stats=admin.stats,
-        queues=admin.queues and admin.queues.list,
-        subscriptions=admin.callbacks and admin.callbacks.list,
-        cancel=admin.cancel, retry=RetryJob(store, clock, notifier, sink),
-        update_queue=admin.queues and admin.queues.update, clock=clock,
-    )
 
 
 def _schedules(settings: Settings, store: ScheduleStore, clock: Clock, enqueue: Enqueue,

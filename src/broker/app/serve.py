@@ -18,8 +18,9 @@ import broker
 
 from broker.app import build as graph
 from broker.app.database import Database, open_database
+from broker.app.serve_loops import last_flush, start_loops
 from broker.app.serve_storage import open_storage, upload_route
-from broker.entities.errors import InvalidArgument, Unavailable
+from broker.entities.errors import InvalidArgument
 from broker.infra import schedule_file
 from broker.infra.callback_sender import HttpSender
 from broker.infra.clock import SystemClock
@@ -37,9 +38,10 @@ from broker.infra.pg.schedules import PgScheduleStore
 from broker.infra.pg.listen import LocalNotifier, PgListener
 from broker.infra.pg.secrets import read_secret
 from broker.infra.pg import enqueue_settings
+from broker.infra.pg.observations import PgObservationStore
 from broker.infra.pg.store import PgJobStore
 from broker.infra.pg.webhook_sources import PgWebhookSourceStore
-from broker.infra.runner import Loop, Runner
+from broker.infra.runner import Runner
 from broker.infra.s3 import S3Storage
 from broker.infra.settings import Settings, check_serving
 from broker.infra.webhook_log import WebhookEvents
@@ -48,6 +50,7 @@ from broker.interface.grpc.server import Health, listen
 from broker.interface.http.server import build_app, tls_context
 from broker.usecases.callbacks.deliver import DeliverCallbacks
 from broker.usecases.payloads.collect import CollectPayloads
+from broker.usecases.workers.flush import FlushObservations
 from broker.usecases.prune import PruneFinished
 from broker.usecases.reap import ReapExpired
 from broker.usecases.queues.breakers import CoolDownBreakers
@@ -89,6 +92,7 @@ class Broker:
     collector: CollectPayloads | None = None  # the payload collector's pass (with object storage)
     storage: S3Storage | None = None
     tracing: Tracing | None = None  # the OTel SDK of the RPC spans (BROKER_OTEL), else None
+    observations: FlushObservations | None = None  # the flush loop's pass (workers seen, latency), for tests
 
     @property
     def grpc_address(self) -> str:
@@ -111,6 +115,7 @@ class Broker:
         await self.health.shutdown()
         await self._server.stop(grace)
         await self._runner.stop()
+        await last_flush(self.observations)
         if self.deliverer:  # deliveries under way get the grace; the rest lapse and are retried
             await self.deliverer.close(grace)
             await self._sender.close()
@@ -161,13 +166,13 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     await server.start()
     http, http_port = await _serve_http(settings, build_app(health, metrics.render, use.dashboard, use.authenticate,
                                                             use.webhooks, upload_route(settings, use)))
-    runner = _start_loops(settings, use, store, health, PgListener(db.url, notifier))
+    runner = start_loops(settings, use, store, health, PgListener(db.url, notifier))
     await health.set(True)
     _log_serving(settings, grpc_port, http_port, db)
     return Broker(settings, grpc_port, http_port, db.url, health, store, metrics, use.reaper, use.pruner, server, http,
                   runner, notifier, db.pool, db.embedded, in_flight, scheduler=use.scheduler, deliverer=use.deliverer,
                   _sender=sender, breakers=use.breakers, collector=use.collector, storage=payloads.storage,
-                  tracing=tracing)
+                  tracing=tracing, observations=use.observations)
 
 
 def _log_serving(settings: Settings, grpc_port: int, http_port: int, db: Database) -> None:
@@ -223,6 +228,7 @@ def _stores(settings: Settings, db: Database, names: BreakerNames, record, jobs:
             "queues": PgQueueStore(db.pool, timeout, jobs.controls_changed),
             "subscriptions": PgSubscriptionStore(db.pool, timeout),
             "webhook_sources": PgWebhookSourceStore(db.pool, timeout),
+            "observations": PgObservationStore(db.pool, timeout),
             "parts": QueueParts(PgBreakerStore(db.pool, names, timeout, record),
                                 PgRetryStore(db.pool, timeout, queues=settings.queues))}
 
@@ -242,26 +248,6 @@ async def _serve_http(settings: Settings, app: web.Application) -> tuple[web.App
     site = web.TCPSite(http, host, int(port), ssl_context=_http_tls(settings))
     await site.start()
     return http, site._server.sockets[0].getsockname()[1]
-
-
-def _start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, health: Health,
-                 listener: PgListener) -> Runner:
-    m, runner = settings.maintenance, Runner()
-    runner.start("reaper", Loop("reaper", use.reaper.run_once, m.reaper_interval, lambda n: n >= REAP_BATCH).run())
-    runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
-    # The breakers' cool-down ends within a reaper interval of its time.
-    runner.start("breakers", Loop("breakers", use.breakers.run_once, m.reaper_interval).run())
-    runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,
-                                   lambda n: n >= SCHEDULE_BATCH).run())
-    if use.collector is not None:
-        runner.start("payloads", Loop("payloads", use.collector.run_once, m.prune_interval, lambda n: n >= 500).run())
-    if settings.callbacks.deliver:
-        recheck = settings.server.long_poll_recheck  # the deliveries' own wait, woken by new ones
-        runner.start("callbacks", Loop("callbacks", lambda: use.deliverer.run_once(wait=recheck), recheck,
-                                       lambda _: True).run())
-    runner.start("health", Loop("health", _health_check(store, health), m.health_interval).run())
-    runner.start("listener", listener.run())
-    return runner
 
 
 def _pool_usage(pool):
@@ -284,17 +270,3 @@ def _http_tls(settings: Settings):
     """With TLS configured, the HTTP port is HTTPS with the same certificates (None: plain HTTP)."""
     sec = settings.security
     return tls_context(sec.tls_cert, sec.tls_key, sec.tls_client_ca) if sec.tls_cert else None
-
-
-def _health_check(store: PgJobStore, health: Health):
-    async def run_once() -> None:
-        try:
-            async with asyncio.timeout(2.0):
-                await store.ping()
-            serving = True
-        except (Unavailable, TimeoutError):
-            serving = False
-        if serving != health.serving:
-            log.warning("database %s", "back: serving" if serving else "unreachable: not serving")
-            await health.set(serving)
-    return run_once

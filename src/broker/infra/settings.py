@@ -19,6 +19,7 @@ from broker.infra.limit_settings import read_limits, read_queues
 from broker.infra.tracing import read_otel_endpoint
 from broker.infra.webhook_settings import WebhookSettings, read_webhooks
 from broker.infra.callback_settings import read_callbacks
+from broker.infra.worker_settings import WorkerSettings, read_workers
 from broker.usecases.callbacks.define import DeliveryPolicy
 from broker.usecases.rate_limit import CALL_CLASSES
 
@@ -124,6 +125,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     callbacks: DeliveryPolicy = field(default_factory=DeliveryPolicy)  # BROKER_CALLBACK_*
+    workers: WorkerSettings = field(default_factory=WorkerSettings)  # the dashboard's workers, health, latency
 
 
 def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -142,7 +144,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> Settings:
     settings = Settings(database, server, maintenance, log, limits, read_queues(e, limits), observe=observe,
                         security=_security(e), rate_limits=_rate_limits(e),
                         webhooks=read_webhooks(e, limits, e.env), storage=read_storage(e, limits.max_payload_bytes),
-                        callbacks=read_callbacks(e))
+                        callbacks=read_callbacks(e), workers=read_workers(e))
     return _override(settings, overrides)
 
 

@@ -10,6 +10,7 @@ from broker.entities.job import Job, check_storable
 from broker.entities.queue import Limits, check_not_internal
 from broker.usecases.context import time_left
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
+from broker.usecases.workers.registry import WorkerRegistry
 
 # While long-polling, look again this often even without a wake-up (BROKER_LONG_POLL_RECHECK):
 # nothing notifies when a delayed job's or a retry's run_at arrives, so this bounds how late a
@@ -35,14 +36,26 @@ class LeaseJobs:
     """Leases up to max_jobs ready jobs; each comes with a fresh token, attempt and deadline."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
-                 limits: Limits, recheck: float = RECHECK_SECONDS) -> None:
+                 limits: Limits, recheck: float = RECHECK_SECONDS, workers: WorkerRegistry | None = None) -> None:
+        """`workers` hears of each call and of the end of each long poll (the dashboard's workers)."""
         self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
-        self._limits, self._recheck = limits, recheck
+        self._limits, self._recheck, self._workers = limits, recheck, workers
 
     async def __call__(self, req: LeaseRequest) -> list[Job]:
         """A long poll ends early enough for the call's deadline (broker.usecases.context)."""
         self._validate(req)
         queues = list(dict.fromkeys(req.queues))
+        if self._workers is None:
+            return await self._lease(req, queues)
+        waiting = req.wait > 0
+        self._workers.called(req.worker_id, queues, self._clock.now(), waiting)
+        try:
+            return await self._lease(req, queues)
+        finally:
+            if waiting:
+                self._workers.poll_ended(req.worker_id, queues)
+
+    async def _lease(self, req: LeaseRequest, queues: list[str]) -> list[Job]:
         wait = req.wait
         respond_within = time_left()  # seconds until the caller stops waiting for the answer
         if respond_within is not None:

@@ -61,7 +61,8 @@ SELECT queue, idempotency_key, id::text FROM broker_jobs
 WHERE (queue, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 
-_LEASED = EventRow(MOVES[Reason.LEASE], waited=seconds_since("{r}.run_at", "$2"))
+# Ready since its run_at, or since it was enqueued when its run_at was earlier (a producer's past time).
+_LEASED = EventRow(MOVES[Reason.LEASE], waited=seconds_since("greatest({r}.run_at, {r}.created_at)", "$2"))
 
 # The claim's second half, after CTEs that end with `picked` (the ids to lease): lease them,
 # write their events, then `@more@` (CTEs of a claim that reads `leased`, such as the bucket's).

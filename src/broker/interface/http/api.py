@@ -9,7 +9,7 @@ from aiohttp import web
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import JobState
 from broker.entities.job_view import JobFilter, views_of
-from broker.interface.http import jobs_api, views
+from broker.interface.http import jobs_api, views, workers_api
 from broker.interface.http.bodies import int_param as _int, targets as _targets
 from broker.interface.http.errors import request_id
 from broker.usecases import context
@@ -46,19 +46,21 @@ class DashboardUseCases:
     retry: RetryJob | None = None
     update_queue: UpdateQueue | None = None  # None without a queue store
     clock: Clock | None = None  # what a job's view (ready, scheduled, retrying) is judged against
+    workers: workers_api.WorkerUseCases | None = None  # /api/workers, /api/latency, the rows' health
 
 
 def add_routes(app: web.Application, use: DashboardUseCases) -> None:
     api = _Api(use)
     app.router.add_get("/api/overview", api.overview)
     app.router.add_get("/api/queues", api.queues)
-    app.router.add_get("/api/workers", api.workers)
     app.router.add_get("/api/throughput", api.throughput)
     app.router.add_get("/api/dead", api.dead)
     app.router.add_get("/api/schedules", api.schedules)
     app.router.add_get("/api/subscriptions", api.subscriptions)
     app.router.add_post("/api/redrive", api.redrive)
     jobs_api.add_routes(app, use)
+    if use.workers is not None:
+        workers_api.add_routes(app, use.workers)
 
 
 class _Api:
@@ -79,13 +81,11 @@ class _Api:
         built with a queue store); else the overview's rows and the controls listed."""
         found = await self._use.stats() if self._use.stats is not None else view.queues
         if self._use.queues is None or any(q.controls is not None for q in found):
-            return [views.queue_stats(q, q.controls) for q in found]
-        controls = {c.name: c for c in await self._use.queues()}
-        return [views.queue_stats(q, controls.get(q.queue)) for q in found]
-
-    async def workers(self, _request: web.Request) -> web.Response:
-        view = await self._use.overview()
-        return web.json_response({"at": views.when(view.at), "workers": [views.worker(w) for w in view.workers]})
+            pairs = [(q, q.controls) for q in found]
+        else:
+            controls = {c.name: c for c in await self._use.queues()}
+            pairs = [(q, controls.get(q.queue)) for q in found]
+        return await workers_api.queue_rows(self._use.workers, pairs, view.workers)
 
     async def throughput(self, request: web.Request) -> web.Response:
         minutes = _int(request, "minutes", 60)
