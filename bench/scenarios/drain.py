@@ -73,11 +73,18 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
         measured = {}
         for concurrency, processes, *how in profile.drain_configs:
             n = profile.drain_jobs if concurrency >= 100 else profile.drain_jobs_c10
-            runs = [await one_run(but, n, concurrency, processes, *how) for _ in range(profile.runs)]
-            fig = results.add(Figure("drain", "drain", "broker", f"{case_name(concurrency, processes, *how)}, {n} jobs",
-                                     "jobs/s", [r["jobs_per_s"] for r in runs], details=runs))
+            case = f"{case_name(concurrency, processes, *how)}, {n} jobs"
+            try:
+                runs = [await one_run(but, n, concurrency, processes, *how) for _ in range(profile.runs)]
+            except Exception as exc:  # noqa: BLE001 - a configuration that cannot finish is recorded, the rest go on
+                results.skip("drain", "broker", f"{case}: {type(exc).__name__}: {exc}"[:300])
+                continue
+            fig = results.add(Figure("drain", "drain", "broker", case, "jobs/s", [r["jobs_per_s"] for r in runs],
+                                     details=runs))
             measured[(concurrency, processes, *how)] = fig, runs
-        fig, runs = measured.get(COST_CONFIG, (fig, runs))
+        if not measured:
+            return
+        fig, runs = measured.get(COST_CONFIG) or list(measured.values())[-1]
         cost = [
             ("broker CPU s/1k jobs", "broker_cpu_per_1k", False),
             ("PostgreSQL CPU s/1k jobs", "pg_cpu_per_1k", False),
