@@ -11,6 +11,8 @@ import os
 import tempfile
 import time
 
+import grpc
+
 from bench import procs
 from bench.baselines.common import read_records
 from bench.broker_side import batch_request, broker_under_test, sdk_workers, worker_stats
@@ -23,14 +25,24 @@ TICK = 0.010
 PENDING = "SELECT count(*) FROM broker_jobs WHERE state = 'pending'"
 
 
-async def produce(send, rate: int, seconds: float, sent: dict[str, float]) -> float:
+class Refused(Exception):
+    """The system shed the call (the broker's RESOURCE_EXHAUSTED): counted, not retried."""
+
+
+async def produce(send, rate: int, seconds: float, sent: dict[str, float]) -> tuple[float, int]:
     """One batch per tick, each in its own task so a slow call does not lower the rate;
-    `send(first, count)` enqueues jobs first.. first+count-1 and returns their ids."""
+    `send(first, count)` enqueues jobs first.. first+count-1 and returns their ids. Returns
+    the rate offered and the jobs refused."""
     per_tick = max(1, round(rate * TICK))
     ticks = int(seconds / TICK)
+    refused = [0]
 
     async def one(first: int) -> None:
-        ids = await send(first, per_tick)
+        try:
+            ids = await send(first, per_tick)
+        except Refused:
+            refused[0] += per_tick
+            return
         done = time.monotonic()
         for job_id in ids:
             sent[str(job_id)] = done
@@ -42,12 +54,17 @@ async def produce(send, rate: int, seconds: float, sent: dict[str, float]) -> fl
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
     elapsed = time.monotonic() - t0
     await asyncio.gather(*tasks)
-    return ticks * per_tick / elapsed
+    return ticks * per_tick / elapsed, refused[0]
 
 
 def broker_sender(stub):
     async def send(first: int, count: int) -> list[str]:
-        response = await stub.EnqueueBatch(batch_request(range(first, first + count)), timeout=30)
+        try:
+            response = await stub.EnqueueBatch(batch_request(range(first, first + count)), timeout=30)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise Refused() from exc
+            raise
         return [r.job_id for r in response.results]
     return send
 
@@ -72,16 +89,18 @@ async def measure(url: str, conn, workers: list[procs.Child], send, depth_sql: s
     sampler = asyncio.create_task(sample_depth(conn, depth_sql, stop, depths))
     before = [p.cpu() for p in (*workers, *others)]
     async with PgCpu(url, [conn]) as pg:
-        offered = await produce(send, profile.steady_rate, profile.steady_seconds, sent)
-        stop.set()
-        await sampler
+        try:
+            offered, refused = await produce(send, profile.steady_rate, profile.steady_seconds, sent)
+        finally:
+            stop.set()
+            await sampler
         deadline = time.monotonic() + 15
         while len(read_records(record)) < len(sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         used = [p.cpu() - b for p, b in zip((*workers, *others), before)]
         pg_used = await pg.stop()
     jobs = max(1, len(sent))
-    return {"offered": offered, "sent": sent, "depths": depths, **per_1k(pg_used, jobs),
+    return {"offered": offered, "refused": refused, "sent": sent, "depths": depths, **per_1k(pg_used, jobs),
             "workers_cpu_per_1k": sum(used[:len(workers)]) / jobs * 1000,
             "others_cpu_per_1k": sum(used[len(workers):]) / jobs * 1000}
 
@@ -97,7 +116,7 @@ def summarize(m: dict, record: str) -> dict:
     return {"offered_jobs_per_s": m["offered"], "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
             "p99_first_third_ms": percentile(lat[:third], 99), "p99_last_third_ms": percentile(lat[-third:], 99),
             "max_depth": max(depths, default=0), "last_depth": depths[-1] if depths else 0,
-            "missing": len(m["sent"]) - len(lat), "pg_cpu_per_1k": m["pg_cpu_per_1k"],
+            "missing": len(m["sent"]) - len(lat), "refused": m["refused"], "pg_cpu_per_1k": m["pg_cpu_per_1k"],
             "pg_autovacuum_cpu_per_1k": m["pg_autovacuum_cpu_per_1k"],
             "workers_cpu_per_1k": m["workers_cpu_per_1k"]}
 
@@ -130,7 +149,7 @@ async def one_run(but, profile: Profile) -> dict:
 METRICS = (("offered jobs/s", "offered_jobs_per_s", True), ("p50 ms", "p50_ms", False),
            ("p99 ms", "p99_ms", False), ("p99 first third ms", "p99_first_third_ms", False),
            ("p99 last third ms", "p99_last_third_ms", False), ("max queue depth", "max_depth", False),
-           ("PostgreSQL CPU s/1k jobs", "pg_cpu_per_1k", False),
+           ("jobs refused (shed load)", "refused", False), ("PostgreSQL CPU s/1k jobs", "pg_cpu_per_1k", False),
            ("workers CPU s/1k jobs", "workers_cpu_per_1k", False),
            ("CPU s/1k jobs, all tiers", "total_cpu_per_1k", False))
 BROKER_ONLY = (("broker CPU s/1k jobs", "broker_cpu_per_1k", False),)
