@@ -72,11 +72,6 @@ class BrokerUnderTest:
                 "jobs_per_lease_call": round(row["acked"] / max(1, row["lease_calls"]), 1),
                 "jobs_per_ack_call": round(row["acked"] / max(1, row["ack_calls"]), 1)}
 
-    async def backend_cpu(self) -> dict[int, float]:
-        """CPU seconds so far of each PostgreSQL backend serving the bench database."""
-        pids = await env.backend_pids(self.conn, env.database_name(self.url))
-        return {pid: procs.cpu_seconds(pid) for pid in pids}
-
 
 def spec(n: int) -> job_pb2.JobSpec:
     return job_pb2.JobSpec(queue=QUEUE, kind=KIND, payload=payload(n))
@@ -99,11 +94,6 @@ async def run_in_flight(method, requests: list, in_flight: int, latencies: list[
             if latencies is not None:
                 latencies.append(clock() - t)
     await asyncio.gather(*(lane() for _ in range(in_flight)))
-
-
-def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    """Backends that appeared in between count from zero."""
-    return sum(after[pid] - before.get(pid, 0.0) for pid in after)
 
 
 @contextlib.asynccontextmanager

@@ -8,11 +8,12 @@ import dataclasses
 import glob
 import json
 import os
-from dataclasses import dataclass
 
-from bench.results import Figure, Results
+from bench.cost_targets import cost_targets
+from bench.results import Figure, Results, Target
 
 SCENARIOS = ("enqueue", "drain", "latency", "steady", "cost", "crash", "payloads")
+GROUPED = ("steady", "cost")
 PREVIOUS_MARGIN = 1.10  # run-to-run noise allowed before "CPU per job rose" is called
 
 
@@ -48,11 +49,23 @@ HEADER = ("scenario", "system", "case", "metric", "median", "min-max", "x raw br
           "x raw no events", "x best peer")
 
 
+def in_order(results: Results, scenario: str) -> list[Figure]:
+    """A scenario's figures as measured; in GROUPED scenarios each figure of another system
+    follows the broker's of the same group (its PostgreSQL CPU beside the broker's)."""
+    found = [f for f in results.figures if f.scenario == scenario]
+    if scenario not in GROUPED:
+        return found
+    first = {}
+    for i, f in enumerate(found):
+        first.setdefault(f.group, i)
+    return sorted(found, key=lambda f: first[f.group])
+
+
 def rows(results: Results) -> list[tuple[str, ...]]:
     """One row per figure (ratios for the broker's), then one per part that did not run."""
     out = []
     for scenario in SCENARIOS:
-        for f in (f for f in results.figures if f.scenario == scenario):
+        for f in in_order(results, scenario):
             ratios = ["-"] * 4
             if f.role == "subject":
                 ratios = [fmt_ratio(ratio(f, best(results.find(f.group, role=role))))
@@ -80,17 +93,6 @@ def markdown_table(results: Results) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
     return "\n".join(lines)
-
-
-@dataclass
-class Target:
-    name: str
-    wanted: str
-    measured: str
-    status: str  # PASS, MISS, n/a
-
-    def to_json(self) -> dict:
-        return self.__dict__
 
 
 def _check(name: str, wanted: str, value: float | None, limit: float, higher: bool, shown: str | None = None) -> Target:
@@ -158,6 +160,7 @@ def targets(results: Results, previous: tuple[float, str] | None = None) -> list
     out.append(_check("broker CPU per 1,000 jobs drained", "<= 0.04 s", cpu and cpu.median, 0.04, False,
                       cpu and f"{cpu.median:.3f} s"))
     out += _payload_targets(results)
+    out += cost_targets(results)
     worst = best(results.find("crash-max_s"))
     lost = results.find("crash-lost")
     if worst and lost:

@@ -42,6 +42,19 @@ class Skip:
 
 
 @dataclass
+class Target:
+    """One of the issues' targets, read from a run's figures (reported, never asserted)."""
+
+    name: str
+    wanted: str
+    measured: str
+    status: str  # PASS, MISS, n/a
+
+    def to_json(self) -> dict:
+        return self.__dict__
+
+
+@dataclass
 class Results:
     figures: list[Figure] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)

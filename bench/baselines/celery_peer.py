@@ -42,6 +42,23 @@ def _app():
     return app, noop
 
 
+def redis_cpu() -> float:
+    """CPU seconds (user + system) of the whole redis-server process so far (INFO cpu)."""
+    import redis
+
+    info = redis.Redis.from_url(_broker_url()).info("cpu")
+    return info["used_cpu_user"] + info["used_cpu_sys"]
+
+
+def cost_figures(results: Results, case: str, runs: list[dict]) -> None:
+    """Beside the others' PostgreSQL CPU: none (n/a), and what stands in its place, Redis's CPU."""
+    results.add(Figure("cost", "cost-pg_cpu_per_1k", SYSTEM, f"drain {case}: n/a, no PostgreSQL (queue in Redis)",
+                       "PostgreSQL CPU s/1k jobs", [], higher_is_better=False, role="peer"))
+    results.add(Figure("cost", "cost-redis_cpu_per_1k", SYSTEM, f"drain {case}, whole redis-server process",
+                       "Redis CPU s/1k jobs", [r["redis_cpu_per_1k"] for r in runs], higher_is_better=False,
+                       role="peer"))
+
+
 def single_enqueue_rate(total: int) -> float:
     _, noop = _app()
     noop.delay(DATA)  # connect first
@@ -61,6 +78,7 @@ async def drain_rate(n: int) -> dict:
         noop.delay(DATA)
     fd, record = tempfile.mkstemp(prefix="bench-celery-", suffix=".txt")
     os.close(fd)
+    redis_before = redis_cpu()
     worker = _worker(record)
     try:
         deadline = time.monotonic() + max(60.0, n / 50)
@@ -70,6 +88,7 @@ async def drain_rate(n: int) -> dict:
             if time.monotonic() > deadline:
                 raise TimeoutError("celery did not drain in time")
             await asyncio.sleep(0.1)
+        redis_used = redis_cpu() - redis_before
         peak = worker.peak_rss_mb()
     finally:
         await asyncio.to_thread(worker.stop)
@@ -77,7 +96,8 @@ async def drain_rate(n: int) -> dict:
     records = read_records(record)
     os.unlink(record)
     span = max(e for _, e in records.values()) - min(s for s, _ in records.values())
-    return {"jobs_per_s": len(records) / span, "span_s": span, "done": len(records), "worker_peak_rss_mb": peak}
+    return {"jobs_per_s": len(records) / span, "span_s": span, "done": len(records), "worker_peak_rss_mb": peak,
+            "redis_cpu_per_1k": redis_used / max(1, len(records)) * 1000}
 
 
 async def run(profile: Profile, results: Results, keep_db: bool = False) -> None:
@@ -92,8 +112,10 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
     results.skip("enqueue", SYSTEM, "no batch enqueue API (a group publishes one message per task); "
                                     "32 in flight not measured (the client is synchronous)")
     runs = [await drain_rate(profile.drain_jobs_slow_peer) for _ in range(profile.runs)]
-    results.add(Figure("drain", "drain", SYSTEM, f"prefork x{os.cpu_count()}, {profile.drain_jobs_slow_peer} jobs",
-                       "jobs/s", [r["jobs_per_s"] for r in runs], role="peer", details=runs))
+    fig = results.add(Figure("drain", "drain", SYSTEM, f"prefork x{os.cpu_count()}, "
+                             f"{profile.drain_jobs_slow_peer} jobs", "jobs/s", [r["jobs_per_s"] for r in runs],
+                             role="peer", details=runs))
+    cost_figures(results, fig.case, runs)
 
     async def setup(record: str):
         worker = _worker(record)

@@ -47,6 +47,13 @@ def latency_figures(results: Results, system: str, case: str, runs: list[list[fl
                            higher_is_better=False, role=role))
 
 
+def pg_cost_figure(results: Results, system: str, case: str, runs: list[dict], role: str) -> Figure:
+    """A system's PostgreSQL CPU per 1,000 jobs drained (runs' `pg_cpu_per_1k`, bench/pgcpu.py)
+    in the group of the broker's cost figure, so the table shows the ratio beside it."""
+    return results.add(Figure("cost", "cost-pg_cpu_per_1k", system, case, "PostgreSQL CPU s/1k jobs",
+                              [r["pg_cpu_per_1k"] for r in runs], higher_is_better=False, role=role))
+
+
 def read_records(path: str) -> dict[str, tuple[float, float]]:
     """`<job id> <start> <end>` lines written by bench workers; the first start per job wins."""
     found: dict[str, tuple[float, float]] = {}

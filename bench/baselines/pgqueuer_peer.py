@@ -9,8 +9,10 @@ import time
 import asyncpg
 
 from bench import env, procs
-from bench.baselines.common import latency_figures, latency_run, single_enqueue_rates
+from bench.baselines import pgqueuer_steady
+from bench.baselines.common import latency_figures, latency_run, pg_cost_figure, single_enqueue_rates
 from bench.payload import payload
+from bench.pgcpu import PgCpu, per_1k
 from bench.profiles import Profile
 from bench.results import Figure, Results
 
@@ -18,6 +20,7 @@ SYSTEM = "pgqueuer"
 # (batch size, worker processes): the library's default, then its best on this machine.
 DRAIN_CASES_FULL = ((10, 1), (50, 2))
 DRAIN_CASES_QUICK = ((50, 2),)
+COST_CASE = (50, 2)  # its PostgreSQL CPU beside the broker's: at its best setting
 
 
 async def install(url: str) -> None:
@@ -95,12 +98,16 @@ async def drain_rate(url: str, n: int, batch: int, processes: int) -> dict:
                for i in range(processes)]
     try:
         await asyncio.to_thread(procs.start_all, workers)
-        procs.go(workers)
-        deadline = time.monotonic() + max(60.0, n / 200)
-        while await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pgqueuer)"):
-            if time.monotonic() > deadline:
-                raise TimeoutError("pgqueuer did not drain in time")
-            await asyncio.sleep(0.05)
+        workers_before = sum(w.cpu() for w in workers)  # start-up is not drain work
+        async with PgCpu(url, [conn]) as pg:
+            procs.go(workers)
+            deadline = time.monotonic() + max(60.0, n / 200)
+            while await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pgqueuer)"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("pgqueuer did not drain in time")
+                await asyncio.sleep(0.05)
+            workers_used = sum(w.cpu() for w in workers) - workers_before
+            pg_used = await pg.stop()
         row = await conn.fetchrow("""
             SELECT extract(epoch FROM max(created) FILTER (WHERE status = 'successful')
                                    - min(created) FILTER (WHERE status = 'picked')) AS span,
@@ -109,7 +116,8 @@ async def drain_rate(url: str, n: int, batch: int, processes: int) -> dict:
     finally:
         await asyncio.to_thread(procs.stop_all, workers)
         await conn.close()
-    return {"jobs_per_s": row["done"] / float(row["span"]), "span_s": float(row["span"]), "done": row["done"]}
+    return {"jobs_per_s": row["done"] / float(row["span"]), "span_s": float(row["span"]), "done": row["done"],
+            **per_1k(pg_used, row["done"]), "workers_cpu_per_1k": workers_used / max(1, row["done"]) * 1000}
 
 
 async def run(profile: Profile, results: Results, keep_db: bool = False) -> None:
@@ -127,8 +135,11 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
         cases = DRAIN_CASES_FULL if profile.name == "full" else DRAIN_CASES_QUICK
         for batch, processes in cases:
             runs = [await drain_rate(url, profile.drain_jobs, batch, processes) for _ in range(profile.runs)]
-            results.add(Figure("drain", "drain", SYSTEM, f"batch {batch} x{processes} proc", "jobs/s",
-                               [r["jobs_per_s"] for r in runs], role="peer", details=runs))
+            fig = results.add(Figure("drain", "drain", SYSTEM, f"batch {batch} x{processes} proc", "jobs/s",
+                                     [r["jobs_per_s"] for r in runs], role="peer", details=runs))
+            if (batch, processes) == COST_CASE:
+                pg_cost_figure(results, SYSTEM, f"drain {fig.case}", runs, "peer")
+        await pgqueuer_steady.run(url, profile, results)
         await truncate(url)
         await latency_run(results, profile, SYSTEM, _latency_setup(url))
 

@@ -9,7 +9,8 @@ import time
 import asyncpg
 
 from bench import env, procs
-from bench.baselines.common import latency_run, single_enqueue_rates
+from bench.baselines.common import latency_run, pg_cost_figure, single_enqueue_rates
+from bench.pgcpu import PgCpu, per_1k
 from bench.profiles import Profile
 from bench.results import Figure, Results
 
@@ -71,13 +72,17 @@ async def drain_rate(app, url: str, n: int) -> dict:
                for i in range(PROCESSES)]
     try:
         await asyncio.to_thread(procs.start_all, workers)
-        procs.go(workers)
-        deadline = time.monotonic() + max(60.0, n / 50)
-        while await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))"):
-            if time.monotonic() > deadline:
-                raise TimeoutError("procrastinate did not drain in time")
-            await asyncio.sleep(0.1)
+        workers_before = sum(w.cpu() for w in workers)  # start-up is not drain work
+        async with PgCpu(url, [conn]) as pg:
+            procs.go(workers)
+            deadline = time.monotonic() + max(60.0, n / 50)
+            while await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("procrastinate did not drain in time")
+                await asyncio.sleep(0.1)
+            workers_used = sum(w.cpu() for w in workers) - workers_before
+            pg_used = await pg.stop()
         row = await conn.fetchrow("""
             SELECT extract(epoch FROM max(at) FILTER (WHERE type = 'succeeded')
                                    - min(at) FILTER (WHERE type = 'started')) AS span,
@@ -86,7 +91,8 @@ async def drain_rate(app, url: str, n: int) -> dict:
     finally:
         await asyncio.to_thread(procs.stop_all, workers)
         await conn.close()
-    return {"jobs_per_s": row["done"] / float(row["span"]), "span_s": float(row["span"]), "done": row["done"]}
+    return {"jobs_per_s": row["done"] / float(row["span"]), "span_s": float(row["span"]), "done": row["done"],
+            **per_1k(pg_used, row["done"]), "workers_cpu_per_1k": workers_used / max(1, row["done"]) * 1000}
 
 
 async def run(profile: Profile, results: Results, keep_db: bool = False) -> None:
@@ -105,9 +111,10 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
                 await truncate(url)
                 results.add(Figure("enqueue", group, SYSTEM, case, "jobs/s", values, role="peer"))
             runs = [await drain_rate(app, url, profile.drain_jobs_slow_peer) for _ in range(profile.runs)]
-            results.add(Figure("drain", "drain", SYSTEM, f"c={CONCURRENCY} x{PROCESSES} proc, "
-                               f"{profile.drain_jobs_slow_peer} jobs", "jobs/s",
-                               [r["jobs_per_s"] for r in runs], role="peer", details=runs))
+            fig = results.add(Figure("drain", "drain", SYSTEM, f"c={CONCURRENCY} x{PROCESSES} proc, "
+                                     f"{profile.drain_jobs_slow_peer} jobs", "jobs/s",
+                                     [r["jobs_per_s"] for r in runs], role="peer", details=runs))
+            pg_cost_figure(results, SYSTEM, f"drain {fig.case}", runs, "peer")
             await truncate(url)
 
             async def setup(record: str):

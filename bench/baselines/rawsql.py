@@ -11,8 +11,10 @@ from datetime import datetime, timezone
 import asyncpg
 
 from bench import env, procs
+from bench.baselines.common import pg_cost_figure
 from bench.baselines.rawsql_sql import LABELS, ROLES, enqueue_args, session_settings, statements
 from bench.payload import KIND, QUEUE, payload
+from bench.pgcpu import PgCpu, per_1k
 from bench.profiles import Profile
 from bench.results import Figure, Results
 from broker.infra.pg.migrate import migrate
@@ -65,20 +67,19 @@ async def drain_rate(url: str, variant: str, n: int, claim: int) -> dict:
                    for i in range(processes)]
         try:
             await asyncio.to_thread(procs.start_all, workers)
-            pids = await env.backend_pids(conn, env.database_name(url))
-            pg_cpu = {pid: procs.cpu_seconds(pid) for pid in pids}
             workers_before = sum(w.cpu() for w in workers)  # start-up is not drain work
-            procs.go(workers)
-            marks = [await asyncio.to_thread(w.expect, "done", max(60.0, n / 100)) for w in workers]
-            pg_used = sum(procs.cpu_seconds(pid) - pg_cpu[pid] for pid in pids)
-            workers_used = sum(w.cpu() for w in workers) - workers_before
+            async with PgCpu(url, [conn]) as pg:
+                procs.go(workers)
+                marks = [await asyncio.to_thread(w.expect, "done", max(60.0, n / 100)) for w in workers]
+                workers_used = sum(w.cpu() for w in workers) - workers_before
+                pg_used = await pg.stop()
         finally:
             await asyncio.to_thread(procs.stop_all, workers)
         spans = [tuple(map(float, m.split()[1:])) for m in marks]
         done = await conn.fetchval("SELECT count(*) FROM broker_jobs WHERE state = 'succeeded'")
         span = max(s[1] for s in spans) - min(s[0] for s in spans)
         return {"jobs_per_s": done / span, "span_s": span, "completed": done,
-                "pg_cpu_per_1k": pg_used / done * 1000, "workers_cpu_per_1k": workers_used / done * 1000,
+                **per_1k(pg_used, done), "workers_cpu_per_1k": workers_used / done * 1000,
                 "layout": f"{processes} proc x {loops} conn"}
     finally:
         await conn.close()
@@ -106,6 +107,9 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
             for claim, n in ((1, profile.drain_jobs_claim1), (100, profile.drain_jobs)):
                 runs = [await drain_rate(url, variant, n, claim) for _ in range(profile.runs)]
                 group = "drain" if claim == 100 else "drain-claim1"
-                results.add(Figure("drain", group, "raw-sql",
-                                   f"claim {claim}, {LABELS[variant]} ({runs[0]['layout']}, {n} jobs)", "jobs/s",
-                                   [r["jobs_per_s"] for r in runs], role=ROLES[variant], details=runs))
+                fig = results.add(Figure("drain", group, "raw-sql",
+                                         f"claim {claim}, {LABELS[variant]} ({runs[0]['layout']}, {n} jobs)",
+                                         "jobs/s", [r["jobs_per_s"] for r in runs], role=ROLES[variant],
+                                         details=runs))
+                if claim == 100:
+                    pg_cost_figure(results, "raw-sql", f"drain {fig.case}", runs, ROLES[variant])

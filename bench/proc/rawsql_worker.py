@@ -2,7 +2,8 @@
 
 Each of --loops connections claims --claim jobs (FOR UPDATE SKIP LOCKED; --variant: the
 broker's statements, or tuned ones with or without the event rows), completes them in one statement, and repeats until a claim comes back empty.
-Prints `ready`, waits for `go`, and prints `done <first claim> <last completion>` (monotonic).
+Prints `ready`, waits for `go`, and prints `done <first claim> <last completion>` (monotonic),
+then holds its connections until stopped.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ async def run(args: argparse.Namespace) -> None:
     await asyncio.gather(*(loop(c, claim_sql, complete_sql, args.claim, f"raw-{i}", marks)
                            for i, c in enumerate(conns)))
     print(f"done {min(marks) if marks else 0:.6f} {max(marks) if marks else 0:.6f}", flush=True)
+    # Keep the connections until stopped, so their backends' CPU can still be read after `done`.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     for conn in conns:
         await conn.close()
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from bench import procs
-from bench.broker_side import broker_under_test, cpu_delta, sdk_workers
+from bench.broker_side import broker_under_test, sdk_workers
+from bench.pgcpu import PgCpu, per_1k
 from bench.payload import QUEUE
 from bench.profiles import Profile
 from bench.results import Figure, Results
@@ -43,13 +44,14 @@ async def one_run(but, n: int, concurrency: int, processes: int, *how: str) -> d
     try:
         await asyncio.to_thread(procs.start_all, workers)
         # Start-up (imports, connecting) is not drain work: count from `go`.
-        broker_cpu, pg_cpu = but.broker.cpu(), await but.backend_cpu()
+        broker_cpu = but.broker.cpu()
         worker_cpu_before = sum(w.cpu() for w in workers)
-        procs.go(workers)
-        await but.wait_drained(timeout=max(60.0, n / 200))
-        broker_used = but.broker.cpu() - broker_cpu
-        pg_used = cpu_delta(pg_cpu, await but.backend_cpu())
-        worker_cpu = sum(w.cpu() for w in workers) - worker_cpu_before
+        async with PgCpu(but.url, [but.conn]) as pg:  # but.conn polls for the end: not the broker's
+            procs.go(workers)
+            await but.wait_drained(timeout=max(60.0, n / 200))
+            broker_used = but.broker.cpu() - broker_cpu
+            worker_cpu = sum(w.cpu() for w in workers) - worker_cpu_before
+            pg_used = await pg.stop()
         worker_rss = max((w.peak_rss_mb() or 0) for w in workers)
     finally:
         await asyncio.to_thread(procs.stop_all, workers)
@@ -58,7 +60,7 @@ async def one_run(but, n: int, concurrency: int, processes: int, *how: str) -> d
     calls = await but.drain_span()
     acked = calls["acked"]
     return {"jobs_per_s": acked / calls["span_s"], **calls,
-            "broker_cpu_per_1k": broker_used / acked * 1000, "pg_cpu_per_1k": pg_used / acked * 1000,
+            "broker_cpu_per_1k": broker_used / acked * 1000, **per_1k(pg_used, acked),
             "workers_cpu_per_1k": worker_cpu / acked * 1000, "worker_peak_rss_mb": worker_rss}
 
 
@@ -71,11 +73,18 @@ async def run(profile: Profile, results: Results, keep_db: bool = False) -> None
         measured = {}
         for concurrency, processes, *how in profile.drain_configs:
             n = profile.drain_jobs if concurrency >= 100 else profile.drain_jobs_c10
-            runs = [await one_run(but, n, concurrency, processes, *how) for _ in range(profile.runs)]
-            fig = results.add(Figure("drain", "drain", "broker", f"{case_name(concurrency, processes, *how)}, {n} jobs",
-                                     "jobs/s", [r["jobs_per_s"] for r in runs], details=runs))
+            case = f"{case_name(concurrency, processes, *how)}, {n} jobs"
+            try:
+                runs = [await one_run(but, n, concurrency, processes, *how) for _ in range(profile.runs)]
+            except Exception as exc:  # noqa: BLE001 - a configuration that cannot finish is recorded, the rest go on
+                results.skip("drain", "broker", f"{case}: {type(exc).__name__}: {exc}"[:300])
+                continue
+            fig = results.add(Figure("drain", "drain", "broker", case, "jobs/s", [r["jobs_per_s"] for r in runs],
+                                     details=runs))
             measured[(concurrency, processes, *how)] = fig, runs
-        fig, runs = measured.get(COST_CONFIG, (fig, runs))
+        if not measured:
+            return
+        fig, runs = measured.get(COST_CONFIG) or list(measured.values())[-1]
         cost = [
             ("broker CPU s/1k jobs", "broker_cpu_per_1k", False),
             ("PostgreSQL CPU s/1k jobs", "pg_cpu_per_1k", False),

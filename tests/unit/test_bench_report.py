@@ -62,3 +62,58 @@ def test_a_rise_beyond_the_noise_margin_is_a_miss():
     assert found["broker CPU per job never rises"] == "MISS"  # 0.05 > 0.04 x 1.1
     found = {t.name: t.status for t in targets(results, (0.047, "release x"))}
     assert found["broker CPU per job never rises"] == "PASS"
+
+
+def test_postgres_cpu_counts_backends_from_their_first_reading_and_splits_autovacuum():
+    from bench.pgcpu import per_1k, split_by_kind
+    # 1 was there at the start (read 2.0), 2 appeared later (from zero), 3 is an autovacuum worker.
+    used = split_by_kind({1: 2.0, 2: 0.0, 3: 0.0}, {1: 2.5, 2: 0.25, 3: 0.25},
+                         {1: "client backend", 2: "client backend", 3: "autovacuum worker"})
+    assert used == {"total": 1.0, "client backend": 0.75, "autovacuum worker": 0.25}
+    assert per_1k(used, 500) == {"pg_cpu_per_1k": 2.0, "pg_autovacuum_cpu_per_1k": 0.5}
+    assert per_1k({"total": 0.0}, 0)["pg_cpu_per_1k"] == 0.0  # no jobs: no division by zero
+
+
+def _cost(group: str, system: str, value: float, role: str = "peer") -> Figure:
+    return Figure("cost", group, system, "c", "s", [value] if value == value else [], higher_is_better=False,
+                  role=role)
+
+
+def test_cost_targets_compare_the_brokers_postgres_cpu_with_pgqueuers():
+    results = Results()
+    results.add(_cost("cost-pg_cpu_per_1k", "broker", 0.06, "subject"))
+    results.add(_cost("cost-pg_cpu_per_1k", "pgqueuer", 0.10))
+    results.add(_cost("cost-pg_cpu_per_1k", "procrastinate", 0.01))  # not the target's peer
+    results.add(_cost("cost-pg_cpu_per_1k", "celery", float("nan")))  # n/a: no PostgreSQL
+    results.add(_cost("steady-broker_cpu_per_1k", "broker", 0.2, "subject"))
+    results.add(_cost("steady-pg_cpu_per_1k", "broker", 0.05, "subject"))
+    results.add(_cost("steady-pg_cpu_per_1k", "pgqueuer", 0.04))
+    found = {t.name: t for t in targets(results)}
+    drain = found["drain: PostgreSQL CPU per 1,000 jobs"]
+    assert (drain.status, drain.measured) == ("PASS", "0.60x (0.060 vs 0.100 s)")  # 0.6 <= 0.67
+    assert found["steady: PostgreSQL CPU per 1,000 jobs"].status == "MISS"  # 1.25x > 1.0x
+    assert found["steady: broker CPU per 1,000 jobs"].status == "MISS"  # 0.2 > 0.10
+
+
+def test_cost_targets_without_pgqueuer_are_not_measured():
+    results = Results()
+    results.add(_cost("cost-pg_cpu_per_1k", "broker", 0.06, "subject"))
+    results.add(_cost("steady-broker_cpu_per_1k", "broker", 0.08, "subject"))
+    found = {t.name: t.status for t in targets(results)}
+    assert found["drain: PostgreSQL CPU per 1,000 jobs"] == "n/a"
+    assert found["steady: PostgreSQL CPU per 1,000 jobs"] == "n/a"
+    assert found["steady: broker CPU per 1,000 jobs"] == "PASS"
+
+
+def test_peers_cost_rows_sit_beside_the_brokers_with_ratios():
+    from bench.report import rows
+    results = Results()
+    results.add(_cost("cost-pg_cpu_per_1k", "broker", 0.05, "subject"))
+    results.add(_cost("cost-workers_cpu_per_1k", "broker", 0.02, "subject"))
+    results.add(_cost("cost-pg_cpu_per_1k", "raw-sql", 0.04, "reference"))
+    results.add(_cost("cost-pg_cpu_per_1k", "pgqueuer", 0.10))
+    results.add(_cost("cost-pg_cpu_per_1k", "celery", float("nan")))
+    found = rows(results)
+    assert [r[1] for r in found] == ["broker", "raw-sql", "pgqueuer", "celery", "broker"]
+    assert found[0][6] == "0.80x" and found[0][9] == "2.00x"  # raw 0.04 / 0.05; best peer 0.10 / 0.05
+    assert found[3][4] == "-"  # celery's n/a row has no median
