@@ -13,7 +13,7 @@ from broker.entities.errors import IllegalTransition
 from broker.entities.job import MOVES, JobState, Move, Reason
 from broker.entities.lease import Failure, FailureDecision
 from broker.entities.progress import Progress
-from broker.infra.pg import callbacks_sql, sql, worker_sql
+from broker.infra.pg import callbacks_sql, claim_many, sql, worker_sql
 from tests.contract.helpers import decide, in_state, new_job, plain, ref, running, seconds
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -30,12 +30,14 @@ def change_moves(monkeypatch):
         importlib.reload(sql)
         importlib.reload(worker_sql)
         importlib.reload(callbacks_sql)
+        importlib.reload(claim_many)
 
     yield change
     monkeypatch.undo()
     importlib.reload(sql)
     importlib.reload(worker_sql)
     importlib.reload(callbacks_sql)
+    importlib.reload(claim_many)
 
 
 async def attempt(store, reason: Reason, job, now) -> list:
@@ -52,6 +54,8 @@ async def attempt(store, reason: Reason, job, now) -> list:
         return (await store.redrive([job.id], None, True, now))[1]
     if reason is Reason.SNOOZE:
         return (await store.snooze([(ref(job), seconds(now, 60))], now))[1]
+    if reason is Reason.RELEASE:
+        return await store.release([ref(job)], now)
     if reason is Reason.PROGRESS:
         return (await store.extend_with_progress([ref(job)], [Progress(0.5, "half")], None, now))[1]
     assert reason is Reason.CANCEL

@@ -40,6 +40,7 @@ from broker.usecases.webhook_sources.listing import GetWebhookSource, ListWebhoo
 from broker.usecases.webhook_sources.update import UpdateWebhookSource
 from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
+from broker.usecases.claim_coalesce import ClaimCoalescer, ClaimListener, counted
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.group_commit import GroupCommit, WriteListener
 from broker.usecases.get_job import GetJob
@@ -116,6 +117,7 @@ class Listeners:
     fire: FireListener | None = None  # each schedule fire's lag
     delivery: DeliveryListener | None = None  # each callback delivery attempt
     write: WriteListener | None = None  # the Enqueue calls each write to the store carried
+    claim: ClaimListener | None = None  # the Lease calls each claim of the store served
     payload: PayloadEvents | None = None  # each payload object made, streamed, offloaded or deleted
 
 
@@ -187,15 +189,18 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
           rng: random.Random | None, listeners: Listeners, outcomes: CountOutcomes | None = None,
           retry: RetryStore | None = None, objects: PayloadParts = PayloadParts()) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
-    commit unless BROKER_GROUP_COMMIT_WRITERS is 0, and with object storage offloads payloads."""
+    commit unless BROKER_GROUP_COMMIT_WRITERS is 0, Lease claims through a claim coalescer unless
+    BROKER_CLAIM_CLAIMERS is 0, and with object storage Enqueue offloads payloads."""
     limits, d = settings.limits, settings.database
     write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, listeners.write)
              if d.group_commit_writers else None)
+    claim = (ClaimCoalescer(store, clock, notifier, sink, d.claim_claimers, d.claim_max_jobs, listeners.claim)
+             if d.claim_claimers else counted(store.claim, listeners.claim))
     payloads = payload_use_cases(settings.storage, objects, clock, listeners.payload)
     return JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry, write,
                         payloads and payloads.prepare), payloads=payloads,
-        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck, claim),
         heartbeat=Heartbeat(store, clock, limits, sink),
         ack=Ack(store, clock, sink, limits, outcomes),
         nack=Nack(store, clock, notifier, sink, limits, rng, outcomes),

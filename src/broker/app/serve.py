@@ -152,7 +152,7 @@ async def start(settings: Settings, clock=None, rng: random.Random | None = None
     use = graph.build(settings, store=store, clock=clock, notifier=notifier, sinks=sinks,
                       page_secret=await read_secret(db.pool, "page_token"), keys=_key_store(settings, db), rng=rng,
                       webhook_log=WebhookEvents(metrics.webhook_received), sender=sender, payloads=payloads,
-                      listeners=graph.Listeners(fire=metrics, delivery=metrics, write=metrics, payload=metrics),
+                      listeners=graph.Listeners(fire=metrics, delivery=metrics, write=metrics, claim=metrics, payload=metrics),
                       worker_id=f"{socket.gethostname()}:{os.getpid()}", **_stores(settings, db, names, FanOutSink(*sinks).record, store))
     await _declare_or_close(settings, use, db)
     health = Health()

@@ -76,10 +76,7 @@ class BrokerMetrics:
                                  "subscription and outcome (delivered: a 2xx; failed: another answer, a timeout "
                                  "or no connection; refused: the target's address, or no such subscription).",
                                  ["subscription", "outcome"], registry=self.registry)
-        self.enqueue_writes = Histogram("broker_enqueue_write_calls",
-                                        "Enqueue and EnqueueBatch calls carried by each write to the database "
-                                        "(group commit; 1: a call written alone).",
-                                        buckets=GROUP_BUCKETS, registry=self.registry)
+        self.enqueue_writes, self.claims = _group_histograms(self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -119,6 +116,10 @@ class BrokerMetrics:
         """WriteListener (group commit): one write to the database and the calls it carried."""
         self.enqueue_writes.observe(calls)
 
+    def claimed(self, calls: int) -> None:
+        """ClaimListener (claim coalescing): one claim of the database and the calls it served."""
+        self.claims.observe(calls)
+
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""
         self._child(self.rpc, (method, code)).observe(seconds)
@@ -149,6 +150,19 @@ class BrokerMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+def _group_histograms(registry: CollectorRegistry) -> tuple[Histogram, Histogram]:
+    """How many calls each write of the group commit carried, and each claim served."""
+    writes = Histogram("broker_enqueue_write_calls",
+                       "Enqueue and EnqueueBatch calls carried by each write to the database "
+                       "(group commit; 1: a call written alone).", buckets=GROUP_BUCKETS, registry=registry)
+    claims = Histogram("broker_claim_calls",
+                       "Lease calls served by each claim of the database (claim coalescing: long "
+                       "polls on the same queues share a claim; 1: a call claimed alone). _count: "
+                       "claims made; _sum: Lease calls (and long-poll re-checks) they served.",
+                       buckets=GROUP_BUCKETS, registry=registry)
+    return writes, claims
+
+
 def _process_metrics(registry: CollectorRegistry) -> None:
     """process_* (from /proc; nothing where there is none), python_info, and broker_build_info."""
     ProcessCollector(registry=registry)
@@ -171,10 +185,14 @@ _COUNTERS = {
     "cancelled": ("broker_jobs_cancelled", "Jobs cancelled.", ["queue"]),
     "snoozed": ("broker_jobs_snoozed", "Leased jobs their workers handed back for later (Snooze; no "
                 "attempt used).", ["queue"]),
+    "released": ("broker_jobs_released", "Jobs a coalesced claim leased for a Lease call that was gone "
+                 "(cancelled, past its deadline) before it got them, handed back at once (no attempt "
+                 "used).", ["queue"]),
 }
 _RUN_OUTCOME = {Reason.ACK: "succeeded", Reason.NACK: "failed", Reason.EXPIRE: "expired"}
 _SIMPLE = {Reason.ENQUEUE: "enqueued", Reason.LEASE: "leased", Reason.ACK: "succeeded",
-           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled", Reason.SNOOZE: "snoozed"}
+           Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled", Reason.SNOOZE: "snoozed",
+           Reason.RELEASE: "released"}
 
 
 def _counters(registry: CollectorRegistry) -> dict[str, Counter]:

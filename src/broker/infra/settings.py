@@ -36,6 +36,11 @@ class DatabaseSettings:
     # most this many writes at once (0: every call writes on its own), each of at most max_jobs.
     group_commit_writers: int = 2
     group_commit_max_jobs: int = 1000
+    # Claim coalescing (usecases/claim_coalesce.py): Lease calls on the same queues share a claim
+    # when this many claims of those queues are in flight (0: every call claims on its own), each
+    # claim for at most max_jobs jobs.
+    claim_claimers: int = 2
+    claim_max_jobs: int = 1000
 
 
 def default_data_dir(e: _Env) -> str:
@@ -152,11 +157,16 @@ def _database(e: _Env) -> DatabaseSettings:
         migrate=e.get("BROKER_MIGRATE", d.migrate, _bool),
         group_commit_writers=e.get("BROKER_GROUP_COMMIT_WRITERS", d.group_commit_writers, int),
         group_commit_max_jobs=e.get("BROKER_GROUP_COMMIT_MAX_JOBS", d.group_commit_max_jobs, int),
+        claim_claimers=e.get("BROKER_CLAIM_CLAIMERS", d.claim_claimers, int),
+        claim_max_jobs=e.get("BROKER_CLAIM_MAX_JOBS", d.claim_max_jobs, int),
     )
     if database.pool_max < max(database.pool_min, 1):
         raise SettingsError("BROKER_POOL_MAX must be at least 1 and at least BROKER_POOL_MIN")
-    if database.group_commit_max_jobs < 1:
-        raise SettingsError(f"BROKER_GROUP_COMMIT_MAX_JOBS={database.group_commit_max_jobs}: must be at least 1")
+    for name, value, least in (("BROKER_GROUP_COMMIT_MAX_JOBS", database.group_commit_max_jobs, 1),
+                               ("BROKER_CLAIM_CLAIMERS", database.claim_claimers, 0),
+                               ("BROKER_CLAIM_MAX_JOBS", database.claim_max_jobs, 1)):
+        if value < least:
+            raise SettingsError(f"{name}={value}: must be at least {least}")
     return database
 
 
