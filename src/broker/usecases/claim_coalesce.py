@@ -5,9 +5,10 @@ jobs are split among them in lease order: the longest-waiting call gets the high
 oldest jobs, up to its limit, then the next call.
 
 The shape is group commit's (group_commit.py): no timer. A call that finds fewer than `claimers`
-claims of its queues in flight claims at once, alone, with the store's own claim (zero extra
-wait on an idle broker); a call that finds them all busy joins the group the next free claimer
-takes. A group carries at most `max_jobs` jobs' worth of limits.
+claims of its queues in flight starts one at once (zero extra wait on an idle broker), which takes
+every call waiting when it first runs: alone, it is the store's own claim; a call that finds the
+claimers all busy joins the group the next free claimer takes. A group carries at most
+`max_jobs` jobs' worth of limits.
 
 A claim runs in a task of its own, never in its caller's: a call cancelled (or past its
 deadline) while its share is being claimed leaves the claim to finish, and the jobs leased for it
@@ -64,7 +65,8 @@ class _Call:
 class _Line:
     """The calls of one set of queues: claims in flight, calls waiting for the next group."""
 
-    busy: int = 0
+    busy: int = 0  # claimers started and not finished
+    starting: bool = False  # a claimer started that has not taken its group yet
     waiting: deque[_Call] = field(default_factory=deque)
 
 
@@ -104,15 +106,21 @@ class ClaimCoalescer:
             raise
 
     def _start(self, key: frozenset[str], line: _Line) -> None:
-        while line.busy < self._claimers and line.waiting:
-            group = [line.waiting.popleft()]
-            size = group[0].taker.limit
-            while line.waiting and size + line.waiting[0].taker.limit <= self._max_jobs:
-                call = line.waiting.popleft()
-                group.append(call)
-                size += call.taker.limit
+        """Start a claimer when one is free: it takes its group when it first runs, so every call
+        that arrived meanwhile (long polls woken by one notification resume together) joins it."""
+        if line.busy < self._claimers and line.waiting and not line.starting:
             line.busy += 1
-            self._spawn(self._flush(key, line, group))
+            line.starting = True
+            self._spawn(self._flush(key, line))
+
+    def _take(self, line: _Line) -> list[_Call]:
+        group: list[_Call] = []
+        size = 0
+        while line.waiting and (not group or size + line.waiting[0].taker.limit <= self._max_jobs):
+            call = line.waiting.popleft()
+            group.append(call)
+            size += call.taker.limit
+        return group
 
     def _spawn(self, work: Awaitable[None]) -> None:
         # A context of its own: the claim belongs to no single caller (request id, deadline).
@@ -120,8 +128,13 @@ class ClaimCoalescer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _flush(self, key: frozenset[str], line: _Line, group: list[_Call]) -> None:
+    async def _flush(self, key: frozenset[str], line: _Line) -> None:
+        line.starting = False
+        group = self._take(line)
+        self._start(key, line)  # the calls one group could not carry, if a claimer is free
         try:
+            if not group:  # all cancelled before this claimer ran
+                return
             self._heard(len(group))
             try:
                 shares = await self._claim(group)
