@@ -39,13 +39,13 @@ class Gated:
             await gate.wait()
         if self.fail:
             raise self.fail
-        return await claim
+        return await claim()
 
     async def claim(self, queues, worker_id, limit, lease_duration, now):
-        return await self._run([worker_id], self._store.claim(queues, worker_id, limit, lease_duration, now))
+        return await self._run([worker_id], lambda: self._store.claim(queues, worker_id, limit, lease_duration, now))
 
     async def claim_for(self, queues, takers, now):
-        return await self._run([t.worker_id for t in takers], self._store.claim_for(queues, takers, now))
+        return await self._run([t.worker_id for t in takers], lambda: self._store.claim_for(queues, takers, now))
 
     async def release(self, refs, now):
         return await self._store.release(refs, now)
