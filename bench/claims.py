@@ -1,7 +1,7 @@
 """`python -m bench.claims`: claim coalescing, A/B in one run. N long-polling workers (unary
 Lease with a wait, max_jobs 10, each batch acked in one call; asyncio tasks in this process)
-take jobs from one queue, with claim coalescing off (BROKER_CLAIM_CLAIMERS=0) and on (the
-default 2), in two shapes:
+take jobs from one queue, with claim coalescing off (BROKER_CLAIM_CLAIMERS=0), on (the default
+2) and on with 1 claimer, in two shapes:
 
 - steady: a producer offers 1,000 jobs/s (EnqueueBatch of 10 every 10 ms) for `--seconds`;
 - drain: 5,000 ready jobs taken by the same workers.
@@ -97,10 +97,10 @@ async def one_run(arm: str, shape: str, workers: int, seconds: float) -> dict:
     return row
 
 
-async def main(shapes: list[str], workers: list[int], seconds: float) -> None:
+async def main(shapes: list[str], workers: list[int], seconds: float, arms: list[str]) -> None:
     for shape in shapes:
         for n in workers:
-            for arm in ARMS:
+            for arm in arms:
                 print(json.dumps(await one_run(arm, shape, n, seconds)), flush=True)
 
 
@@ -108,6 +108,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="steady,drain")
     parser.add_argument("--workers", default="8,32")
+    parser.add_argument("--arms", default="off,on,on-1")
     parser.add_argument("--seconds", type=float, default=10.0)
     a = parser.parse_args()
-    asyncio.run(main(a.shapes.split(","), [int(w) for w in a.workers.split(",")], a.seconds))
+    asyncio.run(main(a.shapes.split(","), [int(w) for w in a.workers.split(",")], a.seconds, a.arms.split(",")))
