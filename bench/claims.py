@@ -25,7 +25,7 @@ from bench.stats import percentile
 from broker_client.v1 import job_service_pb2 as pb
 from google.protobuf.duration_pb2 import Duration
 
-ARMS = {"off": "0", "on": "2", "on-1": "1"}
+ARMS = {"off": "0", "on": "2", "on-1": "1", "on-8": "8", "uncapped": "1000"}
 TICK, PER_TICK = 0.010, 10
 MAX_SENDS = 16  # EnqueueBatch calls in flight at most
 

@@ -250,6 +250,6 @@ def test_bad_settings_stop_start_up_naming_them(env, message):
         settings.load(env)
 
 
-def test_the_settings_default_to_two_claimers_and_0_turns_it_off():
-    assert settings.load({}).database.claim_claimers == 2
-    assert settings.load({"BROKER_CLAIM_CLAIMERS": "0"}).database.claim_claimers == 0
+def test_coalescing_is_off_by_default_and_a_number_of_claimers_turns_it_on():
+    assert settings.load({}).database.claim_claimers == 0
+    assert settings.load({"BROKER_CLAIM_CLAIMERS": "2"}).database.claim_claimers == 2

@@ -189,8 +189,8 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
           rng: random.Random | None, listeners: Listeners, outcomes: CountOutcomes | None = None,
           retry: RetryStore | None = None, objects: PayloadParts = PayloadParts()) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
-    commit unless BROKER_GROUP_COMMIT_WRITERS is 0, Lease claims through a claim coalescer unless
-    BROKER_CLAIM_CLAIMERS is 0, and with object storage Enqueue offloads payloads."""
+    commit unless BROKER_GROUP_COMMIT_WRITERS is 0, Lease claims through a claim coalescer when
+    BROKER_CLAIM_CLAIMERS is set (off by default), and with object storage Enqueue offloads payloads."""
     limits, d = settings.limits, settings.database
     write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, listeners.write)
              if d.group_commit_writers else None)

@@ -37,9 +37,10 @@ class DatabaseSettings:
     group_commit_writers: int = 2
     group_commit_max_jobs: int = 1000
     # Claim coalescing (usecases/claim_coalesce.py): Lease calls on the same queues share a claim
-    # when this many claims of those queues are in flight (0: every call claims on its own), each
-    # claim for at most max_jobs jobs.
-    claim_claimers: int = 2
+    # when this many claims of those queues are in flight, each claim for at most max_jobs jobs.
+    # 0 (the default): every call claims on its own. Off by default: through the gRPC server on
+    # a loaded machine it raised pickup latency (bench/README.md "One claim for many waiting workers").
+    claim_claimers: int = 0
     claim_max_jobs: int = 1000
 
 
