@@ -105,6 +105,12 @@ async def test_a_half_open_breaker_lets_only_its_probes_through(store, breakers,
     assert [j.worker_id for j in jobs] == ["w1", "w2"]  # two probes (TIGHT), one slot each
     assert (await breakers.get(queue)).probes_leased == 2
 
+    await store.release([ref(jobs[1])], seconds(t0, 12))  # a probe leased for a call that was gone
+
+    assert (await breakers.get(queue)).probes_leased == 1  # given back: the breaker can still close
+    (again,), _ = await store.claim([queue], "w3", 5, None, seconds(t0, 13))
+    assert (await breakers.get(queue)).probes_leased == 2
+
 
 async def test_a_paused_queue_gives_nothing(store, queues, queue, t0):
     await queues.update(queue, ControlsChange(paused=True), t0)

@@ -20,7 +20,7 @@ from broker.entities.callback import Subscription
 from broker.entities.errors import Unavailable
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
 from broker.entities.flow_limits import Bucket
-from broker.entities.breaker import Breaker
+from broker.entities.breaker import Breaker, BreakerState
 from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
 from broker.entities.progress import Progress
@@ -218,6 +218,9 @@ class InMemoryJobStore:
             after = replace(job, state=_target(Reason.RELEASE), attempt=max(job.attempt - 1, 0), lease_token=None,
                             lease_expires_at=None, updated_at=now)
             events.append(self._move(Reason.RELEASE, job, after, now, attempt=job.attempt))
+            breaker = self.breakers.get(job.queue)
+            if breaker is not None and breaker.state is BreakerState.HALF_OPEN:  # a probe, given back
+                self.breakers[job.queue] = replace(breaker, probes_leased=max(breaker.probes_leased - 1, 0))
         return events
 
     async def snooze(self, items: Sequence[tuple[LeaseRef, datetime]],

@@ -87,7 +87,10 @@ _RELEASED = EventRow(MOVES[Reason.RELEASE])
 
 # $1 ids, $2 the tokens they were leased with, $3 now. Back to PENDING at once with the attempt
 # given back and run_at kept (the job keeps its place in line); the token is cleared like an
-# expiry's, since no caller ever saw it. Waiting calls on every replica are woken.
+# expiry's, since no caller ever saw it. Waiting calls on every replica are woken. A job of a
+# HALF_OPEN breaker's queue was one of its probes: the probe is given back (else the breaker would
+# wait for an outcome that never comes); the row lock is taken after the jobs', and no claim waits
+# for a job's lock while it holds a breaker's (SKIP LOCKED), so the two never deadlock.
 RELEASE = f"""
 WITH refs AS (
     SELECT * FROM unnest($1::uuid[], $2::text[]) AS r(id, token)
@@ -99,6 +102,10 @@ WITH refs AS (
     RETURNING j.id, j.queue, j.kind, j.attempt + 1 AS attempt, j.worker_id
 ), ev AS (
     {_RELEASED.insert("changed", "$3")}
+), probes AS (
+    UPDATE broker_queue_breakers b SET probes_leased = greatest(b.probes_leased - c.n, 0)
+    FROM (SELECT queue, count(*) AS n FROM changed GROUP BY queue) c
+    WHERE b.queue = c.queue AND b.state = 'half_open'
 ), woken AS (
     {_WAKE.format(ready="changed")}
 )
