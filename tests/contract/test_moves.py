@@ -13,7 +13,7 @@ from broker.entities.errors import IllegalTransition
 from broker.entities.job import MOVES, JobState, Move, Reason
 from broker.entities.lease import Failure, FailureDecision
 from broker.entities.progress import Progress
-from broker.infra.pg import callbacks_sql, operator_sql, sql, worker_sql
+from broker.infra.pg import callbacks_sql, claim_many, operator_sql, sql, worker_sql
 from tests.contract.helpers import decide, in_state, new_job, plain, ref, running, seconds
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
@@ -35,7 +35,7 @@ def change_moves(monkeypatch):
 
 
 def _render() -> None:
-    for module in (sql, worker_sql, operator_sql, callbacks_sql):
+    for module in (sql, worker_sql, operator_sql, callbacks_sql, claim_many):
         importlib.reload(module)
 
 
@@ -53,6 +53,8 @@ async def attempt(store, reason: Reason, job, now) -> list:
         return (await store.redrive([job.id], None, True, now))[1]
     if reason is Reason.SNOOZE:
         return (await store.snooze([(ref(job), seconds(now, 60))], now))[1]
+    if reason is Reason.RELEASE:
+        return await store.release([ref(job)], now)
     if reason is Reason.PROGRESS:
         return (await store.extend_with_progress([ref(job)], [Progress(0.5, "half")], None, now))[1]
     if reason is Reason.RETRY_NOW:  # before the job's run_at (these are all due at t0): it is to come

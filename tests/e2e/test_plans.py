@@ -15,7 +15,7 @@ from broker.entities.job import JobState
 from broker.entities.job_view import JobFilter, JobView, views_of
 from broker.entities.lease import LeaseRef
 from broker.entities.retry import Jitter, RetryPolicy
-from broker.infra.pg import claims, listing, queries, sql
+from broker.infra.pg import claim_many, claims, listing, queries, sql
 from broker.infra.pg.pool import create_pool
 from broker.infra.pg.store import PgJobStore
 from broker.infra.settings import DatabaseSettings
@@ -54,6 +54,8 @@ HOT_STATEMENTS = {
     "get with history": queries.GET_WITH_HISTORY,
     "cancel": sql.CANCEL, "redrive ids": sql.REDRIVE_IDS, "redrive queue": sql.REDRIVE_QUEUE,
     "purge ids": queries.PURGE_IDS, "prune": queries.PRUNE,
+    "claim many": claim_many.many(sql.CLAIM), "claim limited many": claim_many.many(claims.CLAIM_LIMITED),
+    "release": claim_many.RELEASE,
 }  # PURGE_QUEUE runs with a custom plan (its state decides the index): store.purge
 
 

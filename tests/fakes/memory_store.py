@@ -21,12 +21,12 @@ from broker.entities.errors import Unavailable
 from broker.entities.job_view import JobFilter
 from broker.entities.job import MOVES, AttemptError, Event, Job, JobState, Reason, check_transition
 from broker.entities.flow_limits import Bucket
-from broker.entities.breaker import Breaker
+from broker.entities.breaker import Breaker, BreakerState
 from broker.entities.queue_state import QueueControls
 from broker.entities.lease import LEASE_EXPIRED, Failure, Fence, LeaseRef, Snapshot, fence, holds
 from broker.entities.progress import Progress
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
-from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
+from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob, Taker
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
                  JobState.CANCELLED)
@@ -76,10 +76,17 @@ class InMemoryJobStore:
 
     async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
+        return await self.claim_for(queues, [Taker(worker_id, limit, lease_duration)], now)
+
+    async def claim_for(self, queues: Sequence[str], takers: Sequence[Taker],
+                        now: datetime) -> tuple[list[Job], list[Event]]:
+        """As PgJobStore: the sum of the limits claimed in lease order, the n-th job for the n-th slot."""
         self._check_up()
-        ready = self._ready(queues, limit, now)
+        slots = [t for t in takers for _ in range(t.limit)]
+        ready = self._ready(queues, len(slots), now)
         leased, events = [], []
-        for job in ready:
+        for job, taker in zip(ready, slots):
+            worker_id, lease_duration = taker.worker_id, taker.lease_duration
             seconds = lease_duration if lease_duration is not None else job.lease_duration
             after = replace(job, state=_target(Reason.LEASE), attempt=job.attempt + 1, lease_token=str(uuid.uuid4()),
                             lease_expires_at=now + timedelta(seconds=seconds), worker_id=worker_id,
@@ -201,6 +208,21 @@ class InMemoryJobStore:
             self._heartbeats[job.id] = now
             changed[job.id] = (ref.lease_token, after.state, after.lease_expires_at)
         return self._calls(refs, before, changed), events
+
+    async def release(self, refs: Sequence[LeaseRef], now: datetime) -> list[Event]:
+        self._check_up()
+        events = []
+        for ref in refs:
+            job = self._held(ref, fence(Reason.RELEASE))
+            if job is None:
+                continue
+            after = replace(job, state=_target(Reason.RELEASE), attempt=max(job.attempt - 1, 0), lease_token=None,
+                            lease_expires_at=None, updated_at=now)
+            events.append(self._move(Reason.RELEASE, job, after, now, attempt=job.attempt))
+            breaker = self.breakers.get(job.queue)
+            if breaker is not None and breaker.state is BreakerState.HALF_OPEN:  # a probe, given back
+                self.breakers[job.queue] = replace(breaker, probes_leased=max(breaker.probes_leased - 1, 0))
+        return events
 
     async def snooze(self, items: Sequence[tuple[LeaseRef, datetime]],
                      now: datetime) -> tuple[list[LeaseCall], list[Event]]:

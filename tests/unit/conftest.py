@@ -13,7 +13,7 @@ from broker.entities.job_view import JobFilter, views_of
 from broker.app.build import build
 from broker.entities.queue import Limits, QueueConfig, QueueDefaults
 from broker.entities.retry import Jitter, RetryPolicy
-from broker.infra.settings import MaintenanceSettings, ObserveSettings, Settings
+from broker.infra.settings import DatabaseSettings, MaintenanceSettings, ObserveSettings, Settings
 from broker.usecases.enqueue import JobSpec
 from broker.usecases.lease import LeaseRequest
 from broker.usecases.callbacks.define import DeliveryPolicy
@@ -52,6 +52,7 @@ class World:
     callbacks: DeliveryPolicy = field(default_factory=lambda: DeliveryPolicy(
         retry=RetryPolicy(1.0, 60.0, 2.0, Jitter.NONE)))
     sender: ScriptedSender = field(default_factory=ScriptedSender)
+    claimers: int = 2  # BROKER_CLAIM_CLAIMERS (0: no claim coalescing, no task per claim)
 
     def __post_init__(self) -> None:
         if self.notifier is None:
@@ -59,7 +60,7 @@ class World:
         settings = Settings(limits=self.limits, queues=self.queues,
                             maintenance=MaintenanceSettings(retention=self.retention),
                             observe=ObserveSettings(stats_cache=0),  # each read sees the store
-                            callbacks=self.callbacks)
+                            callbacks=self.callbacks, database=DatabaseSettings(claim_claimers=self.claimers))
         self.subscriptions = InMemorySubscriptionStore(self.store)
         use = build(settings, store=self.store, clock=self.clock, notifier=self.notifier, sinks=(self.sink,),
                     page_secret=PAGE_SECRET, rng=random.Random(SEED), subscriptions=self.subscriptions,

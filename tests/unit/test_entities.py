@@ -134,6 +134,7 @@ LEGAL = {
     (D, P, Reason.REDRIVE),
     (P, C, Reason.CANCEL), (R, C, Reason.CANCEL),
     (R, P, Reason.SNOOZE),  # back for later, no attempt used
+    (R, P, Reason.RELEASE),  # leased for a call that was gone: back at once, no attempt used
     (R, R, Reason.PROGRESS),  # an event without a change of state
     (P, P, Reason.RETRY_NOW),  # a delayed job or a waiting retry made ready by an operator
 }

@@ -55,7 +55,8 @@ def plain(event):
 class JobLife(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.w = World(queues=QueueConfig(default=DEFAULTS))
+        # Claims without coalescing: a coalesced claim runs in a task, and these calls run without a loop.
+        self.w = World(queues=QueueConfig(default=DEFAULTS), claimers=0)
         self.ids: list[str] = []
         self.keys: dict[tuple[str, str], str] = {}
         self.leases: list[LeaseRef] = []        # every lease ever handed out

@@ -42,6 +42,7 @@ from broker.usecases.webhook_sources.listing import GetWebhookSource, ListWebhoo
 from broker.usecases.webhook_sources.update import UpdateWebhookSource
 from broker.usecases.webhook_sources.ports import WebhookSourceStore
 from broker.usecases.cancel import CancelJob
+from broker.usecases.claim_coalesce import ClaimCoalescer, ClaimListener, counted
 from broker.usecases.enqueue import Enqueue
 from broker.usecases.group_commit import GroupCommit, WriteListener
 from broker.usecases.settlement import CoalescedSettlement, SettleListener
@@ -122,6 +123,7 @@ class Listeners:
     fire: FireListener | None = None  # each schedule fire's lag
     delivery: DeliveryListener | None = None  # each callback delivery attempt
     write: WriteListener | None = None  # the Enqueue calls each write to the store carried
+    claim: ClaimListener | None = None  # the Lease calls each claim of the store served
     payload: PayloadEvents | None = None  # each payload object made, streamed, offloaded or deleted
     settle: SettleListener | None = None  # the Ack, Nack, Snooze and Heartbeat calls each write carried
 
@@ -201,17 +203,20 @@ def _jobs(settings: Settings, store: JobStore, clock: Clock, notifier: Notifier,
           workers: WorkerRegistry | None = None) -> JobUseCases:
     """The workers' and producers' interactors (JobService); Enqueue writes through a group
     commit unless BROKER_GROUP_COMMIT_WRITERS is 0, the settling calls coalesced unless
-    BROKER_SETTLE_WRITERS is 0, and with object storage Enqueue offloads payloads."""
+    BROKER_SETTLE_WRITERS is 0, Lease claims through a claim coalescer when BROKER_CLAIM_CLAIMERS
+    is set (off by default), and with object storage Enqueue offloads payloads."""
     limits, d = settings.limits, settings.database
     write = (GroupCommit(store.enqueue, d.group_commit_writers, d.group_commit_max_jobs, listeners.write)
              if d.group_commit_writers else None)
+    claim = (ClaimCoalescer(store, clock, notifier, sink, d.claim_claimers, d.claim_max_jobs, listeners.claim)
+             if d.claim_claimers else counted(store.claim, listeners.claim))
     payloads = payload_use_cases(settings.storage, objects, clock, listeners.payload)
     settling = (CoalescedSettlement(store, d.settle_writers, d.settle_max_leases, listeners.settle)
                 if d.settle_writers else store)
     return JobUseCases(
         enqueue=Enqueue(store, clock, notifier, sink, settings.queues, limits, retry, write,
                         payloads and payloads.prepare), payloads=payloads,
-        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck, workers),
+        lease=LeaseJobs(store, clock, notifier, sink, limits, settings.server.long_poll_recheck, workers, claim),
         heartbeat=Heartbeat(settling, clock, limits, sink),
         ack=Ack(settling, clock, sink, limits, outcomes),
         nack=Nack(settling, clock, notifier, sink, limits, rng, outcomes),

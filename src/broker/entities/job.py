@@ -41,6 +41,7 @@ class Reason(enum.Enum):
     ACK = "ack"
     NACK = "nack"
     SNOOZE = "snooze"  # the worker handed the job back for later; no attempt used
+    RELEASE = "release"  # leased for a Lease call that was gone before it got the job; no attempt used
     EXPIRE = "expire"
     REDRIVE = "redrive"
     CANCEL = "cancel"
@@ -74,6 +75,9 @@ MOVES: dict[Reason, Move] = {m.reason: m for m in (
     # The lease's attempt is given back (attempt - 1), as River does since 0.16; Oban bumps
     # max_attempts instead, which makes the job's limit drift. `snoozes` counts them.
     Move(Reason.SNOOZE, (R,), (P,)),
+    # A coalesced claim (usecases/claim_coalesce.py) leased the job for a call that was cancelled
+    # or past its deadline meanwhile: back to PENDING at once, its place in line and attempt kept.
+    Move(Reason.RELEASE, (R,), (P,)),
     Move(Reason.EXPIRE, (R,), (P, D)),
     Move(Reason.REDRIVE, (D,), (P,)),
     Move(Reason.CANCEL, (P, R), (C,)),

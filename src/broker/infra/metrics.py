@@ -36,14 +36,19 @@ LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600,
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
-def _coalescing(registry: CollectorRegistry) -> tuple[Histogram, Histogram]:
-    """How many calls each write to the database carried: group commit, coalesced settlement."""
+def _coalescing(registry: CollectorRegistry) -> tuple[Histogram, Histogram, Histogram]:
+    """How many calls each write to the database carried (group commit, coalesced settlement),
+    and how many Lease calls each claim served (claim coalescing)."""
     return (Histogram("broker_enqueue_write_calls", "Enqueue and EnqueueBatch calls carried by each write to "
                       "the database (group commit; 1: a call written alone).",
                       buckets=GROUP_BUCKETS, registry=registry),
             Histogram("broker_settle_write_calls", "Ack, Nack, Snooze and Heartbeat calls carried by each "
                       "write to the database (coalesced settlement; 1: a call written alone).",
-                      ["call"], buckets=GROUP_BUCKETS, registry=registry))
+                      ["call"], buckets=GROUP_BUCKETS, registry=registry),
+            Histogram("broker_claim_calls", "Lease calls served by each claim of the database (claim "
+                      "coalescing: long polls on the same queues share a claim; 1: a call claimed alone). "
+                      "_count: claims made; _sum: Lease calls (and long-poll re-checks) they served.",
+                      buckets=GROUP_BUCKETS, registry=registry))
 
 
 class BrokerMetrics:
@@ -86,7 +91,7 @@ class BrokerMetrics:
                                  "subscription and outcome (delivered: a 2xx; failed: another answer, a timeout "
                                  "or no connection; refused: the target's address, or no such subscription).",
                                  ["subscription", "outcome"], registry=self.registry)
-        self.enqueue_writes, self.settle_writes = _coalescing(self.registry)
+        self.enqueue_writes, self.settle_writes, self.claims = _coalescing(self.registry)
         self.registry.register(self._gauges)
         self._children: dict[tuple[int, tuple[str, ...]], object] = {}
 
@@ -129,6 +134,10 @@ class BrokerMetrics:
     def settle_written(self, call: str, calls: int) -> None:
         """SettleListener: one settling write to the database and the calls it carried."""
         self._child(self.settle_writes, (call,)).observe(calls)
+
+    def claimed(self, calls: int) -> None:
+        """ClaimListener (claim coalescing): one claim of the database and the calls it served."""
+        self.claims.observe(calls)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         """For the metrics interceptor: one served RPC."""
@@ -184,11 +193,14 @@ _COUNTERS = {
                 "attempt used).", ["queue"]),
     "retried_now": ("broker_jobs_retried_now", "Delayed jobs and waiting retries an operator made ready at "
                     "once (retry now; a dead job retried counts as redriven).", ["queue"]),
+    "released": ("broker_jobs_released", "Jobs a coalesced claim leased for a Lease call that was gone "
+                 "(cancelled, past its deadline) before it got them, handed back at once (no attempt "
+                 "used).", ["queue"]),
 }
 _RUN_OUTCOME = {Reason.ACK: "succeeded", Reason.NACK: "failed", Reason.EXPIRE: "expired"}
 _SIMPLE = {Reason.ENQUEUE: "enqueued", Reason.LEASE: "leased", Reason.ACK: "succeeded",
            Reason.REDRIVE: "redriven", Reason.CANCEL: "cancelled", Reason.SNOOZE: "snoozed",
-           Reason.RETRY_NOW: "retried_now"}
+           Reason.RETRY_NOW: "retried_now", Reason.RELEASE: "released"}
 
 
 def _counters(registry: CollectorRegistry) -> dict[str, Counter]:

@@ -41,6 +41,12 @@ class DatabaseSettings:
     # workers settled together by at most this many writes at once (0: each on its own).
     settle_writers: int = 2
     settle_max_leases: int = 1000
+    # Claim coalescing (usecases/claim_coalesce.py): Lease calls on the same queues share a claim
+    # when this many claims of those queues are in flight, each claim for at most max_jobs jobs.
+    # 0 (the default): every call claims on its own. Off by default: through the gRPC server on
+    # a loaded machine it raised pickup latency (bench/README.md "One claim for many waiting workers").
+    claim_claimers: int = 0
+    claim_max_jobs: int = 1000
 
 
 def default_data_dir(e: _Env) -> str:
@@ -160,13 +166,17 @@ def _database(e: _Env) -> DatabaseSettings:
         group_commit_max_jobs=e.get("BROKER_GROUP_COMMIT_MAX_JOBS", d.group_commit_max_jobs, int),
         settle_writers=e.get("BROKER_SETTLE_WRITERS", d.settle_writers, int),
         settle_max_leases=e.get("BROKER_SETTLE_MAX_LEASES", d.settle_max_leases, int),
+        claim_claimers=e.get("BROKER_CLAIM_CLAIMERS", d.claim_claimers, int),
+        claim_max_jobs=e.get("BROKER_CLAIM_MAX_JOBS", d.claim_max_jobs, int),
     )
     if database.pool_max < max(database.pool_min, 1):
         raise SettingsError("BROKER_POOL_MAX must be at least 1 and at least BROKER_POOL_MIN")
-    for name, value in (("BROKER_GROUP_COMMIT_MAX_JOBS", database.group_commit_max_jobs),
-                        ("BROKER_SETTLE_MAX_LEASES", database.settle_max_leases)):
-        if value < 1:
-            raise SettingsError(f"{name}={value}: must be at least 1")
+    for name, value, least in (("BROKER_GROUP_COMMIT_MAX_JOBS", database.group_commit_max_jobs, 1),
+                               ("BROKER_SETTLE_MAX_LEASES", database.settle_max_leases, 1),
+                               ("BROKER_CLAIM_CLAIMERS", database.claim_claimers, 0),
+                               ("BROKER_CLAIM_MAX_JOBS", database.claim_max_jobs, 1)):
+        if value < least:
+            raise SettingsError(f"{name}={value}: must be at least {least}")
     return database
 
 

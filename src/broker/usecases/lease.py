@@ -8,6 +8,7 @@ from datetime import timedelta
 from broker.entities.errors import InvalidArgument
 from broker.entities.job import Job, check_storable
 from broker.entities.queue import Limits, check_not_internal
+from broker.usecases.claim_coalesce import Claim
 from broker.usecases.context import time_left
 from broker.usecases.ports import Clock, EventSink, JobStore, Notifier
 from broker.usecases.workers.registry import WorkerRegistry
@@ -36,10 +37,14 @@ class LeaseJobs:
     """Leases up to max_jobs ready jobs; each comes with a fresh token, attempt and deadline."""
 
     def __init__(self, store: JobStore, clock: Clock, notifier: Notifier, events: EventSink,
-                 limits: Limits, recheck: float = RECHECK_SECONDS, workers: WorkerRegistry | None = None) -> None:
-        """`workers` hears of each call and of the end of each long poll (the dashboard's workers)."""
-        self._store, self._clock, self._notifier, self._events = store, clock, notifier, events
+                 limits: Limits, recheck: float = RECHECK_SECONDS, workers: WorkerRegistry | None = None,
+                 claim: Claim | None = None) -> None:
+        """`workers` hears of each call and of the end of each long poll (the dashboard's workers);
+        `claim` takes the jobs (a ClaimCoalescer around the store, claim_coalesce.py), the store's
+        own claim when not given."""
+        self._clock, self._notifier, self._events = clock, notifier, events
         self._limits, self._recheck, self._workers = limits, recheck, workers
+        self._claim = claim or store.claim
 
     async def __call__(self, req: LeaseRequest) -> list[Job]:
         """A long poll ends early enough for the call's deadline (broker.usecases.context)."""
@@ -65,8 +70,8 @@ class LeaseJobs:
         # microsecond that a clock moved by tests could never pass (a loop without end).
         deadline = self._clock.now() + timedelta(seconds=max(wait, 0.0))
         while not self._notifier.closed:
-            jobs, events = await self._store.claim(queues, req.worker_id, req.max_jobs,
-                                                   req.lease_duration, self._clock.now())
+            jobs, events = await self._claim(queues, req.worker_id, req.max_jobs,
+                                             req.lease_duration, self._clock.now())
             if jobs:
                 self._events.record(events)
                 if len(jobs) >= req.max_jobs:

@@ -44,6 +44,16 @@ class Inserted:
 
 
 @value_object
+class Taker:
+    """One caller of a claim made for several at once: who the jobs are leased to, how many at
+    most, for how long (None: each job's own lease duration)."""
+
+    worker_id: str
+    limit: int
+    lease_duration: float | None = None
+
+
+@value_object
 class LeaseCall:
     """What a store did with one lease reference: changed it, or what it found instead."""
 
@@ -68,6 +78,17 @@ class JobStore(Protocol):
                     lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
         """Lease up to `limit` ready jobs: lowest priority, then oldest run_at; never one job twice.
         The jobs come without created_at, updated_at and finished_at (a worker has no use for them)."""
+
+    async def claim_for(self, queues: Sequence[str], takers: Sequence[Taker],
+                        now: datetime) -> tuple[list[Job], list[Event]]:
+        """As claim, for several callers at once: up to the sum of their limits, in one claim. The
+        jobs come in the order claim would return them for that sum, and each is leased to one
+        slot (takers[0].limit slots for the first taker, then the next taker's...): the n-th job's
+        worker_id and lease duration are its slot's taker's, in its row and its LEASE event."""
+
+    async def release(self, refs: Sequence[LeaseRef], now: datetime) -> list[Event]:
+        """RUNNING -> PENDING at once for the leases still held under these tokens (jobs leased for
+        a caller that was gone before it got them), the attempt given back, run_at kept."""
 
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
                      now: datetime) -> list[LeaseCall]:

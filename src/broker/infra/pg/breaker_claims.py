@@ -18,9 +18,12 @@ from broker.entities.job import JobState
 from broker.infra.pg import breaker_rows as br
 from broker.infra.pg import claims
 from broker.infra.pg.breakers import BreakerNames
+from broker.infra.pg.claim_many import One, Slots
 from broker.infra.pg.controls import COUNTED, tokens
 from broker.infra.pg.moves import among
 from broker.infra.pg.sql import CLAIM, _claim
+
+Lessee = One | Slots
 
 _PLAIN = "WHERE u.name NOT IN (SELECT name FROM controls)"
 assert CLAIM.count(_PLAIN) == 1, "breaker_claims: sql.CLAIM's choice of queues moved"
@@ -64,9 +67,10 @@ class BreakerClaims:
         names = await self._names.read(conn)
         return CLAIM_BREAKERS if names and not names.isdisjoint(queues) else CLAIM
 
-    async def probes(self, conn, queues: Sequence[str], now: datetime, limit: int, worker_id: str,
-                     lease_duration: float | None) -> list:
-        """The probes of the HALF_OPEN breakers among `queues`, at most `limit` rows in all."""
+    async def probes(self, conn, queues: Sequence[str], now: datetime, limit: int, who: Lessee,
+                     taken: int = 0) -> list:
+        """The probes of the HALF_OPEN breakers among `queues`, at most `limit` rows in all, leased
+        for `who` (claim_many.py) after the `taken` jobs its claim leased before."""
         names = await self._names.read(conn)
         asked = [q for q in queues if q in names] if names else []
         if not asked:
@@ -76,7 +80,7 @@ class BreakerClaims:
             open_ = [b for b in breakers if b.probe_room > 0]
             if not open_:
                 return []
-            found = await _claim_probes(conn, open_, now, limit, worker_id, lease_duration)
+            found = await _claim_probes(conn, open_, now, limit, who, taken)
             leased = Counter(r[1] for r in found)
             for b in open_:
                 if leased[b.queue]:
@@ -84,17 +88,17 @@ class BreakerClaims:
         return found
 
 
-async def _claim_probes(conn, open_: list, now: datetime, limit: int, worker_id: str,
-                        lease_duration: float | None) -> list:
+async def _claim_probes(conn, open_: list, now: datetime, limit: int, who: Lessee, taken: int) -> list:
     """CLAIM_PROBES for the queues without counted controls; CLAIM_LIMITED, one queue at a time
     with the batch cut to its probe room, for the others."""
     counted = {r[0]: r for r in await conn.fetch(LOCK_COUNTED, [b.queue for b in open_], now)}
     plain = [b for b in open_ if b.queue not in counted]
-    found = list(await conn.fetch(CLAIM_PROBES, [b.queue for b in plain], now, limit, worker_id,
-                                  lease_duration, [b.probe_room for b in plain])) if plain else []
+    found = list(await conn.fetch(who.statement(CLAIM_PROBES), [b.queue for b in plain], now, limit,
+                                  *who.args(taken), [b.probe_room for b in plain])) if plain else []
     for b in open_:
         r = counted.get(b.queue)
         if r is not None and len(found) < limit:
-            found += await conn.fetch(claims.CLAIM_LIMITED, [r[0]], now, min(limit - len(found), b.probe_room),
-                                      worker_id, lease_duration, [r[1]], [r[2]], [r[3]])
+            found += await conn.fetch(who.statement(claims.CLAIM_LIMITED), [r[0]], now,
+                                      min(limit - len(found), b.probe_room), *who.args(taken + len(found)),
+                                      [r[1]], [r[2]], [r[3]])
     return found

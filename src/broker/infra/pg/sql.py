@@ -86,7 +86,7 @@ SELECT {LEASED_COLUMNS}, {_LEASED.returned("leased")} FROM leased ORDER BY prior
 _CLAIM = f"""
 WITH @controls@picked AS (
     -- Per queue, so the ready index yields rows in lease order (no sort of the whole backlog).
-    SELECT c.id FROM @queues@
+    SELECT c.id, c.priority, c.run_at FROM @queues@
     CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM broker_jobs
         WHERE {among("state", MOVES[Reason.LEASE].sources)} AND queue = q.name AND run_at <= $2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -15,8 +14,9 @@ from broker.entities.errors import InvalidArgument
 from broker.entities.job import Event, Job, JobState, Reason, check_transition
 from broker.entities.lease import LEASE_EXPIRED, Failure, LeaseRef
 from broker.entities.stats import MinuteCounts, QueueStats, WindowCounts, WorkerLeases
-from broker.infra.pg import callbacks_sql, claims, queries, rows, sql
+from broker.infra.pg import callbacks_sql, queries, rows, sql
 from broker.infra.pg.breaker_claims import BreakerClaims
+from broker.infra.pg.claim_store import ClaimCalls
 from broker.infra.pg.breakers import BreakerNames
 from broker.infra.pg.conn import Connections, guarded as _guarded
 from broker.infra.pg.operator_store import OperatorCalls
@@ -28,9 +28,9 @@ from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 LIMITED_TTL = 1.0
 
 
-class PgJobStore(WorkerCalls, OperatorCalls):
-    """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py, the listings
-    and retry_now in operator_store.py)."""
+class PgJobStore(ClaimCalls, WorkerCalls, OperatorCalls):
+    """JobStore on an asyncpg pool (the claims in claim_store.py, the snooze and progress calls in
+    worker_store.py, the listings and retry_now in operator_store.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
                  limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None,
@@ -59,53 +59,6 @@ class PgJobStore(WorkerCalls, OperatorCalls):
                 existing = {(f[0], f[1]): f[2] for f in found}
         inserted = [Inserted(r[0], True) if r[4] else Inserted(existing[(r[1], r[3])], False) for r in result]
         return inserted, rows.events(result, now)
-
-    @_guarded
-    async def claim(self, queues: Sequence[str], worker_id: str, limit: int,
-                    lease_duration: float | None, now: datetime) -> tuple[list[Job], list[Event]]:
-        """CLAIM for the queues without controls; then, with room left in the batch, the queues
-        with a limit or a rate under their lock (claims.CLAIM_LIMITED), which come after the others;
-        then the probes of HALF_OPEN breakers (breaker_claims.py)."""
-        async with self._conn() as conn:
-            plain = await self._breakers.statement(conn, queues)
-            found = await conn.fetch(plain, queues, now, limit, worker_id, lease_duration)
-            if len(found) < limit and (limited := await self._limited(conn, queues)):
-                async with conn.transaction():
-                    locked = await conn.fetch(queries.LOCK_LIMITED, limited, now)
-                    if locked:
-                        room = limit - len(found)
-                        more = await conn.fetch(claims.CLAIM_LIMITED, [r[0] for r in locked], now, room,
-                                                worker_id, lease_duration, *_locked_columns(locked))
-                        self._count_rate_limited(locked, more, room)
-                        found += more
-            if len(found) < limit:
-                found += await self._breakers.probes(conn, queues, now, limit - len(found), worker_id,
-                                                     lease_duration)
-        return [rows.job(r) for r in found], rows.events(found, now)
-
-    def _count_rate_limited(self, locked, leased, room: int) -> None:
-        """Tell `on_rate_limited` of each queue whose bucket ran out before the batch was full."""
-        if self._on_rate_limited is None:
-            return
-        for name, _, _, tokens in locked:
-            if tokens is not None and int(tokens) < room and sum(r[1] == name for r in leased) >= int(tokens):
-                self._on_rate_limited(name)
-
-    def controls_changed(self) -> None:
-        """A queue's controls changed through this process: read the counted queues afresh at
-        the next claim (other replicas see the change within LIMITED_TTL)."""
-        self._limited_until, self._limited_changes = 0.0, self._limited_changes + 1
-
-    async def _limited(self, conn, queues: Sequence[str]) -> list[str]:
-        """Which of `queues` have a concurrency limit, as read at most LIMITED_TTL ago. Only the
-        choice to try CLAIM_LIMITED hangs on it: CLAIM leaves a limited queue alone from the
-        moment its limit is set, and LOCK_LIMITED reads the limits as they are now."""
-        if time.monotonic() >= self._limited_until:
-            changes = self._limited_changes  # another claim (the callbacks' loop) may be reading it
-            self._limited_names = frozenset(r[0] for r in await conn.fetch(queries.LIMITED_QUEUES))
-            if changes == self._limited_changes:  # else a change committed during the read: re-read next time
-                self._limited_until = time.monotonic() + self._limited_ttl
-        return [q for q in queues if q in self._limited_names] if self._limited_names else []
 
     @_guarded
     async def extend(self, refs: Sequence[LeaseRef], lease_duration: float | None,
@@ -244,11 +197,6 @@ def _columns(jobs: Sequence[NewJob], now: datetime) -> list[list]:
 
 def _refs(jobs: Sequence[NewJob]) -> list[str | None]:
     return [rows.payload_ref_text(j.payload_ref) for j in jobs]
-
-
-def _locked_columns(locked) -> tuple[list, list, list]:
-    """CLAIM_LIMITED's control columns from LOCK_LIMITED's rows: limits, per-key limits, tokens."""
-    return [r[1] for r in locked], [r[2] for r in locked], [r[3] for r in locked]
 
 
 def _keys(jobs: Sequence[NewJob]) -> list[str | None] | None:

@@ -475,7 +475,9 @@ export type JobEvent = Message<"broker.v1.JobEvent"> & {
   at?: Timestamp | undefined;
 
   /**
-   * What caused it: enqueue, lease, ack, nack, snooze, expire, redrive, cancel, progress.
+   * What caused it: enqueue, lease, ack, nack, snooze, expire, redrive, cancel, progress,
+   * retry_now (an operator made a delayed job or a waiting retry ready at once), release (a job
+   * leased for a Lease call that was gone before it got it, put back at once).
    *
    * @generated from field: string reason = 9;
    */
