@@ -159,7 +159,7 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard, overview=overview,
         reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
-        pruner=PruneFinished(store, clock, m.retention),
+        pruner=PruneFinished(store, clock, m.retention, partition=m.events_partition),
         authenticate=Authenticate(keys) if settings.security.auth else None,
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),

@@ -66,8 +66,11 @@ class ServerSettings:
 @dataclass(frozen=True)
 class MaintenanceSettings:
     reaper_interval: float = 1.0
-    prune_interval: float = 60.0
+    prune_interval: float = 10.0     # also how often the event log's partitions and vacuum are looked at
     retention: float = 24 * 3600.0   # finished (succeeded, cancelled) jobs; dead ones stay until purged
+    # Seconds of events per partition of the event log (infra/pg/partitions.py); by default a
+    # quarter of the retention, at most an hour: pruned jobs' events leave at most that much later.
+    events_partition: float = 3600.0
     health_interval: float = 1.0
     scheduler_interval: float = 1.0  # seconds between the scheduler's looks for due fires
     schedules_file: str | None = None  # TOML: the declared schedules, applied at start-up
@@ -184,11 +187,14 @@ def _maintenance(e: _Env) -> MaintenanceSettings:
     maintenance = MaintenanceSettings(
         reaper_interval=e.get("BROKER_REAPER_INTERVAL", m.reaper_interval, float),
         prune_interval=e.get("BROKER_PRUNE_INTERVAL", m.prune_interval, float),
-        retention=e.get("BROKER_RETENTION", m.retention, float),
+        retention=(retention := e.get("BROKER_RETENTION", m.retention, float)),
+        events_partition=e.get("BROKER_EVENTS_PARTITION", min(3600.0, max(1.0, retention / 4)), float),
         health_interval=e.get("BROKER_HEALTH_INTERVAL", m.health_interval, float),
         scheduler_interval=e.get("BROKER_SCHEDULER_INTERVAL", m.scheduler_interval, float),
         schedules_file=e.get("BROKER_SCHEDULES_FILE", None),
     )
+    if not maintenance.events_partition >= 1:
+        raise SettingsError(f"BROKER_EVENTS_PARTITION={maintenance.events_partition:g}: must be at least 1 second")
     if not maintenance.scheduler_interval > 0:
         raise SettingsError("BROKER_SCHEDULER_INTERVAL must be more than 0 seconds")
     return maintenance

@@ -19,6 +19,7 @@ from broker.infra.pg import callbacks_sql, claims, queries, rows, sql
 from broker.infra.pg.breaker_claims import BreakerClaims
 from broker.infra.pg.breakers import BreakerNames
 from broker.infra.pg.conn import Connections, guarded as _guarded
+from broker.infra.pg.retention import RetentionCalls
 from broker.infra.pg.worker_store import WorkerCalls, calls, ref_columns
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -27,8 +28,9 @@ from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 LIMITED_TTL = 1.0
 
 
-class PgJobStore(WorkerCalls):
-    """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py)."""
+class PgJobStore(WorkerCalls, RetentionCalls):
+    """JobStore on an asyncpg pool (the snooze and progress calls in worker_store.py, prune and the
+    event log's partitions in retention.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
                  limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None,
@@ -225,11 +227,6 @@ class PgJobStore(WorkerCalls):
         statement, target = (queries.PURGE_QUEUE, queue) if queue else (queries.PURGE_IDS, list(job_ids))
         async with self._planned(readonly=False) as conn:
             return await conn.fetchval(statement, state.value, target)
-
-    @_guarded
-    async def prune(self, finished_before: datetime, limit: int) -> int:
-        async with self._conn() as conn:
-            return await conn.fetchval(queries.PRUNE, finished_before, limit)
 
     @_guarded
     async def ping(self) -> None:
