@@ -16,6 +16,9 @@ import json
 import os
 import sys
 import time
+from collections import Counter
+
+import grpc
 
 from bench import env, procs
 from bench.broker_side import EXTRA_ENV, broker_under_test, sdk_workers
@@ -23,6 +26,7 @@ from bench.runner import RESULTS_DIR
 from bench.scenarios.steady import produce
 from bench.soak_sample import prepare, sample
 from bench.soak_verdict import judge, table
+from broker_client.v1 import job_service_pb2 as pb
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -38,6 +42,21 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--out", help="results file (default bench/results/<timestamp>-soak.json)")
     p.add_argument("--keep-db", action="store_true", help="keep the database for inspection")
     return p.parse_args(argv)
+
+
+class Tolerant:
+    """The job stub for the producer: a refused call (the broker shedding load on a busy machine)
+    is counted by its status instead of ending the soak."""
+
+    def __init__(self, stub) -> None:
+        self._stub, self.refused = stub, Counter()
+
+    async def EnqueueBatch(self, request, timeout: float):  # noqa: N802 - the stub's method name
+        try:
+            return await self._stub.EnqueueBatch(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            self.refused[exc.code().name] += len(request.jobs)
+            return pb.EnqueueBatchResponse()
 
 
 def broker_env(args: argparse.Namespace) -> dict:
@@ -63,13 +82,14 @@ async def soak(args: argparse.Namespace) -> dict:
         await prepare(but.conn)
         workers = sdk_workers(but.address, 2, 100)
         samples: list[dict] = []
+        stub = Tolerant(but.stub)
         try:
             await asyncio.to_thread(procs.start_all, workers)
             procs.go(workers)
             stop, t0 = asyncio.Event(), time.monotonic()
             task = asyncio.create_task(sampler(but, t0, args.sample, stop, samples))
             cpu = but.broker.cpu()
-            offered = await produce(but.stub, args.rate, args.seconds, {})
+            offered = await produce(stub, args.rate, args.seconds, {})
             used = but.broker.cpu() - cpu
             stop.set()
             await task
@@ -79,7 +99,7 @@ async def soak(args: argparse.Namespace) -> dict:
             "SELECT relname, reloptions::text FROM pg_class WHERE relname LIKE 'broker_jobs' OR relname LIKE 'broker_events%'"
             " ORDER BY 1")}
     return {"offered_jobs_per_s": offered, "broker_cpu_per_1k": used / max(1.0, offered * args.seconds) * 1000,
-            "samples": samples, "reloptions": settings}
+            "refused_jobs": dict(stub.refused), "samples": samples, "reloptions": settings}
 
 
 def main(argv=None) -> int:
@@ -100,6 +120,8 @@ def main(argv=None) -> int:
     print(table(measured["samples"], judged))
     print(f"\noffered {measured['offered_jobs_per_s']:,.0f} jobs/s for {args.seconds:g} s, retention {args.retention:g} s,"
           f" broker CPU {measured['broker_cpu_per_1k']:.3f} s per 1,000 jobs")
+    if measured["refused_jobs"]:
+        print(f"jobs refused by the broker (by status): {measured['refused_jobs']}")
     print(f"load average at start {meta['machine']['loadavg_at_start']}, at end {data['loadavg_at_end']}")
     print(f"results: {os.path.relpath(out)}")
     return 0

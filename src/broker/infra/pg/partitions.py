@@ -17,7 +17,12 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 
 PARENT, KEPT = "broker_events", "broker_events_kept"
-AHEAD = 3  # partitions made ahead of the current one
+AHEAD = 3  # partitions made ahead of the current one, and at least this many seconds ahead:
+AHEAD_SECONDS = 120.0
+# A partition begins at least this long after now. Attaching one takes no lock the inserts wait
+# for, so an insert already on its way into the default partition could find, when it arrives,
+# the range it was routed by taken from it (and fail); none is on its way to a future range.
+MARGIN = 10.0
 LOCK_TIMEOUT = "200ms"  # how long a partition change may wait for (and so hold up) the event inserts
 _TURN = 0x62726F6C  # the advisory lock replicas take turns on (migrate.py's is ...6B)
 
@@ -49,25 +54,28 @@ class Span:
 
 
 def wanted(now: datetime, width: float, ahead: int = AHEAD) -> list[tuple[datetime, datetime]]:
-    """The partitions that should exist at `now`: the one holding now and `ahead` after it, on
-    boundaries that are multiples of `width` seconds since the epoch."""
+    """The partitions that should exist at `now`: the one holding now and those after it, `ahead`
+    of them and AHEAD_SECONDS at least, on boundaries that are multiples of `width` seconds since
+    the epoch."""
     step = max(1, round(width))
     first = math.floor(now.timestamp() / step) * step
-    at = [datetime.fromtimestamp(first + k * step, timezone.utc) for k in range(ahead + 2)]
+    count = max(ahead, math.ceil((AHEAD_SECONDS + MARGIN) / step)) + 2
+    at = [datetime.fromtimestamp(first + k * step, timezone.utc) for k in range(count)]
     return list(zip(at, at[1:]))
 
 
 def missing(now: datetime, want: list[tuple[datetime, datetime]], have: list[Span]) -> list[tuple[datetime, datetime]]:
-    """The parts of the wanted ranges no partition covers, and that reach past `now` (a gap wholly
-    in the past stays the default partition's)."""
-    out = []
+    """The parts of the wanted ranges no partition covers, from MARGIN after `now` on (what comes
+    before stays the default partition's)."""
+    out, start = [], now + timedelta(seconds=MARGIN)
     for lo, hi in want:
+        lo = max(lo, start)
         for span in have:
             if span.lo <= lo < span.hi:
                 lo = span.hi
             elif lo < span.lo < hi:
                 hi = span.lo
-        if lo < hi and hi > now:
+        if lo < hi:
             out.append((lo, hi))
     return out
 
