@@ -44,11 +44,13 @@ class RetentionCalls:
             if not due:
                 return []
             # VACUUM runs outside a transaction, so the pool's statement timeout is lifted for
-            # the session and put back; SKIP_LOCKED: another replica's vacuum already runs.
+            # the session and put back; SKIP_LOCKED: another replica's vacuum already runs;
+            # TRUNCATE false: giving the empty pages at the end back would take an ACCESS
+            # EXCLUSIVE lock, stopping every statement on the table (the next jobs reuse them).
             await conn.execute("SET statement_timeout = 0")
             try:
                 for table in due:
-                    await conn.execute(f"VACUUM (SKIP_LOCKED) {table}")
+                    await conn.execute(f"VACUUM (SKIP_LOCKED, TRUNCATE false) {table}")
             finally:
                 await conn.execute("RESET statement_timeout")
         return due

@@ -7,8 +7,10 @@
 -- reclaims the old one's space; vacuum thresholds that do not scale with the table (20 % by
 -- default) keep the dead versions to a fraction of the live rows. The broker also vacuums the
 -- table itself when the dead rows pass that fraction (infra/pg/retention.py), since a server's
--- autovacuum may be off, or its naptime long.
-ALTER TABLE broker_jobs SET (fillfactor = 85,
+-- autovacuum may be off, or its naptime long. No vacuum gives the empty pages at the end of the
+-- table back (vacuum_truncate): that takes an ACCESS EXCLUSIVE lock, which would stop every
+-- statement on the table for its duration, and the next jobs reuse the pages anyway.
+ALTER TABLE broker_jobs SET (fillfactor = 85, vacuum_truncate = false,
     autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_threshold = 1000,
     autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_vacuum_insert_threshold = 1000,
     autovacuum_analyze_scale_factor = 0.05);
@@ -53,3 +55,4 @@ ALTER SEQUENCE broker_events_id_seq OWNED BY broker_events.id;
 CREATE INDEX broker_events_job ON broker_events (job_id, id);
 CREATE INDEX broker_events_at ON broker_events (at);
 ALTER TABLE broker_events ATTACH PARTITION broker_events_kept DEFAULT;
+ALTER TABLE broker_events_kept SET (vacuum_truncate = false);  -- the pruner deletes here (above)
