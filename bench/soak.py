@@ -41,6 +41,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--sample", type=float, default=float(e("SOAK_SAMPLE", 10)), help="seconds between samples")
     p.add_argument("--out", help="results file (default bench/results/<timestamp>-soak.json)")
     p.add_argument("--keep-db", action="store_true", help="keep the database for inspection")
+    p.add_argument("--report", metavar="JSON", help="print the table and verdict of an earlier run's results")
     return p.parse_args(argv)
 
 
@@ -102,8 +103,17 @@ async def soak(args: argparse.Namespace) -> dict:
             "refused_jobs": dict(stub.refused), "samples": samples, "reloptions": settings}
 
 
+def report(path: str) -> int:
+    with open(path) as f:
+        data = json.load(f)
+    print(table(data["samples"], judge(data["samples"], data["judged"]["warm_up_s"])))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.report:
+        return report(args.report)
     os.makedirs(RESULTS_DIR, exist_ok=True)
     out = args.out or os.path.join(RESULTS_DIR, f"{env.stamp()}-soak.json")
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -112,7 +122,7 @@ def main(argv=None) -> int:
     measured = asyncio.run(soak(args))
     judged = judge(measured["samples"], args.retention + 2 * args.prune_interval)
     data = {"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "profile": "soak",
-            "settings": {k: v for k, v in vars(args).items() if k not in ("out", "keep_db")},
+            "settings": {k: v for k, v in vars(args).items() if k not in ("out", "keep_db", "report")},
             "broker_env": {**EXTRA_ENV, **broker_env(args)}, **meta, "loadavg_at_end": os.getloadavg(),
             "postgres": postgres, **measured, "judged": judged}
     with open(out, "w") as f:

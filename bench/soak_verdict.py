@@ -42,20 +42,25 @@ def judge(samples: list[dict], warm_up: float) -> dict:
             grown.append(f"{name} {a:,.1f} -> {b:,.1f}")
     verdict = ("flat after the first retention period" if not grown
                else "not flat after the first retention period: " + "; ".join(grown))
-    return {"verdict": verdict, "warm_up_s": warm_up, "samples_per_third": len(first), "series": series}
+    # Live rows are not bloat: a backlog the workers could not keep up with grows the ready index.
+    a, b = mean(s["pending"] for s in first), mean(s["pending"] for s in last)
+    if b > a * (1 + GROWTH) + 1000:
+        verdict += f" (the pending backlog grew too, {a:,.0f} -> {b:,.0f} jobs: the workers fell behind)"
+    return {"verdict": verdict, "warm_up_s": warm_up, "samples_per_third": len(first), "series": series,
+            "pending": {"first_third": round(a), "last_third": round(b)}}
 
 
 def table(samples: list[dict], judged: dict) -> str:
     """A short table: a few samples over the run, then each series' thirds."""
     step = max(1, len(samples) // 12)
     rows = ["| t s | jobs heap MiB | jobs idx MiB | jobs dead | events heap MiB | events idx MiB | events dead"
-            " | HOT upd % | RSS MiB | conns |", "|" + "---:|" * 10]
+            " | HOT upd % | RSS MiB | conns | pending |", "|" + "---:|" * 11]
     for s in samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else []):
         j, e = s["broker_jobs"], s["broker_events"]
         hot = 100 * j["n_tup_hot_upd"] / j["n_tup_upd"] if j["n_tup_upd"] else 0.0
         rows.append(f"| {s['t']:.0f} | {j['heap'] / 2**20:.1f} | {j['indexes'] / 2**20:.1f} | {j['pgstattuple_dead']:,}"
                     f" | {e['heap'] / 2**20:.1f} | {e['indexes'] / 2**20:.1f} | {e['pgstattuple_dead']:,}"
-                    f" | {hot:.0f} | {s['broker_rss_mb'] or 0:.0f} | {s['connections']['total']} |")
+                    f" | {hot:.0f} | {s['broker_rss_mb'] or 0:.0f} | {s['connections']['total']} | {s['pending']:,} |")
     rows += ["", "| series | first third | last third | growth | max | flat |", "|---|---:|---:|---:|---:|---|"]
     for name, v in judged["series"].items():
         growth = "-" if v["growth"] is None else f"{v['growth']:+.0%}"
