@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SDK := clients/python
 NODE_SDK := clients/node
 
-.PHONY: install install-test run test test-fast test-tools lint proto proto-check buf node-install node-build bench bench-quick bench-install faults faults-quick compose-check clean
+.PHONY: install install-test run test test-fast test-tools lint proto proto-check buf node-install node-build bench bench-quick soak bench-install faults faults-quick compose-check clean
 
 # What running needs (the server, its embedded PostgreSQL, the SDK that `broker worker`, `broker
 # stats` and friends call); `make test` adds the test tools (the `dev` extras) on top.
@@ -77,6 +77,9 @@ bench: bench-install node-build  ## the benchmark (~8-10 min): table on stdout, 
 
 bench-quick: bench-install node-build  ## a one-minute smoke of the benchmark
 	$(PY) -m bench --quick
+
+soak: bench-install  ## the soak (~10 min, SOAK_SECONDS=300 for 5): steady load with a short retention, table/index/dead-tuple sizes, RSS and connections sampled; JSON in bench/results/
+	$(PY) -m bench.soak
 
 faults: install-test  ## the fault scenarios (~3 min) on a private PostgreSQL: table on stdout, JSON in faults/results/
 	$(PY) -m faults

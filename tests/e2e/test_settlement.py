@@ -2,12 +2,14 @@
 of many workers share writes (the metric says so), and each call still gets exactly the results
 of its own leases: a stale token is LOST inside a shared statement while its neighbours succeed,
 a repeated Ack is OK without a second change, a nack goes back to PENDING. The event-log check
-of tests/e2e/conftest.py runs after each test."""
+of tests/e2e/conftest.py runs after each test. Each test has a database of its own: the session
+broker's reaper, on the clock other tests move, would expire these brokers' leases."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import grpc
 import pytest
 
@@ -28,8 +30,8 @@ def carried(before: dict, after: dict, call: str) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("writers", ["1", "2"])
-async def test_concurrent_settling_calls_share_writes_and_stay_fenced(database_url, db, queue, writers):
-    async with running_broker(database_url, BROKER_SETTLE_WRITERS=writers) as broker:
+async def test_concurrent_settling_calls_share_writes_and_stay_fenced(own_database, queue, writers):
+    async with running_broker(own_database, BROKER_SETTLE_WRITERS=writers) as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             stub = job_service_pb2_grpc.JobServiceStub(channel)
             await enqueue(stub, queue, CALLS)
@@ -60,12 +62,16 @@ async def test_concurrent_settling_calls_share_writes_and_stay_fenced(database_u
     for leased, answer in zip(beats, acks):  # the same lease twice in one call: both OK, one change
         assert [(r.job_id, r.outcome) for r in answer.results] == [(leased.job.id, ok)] * 2
 
-    states = {r["id"]: r["state"] for r in await db.fetch(
-        "SELECT id::text, state FROM broker_jobs WHERE queue = $1", queue)}
+    db = await asyncpg.connect(own_database)
+    try:
+        states = {r["id"]: r["state"] for r in await db.fetch(
+            "SELECT id::text, state FROM broker_jobs WHERE queue = $1", queue)}
+        events = await db.fetch("SELECT reason, count(*) AS n FROM broker_events e JOIN broker_jobs j "
+                                "ON j.id = e.job_id WHERE j.queue = $1 GROUP BY reason", queue)
+    finally:
+        await db.close()
     for i, leased in enumerate(held):
         assert states[leased.job.id] == ("pending" if i % 3 == 0 else "succeeded")
-    events = await db.fetch("SELECT reason, count(*) AS n FROM broker_events e JOIN broker_jobs j "
-                            "ON j.id = e.job_id WHERE j.queue = $1 GROUP BY reason", queue)
     assert {r["reason"]: r["n"] for r in events} == {"enqueue": CALLS, "lease": CALLS, "nack": CALLS // 3,
                                                      "ack": 2 * CALLS // 3}
     for call, count in (("nack", CALLS // 3), ("heartbeat", CALLS // 3)):
@@ -77,8 +83,8 @@ async def test_concurrent_settling_calls_share_writes_and_stay_fenced(database_u
     assert sum(w for w, _ in total) < sum(c for _, c in total)  # some writes carried several calls
 
 
-async def test_settlement_off_writes_each_call_alone(database_url, queue):
-    async with running_broker(database_url, BROKER_SETTLE_WRITERS="0") as broker:
+async def test_settlement_off_writes_each_call_alone(own_database, queue):
+    async with running_broker(own_database, BROKER_SETTLE_WRITERS="0") as broker:
         async with grpc.aio.insecure_channel(broker.grpc_address) as channel:
             stub = job_service_pb2_grpc.JobServiceStub(channel)
             await enqueue(stub, queue, 8)

@@ -342,6 +342,15 @@ class InMemoryJobStore:
                      key=lambda j: (j.finished_at, j.id))
         return self._delete(old[:max(limit, 0)])
 
+    async def rotate_history(self, now: datetime, drop_before: datetime, width: float) -> int:
+        """The fake's events leave with their jobs (prune, purge): there are no parts to drop."""
+        self._check_up()
+        return 0
+
+    async def compact(self) -> list[str]:
+        self._check_up()
+        return []
+
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> Job | None:

@@ -173,8 +173,8 @@ def build(settings: Settings, *, store: JobStore, clock: Clock, notifier: Notifi
     return UseCases(
         jobs=jobs, admin=admin, dashboard=dashboard or None, overview=overview,
         reaper=ReapExpired(store, clock, notifier, sink, REAP_BATCH, rng, outcomes),
-        pruner=PruneFinished(store, clock, m.retention, also=w.prunes), observations=w.flush,
-        authenticate=Authenticate(keys) if settings.security.auth else None,
+        pruner=PruneFinished(store, clock, m.retention, partition=m.events_partition, also=w.prunes),
+        authenticate=Authenticate(keys) if settings.security.auth else None, observations=w.flush,
         limiter=RateLimiter(settings.rate_limits.rates),
         webhooks=_webhooks(settings, jobs.enqueue, clock, webhook_log or WebhookEvents(), webhook_sources),
         scheduler=sched and sched[1], declare_schedules=sched and sched[2],

@@ -23,7 +23,7 @@ def start_loops(settings: Settings, use: graph.UseCases, store: PgJobStore, heal
                 listener: PgListener) -> Runner:
     m, runner = settings.maintenance, Runner()
     runner.start("reaper", Loop("reaper", use.reaper.run_once, m.reaper_interval, lambda n: n >= REAP_BATCH).run())
-    runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval).run())
+    runner.start("pruner", Loop("pruner", use.pruner.run_once, m.prune_interval, use.pruner.full).run())
     # The breakers' cool-down ends within a reaper interval of its time.
     runner.start("breakers", Loop("breakers", use.breakers.run_once, m.reaper_interval).run())
     runner.start("scheduler", Loop("scheduler", use.scheduler.run_once, m.scheduler_interval,

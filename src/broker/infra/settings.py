@@ -16,6 +16,7 @@ from broker.infra.env import boolean as _bool
 from broker.infra.storage_settings import StorageSettings, read_storage
 from broker.infra.env import choice as _choice
 from broker.infra.limit_settings import read_limits, read_queues
+from broker.infra.security_settings import SecuritySettings, read_security as _security
 from broker.infra.tracing import read_otel_endpoint
 from broker.infra.webhook_settings import WebhookSettings, read_webhooks
 from broker.infra.callback_settings import read_callbacks
@@ -77,8 +78,11 @@ class ServerSettings:
 @dataclass(frozen=True)
 class MaintenanceSettings:
     reaper_interval: float = 1.0
-    prune_interval: float = 60.0
+    prune_interval: float = 10.0     # also how often the event log's partitions and vacuum are looked at
     retention: float = 24 * 3600.0   # finished (succeeded, cancelled) jobs; dead ones stay until purged
+    # Seconds of events per partition of the event log (infra/pg/partitions.py); by default a
+    # quarter of the retention, at most an hour: pruned jobs' events leave at most that much later.
+    events_partition: float = 3600.0
     health_interval: float = 1.0
     scheduler_interval: float = 1.0  # seconds between the scheduler's looks for due fires
     schedules_file: str | None = None  # TOML: the declared schedules, applied at start-up
@@ -89,18 +93,6 @@ class LogSettings:
     level: str = "INFO"
     format: str = "json"             # json or human
     access: bool = True              # one line per RPC (logger broker.access)
-
-
-@dataclass(frozen=True)
-class SecuritySettings:
-    auth: bool = False               # require API keys (bearer tokens) on every RPC
-    key_cache_ttl: float = 5.0       # seconds a looked-up key is trusted: the revocation delay
-    tls_cert: str | None = None      # PEM files; with both, gRPC is served over TLS
-    tls_key: str | None = None
-    tls_client_ca: str | None = None  # PEM CA file: require client certificates it signed (mTLS)
-    # Serve the authenticated dashboard API over plain HTTP on a non-loopback address anyway
-    # (behind a proxy that terminates TLS); refused at start-up otherwise.
-    http_allow_plaintext: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,11 +196,14 @@ def _maintenance(e: _Env) -> MaintenanceSettings:
     maintenance = MaintenanceSettings(
         reaper_interval=e.get("BROKER_REAPER_INTERVAL", m.reaper_interval, float),
         prune_interval=e.get("BROKER_PRUNE_INTERVAL", m.prune_interval, float),
-        retention=e.get("BROKER_RETENTION", m.retention, float),
+        retention=(retention := e.get("BROKER_RETENTION", m.retention, float)),
+        events_partition=e.get("BROKER_EVENTS_PARTITION", min(3600.0, max(1.0, retention / 4)), float),
         health_interval=e.get("BROKER_HEALTH_INTERVAL", m.health_interval, float),
         scheduler_interval=e.get("BROKER_SCHEDULER_INTERVAL", m.scheduler_interval, float),
         schedules_file=e.get("BROKER_SCHEDULES_FILE", None),
     )
+    if not maintenance.events_partition >= 1:
+        raise SettingsError(f"BROKER_EVENTS_PARTITION={maintenance.events_partition:g}: must be at least 1 second")
     if not maintenance.scheduler_interval > 0:
         raise SettingsError("BROKER_SCHEDULER_INTERVAL must be more than 0 seconds")
     return maintenance
@@ -238,37 +233,6 @@ def check_serving(settings: Settings) -> Settings:
             "(BROKER_DASHBOARD=false), or set BROKER_HTTP_ALLOW_PLAINTEXT=true (behind a proxy that "
             "terminates TLS)")
     return settings
-
-
-def _pem_file(e: _Env, name: str, marker: str) -> str | None:
-    path = e.get(name, None)
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as f:
-            text = f.read()
-    except OSError as exc:
-        raise SettingsError(f"{name}={path!r}: cannot read it ({exc.strerror})") from None
-    if b"-----BEGIN " not in text or marker.encode() not in text:
-        raise SettingsError(f"{name}={path!r}: not a PEM file with a {marker}")
-    return path
-
-
-def _security(e: _Env) -> SecuritySettings:
-    d = SecuritySettings()
-    security = SecuritySettings(
-        auth=e.get("BROKER_AUTH", d.auth, _bool),
-        key_cache_ttl=e.get("BROKER_AUTH_CACHE_TTL", d.key_cache_ttl, float),
-        tls_cert=_pem_file(e, "BROKER_TLS_CERT", "CERTIFICATE"),
-        tls_key=_pem_file(e, "BROKER_TLS_KEY", "PRIVATE KEY"),
-        tls_client_ca=_pem_file(e, "BROKER_TLS_CLIENT_CA", "CERTIFICATE"),
-        http_allow_plaintext=e.get("BROKER_HTTP_ALLOW_PLAINTEXT", d.http_allow_plaintext, _bool),
-    )
-    if (security.tls_cert is None) != (security.tls_key is None):
-        raise SettingsError("BROKER_TLS_CERT and BROKER_TLS_KEY go together: set both or neither")
-    if security.tls_client_ca and not security.tls_cert:
-        raise SettingsError("BROKER_TLS_CLIENT_CA needs BROKER_TLS_CERT and BROKER_TLS_KEY (mTLS is TLS first)")
-    return security
 
 
 def _rates(raw: str) -> dict[str, Rate]:

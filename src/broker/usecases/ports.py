@@ -158,7 +158,17 @@ class JobStore(Protocol):
         """Delete finished jobs in `state`, by ids or whole queue, with their events."""
 
     async def prune(self, finished_before: datetime, limit: int) -> int:
-        """Delete SUCCEEDED and CANCELLED jobs finished before the cut-off."""
+        """Delete at most `limit` SUCCEEDED and CANCELLED jobs finished before the cut-off, oldest
+        first. Their events go with them, or with the part of the history they are in (below)."""
+
+    async def rotate_history(self, now: datetime, drop_before: datetime, width: float) -> int:
+        """Keep the event log in parts of `width` seconds: make those for `now` and after, and
+        drop the parts wholly before `drop_before`, the events of jobs still there kept. Returns
+        how many parts were dropped."""
+
+    async def compact(self) -> list[str]:
+        """Reclaim the space of deleted and replaced rows where enough has gathered; returns
+        which tables were compacted."""
 
     async def ping(self) -> None:
         """Raise Unavailable when the database cannot be reached."""

@@ -79,15 +79,20 @@ SELECT count(*) FROM gone
 PURGE_IDS = _PURGE.format(where="id = ANY($2::uuid[])")
 PURGE_QUEUE = _PURGE.format(where="queue = $2")
 
+# Finished jobs in batches, oldest first, passing over rows another transaction holds (a second
+# replica's pruner, an operator's cancel). Their events in the time partitions leave with their
+# partition (partitions.py); only those kept in the default partition are deleted here.
 PRUNE = """
 WITH gone AS (
-    DELETE FROM broker_jobs WHERE id IN (
+    DELETE FROM broker_jobs WHERE id = ANY(ARRAY(
         SELECT id FROM broker_jobs
         WHERE state IN ('succeeded', 'cancelled') AND finished_at < $1
-        LIMIT $2)
+        ORDER BY finished_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED))
     RETURNING id
 ), events AS (
-    DELETE FROM broker_events WHERE job_id IN (SELECT id FROM gone)
+    DELETE FROM broker_events_kept WHERE job_id IN (SELECT id FROM gone)
 )
 SELECT count(*) FROM gone
 """

@@ -20,6 +20,7 @@ from broker.infra.pg.claim_store import ClaimCalls
 from broker.infra.pg.breakers import BreakerNames
 from broker.infra.pg.conn import Connections, guarded as _guarded
 from broker.infra.pg.operator_store import OperatorCalls
+from broker.infra.pg.retention import RetentionCalls
 from broker.infra.pg.worker_store import WorkerCalls, calls, ref_columns
 from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 
@@ -28,9 +29,10 @@ from broker.usecases.ports import Decider, Inserted, LeaseCall, NewJob
 LIMITED_TTL = 1.0
 
 
-class PgJobStore(ClaimCalls, WorkerCalls, OperatorCalls):
+class PgJobStore(ClaimCalls, WorkerCalls, OperatorCalls, RetentionCalls):
     """JobStore on an asyncpg pool (the claims in claim_store.py, the snooze and progress calls in
-    worker_store.py, the listings and retry_now in operator_store.py)."""
+    worker_store.py, the listings and retry_now in operator_store.py, prune and the event log's
+    partitions in retention.py)."""
 
     def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 10.0,
                  limited_ttl: float = LIMITED_TTL, breakers: BreakerNames | None = None,
@@ -171,11 +173,6 @@ class PgJobStore(ClaimCalls, WorkerCalls, OperatorCalls):
         statement, target = (queries.PURGE_QUEUE, queue) if queue else (queries.PURGE_IDS, list(job_ids))
         async with self._planned(readonly=False) as conn:
             return await conn.fetchval(statement, state.value, target)
-
-    @_guarded
-    async def prune(self, finished_before: datetime, limit: int) -> int:
-        async with self._conn() as conn:
-            return await conn.fetchval(queries.PRUNE, finished_before, limit)
 
     @_guarded
     async def ping(self) -> None:
