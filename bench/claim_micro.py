@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 
 import asyncpg
 
-from bench import env, procs
-from bench.broker_side import cpu_delta
+from bench import env
+from bench.pgcpu import PgCpu
 from bench.stats import percentile
 from broker.entities.lease import LeaseRef
 from broker.entities.queue import Limits
@@ -100,15 +100,14 @@ async def one_run(arm: str, shape: str, n: int, seconds: float) -> dict:
             for _ in range(total // 1000):
                 await store.enqueue(jobs(1000, Clock().now()), Clock().now())
         stop, sent, picked, done = asyncio.Event(), {}, [], []
-        pids = await env.backend_pids(conn, env.database_name(url))
-        before = (time.process_time(), {p: procs.cpu_seconds(p) for p in pids}, time.monotonic())
+        pg = await PgCpu(url, [conn]).__aenter__()
+        before = (time.process_time(), 0.0, time.monotonic())
         tasks = [asyncio.create_task(worker(lease, store, f"w{i}", stop, sent, picked, done)) for i in range(n)]
         if shape == "steady":
             await produce(store, notifier, seconds, sent)
         while sum(done) < total:
             await asyncio.sleep(0.01)
-        pids = await env.backend_pids(conn, env.database_name(url))
-        after = (time.process_time(), {p: procs.cpu_seconds(p) for p in pids}, time.monotonic())
+        after = (time.process_time(), (await pg.stop())["total"], time.monotonic())
         stop.set()
         notifier.close()
         await asyncio.gather(*tasks)
@@ -117,25 +116,31 @@ async def one_run(arm: str, shape: str, n: int, seconds: float) -> dict:
     row = {"arm": arm, "shape": shape, "workers": n, "jobs": total, "jobs_per_s": round(total / (after[2] - before[2])),
            "claims_per_job": round(count.claims / total, 3), "calls_per_claim": round(count.calls / count.claims, 2),
            "process_cpu_s_per_1k": round((after[0] - before[0]) / total * 1000, 3),
-           "pg_cpu_s_per_1k": round(cpu_delta(before[1], after[1]) / total * 1000, 3)}
+           "pg_cpu_s_per_1k": round(after[1] / total * 1000, 3)}
     if picked:
         ms = [p * 1000 for p in picked]
         row.update(pickup_p50_ms=round(percentile(ms, 50), 2), pickup_p99_ms=round(percentile(ms, 99), 2))
     return row
 
 
-async def main(shapes: list[str], workers: list[int], seconds: float, arms: list[str]) -> None:
+async def main(one_run, shapes: list[str], workers: list[int], seconds: float, arms: list[str]) -> None:
     for shape in shapes:
         for n in workers:
             for arm in arms:
                 print(json.dumps(await one_run(arm, shape, n, seconds)), flush=True)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(one_run, description: str) -> None:
+    """Both A/B scripts' command line: every shape, worker count and arm, one JSON line each."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--shapes", default="steady,drain")
     parser.add_argument("--workers", default="8,32")
     parser.add_argument("--arms", default="off,on,on-1")
     parser.add_argument("--seconds", type=float, default=10.0)
     a = parser.parse_args()
-    asyncio.run(main(a.shapes.split(","), [int(w) for w in a.workers.split(",")], a.seconds, a.arms.split(",")))
+    asyncio.run(main(one_run, a.shapes.split(","), [int(w) for w in a.workers.split(",")], a.seconds,
+                     a.arms.split(",")))
+
+
+if __name__ == "__main__":
+    cli(one_run, __doc__.splitlines()[0])

@@ -19,7 +19,8 @@ import re
 import time
 import urllib.request
 
-from bench.broker_side import batch_request, broker_under_test, cpu_delta
+from bench.broker_side import batch_request, broker_under_test
+from bench.pgcpu import PgCpu
 from bench.payload import QUEUE
 from bench.stats import percentile
 from broker_client.v1 import job_service_pb2 as pb
@@ -75,40 +76,29 @@ async def one_run(arm: str, shape: str, workers: int, seconds: float) -> dict:
         if shape == "drain":
             await but.fill(5000)
         stub, stop, sent, picked, acked = but.stub, asyncio.Event(), {}, [], []
-        before = (but.broker.cpu(), await but.backend_cpu(), _claims(but.broker.http_port))
+        pg = await PgCpu(but.url, [but.conn]).__aenter__()  # but.conn polls for the end: not the broker's
+        before = (but.broker.cpu(), _claims(but.broker.http_port))
         t0 = time.monotonic()
         tasks = [asyncio.create_task(_worker(stub, f"w{i}", stop, sent, picked, acked)) for i in range(workers)]
         if shape == "steady":
             await _produce(stub, seconds, sent)
         await but.wait_drained(120)
         elapsed = time.monotonic() - t0
-        after = (but.broker.cpu(), await but.backend_cpu(), _claims(but.broker.http_port))
+        after = (but.broker.cpu(), _claims(but.broker.http_port))
+        pg_used = (await pg.stop())["total"]
         stop.set()
         await asyncio.gather(*tasks)
     jobs = sum(acked)
-    claims, calls = after[2][0] - before[2][0], after[2][1] - before[2][1]
+    claims, calls = after[1][0] - before[1][0], after[1][1] - before[1][1]
     row = {"arm": arm, "shape": shape, "workers": workers, "jobs": jobs, "jobs_per_s": round(jobs / elapsed),
            "claims_per_job": round(claims / jobs, 3), "calls_per_claim": round(calls / max(claims, 1), 2),
            "broker_cpu_s_per_1k": round((after[0] - before[0]) / jobs * 1000, 3),
-           "pg_cpu_s_per_1k": round(cpu_delta(before[1], after[1]) / jobs * 1000, 3)}
+           "pg_cpu_s_per_1k": round(pg_used / jobs * 1000, 3)}
     if picked:
         ms = sorted(p * 1000 for p in picked)
         row.update(pickup_p50_ms=round(percentile(ms, 50), 2), pickup_p99_ms=round(percentile(ms, 99), 2))
     return row
 
 
-async def main(shapes: list[str], workers: list[int], seconds: float, arms: list[str]) -> None:
-    for shape in shapes:
-        for n in workers:
-            for arm in arms:
-                print(json.dumps(await one_run(arm, shape, n, seconds)), flush=True)
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", default="steady,drain")
-    parser.add_argument("--workers", default="8,32")
-    parser.add_argument("--arms", default="off,on,on-1")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    a = parser.parse_args()
-    asyncio.run(main(a.shapes.split(","), [int(w) for w in a.workers.split(",")], a.seconds, a.arms.split(",")))
+    claim_micro.cli(one_run, __doc__.splitlines()[0])
