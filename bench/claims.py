@@ -12,13 +12,12 @@ per 1,000 jobs, and for steady the pickup latency (the Enqueue's answer to the L
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import re
 import time
 import urllib.request
 
+from bench import claim_micro
 from bench.broker_side import batch_request, broker_under_test
 from bench.pgcpu import PgCpu
 from bench.payload import QUEUE
