@@ -46,10 +46,14 @@ async def test_stats_watch_refreshes_until_signalled(queue, jobs, broker_server,
     from tests.e2e.helpers import enqueue
 
     await enqueue(jobs, queue, 2)
+    # Through `sh -c "trap '' INT; exec ..."` rather than a preexec_fn: a preexec_fn makes Python
+    # fork without exec in this process, whose gRPC threads make the child's start a gamble
+    # (it died once at fork with "Other threads are currently calling into gRPC").
+    command = [sys.executable, "-m", "broker.cli", "stats", "--queue", queue, "--watch", "0.2",
+               "--target", broker_server.grpc_address]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker.cli", "stats", "--queue", queue, "--watch", "0.2",
-        "--target", broker_server.grpc_address, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        "sh", "-c", "trap '' INT; exec \"$@\"", "sh", *command,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         tables = 0
         while tables < 2:
