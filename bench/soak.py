@@ -21,12 +21,11 @@ from collections import Counter
 import grpc
 
 from bench import env, procs
-from bench.broker_side import EXTRA_ENV, broker_under_test, sdk_workers
+from bench.broker_side import EXTRA_ENV, batch_request, broker_under_test, sdk_workers
 from bench.runner import RESULTS_DIR
 from bench.scenarios.steady import produce
 from bench.soak_sample import prepare, sample
 from bench.soak_verdict import judge, table
-from broker_client.v1 import job_service_pb2 as pb
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -45,19 +44,17 @@ def parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class Tolerant:
-    """The job stub for the producer: a refused call (the broker shedding load on a busy machine)
-    is counted by its status instead of ending the soak."""
-
-    def __init__(self, stub) -> None:
-        self._stub, self.refused = stub, Counter()
-
-    async def EnqueueBatch(self, request, timeout: float):  # noqa: N802 - the stub's method name
+def tolerant_sender(stub, refused: Counter):
+    """The producer's `send` (scenarios/steady.py): a refused call (the broker shedding load on a
+    busy machine) is counted by its status instead of ending the soak."""
+    async def send(first: int, count: int) -> list[str]:
         try:
-            return await self._stub.EnqueueBatch(request, timeout=timeout)
+            response = await stub.EnqueueBatch(batch_request(range(first, first + count)), timeout=30)
         except grpc.aio.AioRpcError as exc:
-            self.refused[exc.code().name] += len(request.jobs)
-            return pb.EnqueueBatchResponse()
+            refused[exc.code().name] += count
+            return []
+        return [r.job_id for r in response.results]
+    return send
 
 
 def broker_env(args: argparse.Namespace) -> dict:
@@ -83,14 +80,14 @@ async def soak(args: argparse.Namespace) -> dict:
         await prepare(but.conn)
         workers = sdk_workers(but.address, 2, 100)
         samples: list[dict] = []
-        stub = Tolerant(but.stub)
+        refused: Counter = Counter()
         try:
             await asyncio.to_thread(procs.start_all, workers)
             procs.go(workers)
             stop, t0 = asyncio.Event(), time.monotonic()
             task = asyncio.create_task(sampler(but, t0, args.sample, stop, samples))
             cpu = but.broker.cpu()
-            offered = await produce(stub, args.rate, args.seconds, {})
+            offered, _ = await produce(tolerant_sender(but.stub, refused), args.rate, args.seconds, {})
             used = but.broker.cpu() - cpu
             stop.set()
             await task
@@ -100,7 +97,7 @@ async def soak(args: argparse.Namespace) -> dict:
             "SELECT relname, reloptions::text FROM pg_class WHERE relname LIKE 'broker_jobs' OR relname LIKE 'broker_events%'"
             " ORDER BY 1")}
     return {"offered_jobs_per_s": offered, "broker_cpu_per_1k": used / max(1.0, offered * args.seconds) * 1000,
-            "refused_jobs": dict(stub.refused), "samples": samples, "reloptions": settings}
+            "refused_jobs": dict(refused), "samples": samples, "reloptions": settings}
 
 
 def report(path: str) -> int:
