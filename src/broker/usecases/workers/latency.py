@@ -30,12 +30,16 @@ class LatencyRecorder:
         self._counts: dict[tuple[str, datetime, str, float], int] = {}
 
     def record(self, events: Sequence[Event]) -> None:
-        counts = self._counts
+        # On every Lease, Ack and Nack: the events of one call share their time, so its minute
+        # is worked out once per call, not per event.
+        counts, at, minute = self._counts, None, None
         for e in events:
             kind = _KIND.get(e.reason)
             seconds = None if kind is None else (e.waited if kind == PICKUP else e.ran)
             if seconds is not None:
-                key = (e.queue, minute_of(e.at), kind, bucket_of(seconds))
+                if e.at is not at:
+                    at, minute = e.at, minute_of(e.at)
+                key = (e.queue, minute, kind, bucket_of(seconds))
                 counts[key] = counts.get(key, 0) + 1
 
     def take(self, now: datetime) -> list[LatencyCount]:
