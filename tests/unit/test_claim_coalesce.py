@@ -17,6 +17,7 @@ from broker.infra.settings import SettingsError
 from broker.usecases.claim_coalesce import ClaimCoalescer, split
 from broker.usecases.ports import Taker
 from tests.unit.conftest import World
+from tests.unit.turns import until
 
 
 class Gated:
@@ -49,11 +50,6 @@ class Gated:
 
     async def release(self, refs, now):
         return await self._store.release(refs, now)
-
-
-async def until(condition) -> None:
-    while not condition():
-        await asyncio.sleep(0)
 
 
 class Heard:

@@ -17,6 +17,7 @@ from broker.infra import settings
 from broker.infra.settings import SettingsError
 from broker.usecases.group_commit import GroupCommit
 from broker.usecases.ports import Inserted, NewJob
+from tests.unit.turns import until
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -60,14 +61,6 @@ class Heard:
 
     def enqueue_written(self, calls: int) -> None:
         self.calls.append(calls)
-
-
-async def until(condition) -> None:
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 async def writer_busy(store: Store, group: GroupCommit) -> asyncio.Task:

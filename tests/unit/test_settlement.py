@@ -15,6 +15,7 @@ from broker.entities.job import Event, JobState, Reason
 from broker.entities.lease import Failure, LeaseRef, Snapshot
 from broker.usecases.ports import LeaseCall
 from broker.usecases.settlement import CoalescedSettlement
+from tests.unit.turns import until
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -73,14 +74,6 @@ class Heard:
 
 def refs(*names: str, token: str = "good") -> list[LeaseRef]:
     return [LeaseRef(name, token) for name in names]
-
-
-async def until(condition) -> None:
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 async def busy(store: Store, settle: CoalescedSettlement) -> asyncio.Task:

@@ -21,6 +21,7 @@ from broker.usecases.lease import RECHECK_SECONDS, LeaseRequest
 from broker.usecases.nack import NackItem
 from tests.fakes import RecordingNotifier, serving
 from tests.unit.conftest import SEED, World
+from tests.unit.turns import until
 
 P, R, S, D, C = (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DEAD,
                  JobState.CANCELLED)
@@ -29,15 +30,6 @@ UNKNOWN = str(uuid.uuid4())
 
 def lease_ref(job) -> LeaseRef:
     return LeaseRef(job.id, job.lease_token)
-
-
-async def until(condition, tries: int = 1000, fail: bool = True) -> None:
-    """Let other tasks run until `condition` holds (no time passes on the test's clock)."""
-    for _ in range(tries):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    assert not fail, "the condition never held"
 
 
 def request(**fields) -> LeaseRequest:
