@@ -108,6 +108,18 @@ async def test_a_partition_starts_after_the_events_the_default_partition_holds_i
     assert await where(pool, after) == {first.name}
 
 
+async def test_a_partition_another_pass_made_since_the_look_is_not_made_again(pool):
+    """Two passes (a replica's loop and a pass run by hand, or two replicas) that looked before
+    either made the partition: the second finds it made under the lock and leaves it."""
+    lo, hi = T0 + timedelta(hours=2), T0 + timedelta(hours=3)
+    async with pool.acquire() as conn:
+        made = await partitions.create(conn, lo, hi)
+        again = await partitions.create(conn, lo, hi)
+        spans = await partitions.partitions(conn)
+    assert made == partitions.name_of(lo) and again is None
+    assert [(s.lo, s.hi) for s in spans] == [(lo, hi)]
+
+
 def test_the_wanted_ranges_and_what_is_missing_of_them():
     now = T0 + timedelta(minutes=10)
     want = partitions.wanted(now, WIDTH, ahead=1)
